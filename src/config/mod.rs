@@ -1,0 +1,449 @@
+//! Configuration: the TOML schema (raw, as written) and its validation into
+//! the typed settings the pipeline runs with.
+//!
+//! Every section denies unknown keys, so a typo is an error naming the key
+//! rather than a silently ignored setting. Command-line options are applied
+//! on top of the file by [`Config::apply_overrides`] before validation.
+
+pub mod duration;
+
+pub use duration::HumanDuration;
+
+use crate::dispatch::filter::{CidrError, Filter, GroupMap};
+use crate::proto::{ProtocolsConfig, Registry};
+use crate::tcp::TcpConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Errors loading or validating a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a value of the wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key.
+        message: String,
+    },
+    /// A value that parses but is not acceptable.
+    #[error("invalid setting {key}: {message}")]
+    Invalid {
+        /// Dotted key, e.g. `workers` or `servers.web`.
+        key: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+/// `[capture]`: libpcap settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Bytes captured per packet (live).
+    pub snaplen: i32,
+    /// Kernel capture buffer in MiB (live).
+    pub buffer_mb: u32,
+    /// Put the interface in promiscuous mode (live).
+    pub promiscuous: bool,
+    /// Deliver packets as they arrive instead of in kernel batches (live).
+    pub immediate: bool,
+    /// A BPF filter compiled by libpcap.
+    pub bpf: Option<String>,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            snaplen: 65535,
+            buffer_mb: 64,
+            promiscuous: true,
+            immediate: false,
+            bpf: None,
+        }
+    }
+}
+
+/// `[filter]`: which traffic is analysed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// Addresses or CIDRs of servers to analyse (a packet is kept when either
+    /// endpoint matches one; empty keeps everything).
+    pub server: Vec<String>,
+    /// Addresses or CIDRs never analysed (either endpoint matching drops the packet).
+    pub exclude: Vec<String>,
+}
+
+/// `[flows]`: flow table and flow events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowsConfig {
+    /// Emit `type: flow` events.
+    pub enabled: bool,
+    /// Interval of intermediate flow reports (`flow.final: false`), packet time.
+    pub period: HumanDuration,
+    /// TCP idle timeout.
+    pub tcp_timeout: HumanDuration,
+    /// Timeout after both FINs or an RST.
+    pub tcp_close_timeout: HumanDuration,
+    /// UDP (and other IP protocols) idle timeout.
+    pub udp_timeout: HumanDuration,
+    /// Flows per worker before the oldest idle ones are evicted.
+    pub max_flows_per_worker: usize,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        FlowsConfig {
+            enabled: true,
+            period: HumanDuration::secs(10),
+            tcp_timeout: HumanDuration::secs(60),
+            tcp_close_timeout: HumanDuration::secs(5),
+            udp_timeout: HumanDuration::secs(30),
+            max_flows_per_worker: 262_144,
+        }
+    }
+}
+
+/// `[pipeline]`: thread and queue tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Worker threads (0 is invalid).
+    pub workers: usize,
+    /// Pin threads to cores when the machine has enough.
+    pub pin_threads: bool,
+    /// Packets per batch handed to a worker.
+    pub batch_packets: usize,
+    /// Batches queued per worker before back-pressure (replay) or drops (live).
+    pub queue_batches: usize,
+    /// Wall time after which a partial batch is sent anyway (live).
+    pub batch_timeout: HumanDuration,
+    /// Event batches queued for the exporter.
+    pub exporter_queue: usize,
+    /// Seconds between stats lines on stderr in live mode (0 = off).
+    pub stats_interval: HumanDuration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            workers: 2,
+            pin_threads: true,
+            batch_packets: 256,
+            queue_batches: 64,
+            batch_timeout: HumanDuration::millis(50),
+            exporter_queue: 64,
+            stats_interval: HumanDuration::secs(0),
+        }
+    }
+}
+
+/// `[output]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// `-` for NDJSON on stdout, a path for an NDJSON file.
+    pub path: String,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig { path: "-".into() }
+    }
+}
+
+/// The whole file, as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `[capture]`
+    pub capture: CaptureConfig,
+    /// `[filter]`
+    pub filter: FilterConfig,
+    /// `[servers]`: named server groups, `name = ["cidr", ...]`.
+    pub servers: BTreeMap<String, Vec<String>>,
+    /// `[flows]`
+    pub flows: FlowsConfig,
+    /// `[tcp]`
+    pub tcp: TcpConfig,
+    /// `[protocols.*]`
+    pub protocols: ProtocolsConfigToml,
+    /// `[pipeline]`
+    pub pipeline: PipelineConfig,
+    /// `[output]`
+    pub output: OutputConfig,
+}
+
+/// Wrapper so `ProtocolsConfig` compares by value in tests.
+pub type ProtocolsConfigToml = ProtocolsConfig;
+
+impl PartialEq for ProtocolsConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.http == other.http && self.mysql == other.mysql && self.redis == other.redis
+    }
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--workers`
+    pub workers: Option<usize>,
+    /// `--server` (replaces `filter.server` when given)
+    pub server: Vec<String>,
+    /// `--exclude` (replaces `filter.exclude` when given)
+    pub exclude: Vec<String>,
+    /// `--bpf`
+    pub bpf: Option<String>,
+    /// `--output`
+    pub output: Option<String>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The settings as written, with overrides applied.
+    pub raw: RawConfig,
+    /// Include/exclude filter.
+    pub filter: Filter,
+    /// Server groups.
+    pub groups: GroupMap,
+    /// Port to protocol registry.
+    pub registry: Registry,
+}
+
+impl RawConfig {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<RawConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        RawConfig::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the message names the offending key.
+    pub fn parse(text: &str) -> Result<RawConfig, String> {
+        toml::from_str(text).map_err(|e| {
+            let msg = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {msg}")
+                }
+                None => msg,
+            }
+        })
+    }
+
+    /// Applies command-line overrides.
+    pub fn apply_overrides(&mut self, o: &Overrides) {
+        if let Some(w) = o.workers {
+            self.pipeline.workers = w;
+        }
+        if !o.server.is_empty() {
+            self.filter.server = o.server.clone();
+        }
+        if !o.exclude.is_empty() {
+            self.filter.exclude = o.exclude.clone();
+        }
+        if let Some(b) = &o.bpf {
+            self.capture.bpf = Some(b.clone());
+        }
+        if let Some(out) = &o.output {
+            self.output.path = out.clone();
+        }
+    }
+
+    /// Checks every value and builds the typed settings.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            message,
+        };
+        if self.pipeline.workers == 0 {
+            return Err(invalid(
+                "workers",
+                "must be at least 1 (use about one worker per spare core)".into(),
+            ));
+        }
+        if self.pipeline.workers > 256 {
+            return Err(invalid("workers", "must be at most 256".into()));
+        }
+        if self.pipeline.batch_packets == 0 {
+            return Err(invalid(
+                "pipeline.batch_packets",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.pipeline.queue_batches == 0 {
+            return Err(invalid(
+                "pipeline.queue_batches",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.pipeline.exporter_queue == 0 {
+            return Err(invalid(
+                "pipeline.exporter_queue",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.flows.max_flows_per_worker < 16 {
+            return Err(invalid(
+                "flows.max_flows_per_worker",
+                "must be at least 16".into(),
+            ));
+        }
+        if self.flows.period.0.is_zero() {
+            return Err(invalid("flows.period", "must be more than 0s".into()));
+        }
+        if self.tcp.max_holes == 0 {
+            return Err(invalid("tcp.max_holes", "must be at least 1".into()));
+        }
+        if !(64..=262_144).contains(&self.capture.snaplen) {
+            return Err(invalid(
+                "capture.snaplen",
+                "must be between 64 and 262144".into(),
+            ));
+        }
+        let cidr = |key: &str, e: CidrError| invalid(key, e.to_string());
+        let filter =
+            Filter::new(&self.filter.server, &self.filter.exclude).map_err(|(which, e)| {
+                cidr(
+                    if which == 0 {
+                        "filter.server (--server)"
+                    } else {
+                        "filter.exclude (--exclude)"
+                    },
+                    e,
+                )
+            })?;
+        let mut groups = GroupMap::default();
+        for (name, nets) in &self.servers {
+            if name.is_empty() {
+                return Err(invalid("servers", "a group name must not be empty".into()));
+            }
+            for n in nets {
+                groups
+                    .insert(name, n)
+                    .map_err(|e| cidr(&format!("servers.{name}"), e))?;
+            }
+        }
+        for p in crate::proto::Protocol::ALL {
+            if self.protocols.ports(p).contains(&0) {
+                return Err(invalid(
+                    &format!("protocols.{}.ports", p.name()),
+                    "port 0 is not a port".into(),
+                ));
+            }
+        }
+        let registry = Registry::new(self.protocols.clone()).map_err(|e| ConfigError::Invalid {
+            key: "protocols".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Config {
+            raw: self,
+            filter,
+            groups,
+            registry,
+        })
+    }
+}
+
+impl Config {
+    /// Defaults, as with no config file.
+    pub fn default_validated() -> Config {
+        RawConfig::default().validate().expect("defaults are valid")
+    }
+
+    /// The effective settings as TOML (for `check-config`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(&self.raw).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = RawConfig::parse("[flows]\ntcp_timout = \"5s\"\n").unwrap_err();
+        assert!(e.contains("tcp_timout"), "{e}");
+        assert!(e.starts_with("line 2"), "{e}");
+    }
+
+    #[test]
+    fn unknown_protocol_key_is_named() {
+        let e = RawConfig::parse("[protocols.http]\nportz = [80]\n").unwrap_err();
+        assert!(e.contains("portz"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_type_is_named() {
+        let e = RawConfig::parse("[pipeline]\nworkers = \"two\"\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn zero_workers_is_rejected() {
+        let mut r = RawConfig::default();
+        r.apply_overrides(&Overrides {
+            workers: Some(0),
+            ..Default::default()
+        });
+        let e = r.validate().unwrap_err().to_string();
+        assert!(e.contains("workers"), "{e}");
+    }
+
+    #[test]
+    fn port_conflict_is_rejected() {
+        let r = RawConfig::parse("[protocols.http]\nports = [80, 6379]\n").unwrap();
+        let e = r.validate().unwrap_err().to_string();
+        assert!(e.contains("6379"), "{e}");
+    }
+
+    #[test]
+    fn bad_cidr_names_the_group() {
+        let r = RawConfig::parse("[servers]\nweb = [\"10.0.0.0/33\"]\n").unwrap();
+        let e = r.validate().unwrap_err().to_string();
+        assert!(e.contains("servers.web"), "{e}");
+        assert!(e.contains("10.0.0.0/33"), "{e}");
+    }
+
+    #[test]
+    fn cli_overrides_file() {
+        let mut r =
+            RawConfig::parse("[pipeline]\nworkers = 4\n[filter]\nserver = [\"10.0.0.1\"]\n")
+                .unwrap();
+        r.apply_overrides(&Overrides {
+            workers: Some(1),
+            server: vec!["192.168.0.0/16".into()],
+            ..Default::default()
+        });
+        assert_eq!(r.pipeline.workers, 1);
+        assert_eq!(r.filter.server, vec!["192.168.0.0/16".to_string()]);
+    }
+
+    #[test]
+    fn effective_settings_round_trip() {
+        let r = RawConfig::parse("[servers]\nweb = [\"10.0.0.0/24\"]\n[flows]\nperiod = \"30s\"\n")
+            .unwrap();
+        let c = r.clone().validate().unwrap();
+        let again = RawConfig::parse(&c.to_toml()).unwrap();
+        assert_eq!(again, r);
+    }
+}

@@ -1,0 +1,3 @@
+//! The capture thread: header decode, filter, flow hash, batches, ticks.
+
+pub mod filter;

@@ -1,0 +1,264 @@
+//! A minimal streaming JSON object writer over a reused `Vec<u8>`.
+//!
+//! Events are encoded once, in the worker that produced them, straight into
+//! the bytes the exporter writes, with no intermediate tree. The writer only
+//! tracks whether a comma is due; callers are responsible for balancing
+//! `begin`/`end` (tests parse every encoded event back with serde_json).
+
+use crate::time::{write_rfc3339, Timestamp};
+use std::net::IpAddr;
+
+/// Appends JSON into a borrowed buffer.
+pub struct JsonWriter<'a> {
+    buf: &'a mut Vec<u8>,
+    need_comma: bool,
+}
+
+impl<'a> JsonWriter<'a> {
+    /// Starts writing at the end of `buf` (nothing is written yet).
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        JsonWriter {
+            buf,
+            need_comma: false,
+        }
+    }
+
+    /// The buffer written so far.
+    pub fn buf(&self) -> &[u8] {
+        self.buf
+    }
+
+    fn sep(&mut self) {
+        if self.need_comma {
+            self.buf.push(b',');
+        }
+    }
+
+    fn key(&mut self, k: &str) {
+        self.sep();
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    /// Writes `{` (a top-level object or an array element).
+    pub fn begin(&mut self) {
+        self.sep();
+        self.buf.push(b'{');
+        self.need_comma = false;
+    }
+
+    /// Writes `"k":{`.
+    pub fn begin_obj(&mut self, k: &str) {
+        self.key(k);
+        self.buf.push(b'{');
+        self.need_comma = false;
+    }
+
+    /// Writes `"k":[`.
+    pub fn begin_arr(&mut self, k: &str) {
+        self.key(k);
+        self.buf.push(b'[');
+        self.need_comma = false;
+    }
+
+    /// Closes an object.
+    pub fn end(&mut self) {
+        self.buf.push(b'}');
+        self.need_comma = true;
+    }
+
+    /// Closes an array.
+    pub fn end_arr(&mut self) {
+        self.buf.push(b']');
+        self.need_comma = true;
+    }
+
+    /// `"k":"v"` with JSON escaping.
+    pub fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        escape_into(self.buf, v.as_bytes());
+        self.need_comma = true;
+    }
+
+    /// `"k":"v"` from bytes that may not be UTF-8 (invalid sequences become U+FFFD).
+    pub fn bytes_lossy(&mut self, k: &str, v: &[u8]) {
+        match std::str::from_utf8(v) {
+            Ok(s) => self.str(k, s),
+            Err(_) => self.str(k, &String::from_utf8_lossy(v)),
+        }
+    }
+
+    /// A string element inside an array.
+    pub fn elem_str(&mut self, v: &str) {
+        self.sep();
+        escape_into(self.buf, v.as_bytes());
+        self.need_comma = true;
+    }
+
+    /// A number element inside an array.
+    pub fn elem_u64(&mut self, v: u64) {
+        self.sep();
+        push_u64(self.buf, v);
+        self.need_comma = true;
+    }
+
+    /// `"k":123`.
+    pub fn u64(&mut self, k: &str, v: u64) {
+        self.key(k);
+        push_u64(self.buf, v);
+        self.need_comma = true;
+    }
+
+    /// `"k":-123`.
+    pub fn i64(&mut self, k: &str, v: i64) {
+        self.key(k);
+        if v < 0 {
+            self.buf.push(b'-');
+        }
+        push_u64(self.buf, v.unsigned_abs());
+        self.need_comma = true;
+    }
+
+    /// `"k":1.5` (non-finite values are written as `null`).
+    pub fn f64(&mut self, k: &str, v: f64) {
+        self.key(k);
+        if v.is_finite() {
+            self.buf.extend_from_slice(format!("{v}").as_bytes());
+        } else {
+            self.buf.extend_from_slice(b"null");
+        }
+        self.need_comma = true;
+    }
+
+    /// `"k":true`.
+    pub fn bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.buf
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        self.need_comma = true;
+    }
+
+    /// `"k":null`.
+    pub fn null(&mut self, k: &str) {
+        self.key(k);
+        self.buf.extend_from_slice(b"null");
+        self.need_comma = true;
+    }
+
+    /// `"k":"2024-01-02T03:04:05.678901Z"`.
+    pub fn time(&mut self, k: &str, ts: Timestamp) {
+        self.key(k);
+        self.buf.push(b'"');
+        write_rfc3339(self.buf, ts);
+        self.buf.push(b'"');
+        self.need_comma = true;
+    }
+
+    /// `"k":"10.0.0.1"` (IPv6 in its canonical text form).
+    pub fn ip(&mut self, k: &str, ip: IpAddr) {
+        use std::io::Write;
+        self.key(k);
+        self.buf.push(b'"');
+        let _ = write!(self.buf, "{ip}");
+        self.buf.push(b'"');
+        self.need_comma = true;
+    }
+
+    /// `"k":<raw>` where `raw` is already valid JSON.
+    pub fn raw(&mut self, k: &str, raw: &[u8]) {
+        self.key(k);
+        self.buf.extend_from_slice(raw);
+        self.need_comma = true;
+    }
+}
+
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// Appends `s` as a quoted JSON string.
+pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => {
+                out.extend_from_slice(&s[start..i]);
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_objects_parse_back() {
+        let mut buf = Vec::new();
+        let mut w = JsonWriter::new(&mut buf);
+        w.begin();
+        w.str("type", "http");
+        w.begin_obj("client");
+        w.ip("ip", "10.0.0.1".parse().unwrap());
+        w.u64("port", 40000);
+        w.end();
+        w.begin_arr("vlan");
+        w.elem_u64(10);
+        w.elem_u64(20);
+        w.end_arr();
+        w.str("q", "a\"b\\c\n\u{1}é");
+        w.i64("neg", -5);
+        w.bool("t", true);
+        w.null("n");
+        w.time("@timestamp", 1_000_001_000);
+        w.end();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["client"]["ip"], "10.0.0.1");
+        assert_eq!(v["client"]["port"], 40000);
+        assert_eq!(v["vlan"][1], 20);
+        assert_eq!(v["q"], "a\"b\\c\n\u{1}é");
+        assert_eq!(v["neg"], -5);
+        assert_eq!(v["@timestamp"], "1970-01-01T00:00:01.000001Z");
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        let mut buf = Vec::new();
+        let mut w = JsonWriter::new(&mut buf);
+        w.begin();
+        w.bytes_lossy("b", b"ok\xffok");
+        w.end();
+        let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+        assert_eq!(v["b"], "ok\u{fffd}ok");
+    }
+}

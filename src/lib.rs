@@ -1,0 +1,20 @@
+//! spanlens: a multi-threaded network sniffer for SPAN/TAP mirror ports.
+//!
+//! Data flow: [`capture`] (libpcap, file or live) feeds the capture thread
+//! in [`dispatch`], which decodes L2-L4 headers, applies the CIDR filter and
+//! hands packets to worker shards by a symmetric flow hash. Each
+//! [`worker`] owns its flow table, [`tcp`] reassembly and [`proto`]
+//! sessions, and encodes [`event`]s into batches for the exporter thread,
+//! which writes them to an [`output`]. Packet timestamps ([`time`]) drive
+//! every timeout so replays are deterministic.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod dispatch;
+pub mod event;
+pub mod output;
+pub mod proto;
+pub mod stats;
+pub mod tcp;
+pub mod time;

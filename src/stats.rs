@@ -1,0 +1,150 @@
+//! Counters and the end-of-run summary.
+//!
+//! Each thread owns a [`Counters`] value and bumps it without any
+//! synchronisation; it publishes a copy into its own [`Published`] slot at
+//! ticks and at exit, so readers (the summary, `--stats-json`) never touch a
+//! counter another thread is writing. Counter names are dotted
+//! (`capture.packets`, `tcp.gap_bytes`, ...) and documented in the README.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A set of named counters, owned by one thread.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counters {
+    map: BTreeMap<&'static str, u64>,
+}
+
+impl Counters {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `n` to counter `name` (creating it at zero).
+    #[inline]
+    pub fn add(&mut self, name: &'static str, n: u64) {
+        *self.map.entry(name).or_insert(0) += n;
+    }
+
+    /// Sets a gauge-like counter (queue depth, flows in table).
+    pub fn set(&mut self, name: &'static str, v: u64) {
+        self.map.insert(name, v);
+    }
+
+    /// Current value (0 when never touched).
+    pub fn get(&self, name: &str) -> u64 {
+        self.map.get(name).copied().unwrap_or(0)
+    }
+
+    /// Adds every counter of `other` into `self`.
+    pub fn merge(&mut self, other: &Counters) {
+        for (k, v) in &other.map {
+            self.add(k, *v);
+        }
+    }
+
+    /// Iterates in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.map.iter().map(|(k, v)| (*k, *v))
+    }
+
+    /// Nested JSON object: `capture.packets` becomes `{"capture":{"packets":N}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut root = serde_json::Map::new();
+        for (name, v) in self.iter() {
+            let mut node = &mut root;
+            let mut parts = name.split('.').peekable();
+            while let Some(p) = parts.next() {
+                if parts.peek().is_none() {
+                    node.insert(p.to_string(), serde_json::Value::from(v));
+                } else {
+                    let e = node
+                        .entry(p.to_string())
+                        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                    if !e.is_object() {
+                        *e = serde_json::Value::Object(Default::default());
+                    }
+                    node = e.as_object_mut().expect("object just ensured");
+                }
+            }
+        }
+        serde_json::Value::Object(root)
+    }
+}
+
+/// A thread's published snapshot, read by the reporter.
+#[derive(Debug, Default, Clone)]
+pub struct Published(Arc<Mutex<Counters>>);
+
+impl Published {
+    /// Replaces the snapshot.
+    pub fn publish(&self, c: &Counters) {
+        if let Ok(mut g) = self.0.lock() {
+            g.clone_from(c);
+        }
+    }
+
+    /// A copy of the latest snapshot.
+    pub fn snapshot(&self) -> Counters {
+        self.0.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+/// The published slots of every thread of a run.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    slots: Arc<Mutex<Vec<Published>>>,
+}
+
+impl Registry {
+    /// Creates a new slot for one thread.
+    pub fn slot(&self) -> Published {
+        let p = Published::default();
+        if let Ok(mut s) = self.slots.lock() {
+            s.push(p.clone());
+        }
+        p
+    }
+
+    /// Sum of every thread's latest snapshot.
+    pub fn total(&self) -> Counters {
+        let mut total = Counters::new();
+        if let Ok(s) = self.slots.lock() {
+            for p in s.iter() {
+                total.merge(&p.snapshot());
+            }
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_json_and_merge() {
+        let mut a = Counters::new();
+        a.add("capture.packets", 3);
+        a.add("tcp.gap_bytes", 10);
+        let mut b = Counters::new();
+        b.add("capture.packets", 4);
+        a.merge(&b);
+        let j = a.to_json();
+        assert_eq!(j["capture"]["packets"], 7);
+        assert_eq!(j["tcp"]["gap_bytes"], 10);
+    }
+
+    #[test]
+    fn registry_sums_slots() {
+        let r = Registry::default();
+        let s1 = r.slot();
+        let s2 = r.slot();
+        let mut c = Counters::new();
+        c.add("x", 2);
+        s1.publish(&c);
+        s2.publish(&c);
+        assert_eq!(r.total().get("x"), 4);
+    }
+}
