@@ -172,7 +172,11 @@ impl Worker {
         let syn = is_tcp && d.tcp.flags & flags::SYN != 0;
         let ack = is_tcp && d.tcp.flags & flags::ACK != 0;
         let proto_port = |p: u16| (is_tcp || d.proto == 17) && registry.lookup(p).is_some();
-        let src_is_client = if syn && !ack {
+        let is_icmp = d.proto == 1 || d.proto == 58;
+        let src_is_client = if is_icmp {
+            // The sender of a request type (or of a one-way message) is the client.
+            !is_icmp_reply(d.proto == 58, d.sport)
+        } else if syn && !ack {
             true
         } else if syn && ack {
             false
@@ -423,6 +427,15 @@ fn deliver(
         Delivery::Data(b) => s.data(d, b, ts, sink),
         Delivery::Gap(n) => s.gap(d, n, ts, sink),
         Delivery::End => s.end(d, ts, sink),
+    }
+}
+
+/// ICMP types that answer a request (echo reply, timestamp reply, ...).
+fn is_icmp_reply(v6: bool, typ: u16) -> bool {
+    if v6 {
+        matches!(typ, 129 | 131 | 134 | 136 | 140 | 145)
+    } else {
+        matches!(typ, 0 | 14 | 16 | 9 | 18)
     }
 }
 
