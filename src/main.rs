@@ -151,8 +151,19 @@ fn write_stats_json(path: &Path, s: &RunSummary) -> Result<()> {
             serde_json::json!(s.elapsed.as_secs_f64()),
         );
         o.insert("pinned_threads".into(), serde_json::json!(s.pinned));
+        if let Some(hwm) = peak_rss_bytes() {
+            o.insert("peak_rss_bytes".into(), serde_json::json!(hwm));
+        }
     }
     let text = serde_json::to_string_pretty(&v)? + "\n";
     std::fs::write(path, text)
         .with_context(|| format!("cannot write --stats-json file {}", path.display()))
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for benchmarks.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
