@@ -97,8 +97,8 @@ setup_netns() {
         ip netns exec "$ns" ip link set "$dev" up
     done
     # Wait for both ends to report carrier (no ping needed).
-    local i
-    for i in $(seq 1 50); do
+    local _
+    for _ in $(seq 1 50); do
         if in_s cat "/sys/class/net/$IF_S/operstate" | grep -qx up &&
             in_c cat "/sys/class/net/$IF_C/operstate" | grep -qx up; then
             return 0
@@ -161,8 +161,8 @@ http {
 EOF
     ip netns exec "$NS_S" nginx -c "$WORK/nginx.conf" &
     PIDS+=($!)
-    local i
-    for i in $(seq 1 50); do
+    local _
+    for _ in $(seq 1 50); do
         in_c curl -s --noproxy '*' -o /dev/null "http://$SRV4/index.html" && return 0
         sleep 0.1
     done
