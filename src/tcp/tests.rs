@@ -1,0 +1,1 @@
+//! Reassembly and metrics tests.
