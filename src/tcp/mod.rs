@@ -23,6 +23,8 @@
 //! carrying data, SYN or FIN; an earlier segment arriving after it is taken
 //! for a retransmission.
 
+#[cfg(test)]
+mod corpus_tests;
 mod metrics;
 mod reassembly;
 #[cfg(test)]
