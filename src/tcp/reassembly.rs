@@ -261,7 +261,7 @@ impl Stream {
                         cur = ps;
                     }
                     let p = self.pieces.remove(0);
-                    self.ooo_bytes -= p.data.len();
+                    self.ooo_bytes = self.ooo_bytes.saturating_sub(p.data.len());
                     Self::compare(&p, s, cap_end, payload, cx);
                     cur = Self::deliver_piece(&p, cur, cx);
                 }
@@ -307,7 +307,7 @@ impl Stream {
     fn drain(&mut self, cx: &mut Ctx<'_, '_>) {
         while self.pieces.first().is_some_and(|p| p.start <= self.next) {
             let p = self.pieces.remove(0);
-            self.ooo_bytes -= p.data.len();
+            self.ooo_bytes = self.ooo_bytes.saturating_sub(p.data.len());
             self.next = Self::deliver_piece(&p, self.next, cx);
         }
     }
@@ -417,7 +417,7 @@ impl Stream {
                         self.next = ps;
                     }
                     let p = self.pieces.remove(0);
-                    self.ooo_bytes -= p.data.len();
+                    self.ooo_bytes = self.ooo_bytes.saturating_sub(p.data.len());
                     self.next = Self::deliver_piece(&p, self.next, cx);
                 }
                 _ => {
