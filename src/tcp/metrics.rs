@@ -44,6 +44,18 @@
 //!   - `resets` (segments): RST segments sent.
 //!   - `gap_bytes` (bytes): bytes of this side's stream that were never
 //!     captured and were handed to the protocol decoder as a gap.
+//!
+//! Worker counters (`Counters`, summed over all connections):
+//!
+//! - `tcp.gap_bytes` (bytes): all bytes delivered as gaps.
+//! - `tcp.ooo_segments_buffered` (segments): segments whose bytes had to be
+//!   copied into an out-of-order buffer.
+//! - `tcp.holes_bound_hits` (holes): holes given up because a stream had
+//!   more than `[tcp] max_holes` holes.
+//! - `tcp.ooo_bytes_bound_hits` (holes): holes given up because a stream
+//!   buffered more than `[tcp] max_ooo_bytes` out-of-order bytes.
+//! - `tcp.overlap_mismatches` (overlaps): a retransmitted or overlapping
+//!   segment disagreed with the buffered first copy (the first copy wins).
 
 use crate::event::JsonWriter;
 

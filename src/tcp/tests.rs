@@ -806,7 +806,9 @@ fn randomized_garbage_never_breaks_invariants() {
             let dir = if rng.below(2) == 0 { C } else { S };
             let i = dir.idx();
             let seq = base[i].wrapping_add(rng.below(400) as u32).wrapping_sub(50);
-            let ack = base[1 - i].wrapping_add(rng.below(400) as u32).wrapping_sub(50);
+            let ack = base[1 - i]
+                .wrapping_add(rng.below(400) as u32)
+                .wrapping_sub(50);
             let fl = (rng.next() as u8) & 0x1f;
             let n = rng.below(120) as usize;
             let wire = n as u32 + rng.below(3) as u32 * 10;
