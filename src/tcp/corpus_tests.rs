@@ -127,11 +127,16 @@ fn replay(name: &str) -> Option<Replay> {
         } else {
             Dir::ToClient
         };
-        let fl_flags = u8::from(tcp.fin()) * flags::FIN
-            | u8::from(tcp.syn()) * flags::SYN
-            | u8::from(tcp.rst()) * flags::RST
-            | u8::from(tcp.psh()) * flags::PSH
-            | u8::from(tcp.ack()) * flags::ACK;
+        let fl_flags = [
+            (tcp.fin(), flags::FIN),
+            (tcp.syn(), flags::SYN),
+            (tcp.rst(), flags::RST),
+            (tcp.psh(), flags::PSH),
+            (tcp.ack(), flags::ACK),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .fold(0u8, |acc, (_, bit)| acc | bit);
         let seg = Segment {
             seq: tcp.sequence_number(),
             ack: tcp.acknowledgment_number(),
