@@ -8,13 +8,18 @@
 //! flow events as `tcp.*`.
 //!
 //! Reassembly (RFC 9293 sequence space: SYN and FIN consume one number,
-//! numbers wrap at 2^32) lives in [`reassembly`], one stream per direction:
+//! numbers wrap at 2^32) lives in `reassembly.rs`, one stream per direction:
 //! in-order bytes are handed out as sub-slices of the captured segment, out
 //! of order bytes are buffered up to `max_ooo_bytes` and `max_holes` per
 //! stream, retransmitted and overlapping bytes are trimmed (the first copy
 //! wins), and a hole is given up as [`Delivery::Gap`] when the peer
 //! acknowledges past it, when a bound is hit, at RST and at [`TcpConn::finish`].
-//! Metrics and their JSON field list live in [`metrics`].
+//! An ACK passing bytes never seen gives them up only when something after
+//! them was seen (buffered data or the FIN); a bare ACK ahead of data not
+//! yet captured may just be reordered by the mirror. Keep-alives and
+//! repeated zero-window probes (at most one byte at the next sequence
+//! number minus one) are recognised and neither delivered nor gapped.
+//! Metrics, the JSON field list and the counters live in [`metrics`].
 //!
 //! What it does not do: validate checksums, honour window scaling or SACK
 //! blocks, or recover bytes already handed to the session (a retransmission
@@ -25,7 +30,7 @@
 
 #[cfg(test)]
 mod corpus_tests;
-mod metrics;
+pub mod metrics;
 mod reassembly;
 #[cfg(test)]
 mod tests;
