@@ -299,3 +299,8 @@ fn local_redis_benchmark_capture() {
 fn local_redis_benchmark_pipelined_capture() {
     check_local("redis-benchmark-p16");
 }
+
+#[test]
+fn local_mysqlslap_capture() {
+    check_local("mysqlslap");
+}
