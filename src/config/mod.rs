@@ -155,11 +155,17 @@ impl Default for PipelineConfig {
 pub struct OutputConfig {
     /// `-` for NDJSON on stdout, a path for an NDJSON file.
     pub path: String,
+    /// `[output.elasticsearch]`: settings of the Elasticsearch output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elasticsearch: Option<crate::output::elasticsearch::ElasticsearchConfig>,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { path: "-".into() }
+        OutputConfig {
+            path: "-".into(),
+            elasticsearch: None,
+        }
     }
 }
 
@@ -349,6 +355,10 @@ impl RawConfig {
                     "port 0 is not a port".into(),
                 ));
             }
+        }
+        if let Some(es) = &self.output.elasticsearch {
+            es.validate()
+                .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         }
         let registry = Registry::new(self.protocols.clone()).map_err(|e| ConfigError::Invalid {
             key: "protocols".into(),
