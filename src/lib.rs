@@ -10,11 +10,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capture;
+pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod event;
+pub mod flow;
 pub mod output;
+pub mod pipeline;
 pub mod proto;
 pub mod stats;
 pub mod tcp;
 pub mod time;
+pub mod worker;
