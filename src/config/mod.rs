@@ -213,6 +213,9 @@ pub struct Overrides {
     pub bpf: Option<String>,
     /// `--output`
     pub output: Option<String>,
+    /// `--es URL` (repeatable): Elasticsearch hosts; implies `-o elasticsearch`
+    /// when no `--output` is given.
+    pub es: Vec<String>,
 }
 
 /// Validated settings.
@@ -271,6 +274,15 @@ impl RawConfig {
         }
         if let Some(out) = &o.output {
             self.output.path = out.clone();
+        }
+        if !o.es.is_empty() {
+            self.output
+                .elasticsearch
+                .get_or_insert_with(Default::default)
+                .hosts = o.es.clone();
+            if o.output.is_none() {
+                self.output.path = "elasticsearch".into();
+            }
         }
     }
 
