@@ -157,10 +157,23 @@ impl<'a> JsonWriter<'a> {
 
     /// `"k":"10.0.0.1"` (IPv6 in its canonical text form).
     pub fn ip(&mut self, k: &str, ip: IpAddr) {
-        use std::io::Write;
         self.key(k);
         self.buf.push(b'"');
-        let _ = write!(self.buf, "{ip}");
+        match ip {
+            // Hot path: dotted quad without the formatting machinery.
+            IpAddr::V4(v4) => {
+                for (i, o) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(b'.');
+                    }
+                    push_u64(self.buf, u64::from(*o));
+                }
+            }
+            IpAddr::V6(v6) => {
+                use std::io::Write;
+                let _ = write!(self.buf, "{v6}");
+            }
+        }
         self.buf.push(b'"');
         self.need_comma = true;
     }
@@ -188,30 +201,43 @@ fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&tmp[i..]);
 }
 
+/// Bytes that need escaping in a JSON string (controls, `"`, `\\`, DEL).
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
 /// Appends `s` as a quoted JSON string.
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => {
-                out.extend_from_slice(&s[start..i]);
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 0xf) as usize]);
-                start = i + 1;
-                continue;
             }
-            _ => continue,
-        };
-        out.extend_from_slice(&s[start..i]);
-        out.extend_from_slice(esc);
+        }
         start = i + 1;
     }
     out.extend_from_slice(&s[start..]);

@@ -72,6 +72,8 @@ pub struct Worker {
     hasher: ahash::RandomState,
     events: EventBatch,
     exporter: Sender<EventBatch>,
+    /// Emptied event batches coming back from the exporter.
+    spare_events: Receiver<EventBatch>,
     recycle: Sender<PacketBatch>,
     counters: Counters,
     tcp_counters: Counters,
@@ -84,10 +86,11 @@ impl Worker {
     pub fn new(
         id: usize,
         config: Arc<Config>,
-        exporter: Sender<EventBatch>,
+        exporter: (Sender<EventBatch>, Receiver<EventBatch>),
         recycle: Sender<PacketBatch>,
         published: Published,
     ) -> Self {
+        let (exporter, spare_events) = exporter;
         Worker {
             id,
             config,
@@ -95,6 +98,7 @@ impl Worker {
             hasher: crate::flow::fixed_state(),
             events: EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024),
             exporter,
+            spare_events,
             recycle,
             counters: Counters::new(),
             tcp_counters: Counters::new(),
@@ -153,7 +157,9 @@ impl Worker {
         let n = self.events.len() as u64;
         let batch = std::mem::replace(
             &mut self.events,
-            EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024),
+            self.spare_events
+                .try_recv()
+                .unwrap_or_else(|_| EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024)),
         );
         if self.exporter.send(batch).is_err() {
             self.counters.add("output.events_lost_exporter_gone", n);
