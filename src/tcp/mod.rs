@@ -227,6 +227,7 @@ impl TcpConn {
             return;
         }
 
+        let lim = self.limits();
         if ack {
             let mut cx = Ctx {
                 dir: dir.reverse(),
@@ -235,9 +236,8 @@ impl TcpConn {
                 metrics: self.metrics.dir_mut(r),
                 deliver: &mut *deliver,
             };
-            self.streams[r].acked(seg.ack, &mut cx);
+            self.streams[r].acked(seg.ack, &lim, &mut cx);
         }
-        let lim = self.limits();
         let mut cx = Ctx {
             dir,
             ts,
