@@ -14,9 +14,12 @@
 //! stream, retransmitted and overlapping bytes are trimmed (the first copy
 //! wins), and a hole is given up as [`Delivery::Gap`] when the peer
 //! acknowledges past it, when a bound is hit, at RST and at [`TcpConn::finish`].
-//! An ACK passing bytes never seen gives them up only when something after
-//! them was seen (buffered data or the FIN); a bare ACK ahead of data not
-//! yet captured may just be reordered by the mirror. Keep-alives and
+//! An ACK passing bytes never seen gives them up at once when something
+//! after them was seen (buffered data or the FIN), otherwise only when the
+//! ACK is older than the out-of-order threshold (handshake RTT, 3 ms when
+//! unknown) at the connection's next segment, because a mirror may show an
+//! ACK just before the data it acknowledges. ACKs more than 2^30 bytes
+//! ahead of the captured data are ignored. Keep-alives and
 //! repeated zero-window probes (at most one byte at the next sequence
 //! number minus one) are recognised and neither delivered nor gapped.
 //! Metrics, the JSON field list and the counters live in [`metrics`].
