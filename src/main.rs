@@ -6,6 +6,7 @@ use clap::Parser;
 use spanlens::capture::{check_bpf, LiveOptions, Source};
 use spanlens::cli::{Cli, Command, CommonArgs};
 use spanlens::config::{Config, Overrides, RawConfig};
+use spanlens::output::elasticsearch::ElasticsearchOutput;
 use spanlens::output::ndjson::NdjsonOutput;
 use spanlens::output::Output;
 use spanlens::pipeline::{run, RunOptions, RunSummary};
@@ -98,6 +99,7 @@ fn load_config(path: Option<&Path>, common: &CommonArgs) -> Result<Config> {
         exclude: common.exclude.clone(),
         bpf: common.bpf.clone(),
         output: common.output.clone(),
+        es: common.es.clone(),
     });
     Ok(raw.validate()?)
 }
@@ -111,10 +113,15 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn open_output(cfg: &Config) -> Result<Box<dyn Output>> {
+fn open_output(cfg: &Config, live: bool) -> Result<Box<dyn Output>> {
     let path = cfg.raw.output.path.as_str();
     Ok(match path {
         "-" | "" => Box::new(NdjsonOutput::stdout()),
+        "elasticsearch" => {
+            let es = cfg.raw.output.elasticsearch.clone().unwrap_or_default();
+            // Live capture keeps trying while events queue; a replay fails fast.
+            Box::new(ElasticsearchOutput::new(es, live)?)
+        }
         p => Box::new(NdjsonOutput::file(p.into())?),
     })
 }
@@ -125,7 +132,7 @@ fn execute(
     opts: RunOptions,
     common: &CommonArgs,
 ) -> Result<ExitCode> {
-    let output = open_output(&cfg)?;
+    let output = open_output(&cfg, opts.live)?;
     let registry = Registry::default();
     let summary = run(cfg, source, output, opts, &registry)?;
     for w in &summary.warnings {
@@ -151,8 +158,19 @@ fn write_stats_json(path: &Path, s: &RunSummary) -> Result<()> {
             serde_json::json!(s.elapsed.as_secs_f64()),
         );
         o.insert("pinned_threads".into(), serde_json::json!(s.pinned));
+        if let Some(hwm) = peak_rss_bytes() {
+            o.insert("peak_rss_bytes".into(), serde_json::json!(hwm));
+        }
     }
     let text = serde_json::to_string_pretty(&v)? + "\n";
     std::fs::write(path, text)
         .with_context(|| format!("cannot write --stats-json file {}", path.display()))
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for benchmarks.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
