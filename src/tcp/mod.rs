@@ -148,6 +148,8 @@ pub struct TcpConn {
     syn_ts: Option<Timestamp>,
     syn_ack_ts: Option<Timestamp>,
     syn_ack_seq: u32,
+    /// A SYN-ACK followed the most recent SYN.
+    syn_answered: bool,
     handshake_ns: Option<u64>,
     /// Last (ack number, window) each direction's sender sent.
     last_ack: [Option<(u32, u16)>; 2],
@@ -170,6 +172,7 @@ impl TcpConn {
             syn_ts: None,
             syn_ack_ts: None,
             syn_ack_seq: 0,
+            syn_answered: false,
             handshake_ns: None,
             last_ack: [None; 2],
             next_seq: [None; 2],
@@ -293,9 +296,12 @@ impl TcpConn {
         }
     }
 
-    /// SYN, SYN-ACK and the final ACK: state and RTTs. The most recent SYN
-    /// and SYN-ACK count (as Wireshark's `initial_rtt`), so retransmitted
-    /// SYNs do not inflate the RTT.
+    /// SYN, SYN-ACK and the final ACK: state and RTTs. As Wireshark's
+    /// `initial_rtt`, the handshake RTT runs from the most recent SYN, so a
+    /// retransmitted SYN does not inflate it; the server RTT is that SYN to
+    /// the first SYN-ACK after it, the client RTT the most recent SYN-ACK to
+    /// the ACK (the two add up to the handshake RTT unless the SYN-ACK was
+    /// retransmitted).
     fn handshake(
         &mut self,
         dir: Dir,
@@ -306,10 +312,11 @@ impl TcpConn {
         rst: bool,
     ) {
         if syn && !ack && !rst {
-            if !self.state.syn_ack {
+            if !self.state.established && self.syn_dir != Some(dir.reverse()) {
                 self.state.syn = true;
                 self.syn_dir = Some(dir);
                 self.syn_ts = Some(ts);
+                self.syn_answered = false;
             }
         } else if syn && ack && !rst {
             if self.state.established || self.syn_dir == Some(dir) {
@@ -319,8 +326,9 @@ impl TcpConn {
             self.state.syn_ack = true;
             self.syn_ack_ts = Some(ts);
             self.syn_ack_seq = seg.seq;
-            if let Some(s) = self.syn_ts {
+            if let (Some(s), false) = (self.syn_ts, self.syn_answered) {
                 self.metrics.server_rtt_us = Some(ts.saturating_sub(s) / 1000);
+                self.syn_answered = true;
             }
         } else if ack
             && !syn

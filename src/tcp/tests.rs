@@ -930,3 +930,68 @@ fn absurd_ack_is_ignored() {
     h.data(C, 2, b"cd");
     assert_eq!(h.evs(C), &[d(b"abcd")]);
 }
+
+/// http_minitwit.pcap, port 54743: SYN, SYN-ACK, SYN again 1.1 s later,
+/// two SYN-ACKs, ACK. Wireshark's initial_rtt runs from the second SYN.
+#[test]
+fn rtt_runs_from_the_syn_retransmitted_after_a_syn_ack() {
+    let us = crate::time::MICROSECOND;
+    let mut h = H::new();
+    h.seg_full(C, 3_036_014_581, 0, flags::SYN, 100, b"", 0, T0 + 75 * us);
+    h.seg_full(
+        S,
+        3_407_654_114,
+        3_036_014_582,
+        flags::SYN | flags::ACK,
+        100,
+        b"",
+        0,
+        T0 + 84 * us,
+    );
+    h.seg_full(
+        C,
+        3_036_014_581,
+        0,
+        flags::SYN,
+        100,
+        b"",
+        0,
+        T0 + 1_102_265 * us,
+    );
+    h.seg_full(
+        S,
+        3_407_654_114,
+        3_036_014_582,
+        flags::SYN | flags::ACK,
+        100,
+        b"",
+        0,
+        T0 + 1_102_284 * us,
+    );
+    h.seg_full(
+        S,
+        3_407_654_114,
+        3_036_014_582,
+        flags::SYN | flags::ACK,
+        100,
+        b"",
+        0,
+        T0 + 1_198_752 * us,
+    );
+    h.seg_full(
+        C,
+        3_036_014_582,
+        3_407_654_115,
+        flags::ACK,
+        100,
+        b"",
+        0,
+        T0 + 1_515_623 * us,
+    );
+    let m = h.conn.metrics();
+    assert_eq!(m.handshake_rtt_us, Some(1_515_623 - 1_102_265));
+    assert_eq!(m.server_rtt_us, Some(1_102_284 - 1_102_265));
+    assert_eq!(m.client_rtt_us, Some(1_515_623 - 1_198_752));
+    assert_eq!(m.client.retransmitted_segments, 1);
+    assert_eq!(m.server.retransmitted_segments, 2);
+}
