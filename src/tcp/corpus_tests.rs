@@ -195,7 +195,8 @@ fn record(
     }
 }
 
-/// Every flow of every TCP capture ends exactly once per direction.
+/// Every flow of every TCP capture ends exactly once per direction, and
+/// only the captures with lost segments have gaps.
 #[test]
 fn corpus_every_direction_ends_once() {
     let Some(dir) = corpus_dir() else {
@@ -226,6 +227,10 @@ fn corpus_every_direction_ends_once() {
                 r.total(|m| m.keep_alives),
                 r.total(|m| m.gap_bytes),
             );
+        }
+        // tshark finds lost segments in these two only.
+        if f != "gap_in_stream.pcap" && f != "mysql_with_gap.pcap" {
+            assert_eq!(r.total(|m| m.gap_bytes), 0, "{f}");
         }
         for fl in &r.flows {
             tcp_flows += 1;

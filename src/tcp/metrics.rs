@@ -10,13 +10,15 @@
 //!   up mid-stream), `half_closed` (one side sent FIN), `closed` (both sides
 //!   sent FIN), `reset` (either side sent RST), `unknown` (nothing but pure
 //!   ACKs seen).
-//! - `tcp.handshake_rtt_us` (µs): SYN to the client's ACK of the SYN-ACK.
-//!   Uses the most recent SYN and SYN-ACK (as Wireshark's `initial_rtt`), so
-//!   a retransmitted SYN does not inflate it. Absent when not seen.
-//! - `tcp.server_rtt_us` (µs): SYN to SYN-ACK (capture point to server and
-//!   back). Absent when not seen.
-//! - `tcp.client_rtt_us` (µs): SYN-ACK to the ACK of it (capture point to
-//!   client and back). Absent when not seen.
+//! - `tcp.handshake_rtt_us` (µs): SYN to the client's ACK of the SYN-ACK,
+//!   from the most recent SYN (as Wireshark's `tcp.analysis.initial_rtt`),
+//!   so a retransmitted SYN does not inflate it. Absent when not seen.
+//! - `tcp.server_rtt_us` (µs): that SYN to the first SYN-ACK after it
+//!   (capture point to server and back). Absent when not seen.
+//! - `tcp.client_rtt_us` (µs): the most recent SYN-ACK to the ACK of it
+//!   (capture point to client and back). With no retransmitted SYN-ACK,
+//!   server + client RTT = handshake RTT (±1 µs of rounding). Absent when
+//!   not seen.
 //! - `tcp.syn_unanswered` (bool): `true` when a SYN was seen but neither a
 //!   SYN-ACK nor a RST answered it by the time the flow ended. Absent
 //!   otherwise.

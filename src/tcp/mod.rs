@@ -14,9 +14,12 @@
 //! stream, retransmitted and overlapping bytes are trimmed (the first copy
 //! wins), and a hole is given up as [`Delivery::Gap`] when the peer
 //! acknowledges past it, when a bound is hit, at RST and at [`TcpConn::finish`].
-//! An ACK passing bytes never seen gives them up only when something after
-//! them was seen (buffered data or the FIN); a bare ACK ahead of data not
-//! yet captured may just be reordered by the mirror. Keep-alives and
+//! An ACK passing bytes never seen gives them up at once when something
+//! after them was seen (buffered data or the FIN), otherwise only when the
+//! ACK is older than the out-of-order threshold (handshake RTT, 3 ms when
+//! unknown) at the connection's next segment, because a mirror may show an
+//! ACK just before the data it acknowledges. ACKs more than 2^30 bytes
+//! ahead of the captured data are ignored. Keep-alives and
 //! repeated zero-window probes (at most one byte at the next sequence
 //! number minus one) are recognised and neither delivered nor gapped.
 //! Metrics, the JSON field list and the counters live in [`metrics`].
@@ -145,6 +148,8 @@ pub struct TcpConn {
     syn_ts: Option<Timestamp>,
     syn_ack_ts: Option<Timestamp>,
     syn_ack_seq: u32,
+    /// A SYN-ACK followed the most recent SYN.
+    syn_answered: bool,
     handshake_ns: Option<u64>,
     /// Last (ack number, window) each direction's sender sent.
     last_ack: [Option<(u32, u16)>; 2],
@@ -167,6 +172,7 @@ impl TcpConn {
             syn_ts: None,
             syn_ack_ts: None,
             syn_ack_seq: 0,
+            syn_answered: false,
             handshake_ns: None,
             last_ack: [None; 2],
             next_seq: [None; 2],
@@ -227,6 +233,7 @@ impl TcpConn {
             return;
         }
 
+        let lim = self.limits();
         if ack {
             let mut cx = Ctx {
                 dir: dir.reverse(),
@@ -235,9 +242,8 @@ impl TcpConn {
                 metrics: self.metrics.dir_mut(r),
                 deliver: &mut *deliver,
             };
-            self.streams[r].acked(seg.ack, &mut cx);
+            self.streams[r].acked(seg.ack, &lim, &mut cx);
         }
-        let lim = self.limits();
         let mut cx = Ctx {
             dir,
             ts,
@@ -290,9 +296,12 @@ impl TcpConn {
         }
     }
 
-    /// SYN, SYN-ACK and the final ACK: state and RTTs. The most recent SYN
-    /// and SYN-ACK count (as Wireshark's `initial_rtt`), so retransmitted
-    /// SYNs do not inflate the RTT.
+    /// SYN, SYN-ACK and the final ACK: state and RTTs. As Wireshark's
+    /// `initial_rtt`, the handshake RTT runs from the most recent SYN, so a
+    /// retransmitted SYN does not inflate it; the server RTT is that SYN to
+    /// the first SYN-ACK after it, the client RTT the most recent SYN-ACK to
+    /// the ACK (the two add up to the handshake RTT unless the SYN-ACK was
+    /// retransmitted).
     fn handshake(
         &mut self,
         dir: Dir,
@@ -303,12 +312,11 @@ impl TcpConn {
         rst: bool,
     ) {
         if syn && !ack && !rst {
-            // A retransmitted SYN restarts the clock (as Wireshark's
-            // initial_rtt): the handshake that completes is the last one.
-            if !self.state.established && self.syn_dir.is_none_or(|d| d == dir) {
+            if !self.state.established && self.syn_dir != Some(dir.reverse()) {
                 self.state.syn = true;
                 self.syn_dir = Some(dir);
                 self.syn_ts = Some(ts);
+                self.syn_answered = false;
             }
         } else if syn && ack && !rst {
             if self.state.established || self.syn_dir == Some(dir) {
@@ -316,19 +324,11 @@ impl TcpConn {
             }
             self.syn_dir = Some(dir.reverse());
             self.state.syn_ack = true;
+            self.syn_ack_ts = Some(ts);
             self.syn_ack_seq = seg.seq;
-            // The first SYN-ACK after the latest SYN answers it; a
-            // retransmitted SYN-ACK does not move the clock.
-            let answers_latest_syn = match (self.syn_ack_ts, self.syn_ts) {
-                (None, _) => true,
-                (Some(sa), Some(s)) => sa < s,
-                (Some(_), None) => false,
-            };
-            if answers_latest_syn {
-                self.syn_ack_ts = Some(ts);
-                if let Some(s) = self.syn_ts {
-                    self.metrics.server_rtt_us = Some(ts.saturating_sub(s) / 1000);
-                }
+            if let (Some(s), false) = (self.syn_ts, self.syn_answered) {
+                self.metrics.server_rtt_us = Some(ts.saturating_sub(s) / 1000);
+                self.syn_answered = true;
             }
         } else if ack
             && !syn

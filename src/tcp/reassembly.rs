@@ -130,7 +130,14 @@ pub(crate) struct Stream {
     syn_seen: bool,
     /// `End` was delivered.
     ended: bool,
+    /// Highest offset the peer acknowledged (0 when none).
+    ack_to: u64,
+    /// When `ack_to` first went beyond everything seen.
+    ack_ts: Timestamp,
 }
+
+/// ACKs further ahead of the captured data than this are ignored.
+const MAX_ACK_AHEAD: i64 = 1 << 30;
 
 impl Stream {
     /// Whether any data, SYN or FIN fixed this stream's sequence base.
@@ -212,6 +219,7 @@ impl Stream {
                 }
             }
         }
+        self.check_acked(lim, cx);
         self.maybe_end(cx);
     }
 
@@ -440,21 +448,54 @@ impl Stream {
         }
     }
 
+    /// End of what this stream is known to contain from what was captured:
+    /// the FIN, else the highest segment end.
+    fn seen_end(&self) -> u64 {
+        self.fin.unwrap_or(self.high)
+    }
+
     /// The peer acknowledged `ack`: bytes below it that we are still missing
-    /// were lost by the capture, give them up (only when something after
-    /// them was seen; a bare ACK ahead of its data may just be reordered by
-    /// the mirror).
-    pub fn acked(&mut self, ack: u32, cx: &mut Ctx<'_, '_>) {
+    /// were lost by the capture, give them up. See [`Stream::check_acked`]
+    /// for when.
+    pub fn acked(&mut self, ack: u32, lim: &Limits, cx: &mut Ctx<'_, '_>) {
         if self.ended {
             return;
         }
         let Some(a) = self.rel(ack) else {
             return;
         };
-        let limit = self.high.max(self.fin.unwrap_or(0));
-        let upto = a.min(limit as i64);
-        if upto > self.next as i64 {
-            self.release_to(upto as u64, cx);
+        let seen = self.seen_end();
+        // An ACK far beyond anything seen is not believed (no window is
+        // larger than 2^30 bytes).
+        if a > self.ack_to as i64 && a - (seen.max(self.next) as i64) <= MAX_ACK_AHEAD {
+            if self.ack_to <= seen {
+                self.ack_ts = cx.ts;
+            }
+            self.ack_to = a as u64;
+        }
+        self.check_acked(lim, cx);
+    }
+
+    /// Gives up holes below the peer's highest ACK: at once up to the
+    /// highest byte (or FIN) seen after them; beyond that (the ACK is ahead
+    /// of every captured segment, e.g. the tail of a response was lost)
+    /// only once the ACK is older than the out-of-order threshold, since a
+    /// mirror may show an ACK just before the data it acknowledges.
+    fn check_acked(&mut self, lim: &Limits, cx: &mut Ctx<'_, '_>) {
+        if self.ended || self.ack_to <= self.next {
+            return;
+        }
+        let seen = self.seen_end();
+        let mut upto = self.ack_to.min(seen);
+        if self.ack_to > seen
+            && self.fin.is_none()
+            && cx.ts.saturating_sub(self.ack_ts) >= lim.ooo_threshold_ns
+        {
+            upto = self.ack_to;
+        }
+        if upto > self.next {
+            self.release_to(upto, cx);
+            self.high = self.high.max(self.next);
         }
     }
 
@@ -465,7 +506,9 @@ impl Stream {
             return;
         }
         let last = self.pieces.last().map_or(0, Piece::end);
-        let limit = self.high.max(last).max(self.fin.unwrap_or(0));
+        let limit = self
+            .fin
+            .unwrap_or_else(|| self.high.max(last).max(self.ack_to));
         self.release_to(limit, cx);
         if !self.ended {
             self.ended = true;

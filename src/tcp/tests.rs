@@ -833,47 +833,165 @@ fn randomized_garbage_never_breaks_invariants() {
     }
 }
 
-/// http_minitwit.pcap port 54743: SYN, SYN-ACK, SYN again, SYN-ACK twice,
-/// then the ACK. The RTT runs from the last SYN (Wireshark's initial_rtt),
-/// and a retransmitted SYN-ACK does not move the clock.
 #[test]
-fn syn_retransmitted_after_a_syn_ack_restarts_the_rtt_clock() {
+fn lost_tail_is_gapped_once_the_ack_is_older_than_the_threshold() {
+    // Keep-alive connection: the end of response 1 is lost, the client
+    // acknowledges it, then sends request 2 (same ACK) 10 ms later.
     let mut h = H::new();
-    h.seg_full(C, 100, 0, flags::SYN, 65535, b"", 0, T0);
+    h.seg_full(C, 0, 0, flags::PSH, 100, b"req1", 4, T0);
+    h.seg_full(S, 0, 4, flags::ACK | flags::PSH, 100, b"resp", 4, T0);
+    h.seg_full(C, 4, 8, flags::ACK, 100, b"", 0, T0 + 10_000);
+    assert_eq!(h.evs(S), &[d(b"resp")], "ACK just ahead of data: wait");
+    h.seg_full(
+        C,
+        4,
+        8,
+        flags::ACK | flags::PSH,
+        100,
+        b"req2",
+        4,
+        T0 + 10 * MILLISECOND,
+    );
+    assert_eq!(h.evs(S), &[d(b"resp"), Ev::Gap(4)]);
+    assert_eq!(h.evs(C), &[d(b"req1req2")]);
+    // The late copy is not delivered; the next response continues.
     h.seg_full(
         S,
-        900,
-        101,
-        flags::SYN | flags::ACK,
-        65535,
-        b"",
-        0,
-        T0 + 9_000,
-    );
-    h.seg_full(C, 100, 0, flags::SYN, 65535, b"", 0, T0 + 1_102_190_000);
-    h.seg_full(
-        S,
-        900,
-        101,
-        flags::SYN | flags::ACK,
-        65535,
-        b"",
-        0,
-        T0 + 1_102_209_000,
+        4,
+        8,
+        flags::ACK | flags::PSH,
+        100,
+        b"lost",
+        4,
+        T0 + 11 * MILLISECOND,
     );
     h.seg_full(
         S,
-        900,
-        101,
-        flags::SYN | flags::ACK,
-        65535,
+        8,
+        8,
+        flags::ACK | flags::PSH,
+        100,
+        b"resp2",
+        5,
+        T0 + 11 * MILLISECOND,
+    );
+    assert_eq!(h.evs(S), &[d(b"resp"), Ev::Gap(4), d(b"resp2")]);
+}
+
+#[test]
+fn ack_just_before_its_data_is_not_a_gap() {
+    let mut h = H::new();
+    h.seg_full(C, 0, 0, flags::PSH, 100, b"q", 1, T0);
+    h.seg_full(S, 0, 1, flags::ACK | flags::PSH, 100, b"ab", 2, T0);
+    // The mirror shows the ACK of "cd" 20 µs before "cd" itself.
+    h.seg_full(C, 1, 4, flags::ACK, 100, b"", 0, T0 + 100_000);
+    h.seg_full(
+        S,
+        2,
+        1,
+        flags::ACK | flags::PSH,
+        100,
+        b"cd",
+        2,
+        T0 + 120_000,
+    );
+    h.finish();
+    assert_eq!(h.evs(S), &[d(b"abcd"), Ev::End]);
+    assert_eq!(h.m(S).gap_bytes, 0);
+}
+
+#[test]
+fn ack_ahead_then_later_data_releases_the_hole_at_once() {
+    let mut h = H::new();
+    h.data(S, 0, b"x");
+    h.data(C, 0, b"ab");
+    h.ack(S, 1, 6); // [2, 6) not seen yet, nothing after it either
+    assert_eq!(h.evs(C), &[d(b"ab")]);
+    h.data(C, 6, b"gh"); // data after the acknowledged hole: it was lost
+    assert_eq!(h.evs(C), &[d(b"ab"), Ev::Gap(4), d(b"gh")]);
+}
+
+#[test]
+fn absurd_ack_is_ignored() {
+    let mut h = H::new();
+    h.data(S, 0, b"x");
+    h.data(C, 0, b"ab");
+    h.seg_full(S, 1, 0x7000_0000, flags::ACK, 100, b"", 0, T0);
+    h.seg_full(
+        S,
+        1,
+        0x7000_0000,
+        flags::ACK,
+        100,
         b"",
         0,
-        T0 + 1_198_677_000,
+        T0 + crate::time::SECOND,
     );
-    h.seg_full(C, 101, 901, flags::ACK, 512, b"", 0, T0 + 1_515_548_000);
-    let m = *h.conn.metrics();
-    assert_eq!(m.handshake_rtt_us, Some(413_358));
-    assert_eq!(m.server_rtt_us, Some(19));
-    assert_eq!(m.client_rtt_us, Some(413_339));
+    h.data(C, 2, b"cd");
+    assert_eq!(h.evs(C), &[d(b"abcd")]);
+}
+
+/// http_minitwit.pcap, port 54743: SYN, SYN-ACK, SYN again 1.1 s later,
+/// two SYN-ACKs, ACK. Wireshark's initial_rtt runs from the second SYN.
+#[test]
+fn rtt_runs_from_the_syn_retransmitted_after_a_syn_ack() {
+    let us = crate::time::MICROSECOND;
+    let mut h = H::new();
+    h.seg_full(C, 3_036_014_581, 0, flags::SYN, 100, b"", 0, T0 + 75 * us);
+    h.seg_full(
+        S,
+        3_407_654_114,
+        3_036_014_582,
+        flags::SYN | flags::ACK,
+        100,
+        b"",
+        0,
+        T0 + 84 * us,
+    );
+    h.seg_full(
+        C,
+        3_036_014_581,
+        0,
+        flags::SYN,
+        100,
+        b"",
+        0,
+        T0 + 1_102_265 * us,
+    );
+    h.seg_full(
+        S,
+        3_407_654_114,
+        3_036_014_582,
+        flags::SYN | flags::ACK,
+        100,
+        b"",
+        0,
+        T0 + 1_102_284 * us,
+    );
+    h.seg_full(
+        S,
+        3_407_654_114,
+        3_036_014_582,
+        flags::SYN | flags::ACK,
+        100,
+        b"",
+        0,
+        T0 + 1_198_752 * us,
+    );
+    h.seg_full(
+        C,
+        3_036_014_582,
+        3_407_654_115,
+        flags::ACK,
+        100,
+        b"",
+        0,
+        T0 + 1_515_623 * us,
+    );
+    let m = h.conn.metrics();
+    assert_eq!(m.handshake_rtt_us, Some(1_515_623 - 1_102_265));
+    assert_eq!(m.server_rtt_us, Some(1_102_284 - 1_102_265));
+    assert_eq!(m.client_rtt_us, Some(1_515_623 - 1_198_752));
+    assert_eq!(m.client.retransmitted_segments, 1);
+    assert_eq!(m.server.retransmitted_segments, 2);
 }
