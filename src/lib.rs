@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod dispatch;
+pub mod doctor;
 pub mod event;
 pub mod output;
 pub mod proto;
