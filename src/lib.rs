@@ -10,12 +10,17 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capture;
+pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod doctor;
 pub mod event;
+pub mod flow;
 pub mod output;
+pub mod pipeline;
 pub mod proto;
 pub mod stats;
 pub mod tcp;
 pub mod time;
+pub mod worker;

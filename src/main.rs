@@ -1,1 +1,169 @@
-fn main() {}
+//! The `spanlens` binary: parse arguments, load the config, run, and turn
+//! any error into one line on stderr with a non-zero exit.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use spanlens::capture::{check_bpf, LiveOptions, Source};
+use spanlens::cli::{Cli, Command, CommonArgs};
+use spanlens::config::{Config, Overrides, RawConfig};
+use spanlens::output::ndjson::NdjsonOutput;
+use spanlens::output::Output;
+use spanlens::pipeline::{run, RunOptions, RunSummary};
+use spanlens::stats::Registry;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("spanlens: error: {}", msg.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::CheckConfig { file } => {
+            let cfg = load_config(Some(&file), &CommonArgs::default())?;
+            if let Some(bpf) = &cfg.raw.capture.bpf {
+                check_bpf(bpf)?;
+            }
+            print!("{}", cfg.to_toml());
+            eprintln!("spanlens: {} is valid", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay(args) => {
+            let cfg = load_config(args.common.config.as_deref(), &args.common)?;
+            if let Some(s) = args.realtime {
+                if !(s.is_finite() && s > 0.0) {
+                    bail!("--realtime speed must be a positive number, got {s}");
+                }
+            }
+            let mut source = Source::files(&args.files, cfg.raw.capture.bpf.clone())?;
+            let opts = RunOptions {
+                realtime: args.realtime,
+                progress: !args.no_progress && std::io::stderr().is_terminal(),
+                stop: stop_flag()?,
+                live: false,
+            };
+            execute(cfg, &mut source, opts, &args.common)
+        }
+        Command::Live(args) => {
+            let cfg = load_config(args.common.config.as_deref(), &args.common)?;
+            let c = &cfg.raw.capture;
+            let live = LiveOptions {
+                interface: args.interface.clone(),
+                snaplen: args.snaplen.unwrap_or(c.snaplen),
+                buffer_mb: args.buffer_mb.unwrap_or(c.buffer_mb),
+                promiscuous: c.promiscuous && !args.no_promisc,
+                immediate: c.immediate || args.immediate,
+            };
+            let mut source = Source::live(&live, cfg.raw.capture.bpf.clone())?;
+            let opts = RunOptions {
+                realtime: None,
+                progress: false,
+                stop: stop_flag()?,
+                live: true,
+            };
+            execute(cfg, &mut source, opts, &args.common)
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>, common: &CommonArgs) -> Result<Config> {
+    let mut raw = match path {
+        Some(p) => RawConfig::load(p)?,
+        None => RawConfig::default(),
+    };
+    raw.apply_overrides(&Overrides {
+        workers: common.workers,
+        server: common.server.clone(),
+        exclude: common.exclude.clone(),
+        bpf: common.bpf.clone(),
+        output: common.output.clone(),
+    });
+    Ok(raw.validate()?)
+}
+
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install signal handler")?;
+    }
+    Ok(stop)
+}
+
+fn open_output(cfg: &Config) -> Result<Box<dyn Output>> {
+    let path = cfg.raw.output.path.as_str();
+    Ok(match path {
+        "-" | "" => Box::new(NdjsonOutput::stdout()),
+        p => Box::new(NdjsonOutput::file(p.into())?),
+    })
+}
+
+fn execute(
+    cfg: Config,
+    source: &mut Source,
+    opts: RunOptions,
+    common: &CommonArgs,
+) -> Result<ExitCode> {
+    let output = open_output(&cfg)?;
+    let registry = Registry::default();
+    let summary = run(cfg, source, output, opts, &registry)?;
+    for w in &summary.warnings {
+        eprintln!("spanlens: warning: {w}");
+    }
+    if let Some(path) = &common.stats_json {
+        write_stats_json(path, &summary)?;
+    }
+    if !common.quiet {
+        eprint!(
+            "{}",
+            spanlens::stats::summary_text(&summary.counters, summary.elapsed)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_stats_json(path: &Path, s: &RunSummary) -> Result<()> {
+    let mut v = s.counters.to_json();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "elapsed_seconds".into(),
+            serde_json::json!(s.elapsed.as_secs_f64()),
+        );
+        o.insert("pinned_threads".into(), serde_json::json!(s.pinned));
+        if let Some(hwm) = peak_rss_bytes() {
+            o.insert("peak_rss_bytes".into(), serde_json::json!(hwm));
+        }
+    }
+    let text = serde_json::to_string_pretty(&v)? + "\n";
+    std::fs::write(path, text)
+        .with_context(|| format!("cannot write --stats-json file {}", path.display()))
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for benchmarks.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -119,6 +119,66 @@ impl Registry {
     }
 }
 
+/// The end-of-run summary printed on stderr.
+pub fn summary_text(c: &Counters, elapsed: std::time::Duration) -> String {
+    use std::fmt::Write;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let pkts = c.get("capture.packets");
+    let bytes = c.get("capture.bytes");
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "spanlens: {pkts} packets, {bytes} bytes in {:.3}s ({:.0} packets/s, {:.1} Mbit/s)",
+        secs,
+        pkts as f64 / secs,
+        bytes as f64 * 8.0 / secs / 1e6
+    );
+    let decode: Vec<String> = c
+        .iter()
+        .filter(|(k, v)| k.starts_with("decode.") && *v > 0)
+        .map(|(k, v)| format!("{} {v}", &k[7..]))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  filtered out {}, not decodable {} [{}]",
+        c.get("capture.filtered_out"),
+        c.iter()
+            .filter(|(k, _)| k.starts_with("decode."))
+            .map(|(_, v)| v)
+            .sum::<u64>(),
+        decode.join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "  drops: kernel {}, interface {}, queue {}; truncated files {}",
+        c.get("capture.kernel_dropped"),
+        c.get("capture.interface_dropped"),
+        c.get("capture.queue_dropped_packets"),
+        c.get("capture.truncated_files")
+    );
+    let _ = writeln!(
+        s,
+        "  flows {} (expired {}, evicted {})",
+        c.get("flows.created"),
+        c.get("flows.expired"),
+        c.get("flows.evicted")
+    );
+    let events: Vec<String> = c
+        .iter()
+        .filter(|(k, v)| k.starts_with("events.") && *v > 0)
+        .map(|(k, v)| format!("{} {v}", &k[7..]))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  events {} [{}]; output written {}, failed {}",
+        c.get("output.events"),
+        events.join(", "),
+        c.get("output.events_written"),
+        c.get("output.events_failed") + c.get("output.events_lost_exporter_gone")
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

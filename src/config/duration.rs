@@ -49,7 +49,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         }
     };
     let secs = n * mult;
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !(0.0..=1e9).contains(&secs) {
         return Err(format!("duration '{s}' is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))

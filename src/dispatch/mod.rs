@@ -1,3 +1,401 @@
 //! The capture thread: header decode, filter, flow hash, batches, ticks.
+//!
+//! For every packet the capture thread decodes only the headers
+//! ([`decode`]), drops what the CIDR [`filter`] excludes, computes the
+//! symmetric flow hash and appends the packet's payload and a
+//! [`PacketRec`] to the batch of the shard `hash % workers`. Batches travel
+//! over bounded channels and come back empty through a recycle channel, so
+//! nothing is allocated per packet.
+//!
+//! It also owns packet time: whenever the newest packet time crosses a tick
+//! boundary (one second of packet time), it flushes every partial batch and
+//! sends [`ShardMsg::Tick`] to every shard. Each shard therefore sees its
+//! packets and the ticks in the same relative order whatever the number of
+//! shards, which makes replays deterministic.
 
+pub mod decode;
 pub mod filter;
+
+use crate::capture::{CaptureError, Next, Source};
+use crate::flow::{FlowKey, Side};
+use crate::stats::{Counters, Published};
+use crate::time::{Timestamp, SECOND};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use decode::{decode, Decoded};
+use filter::Filter;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Packet time between ticks.
+pub const TICK: Timestamp = SECOND;
+
+/// Payload bytes per batch before it is sent even if not full of packets.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// One packet in a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketRec {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// Frame length on the wire.
+    pub wire_len: u32,
+    /// Canonical flow key.
+    pub key: FlowKey,
+    /// Direction relative to the key.
+    pub side: Side,
+    /// Decoded header fields (its payload offset refers to the frame, not the batch).
+    pub dec: Decoded,
+    /// Offset of the captured payload in [`PacketBatch::data`].
+    pub data_off: u32,
+}
+
+impl PacketRec {
+    /// The captured payload of this packet within its batch's data.
+    #[inline]
+    pub fn payload<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        let start = self.data_off as usize;
+        data.get(start..start + self.dec.payload_len).unwrap_or(&[])
+    }
+}
+
+/// Packets for one shard: payload bytes back to back plus one record each.
+#[derive(Debug, Default)]
+pub struct PacketBatch {
+    /// Payload bytes.
+    pub data: Vec<u8>,
+    /// Packet records.
+    pub pkts: Vec<PacketRec>,
+}
+
+impl PacketBatch {
+    fn clear(&mut self) {
+        self.data.clear();
+        self.pkts.clear();
+    }
+}
+
+/// What the capture thread sends a worker.
+#[derive(Debug)]
+pub enum ShardMsg {
+    /// Packets, in capture order.
+    Packets(PacketBatch),
+    /// Packet time reached this instant (a tick boundary).
+    Tick(Timestamp),
+    /// Input ended at this packet time: flush everything.
+    Finish(Timestamp),
+}
+
+/// Capture-thread settings.
+#[derive(Debug, Clone)]
+pub struct DispatchOptions {
+    /// Packets per batch.
+    pub batch_packets: usize,
+    /// Wall time after which a partial batch is sent (live).
+    pub batch_timeout: Duration,
+    /// Replay pacing: `Some(speed)` sleeps so that packets are handed on at
+    /// `speed` times their capture rate.
+    pub realtime: Option<f64>,
+    /// Show a progress bar (replay on a terminal).
+    pub progress: bool,
+}
+
+/// What the capture loop ended with.
+#[derive(Debug, Default)]
+pub struct DispatchSummary {
+    /// Warnings to print (truncated files).
+    pub warnings: Vec<String>,
+    /// Newest packet time seen.
+    pub last_ts: Timestamp,
+}
+
+/// The capture thread's state.
+pub struct Dispatcher {
+    shards: Vec<Sender<ShardMsg>>,
+    recycle: Receiver<PacketBatch>,
+    batches: Vec<PacketBatch>,
+    filter: Filter,
+    hasher: ahash::RandomState,
+    opts: DispatchOptions,
+    counters: Counters,
+    published: Published,
+    live: bool,
+    next_tick: Option<Timestamp>,
+    watermark: Timestamp,
+    last_flush: Instant,
+}
+
+/// A worker thread went away (it panicked or its channel closed).
+#[derive(Debug, thiserror::Error)]
+#[error("worker {0} stopped unexpectedly")]
+pub struct WorkerGone(pub usize);
+
+/// Errors of the capture loop.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// Reading packets failed.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// A worker stopped.
+    #[error(transparent)]
+    Worker(#[from] WorkerGone),
+}
+
+impl Dispatcher {
+    /// Creates the dispatcher for `shards.len()` workers.
+    pub fn new(
+        shards: Vec<Sender<ShardMsg>>,
+        recycle: Receiver<PacketBatch>,
+        filter: Filter,
+        opts: DispatchOptions,
+        published: Published,
+        live: bool,
+    ) -> Self {
+        let n = shards.len();
+        Dispatcher {
+            shards,
+            recycle,
+            batches: (0..n).map(|_| PacketBatch::default()).collect(),
+            filter,
+            hasher: crate::flow::fixed_state(),
+            opts,
+            counters: Counters::new(),
+            published,
+            live,
+            next_tick: None,
+            watermark: 0,
+            last_flush: Instant::now(),
+        }
+    }
+
+    fn fresh_batch(&self) -> PacketBatch {
+        let mut b = self.recycle.try_recv().unwrap_or_default();
+        b.clear();
+        b
+    }
+
+    fn send_batch(&mut self, shard: usize) -> Result<(), WorkerGone> {
+        if self.batches[shard].pkts.is_empty() {
+            return Ok(());
+        }
+        let fresh = self.fresh_batch();
+        let batch = std::mem::replace(&mut self.batches[shard], fresh);
+        if self.live {
+            match self.shards[shard].try_send(ShardMsg::Packets(batch)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(ShardMsg::Packets(mut b))) => {
+                    self.counters
+                        .add("capture.queue_dropped_packets", b.pkts.len() as u64);
+                    b.clear();
+                    self.batches[shard] = b;
+                }
+                Err(_) => return Err(WorkerGone(shard)),
+            }
+        } else {
+            self.shards[shard]
+                .send(ShardMsg::Packets(batch))
+                .map_err(|_| WorkerGone(shard))?;
+        }
+        self.counters.add("capture.batches", 1);
+        Ok(())
+    }
+
+    fn flush_all(&mut self) -> Result<(), WorkerGone> {
+        for s in 0..self.shards.len() {
+            self.send_batch(s)?;
+        }
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    fn broadcast(&mut self, msg: impl Fn() -> ShardMsg) -> Result<(), WorkerGone> {
+        for (i, s) in self.shards.iter().enumerate() {
+            s.send(msg()).map_err(|_| WorkerGone(i))?;
+        }
+        Ok(())
+    }
+
+    /// Advances packet time to `ts`, sending a tick when it crosses a boundary.
+    fn advance(&mut self, ts: Timestamp) -> Result<(), WorkerGone> {
+        self.watermark = self.watermark.max(ts);
+        match self.next_tick {
+            None => self.next_tick = Some(ts - ts % TICK + TICK),
+            Some(next) if ts >= next => {
+                let now = ts - ts % TICK;
+                self.flush_all()?;
+                self.broadcast(|| ShardMsg::Tick(now))?;
+                self.next_tick = Some(now + TICK);
+                self.counters.add("capture.ticks", 1);
+                self.published.publish(&self.counters);
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    fn on_packet(
+        &mut self,
+        lt: i32,
+        ts: Timestamp,
+        wire_len: u32,
+        frame: &[u8],
+    ) -> Result<(), WorkerGone> {
+        self.counters.add("capture.packets", 1);
+        self.counters.add("capture.bytes", u64::from(wire_len));
+        self.advance(ts)?;
+        let dec = match decode(lt, frame) {
+            Ok(d) => d,
+            Err(why) => {
+                self.counters.add(why.counter(), 1);
+                return Ok(());
+            }
+        };
+        if !self.filter.keep(dec.src, dec.dst) {
+            self.counters.add("capture.filtered_out", 1);
+            return Ok(());
+        }
+        let (key, side) = FlowKey::new(
+            (dec.src, dec.sport),
+            (dec.dst, dec.dport),
+            dec.proto,
+            dec.vlan,
+        );
+        let shard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
+        let payload = frame
+            .get(dec.payload_off..dec.payload_off + dec.payload_len)
+            .unwrap_or(&[]);
+        let b = &mut self.batches[shard];
+        let data_off = b.data.len() as u32;
+        b.data.extend_from_slice(payload);
+        b.pkts.push(PacketRec {
+            ts,
+            wire_len,
+            key,
+            side,
+            dec,
+            data_off,
+        });
+        if b.pkts.len() >= self.opts.batch_packets || b.data.len() >= BATCH_BYTES {
+            self.send_batch(shard)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `source` to the end (or until `stop` is set) and finishes every shard.
+    pub fn run(
+        mut self,
+        source: &mut Source,
+        stop: &AtomicBool,
+    ) -> Result<(Counters, DispatchSummary), DispatchError> {
+        let mut summary = DispatchSummary::default();
+        let progress = (self.opts.progress && !self.live && source.total_bytes > 0).then(|| {
+            let pb = indicatif::ProgressBar::with_draw_target(
+                Some(source.total_bytes),
+                indicatif::ProgressDrawTarget::stderr_with_hz(4),
+            );
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            pb
+        });
+        let mut read_bytes: u64 = 0;
+        let mut since_check = 0u32;
+        let mut pace: Option<(Timestamp, Instant)> = None;
+        let mut last_packet_wall = Instant::now();
+        let mut last_packet_ts: Option<Timestamp> = None;
+        let mut last_stats = Instant::now();
+        let mut truncated_files = 0u64;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let lt = source.linktype();
+            let mut pkt: Option<(Timestamp, u32, usize)> = None;
+            let mut err = None;
+            let next = source.next(|p| {
+                pkt = Some((p.ts, p.wire_len, p.data.len()));
+                if let Some(speed) = self.opts.realtime {
+                    let (t0, w0) = *pace.get_or_insert((p.ts, Instant::now()));
+                    let due = Duration::from_nanos((p.ts.saturating_sub(t0) as f64 / speed) as u64);
+                    if let Some(wait) = due.checked_sub(w0.elapsed()) {
+                        std::thread::sleep(wait.min(Duration::from_secs(5)));
+                    }
+                }
+                if let Err(e) = self.on_packet(lt, p.ts, p.wire_len, p.data) {
+                    err = Some(e);
+                }
+            })?;
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+            match next {
+                Next::Packet => {
+                    if let Some((ts, _, caplen)) = pkt {
+                        read_bytes += caplen as u64 + 16;
+                        last_packet_ts = Some(ts);
+                    }
+                    since_check += 1;
+                    if since_check >= 4096 {
+                        since_check = 0;
+                        if let Some(pb) = &progress {
+                            pb.set_position(read_bytes.min(source.total_bytes));
+                        }
+                    }
+                    if self.live {
+                        last_packet_wall = Instant::now();
+                    }
+                    if self.live
+                        && since_check % 64 == 0
+                        && self.last_flush.elapsed() >= self.opts.batch_timeout
+                    {
+                        self.flush_all()?;
+                    }
+                }
+                Next::Idle => {
+                    // A quiet link: push partial batches on, and let packet
+                    // time follow the wall clock so timeouts still fire.
+                    if self.last_flush.elapsed() >= self.opts.batch_timeout {
+                        self.flush_all()?;
+                    }
+                    if let Some(ts) = last_packet_ts {
+                        let idle = crate::time::from_duration(last_packet_wall.elapsed());
+                        self.advance(ts.saturating_add(idle))?;
+                    }
+                }
+                Next::FileDone => {}
+                Next::Truncated(msg) => {
+                    truncated_files += 1;
+                    summary.warnings.push(msg);
+                }
+                Next::End => break,
+            }
+            if self.live && last_stats.elapsed() >= Duration::from_secs(1) {
+                last_stats = Instant::now();
+                self.kernel_counters(source);
+                self.published.publish(&self.counters);
+            }
+        }
+        if let Some(pb) = progress {
+            pb.finish_and_clear();
+        }
+        self.kernel_counters(source);
+        self.counters
+            .add("capture.truncated_files", truncated_files);
+        self.flush_all()?;
+        let end = self.watermark;
+        self.broadcast(|| ShardMsg::Finish(end))?;
+        self.published.publish(&self.counters);
+        summary.last_ts = end;
+        Ok((self.counters, summary))
+    }
+
+    fn kernel_counters(&mut self, source: &mut Source) {
+        if let Some(k) = source.kernel_stats() {
+            self.counters.set("capture.kernel_received", k.received);
+            self.counters.set("capture.kernel_dropped", k.dropped);
+            self.counters.set("capture.interface_dropped", k.if_dropped);
+        }
+    }
+}

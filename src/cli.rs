@@ -1,0 +1,97 @@
+//! Command-line definitions (clap). Raw arguments only: validation and
+//! merging with the config file happen in `config`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// spanlens: protocol transactions and TCP network metrics from a mirror port.
+#[derive(Debug, Parser)]
+#[command(name = "spanlens", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read pcap/pcapng files (in the order given) as fast as the CPU allows.
+    Replay(ReplayArgs),
+    /// Capture from a network interface until SIGINT or SIGTERM.
+    Live(LiveArgs),
+    /// Validate a config file and print the effective settings.
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+/// Options shared by `replay` and `live`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CommonArgs {
+    /// TOML config file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Worker threads (default 2, or the config's pipeline.workers).
+    #[arg(short = 'w', long = "workers", value_name = "N")]
+    pub workers: Option<usize>,
+    /// Analyse only traffic to or from this address or CIDR (repeatable).
+    #[arg(long = "server", value_name = "CIDR")]
+    pub server: Vec<String>,
+    /// Never analyse traffic to or from this address or CIDR (repeatable).
+    #[arg(long = "exclude", value_name = "CIDR")]
+    pub exclude: Vec<String>,
+    /// A BPF filter expression applied by libpcap.
+    #[arg(long = "bpf", value_name = "EXPR")]
+    pub bpf: Option<String>,
+    /// Where events go: `-` (NDJSON on stdout, the default) or an NDJSON file path.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: Option<String>,
+    /// Write the final counters as one JSON object to this file.
+    #[arg(long = "stats-json", value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Do not print the summary on stderr.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// `spanlens replay`
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Pace packets by their capture timestamps (optionally SPEED times faster).
+    #[arg(long = "realtime", value_name = "SPEED", num_args = 0..=1, default_missing_value = "1")]
+    pub realtime: Option<f64>,
+    /// Never show the progress bar.
+    #[arg(long = "no-progress")]
+    pub no_progress: bool,
+    /// Capture files (pcap or pcapng).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `spanlens live`
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Shared options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Interface to capture on.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: String,
+    /// Bytes captured per packet.
+    #[arg(long = "snaplen", value_name = "BYTES")]
+    pub snaplen: Option<i32>,
+    /// Kernel capture buffer in MiB.
+    #[arg(long = "buffer-mb", value_name = "MIB")]
+    pub buffer_mb: Option<u32>,
+    /// Do not put the interface in promiscuous mode.
+    #[arg(long = "no-promisc")]
+    pub no_promisc: bool,
+    /// Deliver packets immediately instead of in kernel batches.
+    #[arg(long = "immediate")]
+    pub immediate: bool,
+}

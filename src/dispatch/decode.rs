@@ -1,0 +1,313 @@
+//! Header decoding in the capture thread: link layer to transport, just
+//! enough to key, filter and shard a packet.
+//!
+//! Link types: Ethernet (with 802.1Q / QinQ), Linux cooked capture (SLL and
+//! SLL2), BSD loopback (NULL and LOOP) and raw IP. Parsing is lax
+//! (etherparse `LaxSlicedPacket`): a packet cut by the snaplen is still
+//! keyed from the headers it has. IP fragments are counted and skipped (no
+//! reassembly): see [`Undecodable::Fragment`].
+
+use crate::flow::community_id::icmp_ports;
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use std::net::IpAddr;
+
+/// libpcap link-layer header types spanlens understands.
+pub mod linktype {
+    /// BSD loopback, host byte order family.
+    pub const NULL: i32 = 0;
+    /// Ethernet.
+    pub const ETHERNET: i32 = 1;
+    /// Raw IP (some platforms).
+    pub const RAW_12: i32 = 12;
+    /// Raw IP (OpenBSD).
+    pub const RAW_14: i32 = 14;
+    /// Raw IP.
+    pub const RAW: i32 = 101;
+    /// OpenBSD loopback, network byte order family.
+    pub const LOOP: i32 = 108;
+    /// Linux cooked capture v1.
+    pub const LINUX_SLL: i32 = 113;
+    /// Raw IPv4.
+    pub const IPV4: i32 = 228;
+    /// Raw IPv6.
+    pub const IPV6: i32 = 229;
+    /// Linux cooked capture v2.
+    pub const LINUX_SLL2: i32 = 276;
+
+    /// Whether the decoder handles this link type.
+    pub fn supported(lt: i32) -> bool {
+        matches!(
+            lt,
+            NULL | ETHERNET | RAW_12 | RAW_14 | RAW | LOOP | LINUX_SLL | IPV4 | IPV6 | LINUX_SLL2
+        )
+    }
+}
+
+/// Why a packet could not be keyed (each is a counter `decode.<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecodable {
+    /// Shorter than its link or IP header.
+    Truncated,
+    /// Not IPv4 or IPv6 (ARP, LLDP, ...).
+    NotIp,
+    /// An IP fragment: spanlens does not reassemble fragments.
+    Fragment,
+    /// A transport header cut short.
+    TruncatedTransport,
+}
+
+impl Undecodable {
+    /// Counter name.
+    pub fn counter(self) -> &'static str {
+        match self {
+            Undecodable::Truncated => "decode.truncated",
+            Undecodable::NotIp => "decode.not_ip",
+            Undecodable::Fragment => "decode.ip_fragment",
+            Undecodable::TruncatedTransport => "decode.truncated_transport",
+        }
+    }
+}
+
+/// TCP header fields the worker needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpFields {
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number.
+    pub ack: u32,
+    /// Flag bits (FIN 0x01 ... ACK 0x10).
+    pub flags: u8,
+    /// Raw window.
+    pub window: u16,
+}
+
+/// What the capture thread learns about one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port (ICMP: Community ID port equivalent of the type).
+    pub sport: u16,
+    /// Destination port (ICMP: the paired type, or the code).
+    pub dport: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// VLAN ids, outer first, 0 when absent.
+    pub vlan: [u16; 2],
+    /// TCP fields (zero for other transports).
+    pub tcp: TcpFields,
+    /// Offset of the transport payload in the frame.
+    pub payload_off: usize,
+    /// Captured payload length.
+    pub payload_len: usize,
+    /// Payload length the IP header announces (>= `payload_len` when the snaplen cut it).
+    pub payload_wire_len: usize,
+    /// ICMP one-way message (Community ID must not reorder it).
+    pub icmp_one_way: bool,
+}
+
+fn offset_in(frame: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize)
+}
+
+/// Decodes one frame of link type `lt`.
+pub fn decode(lt: i32, frame: &[u8]) -> Result<Decoded, Undecodable> {
+    use linktype::*;
+    let sliced = match lt {
+        ETHERNET => LaxSlicedPacket::from_ethernet(frame).map_err(|_| Undecodable::Truncated)?,
+        LINUX_SLL => {
+            let hdr = frame.get(..16).ok_or(Undecodable::Truncated)?;
+            let proto = u16::from_be_bytes([hdr[14], hdr[15]]);
+            LaxSlicedPacket::from_ether_type(EtherType(proto), &frame[16..])
+        }
+        LINUX_SLL2 => {
+            let hdr = frame.get(..20).ok_or(Undecodable::Truncated)?;
+            let proto = u16::from_be_bytes([hdr[0], hdr[1]]);
+            LaxSlicedPacket::from_ether_type(EtherType(proto), &frame[20..])
+        }
+        NULL | LOOP => {
+            let ip = frame.get(4..).ok_or(Undecodable::Truncated)?;
+            LaxSlicedPacket::from_ip(ip).map_err(|_| Undecodable::NotIp)?
+        }
+        _ => LaxSlicedPacket::from_ip(frame).map_err(|_| Undecodable::NotIp)?,
+    };
+    let mut vlan = [0u16; 2];
+    for (i, v) in sliced.vlan_ids().iter().take(2).enumerate() {
+        vlan[i] = v.value();
+    }
+    let (src, dst, payload) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload(),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload(),
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) => return Err(Undecodable::NotIp),
+        None => {
+            return Err(match sliced.stop_err {
+                Some(_) if sliced.link.is_some() || !sliced.link_exts.is_empty() => {
+                    // Stopped inside an IP header, or a non-IP ether type.
+                    if is_ip_ether_type(&sliced) {
+                        Undecodable::Truncated
+                    } else {
+                        Undecodable::NotIp
+                    }
+                }
+                Some(_) => Undecodable::Truncated,
+                None => Undecodable::NotIp,
+            });
+        }
+    };
+    if payload.fragmented {
+        return Err(Undecodable::Fragment);
+    }
+    let proto = payload.ip_number.0;
+    let announced = payload.payload.len();
+    let mut d = Decoded {
+        src,
+        dst,
+        sport: 0,
+        dport: 0,
+        proto,
+        vlan,
+        tcp: TcpFields::default(),
+        payload_off: offset_in(frame, payload.payload),
+        payload_len: payload.payload.len(),
+        payload_wire_len: announced,
+        icmp_one_way: false,
+    };
+    match &sliced.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            d.sport = t.source_port();
+            d.dport = t.destination_port();
+            let hl = t.header_slice().len();
+            d.tcp = TcpFields {
+                seq: t.sequence_number(),
+                ack: t.acknowledgment_number(),
+                flags: t.header_slice()[13],
+                window: t.window_size(),
+            };
+            d.payload_off = offset_in(frame, t.payload());
+            d.payload_len = t.payload().len();
+            d.payload_wire_len = announced.saturating_sub(hl).max(d.payload_len);
+        }
+        Some(TransportSlice::Udp(u)) => {
+            d.sport = u.source_port();
+            d.dport = u.destination_port();
+            d.payload_off = offset_in(frame, u.payload());
+            d.payload_len = u.payload().len();
+            d.payload_wire_len = announced.saturating_sub(8).max(d.payload_len);
+        }
+        _ if proto == 6 || proto == 17 => return Err(Undecodable::TruncatedTransport),
+        _ if proto == 1 || proto == 58 => {
+            let p = payload.payload;
+            if p.len() < 2 {
+                return Err(Undecodable::TruncatedTransport);
+            }
+            let (sp, dp, one_way) = icmp_ports(proto == 58, p[0], p[1]);
+            d.sport = sp;
+            d.dport = dp;
+            d.icmp_one_way = one_way;
+        }
+        _ => {}
+    }
+    Ok(d)
+}
+
+fn is_ip_ether_type(s: &LaxSlicedPacket<'_>) -> bool {
+    match s.ether_payload() {
+        Some(p) => p.ether_type == EtherType::IPV4 || p.ether_type == EtherType::IPV6,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet + 802.1Q (VLAN 10) + IPv4 + TCP SYN 10.0.0.1:40000 -> 10.0.0.2:80.
+    static VLAN_TCP_SYN: &[u8] = &[
+        // Ethernet: dst, src MACs
+        0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0x81,
+        0x00, // TPID 802.1Q
+        0x00, 0x0a, // TCI: VLAN 10
+        0x08, 0x00, // ether type IPv4
+        // IPv4: version/IHL, TOS, total length 40, id, flags/frag, TTL 64, proto 6, checksum
+        0x45, 0x00, 0x00, 0x28, 0x00, 0x01, 0x40, 0x00, 0x40, 0x06, 0x00, 0x00, 10, 0, 0,
+        1, // source
+        10, 0, 0, 2, // destination
+        // TCP: ports 40000 -> 80, seq 1000, ack 0, offset 5, flags SYN, window 65535
+        0x9c, 0x40, 0x00, 0x50, 0x00, 0x00, 0x03, 0xe8, 0x00, 0x00, 0x00, 0x00, 0x50, 0x02, 0xff,
+        0xff, 0x00, 0x00, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn vlan_tcp_syn() {
+        let d = decode(linktype::ETHERNET, VLAN_TCP_SYN).unwrap();
+        assert_eq!(d.src, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(d.dst, "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!((d.sport, d.dport, d.proto), (40000, 80, 6));
+        assert_eq!(d.vlan, [10, 0]);
+        assert_eq!(d.tcp.seq, 1000);
+        assert_eq!(d.tcp.flags, 0x02);
+        assert_eq!(d.payload_len, 0);
+        assert_eq!(d.payload_off, VLAN_TCP_SYN.len());
+    }
+
+    #[test]
+    fn truncated_and_non_ip_are_classified() {
+        assert_eq!(
+            decode(linktype::ETHERNET, &VLAN_TCP_SYN[..10]),
+            Err(Undecodable::Truncated)
+        );
+        let mut arp = VLAN_TCP_SYN[..18].to_vec();
+        arp[16] = 0x08;
+        arp[17] = 0x06;
+        arp.extend_from_slice(&[0u8; 28]);
+        assert!(matches!(
+            decode(linktype::ETHERNET, &arp),
+            Err(Undecodable::NotIp)
+        ));
+    }
+
+    #[test]
+    fn every_prefix_of_a_frame_decodes_or_errors_without_panic() {
+        for n in 0..VLAN_TCP_SYN.len() {
+            let _ = decode(linktype::ETHERNET, &VLAN_TCP_SYN[..n]);
+            let _ = decode(linktype::LINUX_SLL, &VLAN_TCP_SYN[..n]);
+            let _ = decode(linktype::NULL, &VLAN_TCP_SYN[..n]);
+            let _ = decode(linktype::RAW, &VLAN_TCP_SYN[..n]);
+        }
+    }
+
+    #[test]
+    fn raw_ip_and_null_loopback() {
+        let ip = &VLAN_TCP_SYN[18..];
+        let d = decode(linktype::RAW, ip).unwrap();
+        assert_eq!((d.sport, d.dport), (40000, 80));
+        let mut null = vec![2, 0, 0, 0];
+        null.extend_from_slice(ip);
+        let d = decode(linktype::NULL, &null).unwrap();
+        assert_eq!(d.vlan, [0, 0]);
+        assert_eq!(d.dport, 80);
+    }
+
+    #[test]
+    fn fragment_is_reported() {
+        let mut f = VLAN_TCP_SYN[18..].to_vec();
+        f[6] = 0x20; // more fragments
+        assert_eq!(decode(linktype::RAW, &f), Err(Undecodable::Fragment));
+    }
+}

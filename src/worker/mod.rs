@@ -1,0 +1,519 @@
+//! A worker shard: the flow table, timers driven by packet-time ticks, TCP
+//! reassembly and protocol sessions, and flow events.
+//!
+//! A worker owns everything it touches: no lock and no shared mutable state
+//! with other workers. It receives [`ShardMsg`]s from the capture thread,
+//! encodes events into an [`EventBatch`] and hands full batches to the
+//! exporter. Emptied packet batches go back to the capture thread.
+//!
+//! Memory is bounded: the flow table holds at most
+//! `flows.max_flows_per_worker` flows; when it is full the oldest-idle
+//! sixteenth is reported and evicted (counter `flows.evicted`).
+
+use crate::config::Config;
+use crate::dispatch::{PacketBatch, PacketRec, ShardMsg};
+use crate::event::{EventBatch, FlowContext, JsonWriter, Transport};
+use crate::flow::community_id::community_id;
+use crate::flow::{FlowKey, Side};
+use crate::proto::{Dir, Protocol, Session, TxSink};
+use crate::stats::{Counters, Published};
+use crate::tcp::{flags, Delivery, Segment, TcpConn};
+use crate::time::Timestamp;
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Encoded bytes after which a worker hands its event batch on.
+const EVENT_BATCH_BYTES: usize = 256 * 1024;
+
+/// One bidirectional flow.
+struct Flow {
+    ctx: FlowContext,
+    /// Packets with this side go client to server.
+    client_side: Side,
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    tcp: Option<TcpConn>,
+    session: Option<Box<dyn Session>>,
+    protocol: Option<Protocol>,
+    last_report: Timestamp,
+    packets_at_report: u64,
+}
+
+impl Flow {
+    fn dir(&self, side: Side) -> Dir {
+        if side == self.client_side {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        }
+    }
+}
+
+/// Why a flow event is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Report {
+    /// Periodic, the flow goes on.
+    Interim,
+    /// The flow ended (timeout or end of input).
+    Final,
+    /// The table was full and this flow was pushed out.
+    Evicted,
+}
+
+/// A worker thread's state.
+pub struct Worker {
+    id: usize,
+    config: Arc<Config>,
+    flows: HashMap<FlowKey, Flow, ahash::RandomState>,
+    hasher: ahash::RandomState,
+    events: EventBatch,
+    exporter: Sender<EventBatch>,
+    recycle: Sender<PacketBatch>,
+    counters: Counters,
+    tcp_counters: Counters,
+    published: Published,
+    now: Timestamp,
+}
+
+impl Worker {
+    /// A worker with shard number `id`.
+    pub fn new(
+        id: usize,
+        config: Arc<Config>,
+        exporter: Sender<EventBatch>,
+        recycle: Sender<PacketBatch>,
+        published: Published,
+    ) -> Self {
+        Worker {
+            id,
+            config,
+            flows: HashMap::with_hasher(crate::flow::fixed_state()),
+            hasher: crate::flow::fixed_state(),
+            events: EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024),
+            exporter,
+            recycle,
+            counters: Counters::new(),
+            tcp_counters: Counters::new(),
+            published,
+            now: 0,
+        }
+    }
+
+    /// Processes messages until [`ShardMsg::Finish`] or the channel closes.
+    pub fn run(mut self, rx: Receiver<ShardMsg>) -> Counters {
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                ShardMsg::Packets(mut batch) => {
+                    for rec in &batch.pkts {
+                        self.packet(rec, &batch.data);
+                    }
+                    batch.data.clear();
+                    batch.pkts.clear();
+                    let _ = self.recycle.try_send(batch);
+                    if self.events.buf.len() >= EVENT_BATCH_BYTES {
+                        self.ship();
+                    }
+                }
+                ShardMsg::Tick(now) => {
+                    self.tick(now);
+                    self.ship();
+                    self.publish();
+                }
+                ShardMsg::Finish(now) => {
+                    self.finish(now);
+                    break;
+                }
+            }
+        }
+        self.ship();
+        self.publish();
+        self.all_counters()
+    }
+
+    fn all_counters(&self) -> Counters {
+        let mut c = self.counters.clone();
+        c.merge(&self.tcp_counters);
+        c.set(gauge_name(self.id), self.flows.len() as u64);
+        c
+    }
+
+    fn publish(&mut self) {
+        self.counters.set("flows.active", self.flows.len() as u64);
+        self.published.publish(&self.all_counters());
+    }
+
+    fn ship(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        let n = self.events.len() as u64;
+        let batch = std::mem::replace(
+            &mut self.events,
+            EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024),
+        );
+        if self.exporter.send(batch).is_err() {
+            self.counters.add("output.events_lost_exporter_gone", n);
+        }
+    }
+
+    fn new_flow(&mut self, rec: &PacketRec) -> Flow {
+        let cfg = &self.config;
+        let d = &rec.dec;
+        let src = (d.src, d.sport);
+        let dst = (d.dst, d.dport);
+        let registry = &cfg.registry;
+        let is_tcp = d.proto == 6;
+        // Who is the server: the SYN's receiver, else the side on a
+        // configured protocol port, else the lower port.
+        let syn = is_tcp && d.tcp.flags & flags::SYN != 0;
+        let ack = is_tcp && d.tcp.flags & flags::ACK != 0;
+        let proto_port = |p: u16| (is_tcp || d.proto == 17) && registry.lookup(p).is_some();
+        let is_icmp = d.proto == 1 || d.proto == 58;
+        let src_is_client = if is_icmp {
+            // The sender of a request type (or of a one-way message) is the client.
+            !is_icmp_reply(d.proto == 58, d.sport)
+        } else if syn && !ack {
+            true
+        } else if syn && ack {
+            false
+        } else if proto_port(d.dport) {
+            true
+        } else if proto_port(d.sport) {
+            false
+        } else {
+            d.dport <= d.sport
+        };
+        let (client, server) = if src_is_client {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
+        let client_side = if src_is_client {
+            rec.side
+        } else {
+            match rec.side {
+                Side::LoToHi => Side::HiToLo,
+                Side::HiToLo => Side::LoToHi,
+            }
+        };
+        let protocol = if is_tcp {
+            registry.lookup(server.1)
+        } else {
+            None
+        };
+        let has_ports = matches!(d.proto, 6 | 17 | 132 | 1 | 58);
+        let one_way = d.icmp_one_way;
+        let (cid_src, cid_dst) = if one_way {
+            (src, dst)
+        } else {
+            (client, server)
+        };
+        let cid = community_id(
+            0,
+            cid_src.0,
+            cid_dst.0,
+            d.proto,
+            has_ports.then_some((cid_src.1, cid_dst.1)),
+            one_way,
+        );
+        let ctx = FlowContext {
+            flow_id: rec.key.flow_id(rec.ts, &self.hasher),
+            client,
+            server,
+            transport: Transport::from_ip_proto(d.proto),
+            vlan: rec.key.vlan.iter().copied().filter(|v| *v != 0).collect(),
+            community_id: cid,
+            server_group: cfg.groups.lookup(server.0),
+            handshake_rtt_us: None,
+            next_index: 0,
+        };
+        let session = protocol.map(|p| {
+            self.counters.add(session_counter(p), 1);
+            p.new_session(&registry.config)
+        });
+        Flow {
+            ctx,
+            client_side,
+            first_ts: rec.ts,
+            last_ts: rec.ts,
+            packets: [0; 2],
+            bytes: [0; 2],
+            tcp: is_tcp.then(|| TcpConn::new(&cfg.raw.tcp)),
+            session,
+            protocol,
+            last_report: rec.ts,
+            packets_at_report: 0,
+        }
+    }
+
+    fn packet(&mut self, rec: &PacketRec, data: &[u8]) {
+        if rec.ts > self.now {
+            self.now = rec.ts;
+        }
+        if !self.flows.contains_key(&rec.key) {
+            if self.flows.len() >= self.config.raw.flows.max_flows_per_worker {
+                self.evict_oldest();
+            }
+            let f = self.new_flow(rec);
+            self.counters.add("flows.created", 1);
+            self.flows.insert(rec.key, f);
+        }
+        let Some(flow) = self.flows.get_mut(&rec.key) else {
+            return;
+        };
+        let dir = flow.dir(rec.side);
+        flow.packets[dir.idx()] += 1;
+        flow.bytes[dir.idx()] += u64::from(rec.wire_len);
+        flow.last_ts = flow.last_ts.max(rec.ts);
+        let Flow {
+            ctx, tcp, session, ..
+        } = flow;
+        if let Some(tcp) = tcp {
+            let seg = Segment {
+                seq: rec.dec.tcp.seq,
+                ack: rec.dec.tcp.ack,
+                flags: rec.dec.tcp.flags,
+                window: rec.dec.tcp.window,
+                payload: rec.payload(data),
+                wire_payload_len: rec.dec.payload_wire_len as u32,
+            };
+            let events = &mut self.events;
+            let counters = &mut self.counters;
+            tcp.segment(
+                dir,
+                &seg,
+                rec.ts,
+                &mut self.tcp_counters,
+                &mut |d, delivery, ts| {
+                    if let Some(s) = session.as_mut() {
+                        let mut sink = TxSink {
+                            flow: ctx,
+                            events,
+                            counters,
+                        };
+                        deliver(s.as_mut(), d, delivery, ts, &mut sink);
+                    }
+                },
+            );
+            if ctx.handshake_rtt_us.is_none() {
+                ctx.handshake_rtt_us = tcp.handshake_rtt_us();
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+        let config = Arc::clone(&self.config);
+        let flows_cfg = &config.raw.flows;
+        let (tcp_to, close_to, udp_to) = (
+            flows_cfg.tcp_timeout.nanos(),
+            flows_cfg.tcp_close_timeout.nanos(),
+            flows_cfg.udp_timeout.nanos(),
+        );
+        let period = flows_cfg.period.nanos();
+        let expired: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| {
+                let timeout = match &f.tcp {
+                    Some(t) if t.state().closed() => close_to,
+                    Some(_) => tcp_to,
+                    None => udp_to,
+                };
+                now.saturating_sub(f.last_ts) >= timeout
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            if let Some(f) = self.flows.remove(&k) {
+                self.counters.add("flows.expired", 1);
+                self.end_flow(f, now, Report::Final);
+            }
+        }
+        let flows_enabled = flows_cfg.enabled;
+        for f in self.flows.values_mut() {
+            let Flow { ctx, session, .. } = f;
+            if let Some(s) = session.as_mut() {
+                let mut sink = TxSink {
+                    flow: ctx,
+                    events: &mut self.events,
+                    counters: &mut self.counters,
+                };
+                s.tick(now, &mut sink);
+            }
+            let total = f.packets[0] + f.packets[1];
+            if flows_enabled && now.saturating_sub(f.last_report) >= period {
+                f.last_report = now;
+                if total != f.packets_at_report {
+                    f.packets_at_report = total;
+                    write_flow_event(f, &mut self.events, &mut self.counters, Report::Interim);
+                }
+            }
+        }
+    }
+
+    /// Reports, and removes, the oldest-idle sixteenth of the table.
+    fn evict_oldest(&mut self) {
+        let mut ages: Vec<(Timestamp, FlowKey)> =
+            self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
+        let n = (ages.len() / 16).max(1);
+        ages.select_nth_unstable(n - 1);
+        ages.truncate(n);
+        for (_, k) in ages {
+            if let Some(f) = self.flows.remove(&k) {
+                self.counters.add("flows.evicted", 1);
+                let now = self.now;
+                self.end_flow(f, now, Report::Evicted);
+            }
+        }
+    }
+
+    fn end_flow(&mut self, mut f: Flow, now: Timestamp, why: Report) {
+        let end = now.max(f.last_ts);
+        let Flow {
+            ctx, tcp, session, ..
+        } = &mut f;
+        if let Some(s) = session.as_mut() {
+            let events = &mut self.events;
+            let counters = &mut self.counters;
+            if let Some(tcp) = tcp {
+                tcp.finish(end, &mut self.tcp_counters, &mut |d, delivery, ts| {
+                    let mut sink = TxSink {
+                        flow: ctx,
+                        events,
+                        counters,
+                    };
+                    deliver(s.as_mut(), d, delivery, ts, &mut sink);
+                });
+            }
+            let mut sink = TxSink {
+                flow: ctx,
+                events,
+                counters,
+            };
+            s.close(end, &mut sink);
+        } else if let Some(tcp) = tcp {
+            tcp.finish(end, &mut self.tcp_counters, &mut |_, _, _| {});
+        }
+        if self.config.raw.flows.enabled {
+            write_flow_event(&mut f, &mut self.events, &mut self.counters, why);
+        }
+    }
+
+    fn finish(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+        let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        for k in keys {
+            if let Some(f) = self.flows.remove(&k) {
+                let end = f.last_ts;
+                self.end_flow(f, end, Report::Final);
+            }
+        }
+    }
+}
+
+fn deliver(
+    s: &mut dyn Session,
+    d: Dir,
+    delivery: Delivery<'_>,
+    ts: Timestamp,
+    sink: &mut TxSink<'_>,
+) {
+    match delivery {
+        Delivery::Data(b) => s.data(d, b, ts, sink),
+        Delivery::Gap(n) => s.gap(d, n, ts, sink),
+        Delivery::End => s.end(d, ts, sink),
+    }
+}
+
+/// ICMP types that answer a request (echo reply, timestamp reply, ...).
+fn is_icmp_reply(v6: bool, typ: u16) -> bool {
+    if v6 {
+        matches!(typ, 129 | 131 | 134 | 136 | 140 | 145)
+    } else {
+        matches!(typ, 0 | 14 | 16 | 9 | 18)
+    }
+}
+
+fn session_counter(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Http => "sessions.http",
+        Protocol::Mysql => "sessions.mysql",
+        Protocol::Redis => "sessions.redis",
+    }
+}
+
+fn gauge_name(id: usize) -> &'static str {
+    const NAMES: [&str; 8] = [
+        "flows.active_worker0",
+        "flows.active_worker1",
+        "flows.active_worker2",
+        "flows.active_worker3",
+        "flows.active_worker4",
+        "flows.active_worker5",
+        "flows.active_worker6",
+        "flows.active_worker7",
+    ];
+    NAMES
+        .get(id)
+        .copied()
+        .unwrap_or("flows.active_worker_other")
+}
+
+fn endpoint(w: &mut JsonWriter<'_>, key: &str, ep: (IpAddr, u16), packets: u64, bytes: u64) {
+    w.begin_obj(key);
+    w.ip("ip", ep.0);
+    w.u64("port", ep.1.into());
+    w.u64("packets", packets);
+    w.u64("bytes", bytes);
+    w.end();
+}
+
+/// Encodes a `type: flow` event with the flow's totals so far.
+fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counters, why: Report) {
+    let index = f.ctx.next_index;
+    f.ctx.next_index += 1;
+    let f = &*f;
+    events.push(f.last_ts, f.ctx.flow_id, index, |w| {
+        w.time("@timestamp", f.last_ts);
+        w.str("type", "flow");
+        w.begin_obj("event");
+        w.str("kind", "event");
+        w.str("category", "network");
+        w.str("dataset", "flow");
+        w.str(
+            "action",
+            if why == Report::Interim {
+                "network_flow"
+            } else {
+                "network_flow_end"
+            },
+        );
+        w.time("start", f.first_ts);
+        w.time("end", f.last_ts);
+        w.u64("duration", f.last_ts - f.first_ts);
+        w.end();
+        w.begin_obj("flow");
+        w.str("id", &format!("{:016x}", f.ctx.flow_id));
+        w.bool("final", why != Report::Interim);
+        if why == Report::Evicted {
+            w.bool("evicted", true);
+        }
+        w.end();
+        endpoint(w, "source", f.ctx.client, f.packets[0], f.bytes[0]);
+        endpoint(w, "destination", f.ctx.server, f.packets[1], f.bytes[1]);
+        f.ctx.write_endpoints(w, None);
+        f.ctx.write_network(w, f.protocol.map(|p| p.name()), |w| {
+            w.u64("bytes", f.bytes[0] + f.bytes[1]);
+            w.u64("packets", f.packets[0] + f.packets[1]);
+        });
+        if let Some(t) = &f.tcp {
+            t.write_json(w);
+        }
+    });
+    counters.add("events.flow", 1);
+}
