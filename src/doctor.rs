@@ -550,13 +550,21 @@ fn conclude(r: &DoctorReport) -> Vec<Finding> {
     }
 
     if let Some(mtu) = r.mtu {
+        // Ethernet header plus one VLAN tag.
+        let frame = mtu + 18;
         if mtu > 1500 {
-            add(
-                Severity::Advice,
-                "mtu",
-                format!("MTU {mtu} (jumbo frames): capture.snaplen must be at least {} so frames are not cut", mtu + 18),
-                format!("[capture] snaplen = {}   # in spanlens.toml (default 65535 is enough)", (mtu + 18).max(65535)),
-            );
+            let (message, fix) = if frame > 65535 {
+                (
+                    format!("MTU {mtu}: frames up to {frame} bytes, more than the default capture.snaplen 65535, so the largest would be cut"),
+                    format!("[capture] snaplen = {}   # in spanlens.toml", frame.min(262_144)),
+                )
+            } else {
+                (
+                    format!("MTU {mtu} (jumbo frames): frames up to {frame} bytes; the default capture.snaplen 65535 covers them, keep any smaller snaplen at least {frame}"),
+                    String::new(),
+                )
+            };
+            add(Severity::Advice, "mtu", message, fix);
         }
     }
 
@@ -822,7 +830,12 @@ pub fn print_report(r: &DoctorReport, out: &mut dyn Write) -> io::Result<()> {
     for f in &r.findings {
         writeln!(out, "  [{}] {}: {}", f.severity, f.topic, f.message)?;
         if !f.fix.is_empty() {
-            writeln!(out, "      change: {}", f.fix)?;
+            let label = if f.severity == Severity::Ok {
+                "suggest"
+            } else {
+                "change"
+            };
+            writeln!(out, "      {label}: {}", f.fix)?;
         }
     }
     if !r.unreadable.is_empty() {
@@ -1154,6 +1167,13 @@ TX:\t\t1024
         let r = inspect(&src, "eth9").expect("report");
         assert_eq!(finding(&r, "link")[0].severity, Severity::Warning);
         assert!(finding(&r, "mtu")[0].message.contains("9018"));
+        assert!(finding(&r, "mtu")[0].fix.is_empty());
+        put(host.path(), "sys/class/net/eth9/mtu", "65536\n");
+        let r = inspect(&src, "eth9").expect("report");
+        assert_eq!(
+            finding(&r, "mtu")[0].fix.split("   #").next(),
+            Some("[capture] snaplen = 65554")
+        );
     }
 
     #[test]
