@@ -52,9 +52,13 @@ pub struct CommonArgs {
     /// A BPF filter expression applied by libpcap.
     #[arg(long = "bpf", value_name = "EXPR")]
     pub bpf: Option<String>,
-    /// Where events go: `-` (NDJSON on stdout, the default) or an NDJSON file path.
+    /// Where events go: `-` (NDJSON on stdout, the default), an NDJSON file
+    /// path, or `elasticsearch` (see `--es` and `[output.elasticsearch]`).
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<String>,
+    /// Elasticsearch node URL (repeatable); implies `-o elasticsearch`.
+    #[arg(long = "es", value_name = "URL")]
+    pub es: Vec<String>,
     /// Write the final counters as one JSON object to this file.
     #[arg(long = "stats-json", value_name = "FILE")]
     pub stats_json: Option<PathBuf>,

@@ -6,6 +6,7 @@ use clap::Parser;
 use spanlens::capture::{check_bpf, LiveOptions, Source};
 use spanlens::cli::{Cli, Command, CommonArgs};
 use spanlens::config::{Config, Overrides, RawConfig};
+use spanlens::output::elasticsearch::ElasticsearchOutput;
 use spanlens::output::ndjson::NdjsonOutput;
 use spanlens::output::Output;
 use spanlens::pipeline::{run, RunOptions, RunSummary};
@@ -103,6 +104,7 @@ fn load_config(path: Option<&Path>, common: &CommonArgs) -> Result<Config> {
         exclude: common.exclude.clone(),
         bpf: common.bpf.clone(),
         output: common.output.clone(),
+        es: common.es.clone(),
     });
     Ok(raw.validate()?)
 }
@@ -116,10 +118,15 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn open_output(cfg: &Config) -> Result<Box<dyn Output>> {
+fn open_output(cfg: &Config, live: bool) -> Result<Box<dyn Output>> {
     let path = cfg.raw.output.path.as_str();
     Ok(match path {
         "-" | "" => Box::new(NdjsonOutput::stdout()),
+        "elasticsearch" => {
+            let es = cfg.raw.output.elasticsearch.clone().unwrap_or_default();
+            // Live capture keeps trying while events queue; a replay fails fast.
+            Box::new(ElasticsearchOutput::new(es, live)?)
+        }
         p => Box::new(NdjsonOutput::file(p.into())?),
     })
 }
@@ -130,7 +137,7 @@ fn execute(
     opts: RunOptions,
     common: &CommonArgs,
 ) -> Result<ExitCode> {
-    let output = open_output(&cfg)?;
+    let output = open_output(&cfg, opts.live)?;
     let registry = Registry::default();
     let summary = run(cfg, source, output, opts, &registry)?;
     for w in &summary.warnings {

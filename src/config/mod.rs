@@ -155,11 +155,17 @@ impl Default for PipelineConfig {
 pub struct OutputConfig {
     /// `-` for NDJSON on stdout, a path for an NDJSON file.
     pub path: String,
+    /// `[output.elasticsearch]`: settings of the Elasticsearch output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elasticsearch: Option<crate::output::elasticsearch::ElasticsearchConfig>,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { path: "-".into() }
+        OutputConfig {
+            path: "-".into(),
+            elasticsearch: None,
+        }
     }
 }
 
@@ -207,6 +213,9 @@ pub struct Overrides {
     pub bpf: Option<String>,
     /// `--output`
     pub output: Option<String>,
+    /// `--es URL` (repeatable): Elasticsearch hosts; implies `-o elasticsearch`
+    /// when no `--output` is given.
+    pub es: Vec<String>,
 }
 
 /// Validated settings.
@@ -265,6 +274,15 @@ impl RawConfig {
         }
         if let Some(out) = &o.output {
             self.output.path = out.clone();
+        }
+        if !o.es.is_empty() {
+            self.output
+                .elasticsearch
+                .get_or_insert_with(Default::default)
+                .hosts = o.es.clone();
+            if o.output.is_none() {
+                self.output.path = "elasticsearch".into();
+            }
         }
     }
 
@@ -349,6 +367,10 @@ impl RawConfig {
                     "port 0 is not a port".into(),
                 ));
             }
+        }
+        if let Some(es) = &self.output.elasticsearch {
+            es.validate()
+                .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         }
         let registry = Registry::new(self.protocols.clone()).map_err(|e| ConfigError::Invalid {
             key: "protocols".into(),
