@@ -105,6 +105,11 @@ fn load_config(path: Option<&Path>, common: &CommonArgs) -> Result<Config> {
         bpf: common.bpf.clone(),
         output: common.output.clone(),
         es: common.es.clone(),
+        metrics: common.metrics.clone(),
+        stats_interval: common.stats_interval,
+        log_level: common.log_level.clone(),
+        log_format: common.log_format.clone(),
+        log_file: common.log_file.clone(),
     });
     Ok(raw.validate()?)
 }
@@ -137,9 +142,41 @@ fn execute(
     opts: RunOptions,
     common: &CommonArgs,
 ) -> Result<ExitCode> {
-    let output = open_output(&cfg, opts.live)?;
+    let m = &cfg.raw.monitor;
+    spanlens::monitor::log::init(&m.log_level, m.log_format == "json", m.log_file.as_deref())
+        .with_context(|| {
+            format!(
+                "cannot open log file {}",
+                m.log_file.as_deref().unwrap_or(Path::new("")).display()
+            )
+        })?;
     let registry = Registry::default();
-    let summary = run(cfg, source, output, opts, &registry)?;
+    let monitor_stop = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = &m.metrics {
+        let bound =
+            spanlens::monitor::metrics::serve(addr, registry.clone(), Arc::clone(&monitor_stop))?;
+        tracing::info!("serving metrics at http://{bound}/metrics");
+    }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .context("cannot install SIGHUP handler")?;
+    let interval = if opts.live {
+        m.stats_interval.0
+    } else {
+        std::time::Duration::ZERO
+    };
+    let reporter = {
+        let (reg, stop) = (registry.clone(), Arc::clone(&monitor_stop));
+        std::thread::Builder::new()
+            .name("spanlens-monitor".into())
+            .spawn(move || spanlens::monitor::reporter(reg, interval, stop, hup))
+            .context("cannot start the monitor thread")?
+    };
+    let output = open_output(&cfg, opts.live)?;
+    let result = run(cfg, source, output, opts, &registry);
+    monitor_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = reporter.join();
+    let summary = result?;
     for w in &summary.warnings {
         eprintln!("spanlens: warning: {w}");
     }

@@ -303,7 +303,9 @@ impl TcpConn {
         rst: bool,
     ) {
         if syn && !ack && !rst {
-            if !self.state.syn_ack {
+            // A retransmitted SYN restarts the clock (as Wireshark's
+            // initial_rtt): the handshake that completes is the last one.
+            if !self.state.established && self.syn_dir.is_none_or(|d| d == dir) {
                 self.state.syn = true;
                 self.syn_dir = Some(dir);
                 self.syn_ts = Some(ts);
@@ -314,10 +316,19 @@ impl TcpConn {
             }
             self.syn_dir = Some(dir.reverse());
             self.state.syn_ack = true;
-            self.syn_ack_ts = Some(ts);
             self.syn_ack_seq = seg.seq;
-            if let Some(s) = self.syn_ts {
-                self.metrics.server_rtt_us = Some(ts.saturating_sub(s) / 1000);
+            // The first SYN-ACK after the latest SYN answers it; a
+            // retransmitted SYN-ACK does not move the clock.
+            let answers_latest_syn = match (self.syn_ack_ts, self.syn_ts) {
+                (None, _) => true,
+                (Some(sa), Some(s)) => sa < s,
+                (Some(_), None) => false,
+            };
+            if answers_latest_syn {
+                self.syn_ack_ts = Some(ts);
+                if let Some(s) = self.syn_ts {
+                    self.metrics.server_rtt_us = Some(ts.saturating_sub(s) / 1000);
+                }
             }
         } else if ack
             && !syn

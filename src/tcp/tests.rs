@@ -832,3 +832,48 @@ fn randomized_garbage_never_breaks_invariants() {
         let _ = h.json();
     }
 }
+
+/// http_minitwit.pcap port 54743: SYN, SYN-ACK, SYN again, SYN-ACK twice,
+/// then the ACK. The RTT runs from the last SYN (Wireshark's initial_rtt),
+/// and a retransmitted SYN-ACK does not move the clock.
+#[test]
+fn syn_retransmitted_after_a_syn_ack_restarts_the_rtt_clock() {
+    let mut h = H::new();
+    h.seg_full(C, 100, 0, flags::SYN, 65535, b"", 0, T0);
+    h.seg_full(
+        S,
+        900,
+        101,
+        flags::SYN | flags::ACK,
+        65535,
+        b"",
+        0,
+        T0 + 9_000,
+    );
+    h.seg_full(C, 100, 0, flags::SYN, 65535, b"", 0, T0 + 1_102_190_000);
+    h.seg_full(
+        S,
+        900,
+        101,
+        flags::SYN | flags::ACK,
+        65535,
+        b"",
+        0,
+        T0 + 1_102_209_000,
+    );
+    h.seg_full(
+        S,
+        900,
+        101,
+        flags::SYN | flags::ACK,
+        65535,
+        b"",
+        0,
+        T0 + 1_198_677_000,
+    );
+    h.seg_full(C, 101, 901, flags::ACK, 512, b"", 0, T0 + 1_515_548_000);
+    let m = *h.conn.metrics();
+    assert_eq!(m.handshake_rtt_us, Some(413_358));
+    assert_eq!(m.server_rtt_us, Some(19));
+    assert_eq!(m.client_rtt_us, Some(413_339));
+}
