@@ -176,6 +176,7 @@ fn example_config_is_valid_as_shipped_and_with_elasticsearch() {
     assert!(o.status.success(), "check-config failed: {err}");
     assert!(out.contains("workers = 4"), "{out}");
     assert!(out.contains("loadbalancers"), "{out}");
+    assert!(out.contains("metrics = \"127.0.0.1:9108\""), "{out}");
 
     // The commented Elasticsearch block, switched on as the comment says.
     let src = std::fs::read_to_string(&example).expect("read");
