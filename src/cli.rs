@@ -30,6 +30,13 @@ pub enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// Read a capture interface's and the host's settings and print what to
+    /// change and why (read-only: changes nothing).
+    Doctor {
+        /// Interface to inspect.
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: String,
+    },
 }
 
 /// Options shared by `replay` and `live`.

@@ -14,6 +14,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
+pub mod doctor;
 pub mod event;
 pub mod flow;
 pub mod monitor;

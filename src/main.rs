@@ -50,6 +50,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             eprintln!("spanlens: {} is valid", file.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor { interface } => {
+            let stdout = std::io::stdout();
+            spanlens::doctor::run(&interface, &mut stdout.lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay(args) => {
             let cfg = load_config(args.common.config.as_deref(), &args.common)?;
             if let Some(s) = args.realtime {
