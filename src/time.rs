@@ -155,7 +155,13 @@ mod tests {
             "2099-12-31T23:59:59.999999Z"
         );
         // The per-second cache: same second, then the next one.
-        assert_eq!(rfc3339(4_102_444_799 * SECOND + 5_000), "2099-12-31T23:59:59.000005Z");
-        assert_eq!(rfc3339(4_102_444_800 * SECOND), "2100-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339(4_102_444_799 * SECOND + 5_000),
+            "2099-12-31T23:59:59.000005Z"
+        );
+        assert_eq!(
+            rfc3339(4_102_444_800 * SECOND),
+            "2100-01-01T00:00:00.000000Z"
+        );
     }
 }
