@@ -112,11 +112,13 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let flow_only = std::env::temp_dir().join("spanlens-bench-flow-only.toml");
+    std::fs::write(&flow_only, "[flows]\ntcp_analysis = false\n").expect("write flow-only config");
+    let tcp_only = std::env::temp_dir().join("spanlens-bench-tcp-only.toml");
     std::fs::write(
-        &flow_only,
+        &tcp_only,
         "[protocols.http]\nenabled = false\n[protocols.mysql]\nenabled = false\n[protocols.redis]\nenabled = false\n",
     )
-    .expect("write flow-only config");
+    .expect("write tcp-only config");
     println!(
         "{:<28} {:>10} {:>8} {:>10} {:>3} {:>8} {:>12} {:>7} {:>10} {:>8} {:>7}",
         "capture",
@@ -157,9 +159,12 @@ fn main() {
         for &w in &workers {
             let r = best(runs, || spanlens(&cap, w, Some(&flow_only)), |r| r.secs);
             row("flows", w, r.secs, r.events, r.peak_rss);
+            let r = best(runs, || spanlens(&cap, w, Some(&tcp_only)), |r| r.secs);
+            row("reassembly", w, r.secs, r.events, r.peak_rss);
             let r = best(runs, || spanlens(&cap, w, None), |r| r.secs);
             row("full", w, r.secs, r.events, r.peak_rss);
         }
     }
     let _ = std::fs::remove_file(&flow_only);
+    let _ = std::fs::remove_file(&tcp_only);
 }

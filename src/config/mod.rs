@@ -100,6 +100,9 @@ pub struct FlowsConfig {
     pub udp_timeout: HumanDuration,
     /// Flows per worker before the oldest idle ones are evicted.
     pub max_flows_per_worker: usize,
+    /// TCP reassembly and metrics. `false` gives the flow-only pipeline
+    /// (counts per flow, no `tcp.*`, no protocol decoding): for benchmarks.
+    pub tcp_analysis: bool,
 }
 
 impl Default for FlowsConfig {
@@ -111,6 +114,7 @@ impl Default for FlowsConfig {
             tcp_close_timeout: HumanDuration::secs(5),
             udp_timeout: HumanDuration::secs(30),
             max_flows_per_worker: 262_144,
+            tcp_analysis: true,
         }
     }
 }

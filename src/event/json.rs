@@ -110,6 +110,18 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
+    /// `"k":"00ab..."`: a u64 as 16 lower-case hex digits (flow ids).
+    pub fn hex64(&mut self, k: &str, v: u64) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.key(k);
+        let mut b = [b'"'; 18];
+        for i in 0..16 {
+            b[16 - i] = HEX[((v >> (i * 4)) & 0xf) as usize];
+        }
+        self.buf.extend_from_slice(&b);
+        self.need_comma = true;
+    }
+
     /// `"k":-123`.
     pub fn i64(&mut self, k: &str, v: i64) {
         self.key(k);
@@ -267,6 +279,7 @@ mod tests {
         w.bool("t", true);
         w.null("n");
         w.time("@timestamp", 1_000_001_000);
+        w.hex64("id", 0x00ab_cdef_0123_4567);
         w.end();
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(v["client"]["ip"], "10.0.0.1");
@@ -275,6 +288,7 @@ mod tests {
         assert_eq!(v["q"], "a\"b\\c\n\u{1}é");
         assert_eq!(v["neg"], -5);
         assert_eq!(v["@timestamp"], "1970-01-01T00:00:01.000001Z");
+        assert_eq!(v["id"], format!("{:016x}", 0x00ab_cdef_0123_4567u64));
     }
 
     #[test]

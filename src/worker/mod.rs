@@ -206,7 +206,7 @@ impl Worker {
                 Side::HiToLo => Side::LoToHi,
             }
         };
-        let protocol = if is_tcp {
+        let protocol = if is_tcp && cfg.raw.flows.tcp_analysis {
             registry.lookup(server.1)
         } else {
             None
@@ -248,7 +248,7 @@ impl Worker {
             last_ts: rec.ts,
             packets: [0; 2],
             bytes: [0; 2],
-            tcp: is_tcp.then(|| TcpConn::new(&cfg.raw.tcp)),
+            tcp: (is_tcp && cfg.raw.flows.tcp_analysis).then(|| TcpConn::new(&cfg.raw.tcp)),
             session,
             protocol,
             last_report: rec.ts,
@@ -504,7 +504,7 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
         w.u64("duration", f.last_ts - f.first_ts);
         w.end();
         w.begin_obj("flow");
-        w.str("id", &format!("{:016x}", f.ctx.flow_id));
+        w.hex64("id", f.ctx.flow_id);
         w.bool("final", why != Report::Interim);
         if why == Report::Evicted {
             w.bool("evicted", true);
