@@ -515,7 +515,6 @@ pub(crate) fn emit(
         w.bytes_lossy("query", &sc.tmp);
         w.bytes_lossy("path", p.path);
     });
-    drop(parts);
     sc.host = host_buf;
 }
 
