@@ -124,12 +124,24 @@ fn http_basicauth_is_redacted_and_names_the_user() {
 #[test]
 fn http_get_2k_file_over_max_message_size_is_still_one_transaction() {
     let Some(dir) = corpus() else { return };
-    let ev = http_events(
-        &dir,
-        "http_get_2k_file.pcap",
-        "ports = [8000]\nmax_message_size = 1024\ninclude_body_for = [\"application/octet-stream\"]",
+    let cfg = config_file(
+        "[flows]\nenabled = false\n[protocols.http]\nports = [8000]\nmax_message_size = 1024\ninclude_body_for = [\"application/octet-stream\"]\n",
     );
+    let stats = tempfile::NamedTempFile::new().unwrap();
+    let pcap = dir.join("http_get_2k_file.pcap");
+    let all = replay(&[
+        "-w",
+        "1",
+        "-c",
+        cfg.path().to_str().unwrap(),
+        "--stats-json",
+        stats.path().to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    let ev = of_type(&all, "http");
     assert_eq!(ev.len(), 1);
+    let counters: Value = serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
+    assert_eq!(counters["http"]["messages_over_max_size"], 1, "{counters}");
     let body = &ev[0]["http"]["response"]["body"];
     assert_eq!(body["bytes"], 2048);
     assert!(body.get("content").is_none(), "skipped body is not kept");

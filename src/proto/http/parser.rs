@@ -279,7 +279,7 @@ impl Head {
             let value = v.get(&self.raw);
             match n.get(&self.raw) {
                 b"content-length" => match parse_u64(value) {
-                    Some(len) if self.content_length.is_none_or(|l| l == len) => {
+                    Some(len) if self.content_length.map_or(true, |l| l == len) => {
                         self.content_length = Some(len)
                     }
                     _ => self.bad_content_length = true,
@@ -740,24 +740,16 @@ impl StreamParser {
             }
             self.start_message();
         }
-        loop {
+        if self.lines == 0 {
+            // The start line is checked as soon as it is complete, so that
+            // non-HTTP bytes are given up early.
             let rest = input.get(from..).unwrap_or(&[]);
             let (piece, line_end) = match memchr(b'\n', rest) {
                 Some(k) => (&rest[..=k], true),
                 None => (rest, false),
             };
             if self.buf.len() + piece.len() > self.max_head {
-                let room = self
-                    .max_head
-                    .saturating_sub(self.buf.len())
-                    .min(piece.len());
-                self.buf.extend_from_slice(&piece[..room]);
-                self.msg_bytes += piece.len() as u64;
-                self.state = State::Resync {
-                    line_start: line_end,
-                };
-                self.lines = 0;
-                return (from + piece.len(), Step::Error(ParseError::HeadTooLarge));
+                return self.head_too_large(piece, from, line_end);
             }
             self.buf.extend_from_slice(piece);
             self.msg_bytes += piece.len() as u64;
@@ -765,28 +757,79 @@ impl StreamParser {
             if !line_end {
                 return (from, Step::More);
             }
-            if self.lines == 0 {
-                let ok = if self.request {
-                    looks_like_request_line(&self.buf)
-                } else {
-                    looks_like_status_line(&self.buf)
-                };
-                if !ok {
-                    self.skipped += self.buf.len() as u64;
-                    self.msg_bytes = 0;
-                    self.buf.clear();
-                    self.state = State::Resync { line_start: true };
-                    return (from, Step::Error(ParseError::NotHttp));
+            let ok = if self.request {
+                looks_like_request_line(&self.buf)
+            } else {
+                looks_like_status_line(&self.buf)
+            };
+            if !ok {
+                self.skipped += self.buf.len() as u64;
+                self.msg_bytes = 0;
+                self.buf.clear();
+                self.state = State::Resync { line_start: true };
+                return (from, Step::Error(ParseError::NotHttp));
+            }
+            self.lines = 1;
+        }
+        // Header lines: find the empty line first, then copy once.
+        let start = from;
+        let mut pos = from;
+        loop {
+            let rest = input.get(pos..).unwrap_or(&[]);
+            let Some(k) = memchr(b'\n', rest) else {
+                let piece = &input[start..];
+                if self.buf.len() + piece.len() > self.max_head {
+                    return self.head_too_large(piece, start, false);
                 }
+                self.buf.extend_from_slice(piece);
+                self.msg_bytes += piece.len() as u64;
+                return (input.len(), Step::More);
+            };
+            let nl = pos + k;
+            let piece = &input[start..=nl];
+            if self.buf.len() + piece.len() > self.max_head {
+                return self.head_too_large(piece, start, true);
             }
             self.lines += 1;
-            if self.buf.ends_with(b"\n\n") || self.buf.ends_with(b"\n\r\n") {
+            // The byte `back` places before the newline, across buf and input.
+            let before = |back: usize| -> Option<u8> {
+                match nl.checked_sub(back) {
+                    Some(i) if i >= start => input.get(i).copied(),
+                    _ => {
+                        let from_end = back - (nl - start);
+                        self.buf
+                            .len()
+                            .checked_sub(from_end)
+                            .and_then(|i| self.buf.get(i).copied())
+                    }
+                }
+            };
+            let empty_line =
+                before(1) == Some(b'\n') || (before(1) == Some(b'\r') && before(2) == Some(b'\n'));
+            if empty_line {
+                self.buf.extend_from_slice(piece);
+                self.msg_bytes += piece.len() as u64;
                 self.state = State::AwaitBody;
-                return (from, Step::Head);
+                return (nl + 1, Step::Head);
             }
+            pos = nl + 1;
         }
     }
 
+    /// Keeps what fits of the head for diagnostics and starts resynchronising.
+    fn head_too_large(&mut self, piece: &[u8], at: usize, line_end: bool) -> (usize, Step) {
+        let room = self
+            .max_head
+            .saturating_sub(self.buf.len())
+            .min(piece.len());
+        self.buf.extend_from_slice(&piece[..room]);
+        self.msg_bytes += piece.len() as u64;
+        self.state = State::Resync {
+            line_start: line_end,
+        };
+        self.lines = 0;
+        (at + piece.len(), Step::Error(ParseError::HeadTooLarge))
+    }
     fn feed_chunked(&mut self, mut c: Chunk, input: &[u8]) -> (usize, Step) {
         let mut i = 0;
         let result = loop {

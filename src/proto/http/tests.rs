@@ -377,6 +377,21 @@ fn gap_in_a_head_resyncs_at_the_next_request_line() {
 }
 
 #[test]
+fn resync_works_when_the_start_line_arrives_in_pieces() {
+    let tail = b"ent: x\r\n\r\nnoise noise\r\nGET /found HTTP/1.1\r\nHost: h\r\n\r\n";
+    let mut h = Harness::new(HttpConfig::default());
+    h.req(b"GET /lost HTTP/1.1\r\nUser-Ag", T0);
+    h.gap(Dir::ToServer, 500, T0);
+    for b in tail.chunks(1) {
+        h.req(b, T0);
+    }
+    h.resp(OK5, T0);
+    let ev = h.events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["path"], "/found");
+}
+
+#[test]
 fn gap_in_a_response_head_gives_up_the_oldest_request_and_keeps_pairing() {
     let mut h = Harness::new(HttpConfig::default());
     h.req(b"GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n", T0);
