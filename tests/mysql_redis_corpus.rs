@@ -70,7 +70,10 @@ fn mysql_error_database_not_selected() {
     assert_eq!(ev[0]["method"], "SELECT");
     assert_eq!(ev[0]["status"], "Error");
     assert_eq!(ev[0]["mysql"]["error_code"], 1046);
-    assert_eq!(ev[0]["mysql"]["error_message"], "3D000: No database selected");
+    assert_eq!(
+        ev[0]["mysql"]["error_message"],
+        "3D000: No database selected"
+    );
 }
 
 #[test]
@@ -277,7 +280,10 @@ fn check_local(name: &str) {
             );
         }
     }
-    assert!(ev.iter().all(|e| e["error"]["message"].is_null()), "{name}: no loss");
+    assert!(
+        ev.iter().all(|e| e["error"]["message"].is_null()),
+        "{name}: no loss"
+    );
 }
 
 #[test]
