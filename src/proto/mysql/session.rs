@@ -35,6 +35,12 @@ use std::sync::Arc;
 pub const MAX_BUFFERED: usize = 64 * 1024;
 /// Larger packets are parsed from this many leading bytes.
 pub const PREFIX_WANT: usize = 8 * 1024;
+/// Bytes kept for the next scan while a direction is lost.
+const RESYNC_KEEP: usize = 16 * 1024;
+/// Bytes skipped without finding sync before the connection is given up.
+const MAX_UNSYNCED: u64 = 1 << 20;
+/// Links of a packet chain that are enough to trust a resync point.
+const CHAIN_ENOUGH: u32 = 32;
 /// `error.message` of a transaction whose response lost bytes.
 pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
 /// `error.message` of a transaction whose request lost bytes.
@@ -106,6 +112,8 @@ struct Stream {
     lost: bool,
     /// The last packet had the maximum length: the next one continues it.
     cont: bool,
+    /// Bytes skipped while looking for sync.
+    lost_bytes: u64,
 }
 
 /// A prepared statement remembered between PREPARE and EXECUTE.
@@ -256,6 +264,7 @@ impl MysqlSession {
             if self.streams[d].lost {
                 match self.find_sync(dir, rest) {
                     Some(off) => {
+                        self.streams[d].lost_bytes = 0;
                         out.count("mysql.resyncs", 1);
                         out.count("mysql.resync_skipped_bytes", off as u64);
                         self.streams[d].lost = false;
@@ -263,9 +272,18 @@ impl MysqlSession {
                         continue;
                     }
                     None => {
-                        let keep = rest.len().min(MAX_BUFFERED);
+                        let keep = rest.len().min(RESYNC_KEEP);
                         let drop = rest.len() - keep;
                         out.count("mysql.resync_skipped_bytes", drop as u64);
+                        let s = &mut self.streams[d];
+                        s.lost_bytes += drop as u64;
+                        if s.lost_bytes > MAX_UNSYNCED {
+                            // Not MySQL as we know it (TLS picked up mid-stream,
+                            // compression, another protocol): stop looking.
+                            out.count("mysql.unsynced_connections", 1);
+                            self.phase = Phase::Skipped;
+                            return bytes.len();
+                        }
                         return pos + drop;
                     }
                 }
@@ -1124,6 +1142,9 @@ fn sync_server_at(b: &[u8], off: usize, want_start: bool) -> bool {
         }
         prev = Some(h.seq);
         links += 1;
+        if links >= CHAIN_ENOUGH {
+            return true;
+        }
         pos += h.total();
     }
 }

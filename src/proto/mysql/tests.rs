@@ -725,6 +725,20 @@ fn gap_in_requests_resyncs_at_the_next_command() {
 }
 
 #[test]
+fn a_stream_that_never_syncs_is_given_up() {
+    let mut h = session();
+    h.data(Dir::ToServer, &pkt(0, b"\x03select 1"), SECOND);
+    h.gap(Dir::ToClient, 5, SECOND);
+    let noise: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8 | 0x80).collect();
+    for _ in 0..400 {
+        h.data(Dir::ToClient, &noise, SECOND);
+    }
+    assert_eq!(h.counters.get("mysql.unsynced_connections"), 1);
+    h.close(2 * SECOND);
+    assert_eq!(h.events().len(), 1);
+}
+
+#[test]
 fn unmatched_request_times_out_as_error() {
     let mut h = session();
     h.data(Dir::ToServer, &pkt(0, b"\x03select sleep(100)"), SECOND);

@@ -429,7 +429,9 @@ fn looks_like_reply(b: &[u8]) -> bool {
     let Some(kind) = Kind::from_byte(first) else {
         return false;
     };
-    let Some(end) = rest.iter().position(|&c| c == b'\r') else {
+    // Only the start of a line is examined, so a scan stays linear.
+    let head = rest.get(..rest.len().min(512)).unwrap_or(rest);
+    let Some(end) = head.iter().position(|&c| c == b'\r') else {
         return false;
     };
     if rest.get(end + 1) != Some(&b'\n') {

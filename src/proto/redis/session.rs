@@ -14,11 +14,13 @@
 //! MULTI/EXEC needs nothing special: MULTI, each queued command
 //! (`QUEUED`) and EXEC (an array of the results) pair one to one.
 //!
-//! After a gap in requests the parser resumes at the next `*<n>\r\n$`
-//! line. After a gap in replies the pending requests are reported with
-//! `error.message: Packet loss while capturing the response`, and
-//! replies are ignored until a new request has been seen and a line that
-//! starts a reply arrives: pairing never silently shifts by one.
+//! After a gap in replies the pending requests are reported with
+//! `error.message: Packet loss while capturing the response` (after a
+//! gap in requests: `... the request`, since replies to the lost commands
+//! will come), the request parser resumes at the next `*<n>\r\n$` line,
+//! and replies are ignored until a new request has been seen and a line
+//! that starts a reply arrives: pairing never silently shifts by one (a
+//! pipelining client may still lose a few more pairs, never mispair).
 
 use super::parser::{self, Kind, RespParser, Token, Visitor};
 use super::RedisConfig;
@@ -30,6 +32,8 @@ use std::sync::Arc;
 
 /// `error.message` for requests whose reply was lost in a gap.
 pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
+/// `error.message` for requests pending when request bytes were lost.
+pub const LOSS_REQUEST: &str = "Packet loss while capturing the request";
 /// `error.message` for a request without a reply.
 pub const UNMATCHED_REQUEST: &str = "Unmatched request";
 /// Bytes of each of the first elements kept (pub/sub channel, kind).
@@ -323,7 +327,8 @@ struct Request {
     replies_left: u32,
     /// Reply bytes and times gathered so far (multi-reply commands).
     reply: Option<Message>,
-    lost: bool,
+    /// Why the pairing was given up (an `error.message`).
+    lost: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -399,7 +404,7 @@ impl RedisSession {
                     // Skip one byte so the scan does not find the same start.
                     rest = rest.get(1..).unwrap_or(&[]);
                     if dir == Dir::ToClient {
-                        self.lose_replies(out);
+                        self.lose_replies(LOSS_RESPONSE, out);
                     }
                 }
             }
@@ -444,7 +449,7 @@ impl RedisSession {
             method,
             replies_left,
             reply: None,
-            lost: false,
+            lost: None,
         })));
     }
 
@@ -512,11 +517,13 @@ impl RedisSession {
         }
     }
 
-    /// Replies were lost: report every pending request and wait for a new one.
-    fn lose_replies(&mut self, out: &mut TxSink<'_>) {
+    /// Replies were lost, or requests whose replies will come: report
+    /// every pending request with `reason` and ignore replies until a new
+    /// request has been seen.
+    fn lose_replies(&mut self, reason: &'static str, out: &mut TxSink<'_>) {
         while let Some(s) = self.pending.pop_front() {
             if let Slot::Req(mut r) = s {
-                r.lost = true;
+                r.lost = Some(reason);
                 self.emit(*r, out);
             }
         }
@@ -529,9 +536,9 @@ impl RedisSession {
 
     fn emit(&self, r: Request, out: &mut TxSink<'_>) {
         let reply = r.reply.as_ref();
-        let unmatched = reply.is_none() && !r.lost;
-        let error = if r.lost {
-            Some(LOSS_RESPONSE)
+        let unmatched = reply.is_none() && r.lost.is_none();
+        let error = if r.lost.is_some() {
+            r.lost
         } else if unmatched {
             out.count("redis.unmatched_requests", 1);
             Some(UNMATCHED_REQUEST)
@@ -669,11 +676,14 @@ impl Session for RedisSession {
         let d = dir.idx();
         match dir {
             Dir::ToServer => {
+                // Lost commands will be answered: give up the pairing of
+                // what is pending and restart it at the next command.
                 self.parsers[d].reset();
                 self.collectors[d].reset();
                 self.lost[d] = true;
+                self.lose_replies(LOSS_REQUEST, out);
             }
-            Dir::ToClient => self.lose_replies(out),
+            Dir::ToClient => self.lose_replies(LOSS_RESPONSE, out),
         }
     }
 

@@ -397,7 +397,24 @@ fn request_gap_resyncs_at_next_command() {
     let ev = h.events();
     assert_eq!(ev.len(), 1, "{ev:#?}");
     assert_eq!(ev[0]["resource"], "b");
-    assert_eq!(h.counters.get("redis.resyncs"), 1);
+    // One resync per direction: the command stream and the reply stream.
+    assert_eq!(h.counters.get("redis.resyncs"), 2);
+}
+
+#[test]
+fn request_gap_with_pending_commands_never_mispairs() {
+    let mut h = session();
+    h.data(Dir::ToServer, &cmd(&["get", "a"]), SECOND);
+    h.gap(Dir::ToServer, 20, SECOND); // "get b" lost
+    h.data(Dir::ToClient, b"$2\r\nva\r\n$2\r\nvb\r\n", SECOND);
+    h.data(Dir::ToServer, &cmd(&["get", "c"]), 2 * SECOND);
+    h.data(Dir::ToClient, b"$2\r\nvc\r\n", 2 * SECOND);
+    let ev = h.events();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0]["resource"], "a");
+    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_REQUEST);
+    assert_eq!(ev[1]["resource"], "c");
+    assert_eq!(ev[1]["redis"]["return_value"], "vc");
 }
 
 #[test]

@@ -1,0 +1,103 @@
+//! Fuzz target: arbitrary bytes through the RESP scanner (whole and split
+//! at every position given by the input) and a whole `RedisSession`.
+//! Nothing may panic; a split never changes the tokens; every event must
+//! be valid JSON.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use spanlens::event::{EventBatch, FlowContext, Transport};
+use spanlens::proto::redis::parser::{RespParser, Token, Visitor};
+use spanlens::proto::redis::{RedisConfig, RedisSession};
+use spanlens::proto::{Dir, Session, TxSink};
+use spanlens::stats::Counters;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+#[derive(Default)]
+struct Count {
+    ends: u64,
+    bulk: u64,
+    other: u64,
+}
+
+impl Visitor for Count {
+    fn token(&mut self, t: Token<'_>) -> bool {
+        match t {
+            Token::End { .. } => self.ends += 1,
+            Token::BulkChunk(c) => self.bulk += c.len() as u64,
+            _ => self.other += 1,
+        }
+        true
+    }
+}
+
+fn scan(parts: &[&[u8]], inline: bool) -> Option<(u64, u64, u64)> {
+    let mut p = RespParser::new(inline);
+    let mut c = Count::default();
+    for part in parts {
+        p.feed(part, &mut c).ok()?;
+    }
+    Some((c.ends, c.bulk, c.other))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let cut = data.first().copied().unwrap_or(0) as usize % (data.len() + 1);
+    for inline in [false, true] {
+        let whole = scan(&[data], inline);
+        let split = scan(&[&data[..cut], &data[cut..]], inline);
+        if let (Some(w), Some(s)) = (whole, split) {
+            assert_eq!(w, s, "a split changed the tokens");
+        }
+    }
+
+    let cfg = Arc::new(RedisConfig {
+        send_response: true,
+        send_request: true,
+        max_in_flight: 4,
+        max_query_length: 32,
+        max_return_value_length: 32,
+        ..Default::default()
+    });
+    let mut s = RedisSession::new(cfg);
+    let mut flow = FlowContext {
+        flow_id: 1,
+        client: (IpAddr::V4(Ipv4Addr::LOCALHOST), 1),
+        server: (IpAddr::V4(Ipv4Addr::LOCALHOST), 6379),
+        transport: Transport::Tcp,
+        vlan: vec![],
+        community_id: String::new(),
+        server_group: None,
+        handshake_rtt_us: None,
+        next_index: 0,
+    };
+    let mut events = EventBatch::default();
+    let mut counters = Counters::new();
+    let mut out = TxSink {
+        flow: &mut flow,
+        events: &mut events,
+        counters: &mut counters,
+    };
+    let mut rest = data;
+    let mut ts = 1_000_000_000u64;
+    while let Some((&ctl, tail)) = rest.split_first() {
+        let dir = if ctl & 1 == 0 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let len = ((ctl >> 2) as usize * 2).min(tail.len());
+        let (chunk, next) = tail.split_at(len);
+        if ctl > 0xf8 {
+            s.gap(dir, u64::from(ctl & 0x1f), ts, &mut out);
+        } else {
+            s.data(dir, chunk, ts, &mut out);
+        }
+        ts += 1_000_000_000;
+        s.tick(ts, &mut out);
+        rest = next;
+    }
+    s.close(ts, &mut out);
+    for i in 0..events.len() {
+        serde_json::from_slice::<serde_json::Value>(events.json(i)).expect("valid JSON");
+    }
+});
