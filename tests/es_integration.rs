@@ -434,3 +434,35 @@ fn outage_mid_stream_loses_nothing_and_duplicates_nothing() {
     eprintln!("outage test took {:?}", started.elapsed());
     delete_indices(&es, prefix);
 }
+
+#[test]
+fn live_mode_with_a_dead_host_fails_over_to_the_live_one() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(es) = es_url() else {
+        return;
+    };
+    let prefix = "itfailover";
+    delete_indices(&es, prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&es, prefix, dir.path());
+    // Nothing listens on port 1: every other request meets a refused connection.
+    cfg.hosts = vec!["http://127.0.0.1:1".into(), es.clone()];
+    cfg.bulk_max_docs = 10;
+    cfg.compression = false;
+    let mut out = ElasticsearchOutput::new(cfg, true).unwrap();
+    let mut c = Counters::new();
+    for k in 0..10 {
+        out.write(
+            &batch_of(25, k * 25, 1_700_000_000_000_000_000, 0xfa11),
+            &mut c,
+        )
+        .unwrap();
+    }
+    out.close(&mut c).unwrap();
+    assert_eq!(c.get("output.es.docs_indexed"), 250, "{c:?}");
+    // Each request reached the cluster on its first try thanks to failover.
+    assert_eq!(c.get("output.es.bulk_failed"), 0, "{c:?}");
+    assert_eq!(c.get("output.es.bulk_requests"), 25, "{c:?}");
+    assert_eq!(count(&es, prefix), 250);
+    delete_indices(&es, prefix);
+}
