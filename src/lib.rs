@@ -16,6 +16,7 @@ pub mod config;
 pub mod dispatch;
 pub mod event;
 pub mod flow;
+pub mod monitor;
 pub mod output;
 pub mod pipeline;
 pub mod proto;

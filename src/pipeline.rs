@@ -199,6 +199,7 @@ fn export_loop(
                     if let Err(e) = output.idle(&mut counters) {
                         first_error.get_or_insert(e);
                     }
+                    counters.set("pipeline.exporter_queue_depth", rx.len() as u64);
                     slot.publish(&counters);
                 }
             }
@@ -207,6 +208,7 @@ fn export_loop(
                 if let Err(e) = output.idle(&mut counters) {
                     first_error.get_or_insert(e);
                 }
+                counters.set("pipeline.exporter_queue_depth", rx.len() as u64);
                 slot.publish(&counters);
             }
             Err(RecvTimeoutError::Disconnected) => break,

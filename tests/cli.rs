@@ -364,8 +364,11 @@ mod corpus_tests {
         }
     }
 
+    /// Per TCP stream by tshark: (frames, bytes as captured, port pair, initial RTT in µs).
+    type Stream = (u64, u64, (u64, u64), Option<f64>);
+
     /// Per TCP stream: (frames, bytes as captured, port pair, initial RTT in µs) by tshark.
-    fn tshark_streams(path: &std::path::Path) -> Vec<(u64, u64, (u64, u64), Option<f64>)> {
+    fn tshark_streams(path: &std::path::Path) -> Vec<Stream> {
         let out = std::process::Command::new("tshark")
             .args([
                 "-n",
@@ -391,8 +394,7 @@ mod corpus_tests {
             .args(["-e", "tcp.analysis.initial_rtt"])
             .output()
             .unwrap();
-        let mut by_stream: std::collections::BTreeMap<u64, (u64, u64, (u64, u64), Option<f64>)> =
-            Default::default();
+        let mut by_stream: std::collections::BTreeMap<u64, Stream> = Default::default();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let f: Vec<&str> = line.split(';').collect();
             let (Ok(stream), Ok(len), Ok(a), Ok(b)) = (

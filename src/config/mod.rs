@@ -131,8 +131,6 @@ pub struct PipelineConfig {
     pub batch_timeout: HumanDuration,
     /// Event batches queued for the exporter.
     pub exporter_queue: usize,
-    /// Seconds between stats lines on stderr in live mode (0 = off).
-    pub stats_interval: HumanDuration,
 }
 
 impl Default for PipelineConfig {
@@ -144,7 +142,34 @@ impl Default for PipelineConfig {
             queue_batches: 64,
             batch_timeout: HumanDuration::millis(50),
             exporter_queue: 64,
-            stats_interval: HumanDuration::secs(0),
+        }
+    }
+}
+
+/// `[monitor]`: self-monitoring and logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Live capture: interval of the stats line in the log (`"0s"` turns it off).
+    pub stats_interval: HumanDuration,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. "127.0.0.1:9108").
+    pub metrics: Option<String>,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub log_level: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Log to this file instead of stderr (reopened on SIGHUP, for logrotate).
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            stats_interval: HumanDuration::secs(10),
+            metrics: None,
+            log_level: "info".into(),
+            log_format: "text".into(),
+            log_file: None,
         }
     }
 }
@@ -189,6 +214,8 @@ pub struct RawConfig {
     pub pipeline: PipelineConfig,
     /// `[output]`
     pub output: OutputConfig,
+    /// `[monitor]`
+    pub monitor: MonitorConfig,
 }
 
 /// Wrapper so `ProtocolsConfig` compares by value in tests.
@@ -216,6 +243,16 @@ pub struct Overrides {
     /// `--es URL` (repeatable): Elasticsearch hosts; implies `-o elasticsearch`
     /// when no `--output` is given.
     pub es: Vec<String>,
+    /// `--metrics ADDR`
+    pub metrics: Option<String>,
+    /// `--stats-interval`
+    pub stats_interval: Option<HumanDuration>,
+    /// `--log-level`
+    pub log_level: Option<String>,
+    /// `--log-format`
+    pub log_format: Option<String>,
+    /// `--log-file`
+    pub log_file: Option<PathBuf>,
 }
 
 /// Validated settings.
@@ -275,6 +312,21 @@ impl RawConfig {
         if let Some(out) = &o.output {
             self.output.path = out.clone();
         }
+        if let Some(m) = &o.metrics {
+            self.monitor.metrics = Some(m.clone());
+        }
+        if let Some(i) = o.stats_interval {
+            self.monitor.stats_interval = i;
+        }
+        if let Some(l) = &o.log_level {
+            self.monitor.log_level = l.clone();
+        }
+        if let Some(f) = &o.log_format {
+            self.monitor.log_format = f.clone();
+        }
+        if let Some(f) = &o.log_file {
+            self.monitor.log_file = Some(f.clone());
+        }
         if !o.es.is_empty() {
             self.output
                 .elasticsearch
@@ -300,6 +352,32 @@ impl RawConfig {
         }
         if self.pipeline.workers > 256 {
             return Err(invalid("workers", "must be at most 256".into()));
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.monitor.log_level.as_str()) {
+            return Err(invalid(
+                "monitor.log_level",
+                format!(
+                    "'{}' is not a level (use error, warn, info, debug or trace)",
+                    self.monitor.log_level
+                ),
+            ));
+        }
+        if !["text", "json"].contains(&self.monitor.log_format.as_str()) {
+            return Err(invalid(
+                "monitor.log_format",
+                format!(
+                    "'{}' is not a format (use text or json)",
+                    self.monitor.log_format
+                ),
+            ));
+        }
+        if let Some(m) = &self.monitor.metrics {
+            if m.parse::<std::net::SocketAddr>().is_err() {
+                return Err(invalid(
+                    "monitor.metrics (--metrics)",
+                    format!("'{m}' is not an address:port (write e.g. 127.0.0.1:9108)"),
+                ));
+            }
         }
         if self.pipeline.batch_packets == 0 {
             return Err(invalid(

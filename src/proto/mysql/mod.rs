@@ -1,8 +1,26 @@
-//! Mysql decoder (placeholder until its issue lands: counts bytes, emits nothing).
+//! MySQL decoder: `type: mysql` transactions from the client/server protocol.
+//!
+//! [`parser`] reads packets (pure functions over byte slices), [`session`]
+//! ([`MysqlSession`]) follows one connection: handshake (server version,
+//! user, database; never the password), commands and their responses,
+//! prepared statements, multi-results, LOCAL INFILE, and resynchronisation
+//! after gaps. What it does not do: TLS connections (an SSLRequest is
+//! reported once as an event with `mysql.tls: true`, counted as
+//! `mysql.tls_connections`, and the rest of the connection is skipped),
+//! and the compressed protocol (CLIENT_COMPRESS or zstd negotiated in a
+//! seen handshake: counted as `mysql.compressed_connections` and skipped,
+//! because decompressing every packet of a mirror port costs more than the
+//! rare compressed connection is worth).
 
-use crate::proto::{Dir, Session, TxSink};
-use crate::time::Timestamp;
+pub mod parser;
+pub mod session;
+#[cfg(test)]
+pub(crate) mod tests;
+
+use crate::config::HumanDuration;
 use serde::{Deserialize, Serialize};
+
+pub use session::MysqlSession;
 
 /// `[protocols.mysql]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -10,8 +28,30 @@ use serde::{Deserialize, Serialize};
 pub struct MysqlConfig {
     /// Set to false to turn the decoder off.
     pub enabled: bool,
-    /// Server ports carrying Mysql.
+    /// Server ports carrying MySQL.
     pub ports: Vec<u16>,
+    /// Rows kept in the `response` text when `send_response` is on.
+    pub max_rows: usize,
+    /// Bytes kept per row in the `response` text.
+    pub max_row_length: usize,
+    /// Add the statement as `request`.
+    pub send_request: bool,
+    /// Add the result set as CSV text in `response` (column names, then
+    /// up to `max_rows` rows).
+    pub send_response: bool,
+    /// Requests awaiting a response per connection; beyond it the oldest is
+    /// reported as unmatched (`mysql.in_flight_dropped`).
+    pub max_in_flight: usize,
+    /// Bytes of a statement kept in `query`.
+    pub max_query_length: usize,
+    /// Prepared statements remembered per connection
+    /// (`mysql.statements_evicted` when full).
+    pub max_prepared_statements: usize,
+    /// Parameters of a COM_STMT_EXECUTE kept in `params`.
+    pub max_params: usize,
+    /// A request without a response for this long (packet time) is
+    /// reported with `error.message: Unmatched request`.
+    pub transaction_timeout: HumanDuration,
 }
 
 impl Default for MysqlConfig {
@@ -19,28 +59,15 @@ impl Default for MysqlConfig {
         MysqlConfig {
             enabled: true,
             ports: vec![3306, 3307],
+            max_rows: 10,
+            max_row_length: 1024,
+            send_request: false,
+            send_response: false,
+            max_in_flight: 64,
+            max_query_length: 8192,
+            max_prepared_statements: 1024,
+            max_params: 64,
+            transaction_timeout: HumanDuration::secs(10),
         }
     }
-}
-
-/// A Mysql connection.
-pub struct MysqlSession {
-    _config: std::sync::Arc<MysqlConfig>,
-}
-
-impl MysqlSession {
-    /// A new session with the given settings.
-    pub fn new(config: std::sync::Arc<MysqlConfig>) -> Self {
-        MysqlSession { _config: config }
-    }
-}
-
-impl Session for MysqlSession {
-    fn data(&mut self, _dir: Dir, data: &[u8], _ts: Timestamp, out: &mut TxSink<'_>) {
-        out.count("mysql.bytes", data.len() as u64);
-    }
-    fn gap(&mut self, _dir: Dir, _len: u64, _ts: Timestamp, _out: &mut TxSink<'_>) {}
-    fn end(&mut self, _dir: Dir, _ts: Timestamp, _out: &mut TxSink<'_>) {}
-    fn tick(&mut self, _now: Timestamp, _out: &mut TxSink<'_>) {}
-    fn close(&mut self, _now: Timestamp, _out: &mut TxSink<'_>) {}
 }

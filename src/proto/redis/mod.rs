@@ -1,8 +1,20 @@
-//! Redis decoder (placeholder until its issue lands: counts bytes, emits nothing).
+//! Redis decoder: `type: redis` transactions from RESP2 and RESP3.
+//!
+//! [`parser`] is an incremental zero-copy RESP scanner; [`session`]
+//! ([`RedisSession`]) summarises messages, pairs replies with requests in
+//! order (pipelining, bounded), reports pub/sub pushes on their own and
+//! resynchronises after gaps. Not decoded: TLS connections (no RESP
+//! bytes; counted as parse errors) and RESP3 streamed values.
 
-use crate::proto::{Dir, Session, TxSink};
-use crate::time::Timestamp;
+pub mod parser;
+pub mod session;
+#[cfg(test)]
+mod tests;
+
+use crate::config::HumanDuration;
 use serde::{Deserialize, Serialize};
+
+pub use session::RedisSession;
 
 /// `[protocols.redis]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -12,6 +24,20 @@ pub struct RedisConfig {
     pub enabled: bool,
     /// Server ports carrying Redis.
     pub ports: Vec<u16>,
+    /// Bytes of the command text kept in `query`.
+    pub max_query_length: usize,
+    /// Bytes of the rendered reply kept in `redis.return_value`.
+    pub max_return_value_length: usize,
+    /// Commands awaiting a reply per connection; beyond it commands are
+    /// only counted (`redis.in_flight_dropped`), pairing stays right.
+    pub max_in_flight: usize,
+    /// Add the command text as `request`.
+    pub send_request: bool,
+    /// Add the rendered reply as `response`.
+    pub send_response: bool,
+    /// A command without a reply for this long (packet time) is reported
+    /// with `error.message: Unmatched request`.
+    pub transaction_timeout: HumanDuration,
 }
 
 impl Default for RedisConfig {
@@ -19,28 +45,12 @@ impl Default for RedisConfig {
         RedisConfig {
             enabled: true,
             ports: vec![6379],
+            max_query_length: 1024,
+            max_return_value_length: 1024,
+            max_in_flight: 1000,
+            send_request: false,
+            send_response: false,
+            transaction_timeout: HumanDuration::secs(10),
         }
     }
-}
-
-/// A Redis connection.
-pub struct RedisSession {
-    _config: std::sync::Arc<RedisConfig>,
-}
-
-impl RedisSession {
-    /// A new session with the given settings.
-    pub fn new(config: std::sync::Arc<RedisConfig>) -> Self {
-        RedisSession { _config: config }
-    }
-}
-
-impl Session for RedisSession {
-    fn data(&mut self, _dir: Dir, data: &[u8], _ts: Timestamp, out: &mut TxSink<'_>) {
-        out.count("redis.bytes", data.len() as u64);
-    }
-    fn gap(&mut self, _dir: Dir, _len: u64, _ts: Timestamp, _out: &mut TxSink<'_>) {}
-    fn end(&mut self, _dir: Dir, _ts: Timestamp, _out: &mut TxSink<'_>) {}
-    fn tick(&mut self, _now: Timestamp, _out: &mut TxSink<'_>) {}
-    fn close(&mut self, _now: Timestamp, _out: &mut TxSink<'_>) {}
 }

@@ -1,0 +1,690 @@
+//! One Redis connection: requests and replies summarised from parser
+//! tokens, paired in order, pub/sub pushes reported on their own.
+//!
+//! Each direction has a [`RespParser`] and a [`Collector`] that turns the
+//! tokens of one top-level message into a [`Message`] summary (command
+//! name, key, bounded query text; reply type, bounded return value, error
+//! text, first elements for pub/sub). Replies complete requests in order
+//! (pipelining); at most `max_in_flight` requests are kept, beyond that
+//! requests are only counted (`redis.in_flight_dropped`) so later replies
+//! still pair with the right command. SUBSCRIBE-family commands expect
+//! one reply per channel. Pub/sub deliveries (RESP2 `message`/`pmessage`/
+//! `smessage` arrays, any RESP3 `>` push that does not answer a pending
+//! (un)subscribe) become events with `redis.push: true` and no request.
+//! MULTI/EXEC needs nothing special: MULTI, each queued command
+//! (`QUEUED`) and EXEC (an array of the results) pair one to one.
+//!
+//! After a gap in requests the parser resumes at the next `*<n>\r\n$`
+//! line. After a gap in replies the pending requests are reported with
+//! `error.message: Packet loss while capturing the response`, and
+//! replies are ignored until a new request has been seen and a line that
+//! starts a reply arrives: pairing never silently shifts by one.
+
+use super::parser::{self, Kind, RespParser, Token, Visitor};
+use super::RedisConfig;
+use crate::event::{Status, Transaction};
+use crate::proto::{Dir, Session, TxSink};
+use crate::time::Timestamp;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// `error.message` for requests whose reply was lost in a gap.
+pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
+/// `error.message` for a request without a reply.
+pub const UNMATCHED_REQUEST: &str = "Unmatched request";
+/// Bytes of each of the first elements kept (pub/sub channel, kind).
+const ELEM_MAX: usize = 256;
+/// Arguments of a request remembered individually.
+const ARGS_KEPT: usize = 4;
+
+/// The summary of one top-level message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Message {
+    /// Type of the top-level value (`None` for inline commands).
+    pub kind: Option<Kind>,
+    /// Text: the query (requests) or return value (replies), bounded.
+    pub text: String,
+    /// Error text of `-`/`!` replies.
+    pub error: Option<String>,
+    /// The first elements of a top-level aggregate (or the words of an
+    /// inline command), each bounded.
+    pub elems: Vec<String>,
+    /// Elements of the top-level aggregate.
+    pub count: u64,
+    /// Bytes on the wire.
+    pub bytes: u64,
+    /// Time of the first and last byte.
+    pub start: Timestamp,
+    /// Time of the last byte.
+    pub end: Timestamp,
+}
+
+/// Builds [`Message`]s from tokens.
+#[derive(Debug, Default)]
+pub struct Collector {
+    /// Requests: text is `arg arg arg`; replies: a rendered value.
+    request: bool,
+    max_text: usize,
+    cur: Message,
+    started: bool,
+    /// Open aggregates: (kind, elements written so far).
+    open: Vec<(Kind, u64)>,
+    /// Depth inside attributes (their content is not rendered).
+    attr_depth: usize,
+    /// Bulk value in progress: an element of the top level, and where
+    /// it is kept.
+    bulk_top_index: Option<usize>,
+    bulk_is_error: bool,
+    bulk_verbatim_skip: usize,
+    /// An empty (or null) aggregate whose end token is due; `Some(kind)`
+    /// when its closing bracket is to be rendered.
+    empty_end: Option<Option<Kind>>,
+    ts: Timestamp,
+    /// Completed messages, oldest first.
+    pub done: Vec<Message>,
+}
+
+impl Collector {
+    /// A collector for requests or replies with a text bound.
+    pub fn new(request: bool, max_text: usize) -> Self {
+        Collector {
+            request,
+            max_text,
+            ..Default::default()
+        }
+    }
+
+    /// Forgets the partial message.
+    pub fn reset(&mut self) {
+        self.cur = Message::default();
+        self.started = false;
+        self.open.clear();
+        self.attr_depth = 0;
+        self.bulk_top_index = None;
+        self.empty_end = None;
+    }
+
+    fn push_text(&mut self, s: &[u8]) {
+        let room = self.max_text.saturating_sub(self.cur.text.len());
+        if room == 0 {
+            return;
+        }
+        let s = s.get(..s.len().min(room)).unwrap_or(s);
+        self.cur.text.push_str(&String::from_utf8_lossy(s));
+        if self.cur.text.len() > self.max_text {
+            let mut cut = self.max_text;
+            while cut > 0 && !self.cur.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.cur.text.truncate(cut);
+        }
+    }
+
+    /// Separator before a new element of the innermost aggregate.
+    fn begin_elem(&mut self) {
+        if self.attr_depth > 0 {
+            return;
+        }
+        if let Some((kind, n)) = self.open.last_mut() {
+            let sep: &[u8] = if self.request {
+                b" "
+            } else if *kind == Kind::Map && *n % 2 == 1 {
+                b": "
+            } else {
+                b", "
+            };
+            let first = *n == 0;
+            *n += 1;
+            if !first {
+                self.push_text(sep);
+            }
+        }
+    }
+
+    /// Index of the element being started at the top level, if kept.
+    fn top_elem_slot(&mut self) -> Option<usize> {
+        if self.open.len() == 1 && self.attr_depth == 0 {
+            let idx = self
+                .open
+                .first()
+                .map_or(0, |o| o.1 as usize)
+                .saturating_sub(1);
+            if idx < ARGS_KEPT && self.cur.elems.len() == idx {
+                self.cur.elems.push(String::new());
+                return Some(idx);
+            }
+        }
+        None
+    }
+
+    fn keep_elem(&mut self, slot: Option<usize>, s: &[u8]) {
+        if let Some(e) = slot.and_then(|i| self.cur.elems.get_mut(i)) {
+            let room = ELEM_MAX.saturating_sub(e.len());
+            e.push_str(&String::from_utf8_lossy(
+                s.get(..s.len().min(room)).unwrap_or(s),
+            ));
+        }
+    }
+}
+
+impl Visitor for Collector {
+    fn token(&mut self, t: Token<'_>) -> bool {
+        if !self.started {
+            self.started = true;
+            self.cur.start = self.ts;
+        }
+        match t {
+            Token::Aggregate { kind, len } => {
+                let is_attr = kind == Kind::Attribute;
+                if !is_attr {
+                    if self.open.is_empty() && self.attr_depth == 0 {
+                        self.cur.kind = Some(kind);
+                        self.cur.count = len.max(0) as u64;
+                    }
+                    self.begin_elem();
+                    let _ = self.top_elem_slot();
+                }
+                let render = !is_attr && self.attr_depth == 0 && !self.request;
+                let open: &[u8] = if kind == Kind::Map { b"{" } else { b"[" };
+                if len > 0 {
+                    if is_attr {
+                        self.attr_depth += 1;
+                    } else if render {
+                        self.push_text(open);
+                    }
+                    self.open.push((kind, 0));
+                } else {
+                    self.empty_end = Some((render && len == 0).then_some(kind));
+                    if render {
+                        self.push_text(if len < 0 { b"nil" } else { open });
+                    }
+                }
+            }
+            Token::AggregateEnd => {
+                let close = |k: Kind| -> &'static [u8] {
+                    if k == Kind::Map {
+                        b"}"
+                    } else {
+                        b"]"
+                    }
+                };
+                if let Some(e) = self.empty_end.take() {
+                    if let Some(kind) = e {
+                        self.push_text(close(kind));
+                    }
+                } else if let Some((kind, _)) = self.open.pop() {
+                    if kind == Kind::Attribute {
+                        self.attr_depth = self.attr_depth.saturating_sub(1);
+                    } else if self.attr_depth == 0 && !self.request {
+                        self.push_text(close(kind));
+                    }
+                }
+            }
+            Token::Line { kind, text } => {
+                if self.open.is_empty() && self.attr_depth == 0 {
+                    self.cur.kind = Some(kind);
+                }
+                self.begin_elem();
+                let slot = self.top_elem_slot();
+                self.keep_elem(slot, text);
+                if self.attr_depth == 0 {
+                    match kind {
+                        Kind::Error => {
+                            let e = String::from_utf8_lossy(
+                                text.get(..text.len().min(self.max_text)).unwrap_or(text),
+                            )
+                            .into_owned();
+                            if self.open.is_empty() {
+                                self.cur.error = Some(e);
+                            }
+                            self.push_text(text);
+                        }
+                        Kind::Null => self.push_text(b"nil"),
+                        Kind::Boolean => {
+                            self.push_text(if text == b"t" { b"true" } else { b"false" })
+                        }
+                        _ => self.push_text(text),
+                    }
+                }
+            }
+            Token::BulkStart { kind, len } => {
+                if self.open.is_empty() && self.attr_depth == 0 {
+                    self.cur.kind = Some(kind);
+                }
+                self.begin_elem();
+                self.bulk_top_index = self.top_elem_slot();
+                self.bulk_is_error = kind == Kind::BulkError && self.open.is_empty();
+                self.bulk_verbatim_skip = if kind == Kind::Verbatim { 4 } else { 0 };
+                if len < 0 && self.attr_depth == 0 {
+                    self.push_text(b"nil");
+                }
+                if self.bulk_is_error {
+                    self.cur.error = Some(String::new());
+                }
+            }
+            Token::BulkChunk(mut c) => {
+                if self.bulk_verbatim_skip > 0 {
+                    let n = self.bulk_verbatim_skip.min(c.len());
+                    self.bulk_verbatim_skip -= n;
+                    c = c.get(n..).unwrap_or(&[]);
+                }
+                self.keep_elem(self.bulk_top_index, c);
+                if self.attr_depth == 0 {
+                    self.push_text(c);
+                    if self.bulk_is_error {
+                        if let Some(e) = self.cur.error.as_mut() {
+                            let room = self.max_text.saturating_sub(e.len());
+                            e.push_str(&String::from_utf8_lossy(
+                                c.get(..c.len().min(room)).unwrap_or(c),
+                            ));
+                        }
+                    }
+                }
+            }
+            Token::BulkEnd => self.bulk_top_index = None,
+            Token::Inline(line) => {
+                self.cur.kind = None;
+                for (i, w) in line
+                    .split(|c| *c == b' ' || *c == b'\t')
+                    .filter(|w| !w.is_empty())
+                    .enumerate()
+                {
+                    if i < ARGS_KEPT {
+                        let w = w.get(..w.len().min(ELEM_MAX)).unwrap_or(w);
+                        self.cur.elems.push(String::from_utf8_lossy(w).into_owned());
+                    }
+                    self.cur.count += 1;
+                }
+                let trimmed: &[u8] = {
+                    let s = line.iter().position(|c| !c.is_ascii_whitespace());
+                    s.map_or(&[][..], |s| line.get(s..).unwrap_or(&[]))
+                };
+                self.push_text(trimmed);
+            }
+            Token::End { bytes } => {
+                let mut m = std::mem::take(&mut self.cur);
+                m.bytes = bytes;
+                m.end = self.ts;
+                self.done.push(m);
+                self.reset();
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A request waiting for its reply (or replies).
+#[derive(Debug)]
+struct Request {
+    msg: Message,
+    method: String,
+    /// Replies still expected (SUBSCRIBE a b c expects three).
+    replies_left: u32,
+    /// Reply bytes and times gathered so far (multi-reply commands).
+    reply: Option<Message>,
+    lost: bool,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Req(Box<Request>),
+    /// Requests beyond `max_in_flight`, only counted.
+    Dropped(u64),
+}
+
+/// A Redis connection.
+pub struct RedisSession {
+    cfg: Arc<RedisConfig>,
+    parsers: [RespParser; 2],
+    collectors: [Collector; 2],
+    lost: [bool; 2],
+    /// After a reply gap: replies are ignored until a request is seen.
+    await_request: bool,
+    pending: VecDeque<Slot>,
+    kept: usize,
+    /// A RESP2 SUBSCRIBE was seen: `message` arrays are pushes.
+    subscribed: bool,
+}
+
+impl RedisSession {
+    /// A new session with the given settings.
+    pub fn new(cfg: Arc<RedisConfig>) -> Self {
+        let q = cfg.max_query_length;
+        let r = cfg.max_return_value_length;
+        RedisSession {
+            cfg,
+            parsers: [RespParser::new(true), RespParser::new(false)],
+            collectors: [Collector::new(true, q), Collector::new(false, r)],
+            lost: [false; 2],
+            await_request: false,
+            pending: VecDeque::new(),
+            kept: 0,
+            subscribed: false,
+        }
+    }
+
+    fn feed(&mut self, dir: Dir, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+        let d = dir.idx();
+        let mut rest = data;
+        self.collectors[d].ts = ts;
+        while !rest.is_empty() {
+            if self.lost[d] {
+                let found = match dir {
+                    Dir::ToServer => parser::find_request_start(rest),
+                    Dir::ToClient if self.await_request => None,
+                    Dir::ToClient => parser::find_reply_start(rest),
+                };
+                match found {
+                    Some(off) => {
+                        out.count("redis.resyncs", 1);
+                        out.count("redis.resync_skipped_bytes", off as u64);
+                        self.lost[d] = false;
+                        rest = rest.get(off..).unwrap_or(&[]);
+                    }
+                    None => {
+                        out.count("redis.resync_skipped_bytes", rest.len() as u64);
+                        return;
+                    }
+                }
+            }
+            let res = self.parsers[d].feed(rest, &mut self.collectors[d]);
+            match res {
+                Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
+                Err(_) => {
+                    out.count("redis.parse_errors", 1);
+                    self.parsers[d].reset();
+                    self.collectors[d].reset();
+                    self.lost[d] = true;
+                    // Skip one byte so the scan does not find the same start.
+                    rest = rest.get(1..).unwrap_or(&[]);
+                    if dir == Dir::ToClient {
+                        self.lose_replies(out);
+                    }
+                }
+            }
+            let done = std::mem::take(&mut self.collectors[d].done);
+            for m in done {
+                match dir {
+                    Dir::ToServer => self.on_request(m, out),
+                    Dir::ToClient => self.on_reply(m, out),
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, m: Message, out: &mut TxSink<'_>) {
+        self.await_request = false;
+        let method = m
+            .elems
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        let replies_left = match method.as_str() {
+            "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" => {
+                self.subscribed = true;
+                (m.count.saturating_sub(1)).clamp(1, u64::from(u32::MAX)) as u32
+            }
+            "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" => {
+                (m.count.saturating_sub(1)).clamp(1, u64::from(u32::MAX)) as u32
+            }
+            _ => 1,
+        };
+        if self.kept >= self.cfg.max_in_flight.max(1) {
+            out.count("redis.in_flight_dropped", 1);
+            match self.pending.back_mut() {
+                Some(Slot::Dropped(n)) => *n += 1,
+                _ => self.pending.push_back(Slot::Dropped(1)),
+            }
+            return;
+        }
+        self.kept += 1;
+        self.pending.push_back(Slot::Req(Box::new(Request {
+            msg: m,
+            method,
+            replies_left,
+            reply: None,
+            lost: false,
+        })));
+    }
+
+    fn on_reply(&mut self, m: Message, out: &mut TxSink<'_>) {
+        let first = m.elems.first().map(|s| s.to_ascii_lowercase());
+        let first = first.as_deref().unwrap_or("");
+        let aggregate = matches!(m.kind, Some(Kind::Array) | Some(Kind::Push));
+        let is_delivery = aggregate && matches!(first, "message" | "pmessage" | "smessage");
+        let is_sub_reply = aggregate
+            && matches!(
+                first,
+                "subscribe"
+                    | "psubscribe"
+                    | "ssubscribe"
+                    | "unsubscribe"
+                    | "punsubscribe"
+                    | "sunsubscribe"
+            );
+        if (m.kind == Some(Kind::Push) || (self.subscribed && is_delivery)) && !is_sub_reply {
+            self.emit_push(m, out);
+            return;
+        }
+        let front_is_sub =
+            matches!(self.pending.front(), Some(Slot::Req(r)) if r.method.ends_with("SUBSCRIBE"));
+        if is_sub_reply && !front_is_sub {
+            // A further (un)subscribe confirmation, e.g. UNSUBSCRIBE with
+            // no arguments answers once per channel.
+            out.count("redis.pubsub_replies_unpaired", 1);
+            return;
+        }
+        match self.pending.front_mut() {
+            None => {
+                out.count("redis.unmatched_responses", 1);
+            }
+            Some(Slot::Dropped(n)) => {
+                *n -= 1;
+                if *n == 0 {
+                    self.pending.pop_front();
+                }
+                out.count("redis.unreported_transactions", 1);
+            }
+            Some(Slot::Req(r)) => {
+                r.replies_left = r.replies_left.saturating_sub(1);
+                match r.reply.as_mut() {
+                    None => r.reply = Some(m),
+                    Some(acc) => {
+                        acc.bytes += m.bytes;
+                        acc.end = m.end;
+                    }
+                }
+                if r.replies_left == 0 {
+                    if let Some(Slot::Req(r)) = self.pending.pop_front() {
+                        self.kept -= 1;
+                        if r.method == "UNSUBSCRIBE" || r.method == "PUNSUBSCRIBE" {
+                            self.subscribed = r
+                                .reply
+                                .as_ref()
+                                .and_then(|m| m.elems.get(2))
+                                .is_some_and(|n| n != "0");
+                        }
+                        self.emit(*r, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replies were lost: report every pending request and wait for a new one.
+    fn lose_replies(&mut self, out: &mut TxSink<'_>) {
+        while let Some(s) = self.pending.pop_front() {
+            if let Slot::Req(mut r) = s {
+                r.lost = true;
+                self.emit(*r, out);
+            }
+        }
+        self.kept = 0;
+        self.await_request = true;
+        self.lost[Dir::ToClient.idx()] = true;
+        self.parsers[1].reset();
+        self.collectors[1].reset();
+    }
+
+    fn emit(&self, r: Request, out: &mut TxSink<'_>) {
+        let reply = r.reply.as_ref();
+        let unmatched = reply.is_none() && !r.lost;
+        let error = if r.lost {
+            Some(LOSS_RESPONSE)
+        } else if unmatched {
+            out.count("redis.unmatched_requests", 1);
+            Some(UNMATCHED_REQUEST)
+        } else {
+            None
+        };
+        let is_err = reply.is_some_and(|m| m.error.is_some());
+        let status = if is_err || unmatched {
+            Status::Error
+        } else {
+            Status::Ok
+        };
+        let t = Transaction {
+            kind: "redis",
+            status: Some(status),
+            request_start: Some(r.msg.start),
+            request_end: Some(r.msg.end),
+            response_start: reply.map(|m| m.start),
+            response_end: reply.map(|m| m.end),
+            request_bytes: r.msg.bytes,
+            response_bytes: reply.map_or(0, |m| m.bytes),
+            error,
+            real_client_ip: None,
+        };
+        let cfg = &self.cfg;
+        out.emit(&t, |w| {
+            w.str("method", &r.method);
+            if let Some(key) = resource(&r.method, &r.msg.elems) {
+                w.str("resource", key);
+            }
+            w.str("query", &r.msg.text);
+            if cfg.send_request {
+                w.str("request", &r.msg.text);
+            }
+            if let Some(m) = reply {
+                if cfg.send_response {
+                    w.str("response", &m.text);
+                }
+                w.begin_obj("redis");
+                match &m.error {
+                    Some(e) => w.str("error", e),
+                    None => w.str("return_value", &m.text),
+                }
+                w.end();
+            }
+        });
+    }
+
+    fn emit_push(&self, m: Message, out: &mut TxSink<'_>) {
+        out.count("redis.pushes", 1);
+        let t = Transaction {
+            kind: "redis",
+            status: Some(Status::Ok),
+            response_start: Some(m.start),
+            response_end: Some(m.end),
+            response_bytes: m.bytes,
+            ..Default::default()
+        };
+        let kind = m
+            .elems
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        // message: [kind, channel, payload]; pmessage: [kind, pattern, channel, payload]
+        let channel = if kind == "PMESSAGE" {
+            m.elems.get(2)
+        } else {
+            m.elems.get(1)
+        };
+        let cfg = &self.cfg;
+        out.emit(&t, |w| {
+            w.str("method", &kind);
+            if let Some(c) = channel {
+                w.str("resource", c);
+            }
+            if cfg.send_response {
+                w.str("response", &m.text);
+            }
+            w.begin_obj("redis");
+            w.bool("push", true);
+            w.str("return_value", &m.text);
+            w.end();
+        });
+    }
+
+    fn flush(&mut self, older_than: Option<Timestamp>, out: &mut TxSink<'_>) {
+        while let Some(front) = self.pending.front() {
+            if let (Some(limit), Slot::Req(r)) = (older_than, front) {
+                if r.msg.end >= limit {
+                    break;
+                }
+            }
+            match self.pending.pop_front() {
+                Some(Slot::Req(r)) => {
+                    self.kept -= 1;
+                    self.emit(*r, out);
+                }
+                Some(Slot::Dropped(n)) => out.count("redis.unreported_transactions", n),
+                None => break,
+            }
+        }
+    }
+}
+
+/// The key a command works on, when it has one.
+pub fn resource<'a>(method: &str, elems: &'a [String]) -> Option<&'a str> {
+    let idx = match method {
+        "PING" | "ECHO" | "AUTH" | "SELECT" | "INFO" | "MULTI" | "EXEC" | "DISCARD"
+        | "FLUSHALL" | "FLUSHDB" | "DBSIZE" | "CONFIG" | "CLIENT" | "COMMAND" | "HELLO"
+        | "QUIT" | "SAVE" | "BGSAVE" | "BGREWRITEAOF" | "LASTSAVE" | "TIME" | "SLOWLOG"
+        | "SCRIPT" | "SCAN" | "KEYS" | "RANDOMKEY" | "WAIT" | "MONITOR" | "DEBUG" | "CLUSTER"
+        | "READONLY" | "READWRITE" | "SWAPDB" | "LATENCY" | "MODULE" | "ACL" | "RESET"
+        | "FUNCTION" | "UNWATCH" | "SHUTDOWN" | "REPLICAOF" | "SLAVEOF" | "ROLE" | "SYNC"
+        | "PSYNC" | "FAILOVER" | "PUNSUBSCRIBE" | "UNSUBSCRIBE" | "SUNSUBSCRIBE" => return None,
+        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => {
+            if elems.get(2).is_some_and(|n| n != "0") {
+                3
+            } else {
+                return None;
+            }
+        }
+        "OBJECT" | "MEMORY" => 2,
+        _ => 1,
+    };
+    elems.get(idx).map(String::as_str)
+}
+
+impl Session for RedisSession {
+    fn data(&mut self, dir: Dir, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+        self.feed(dir, data, ts, out);
+    }
+
+    fn gap(&mut self, dir: Dir, len: u64, _ts: Timestamp, out: &mut TxSink<'_>) {
+        out.count("redis.gap_bytes", len);
+        let d = dir.idx();
+        match dir {
+            Dir::ToServer => {
+                self.parsers[d].reset();
+                self.collectors[d].reset();
+                self.lost[d] = true;
+            }
+            Dir::ToClient => self.lose_replies(out),
+        }
+    }
+
+    fn end(&mut self, _dir: Dir, _ts: Timestamp, _out: &mut TxSink<'_>) {}
+
+    fn tick(&mut self, now: Timestamp, out: &mut TxSink<'_>) {
+        let limit = now.saturating_sub(self.cfg.transaction_timeout.nanos());
+        self.flush(Some(limit), out);
+    }
+
+    fn close(&mut self, _now: Timestamp, out: &mut TxSink<'_>) {
+        self.flush(None, out);
+    }
+}
