@@ -434,3 +434,68 @@ fn outage_mid_stream_loses_nothing_and_duplicates_nothing() {
     eprintln!("outage test took {:?}", started.elapsed());
     delete_indices(&es, prefix);
 }
+
+#[test]
+fn live_mode_with_a_dead_host_fails_over_to_the_live_one() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(es) = es_url() else {
+        return;
+    };
+    let prefix = "itfailover";
+    delete_indices(&es, prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&es, prefix, dir.path());
+    // Nothing listens on port 1: every other request meets a refused connection.
+    cfg.hosts = vec!["http://127.0.0.1:1".into(), es.clone()];
+    cfg.bulk_max_docs = 10;
+    cfg.compression = false;
+    let mut out = ElasticsearchOutput::new(cfg, true).unwrap();
+    let mut c = Counters::new();
+    for k in 0..10 {
+        out.write(
+            &batch_of(25, k * 25, 1_700_000_000_000_000_000, 0xfa11),
+            &mut c,
+        )
+        .unwrap();
+    }
+    out.close(&mut c).unwrap();
+    assert_eq!(c.get("output.es.docs_indexed"), 250, "{c:?}");
+    // Each request reached the cluster on its first try thanks to failover.
+    assert_eq!(c.get("output.es.bulk_failed"), 0, "{c:?}");
+    assert_eq!(c.get("output.es.bulk_requests"), 25, "{c:?}");
+    assert_eq!(count(&es, prefix), 250);
+    delete_indices(&es, prefix);
+}
+
+#[test]
+fn full_queue_waits_for_the_cluster_instead_of_dropping() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(es) = es_url() else {
+        return;
+    };
+    let prefix = "itbackpressure";
+    delete_indices(&es, prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&es, prefix, dir.path());
+    // A queue of a few small chunks and no spool: without back-pressure
+    // most of the input would be dropped.
+    cfg.spool_dir = None;
+    cfg.bulk_max_docs = 10;
+    cfg.bulk_max_bytes = 4096;
+    cfg.queue_max_bytes = 4096;
+    let mut out = ElasticsearchOutput::new(cfg, false).unwrap();
+    let mut c = Counters::new();
+    for k in 0..10 {
+        out.write(
+            &batch_of(50, k * 50, 1_700_000_000_000_000_000, 0xb9),
+            &mut c,
+        )
+        .unwrap();
+    }
+    out.close(&mut c).unwrap();
+    assert_eq!(c.get("output.es.dropped"), 0, "{c:?}");
+    assert_eq!(c.get("output.es.docs_indexed"), 500, "{c:?}");
+    assert!(c.get("output.es.write_blocked_us_total") > 0, "{c:?}");
+    assert_eq!(count(&es, prefix), 500);
+    delete_indices(&es, prefix);
+}

@@ -543,6 +543,23 @@ mod tests {
     }
 
     #[test]
+    fn elasticsearch_section_is_validated_and_es_flag_selects_it() {
+        let r = RawConfig::parse("[output.elasticsearch]\nbulk_max_docs = 0\n").unwrap();
+        let e = r.validate().unwrap_err().to_string();
+        assert!(e.contains("output.elasticsearch.bulk_max_docs"), "{e}");
+        let mut r = RawConfig::default();
+        r.apply_overrides(&Overrides {
+            es: vec!["http://127.0.0.1:9250".into()],
+            ..Default::default()
+        });
+        assert_eq!(r.output.path, "elasticsearch");
+        let es = r.output.elasticsearch.as_ref().unwrap();
+        assert_eq!(es.hosts, vec!["http://127.0.0.1:9250".to_string()]);
+        let c = r.clone().validate().unwrap();
+        assert_eq!(RawConfig::parse(&c.to_toml()).unwrap(), r);
+    }
+
+    #[test]
     fn effective_settings_round_trip() {
         let r = RawConfig::parse("[servers]\nweb = [\"10.0.0.0/24\"]\n[flows]\nperiod = \"30s\"\n")
             .unwrap();

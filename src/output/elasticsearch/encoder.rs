@@ -85,6 +85,11 @@ impl IndexPattern {
         {
             return Err(format!("'{s}': an index name cannot start with - _ + or ."));
         }
+        if matches!(pieces.first(), Some(p) if !matches!(p, Piece::Literal(_))) {
+            return Err(format!(
+                "'{s}': start the index name with a fixed prefix (the template matches <prefix>*)"
+            ));
+        }
         let uses_time = pieces
             .iter()
             .any(|p| !matches!(p, Piece::Literal(_) | Piece::DateSep(_)));
@@ -420,6 +425,7 @@ mod tests {
             "x-%{[agent.version]}",
             "x-%{+yyyy.MM.dd.mm}",
             "x-%{+YYYY}",
+            "%{+yyyy.MM.dd}",
         ] {
             assert!(IndexPattern::parse(bad).is_err(), "{bad}");
         }

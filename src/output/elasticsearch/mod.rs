@@ -4,8 +4,10 @@
 //! Pipeline, top to bottom: [`ElasticsearchOutput::write`] (exporter thread)
 //! appends each encoded event to an open [`BulkChunk`] ([`encoder`]) with a
 //! `create` action naming the daily index and the event's deterministic id;
-//! a full or old chunk is sealed into a queue bounded in bytes (the exporter
-//! never waits on the network). A sender thread owned by the output takes
+//! a full or old chunk is sealed into a queue bounded in bytes. When the
+//! queue is full while the cluster is up, `write` waits for room at most one
+//! request timeout (back-pressure instead of loss); it never waits on a
+//! cluster that is down. A sender thread owned by the output takes
 //! the oldest chunk (spool first, then memory), sends it with
 //! [`client::EsClient`], and lets the pure [`retry`] classifier sort the
 //! response: indexed, duplicate (409 on create: already there), retry (429
@@ -19,7 +21,8 @@
 //! Counters (`output.es.*`): `docs_accepted`, `docs_sent`, `docs_indexed`,
 //! `docs_duplicate`, `docs_retried`, `docs_failed_{rejected,server,mapping,other}`,
 //! `dead_lettered`, `dropped`, `bulk_requests`, `bulk_failed`,
-//! `bulk_latency_us_total`, `spooled_docs`, `spool_errors`, and the gauges
+//! `bulk_latency_us_total`, `spooled_docs`, `spool_errors`,
+//! `write_blocked_us_total` (back-pressure waits in `write`), and the gauges
 //! `queue_bytes`, `queue_docs`, `spool_bytes`, `spool_docs`.
 //!
 //! Not here: encoding events (workers do it), the CLI (`--es`, `-o
@@ -64,6 +67,7 @@ struct Stats {
     latency_us: u64,
     spooled_docs: u64,
     spool_errors: u64,
+    blocked_us: u64,
 }
 
 impl Stats {
@@ -95,6 +99,7 @@ impl Stats {
             ("output.es.bulk_latency_us_total", s.latency_us),
             ("output.es.spooled_docs", s.spooled_docs),
             ("output.es.spool_errors", s.spool_errors),
+            ("output.es.write_blocked_us_total", s.blocked_us),
         ];
         for (name, v) in pairs {
             if v > 0 {
@@ -358,6 +363,28 @@ impl ElasticsearchOutput {
         );
         self.open_since = None;
         let mut st = self.shared.lock();
+        // Back-pressure: while the cluster is up but slower than the input,
+        // wait (bounded) for the sender to take a chunk rather than spill
+        // or drop. When it is down, or the wait runs out, spill at once.
+        let started = Instant::now();
+        let deadline = started + self.request_timeout;
+        while !st.down
+            && !st.exited
+            && !st.queue.is_empty()
+            && st.queue_bytes + c.bytes() > st.queue_max_bytes
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self
+                .shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        st.stats.blocked_us += started.elapsed().as_micros() as u64;
         st.enqueue(c);
         drop(st);
         self.shared.wake.notify_all();
@@ -662,6 +689,8 @@ impl Sender {
             if let Some(c) = st.queue.pop_front() {
                 st.queue_bytes -= c.bytes();
                 st.in_flight = true;
+                // Room in the queue: a blocked write() may go on.
+                self.shared.progress.notify_all();
                 return Some(Work::Memory(c));
             }
             if st.closing {

@@ -174,3 +174,30 @@ fn live_mode_queues_and_spools_while_unreachable() {
     let first = sp.peek().unwrap().unwrap();
     assert_eq!(first.source(0), b.json(0));
 }
+
+#[test]
+fn unreadable_ca_file_is_named() {
+    let cfg = ElasticsearchConfig {
+        hosts: vec!["https://127.0.0.1:1".into()],
+        ca_file: Some("/nonexistent/ca.pem".into()),
+        ..Default::default()
+    };
+    let e = ElasticsearchOutput::new(cfg, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("empty.pem");
+    std::fs::write(&pem, b"not a certificate\n").unwrap();
+    let cfg = ElasticsearchConfig {
+        hosts: vec!["https://127.0.0.1:1".into()],
+        ca_file: Some(pem),
+        ..Default::default()
+    };
+    let e = ElasticsearchOutput::new(cfg, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("no PEM certificate"), "{e}");
+}
