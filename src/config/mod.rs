@@ -473,9 +473,18 @@ impl Config {
         RawConfig::default().validate().expect("defaults are valid")
     }
 
-    /// The effective settings as TOML (for `check-config`).
+    /// The effective settings as TOML (for `check-config`), with secrets
+    /// (Elasticsearch password and API key) replaced by `<redacted>`.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(&self.raw).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+        let mut shown = self.raw.clone();
+        if let Some(es) = shown.output.elasticsearch.as_mut() {
+            for secret in [&mut es.password, &mut es.api_key] {
+                if secret.is_some() {
+                    *secret = Some("<redacted>".into());
+                }
+            }
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
     }
 }
 
@@ -557,6 +566,17 @@ mod tests {
         assert_eq!(es.hosts, vec!["http://127.0.0.1:9250".to_string()]);
         let c = r.clone().validate().unwrap();
         assert_eq!(RawConfig::parse(&c.to_toml()).unwrap(), r);
+    }
+
+    #[test]
+    fn check_config_never_prints_secrets() {
+        let r = RawConfig::parse(
+            "[output.elasticsearch]\nhosts = [\"http://127.0.0.1:9200\"]\nusername = \"u\"\npassword = \"hunter2\"\n",
+        )
+        .unwrap();
+        let text = r.validate().unwrap().to_toml();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
     }
 
     #[test]
