@@ -29,4 +29,4 @@ if [[ -x tests/elasticsearch.sh && -z "${SPANLENS_ES_URL:-}" && -z "${SPANLENS_S
 fi
 
 echo "== cargo test" >&2
-cargo test --all-targets -- --test-threads=2
+RUST_TEST_THREADS=2 cargo test --all-targets
