@@ -279,7 +279,7 @@ impl Head {
             let value = v.get(&self.raw);
             match n.get(&self.raw) {
                 b"content-length" => match parse_u64(value) {
-                    Some(len) if self.content_length.map_or(true, |l| l == len) => {
+                    Some(len) if self.content_length.is_none_or(|l| l == len) => {
                         self.content_length = Some(len)
                     }
                     _ => self.bad_content_length = true,
