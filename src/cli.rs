@@ -1,8 +1,13 @@
 //! Command-line definitions (clap). Raw arguments only: validation and
 //! merging with the config file happen in `config`.
 
+use crate::config::HumanDuration;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+
+fn parse_duration(s: &str) -> Result<HumanDuration, String> {
+    crate::config::duration::parse(s).map(HumanDuration)
+}
 
 /// spanlens: protocol transactions and TCP network metrics from a mirror port.
 #[derive(Debug, Parser)]
@@ -25,6 +30,13 @@ pub enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// Read a capture interface's and the host's settings and print what to
+    /// change and why (read-only: changes nothing).
+    Doctor {
+        /// Interface to inspect.
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: String,
+    },
 }
 
 /// Options shared by `replay` and `live`.
@@ -45,12 +57,31 @@ pub struct CommonArgs {
     /// A BPF filter expression applied by libpcap.
     #[arg(long = "bpf", value_name = "EXPR")]
     pub bpf: Option<String>,
-    /// Where events go: `-` (NDJSON on stdout, the default) or an NDJSON file path.
+    /// Where events go: `-` (NDJSON on stdout, the default), an NDJSON file
+    /// path, or `elasticsearch` (see `--es` and `[output.elasticsearch]`).
     #[arg(short = 'o', long = "output", value_name = "PATH")]
     pub output: Option<String>,
+    /// Elasticsearch node URL (repeatable); implies `-o elasticsearch`.
+    #[arg(long = "es", value_name = "URL")]
+    pub es: Vec<String>,
     /// Write the final counters as one JSON object to this file.
     #[arg(long = "stats-json", value_name = "FILE")]
     pub stats_json: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9108).
+    #[arg(long = "metrics", value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Live: interval of the stats line in the log, e.g. 10s (0s = off).
+    #[arg(long = "stats-interval", value_name = "DURATION", value_parser = parse_duration)]
+    pub stats_interval: Option<HumanDuration>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log to this file instead of stderr (reopened on SIGHUP).
+    #[arg(long = "log-file", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
     /// Do not print the summary on stderr.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,

@@ -6,6 +6,7 @@ use clap::Parser;
 use spanlens::capture::{check_bpf, LiveOptions, Source};
 use spanlens::cli::{Cli, Command, CommonArgs};
 use spanlens::config::{Config, Overrides, RawConfig};
+use spanlens::output::elasticsearch::ElasticsearchOutput;
 use spanlens::output::ndjson::NdjsonOutput;
 use spanlens::output::Output;
 use spanlens::pipeline::{run, RunOptions, RunSummary};
@@ -47,6 +48,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             print!("{}", cfg.to_toml());
             eprintln!("spanlens: {} is valid", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { interface } => {
+            let stdout = std::io::stdout();
+            spanlens::doctor::run(&interface, &mut stdout.lock())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => {
@@ -98,6 +104,12 @@ fn load_config(path: Option<&Path>, common: &CommonArgs) -> Result<Config> {
         exclude: common.exclude.clone(),
         bpf: common.bpf.clone(),
         output: common.output.clone(),
+        es: common.es.clone(),
+        metrics: common.metrics.clone(),
+        stats_interval: common.stats_interval,
+        log_level: common.log_level.clone(),
+        log_format: common.log_format.clone(),
+        log_file: common.log_file.clone(),
     });
     Ok(raw.validate()?)
 }
@@ -111,10 +123,15 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn open_output(cfg: &Config) -> Result<Box<dyn Output>> {
+fn open_output(cfg: &Config, live: bool) -> Result<Box<dyn Output>> {
     let path = cfg.raw.output.path.as_str();
     Ok(match path {
         "-" | "" => Box::new(NdjsonOutput::stdout()),
+        "elasticsearch" => {
+            let es = cfg.raw.output.elasticsearch.clone().unwrap_or_default();
+            // Live capture keeps trying while events queue; a replay fails fast.
+            Box::new(ElasticsearchOutput::new(es, live)?)
+        }
         p => Box::new(NdjsonOutput::file(p.into())?),
     })
 }
@@ -125,9 +142,41 @@ fn execute(
     opts: RunOptions,
     common: &CommonArgs,
 ) -> Result<ExitCode> {
-    let output = open_output(&cfg)?;
+    let m = &cfg.raw.monitor;
+    spanlens::monitor::log::init(&m.log_level, m.log_format == "json", m.log_file.as_deref())
+        .with_context(|| {
+            format!(
+                "cannot open log file {}",
+                m.log_file.as_deref().unwrap_or(Path::new("")).display()
+            )
+        })?;
     let registry = Registry::default();
-    let summary = run(cfg, source, output, opts, &registry)?;
+    let monitor_stop = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = &m.metrics {
+        let bound =
+            spanlens::monitor::metrics::serve(addr, registry.clone(), Arc::clone(&monitor_stop))?;
+        tracing::info!("serving metrics at http://{bound}/metrics");
+    }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+        .context("cannot install SIGHUP handler")?;
+    let interval = if opts.live {
+        m.stats_interval.0
+    } else {
+        std::time::Duration::ZERO
+    };
+    let reporter = {
+        let (reg, stop) = (registry.clone(), Arc::clone(&monitor_stop));
+        std::thread::Builder::new()
+            .name("spanlens-monitor".into())
+            .spawn(move || spanlens::monitor::reporter(reg, interval, stop, hup))
+            .context("cannot start the monitor thread")?
+    };
+    let output = open_output(&cfg, opts.live)?;
+    let result = run(cfg, source, output, opts, &registry);
+    monitor_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = reporter.join();
+    let summary = result?;
     for w in &summary.warnings {
         eprintln!("spanlens: warning: {w}");
     }
@@ -151,8 +200,19 @@ fn write_stats_json(path: &Path, s: &RunSummary) -> Result<()> {
             serde_json::json!(s.elapsed.as_secs_f64()),
         );
         o.insert("pinned_threads".into(), serde_json::json!(s.pinned));
+        if let Some(hwm) = peak_rss_bytes() {
+            o.insert("peak_rss_bytes".into(), serde_json::json!(hwm));
+        }
     }
     let text = serde_json::to_string_pretty(&v)? + "\n";
     std::fs::write(path, text)
         .with_context(|| format!("cannot write --stats-json file {}", path.display()))
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for benchmarks.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -81,6 +81,8 @@ pub fn run(
     }
 
     let (ex_tx, ex_rx) = bounded::<EventBatch>(p.exporter_queue);
+    // Written batches go back to the workers for reuse.
+    let (spare_tx, spare_rx) = bounded::<EventBatch>(p.exporter_queue + n);
     let (rc_tx, rc_rx) = bounded::<PacketBatch>(n * (p.queue_batches + 2));
     let exporter_slot = registry.slot();
     let exporter_core = if pinned {
@@ -94,7 +96,7 @@ pub fn run(
             if let Some(c) = exporter_core {
                 core_affinity::set_for_current(c);
             }
-            export_loop(output, ex_rx, exporter_slot)
+            export_loop(output, ex_rx, spare_tx, exporter_slot)
         })
         .map_err(RunError::Spawn)?;
 
@@ -106,7 +108,7 @@ pub fn run(
         let w = Worker::new(
             id,
             Arc::clone(&config),
-            ex_tx.clone(),
+            (ex_tx.clone(), spare_rx.clone()),
             rc_tx.clone(),
             registry.slot(),
         );
@@ -180,6 +182,7 @@ pub fn run(
 fn export_loop(
     mut output: Box<dyn Output>,
     rx: crossbeam_channel::Receiver<EventBatch>,
+    spare: crossbeam_channel::Sender<EventBatch>,
     slot: crate::stats::Published,
 ) -> (Counters, Result<(), OutputError>) {
     let mut counters = Counters::new();
@@ -187,18 +190,21 @@ fn export_loop(
     let mut last_idle = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(batch) => {
+            Ok(mut batch) => {
                 counters.add("output.batches", 1);
                 counters.add("output.events", batch.len() as u64);
                 if let Err(e) = output.write(&batch, &mut counters) {
                     counters.add("output.write_errors", 1);
                     first_error.get_or_insert(e);
                 }
+                batch.clear();
+                let _ = spare.try_send(batch);
                 if last_idle.elapsed() >= Duration::from_millis(100) {
                     last_idle = Instant::now();
                     if let Err(e) = output.idle(&mut counters) {
                         first_error.get_or_insert(e);
                     }
+                    counters.set("pipeline.exporter_queue_depth", rx.len() as u64);
                     slot.publish(&counters);
                 }
             }
@@ -207,6 +213,7 @@ fn export_loop(
                 if let Err(e) = output.idle(&mut counters) {
                     first_error.get_or_insert(e);
                 }
+                counters.set("pipeline.exporter_queue_depth", rx.len() as u64);
                 slot.publish(&counters);
             }
             Err(RecvTimeoutError::Disconnected) => break,

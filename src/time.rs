@@ -82,8 +82,33 @@ fn push_digits(out: &mut Vec<u8>, mut v: u64, width: usize) {
     out.extend_from_slice(&tmp[i..]);
 }
 
+thread_local! {
+    /// The last second formatted by this thread and its `YYYY-MM-DDTHH:MM:SS.`
+    /// prefix: events of one second share it, so the calendar arithmetic
+    /// runs once per second of packet time per thread.
+    static LAST_SECOND: std::cell::Cell<(u64, [u8; 20])> = const { std::cell::Cell::new((u64::MAX, [0; 20])) };
+}
+
 /// Appends `2024-01-02T03:04:05.678901Z` to `out`.
 pub fn write_rfc3339(out: &mut Vec<u8>, ts: Timestamp) {
+    let secs = ts / SECOND;
+    let (cached, prefix) = LAST_SECOND.with(|c| c.get());
+    if cached == secs {
+        out.extend_from_slice(&prefix);
+        push_digits(out, (ts % SECOND) / MICROSECOND, 6);
+        out.push(b'Z');
+        return;
+    }
+    let start = out.len();
+    write_rfc3339_slow(out, ts);
+    if out.len() - start == 27 {
+        let mut p = [0u8; 20];
+        p.copy_from_slice(&out[start..start + 20]);
+        LAST_SECOND.with(|c| c.set((secs, p)));
+    }
+}
+
+fn write_rfc3339_slow(out: &mut Vec<u8>, ts: Timestamp) {
     let c = civil(ts);
     push_digits(out, c.year.max(0) as u64, 4);
     out.push(b'-');
@@ -128,6 +153,15 @@ mod tests {
         assert_eq!(
             rfc3339(4_102_444_799 * SECOND + 999_999_999),
             "2099-12-31T23:59:59.999999Z"
+        );
+        // The per-second cache: same second, then the next one.
+        assert_eq!(
+            rfc3339(4_102_444_799 * SECOND + 5_000),
+            "2099-12-31T23:59:59.000005Z"
+        );
+        assert_eq!(
+            rfc3339(4_102_444_800 * SECOND),
+            "2100-01-01T00:00:00.000000Z"
         );
     }
 }

@@ -14,9 +14,20 @@ fn stderr_of(out: &std::process::Output) -> String {
 /// One line on stderr, non-zero exit, nothing on stdout.
 fn assert_clean_failure(out: &std::process::Output, needle: &str) {
     let err = stderr_of(out);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
-    assert!(out.stdout.is_empty(), "stdout must stay empty on error, got {} bytes", out.stdout.len());
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout must stay empty on error, got {} bytes",
+        out.stdout.len()
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
     assert!(err.starts_with("spanlens: error: "), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains(needle), "expected '{needle}' in: {err}");
@@ -31,7 +42,8 @@ fn missing_file_is_named() {
 #[test]
 fn not_a_pcap_is_named() {
     let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(b"this is not a capture file at all, just text\n").unwrap();
+    f.write_all(b"this is not a capture file at all, just text\n")
+        .unwrap();
     let out = run(&["replay", f.path().to_str().unwrap()]);
     assert_clean_failure(&out, "is not a pcap or pcapng capture");
 }
@@ -44,28 +56,53 @@ fn a_directory_is_not_a_pcap() {
 
 #[test]
 fn bad_cidr_is_named() {
-    let out = run(&["replay", "--server", "10.0.0.0/40", data("http_sample.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "replay",
+        "--server",
+        "10.0.0.0/40",
+        data("http_sample.pcap").to_str().unwrap(),
+    ]);
     assert_clean_failure(&out, "10.0.0.0/40");
-    let out = run(&["replay", "--exclude", "web", data("http_sample.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "replay",
+        "--exclude",
+        "web",
+        data("http_sample.pcap").to_str().unwrap(),
+    ]);
     assert_clean_failure(&out, "--exclude");
 }
 
 #[test]
 fn bad_bpf_quotes_libpcap() {
-    let out = run(&["replay", "--bpf", "tcp port eighty", data("http_sample.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "replay",
+        "--bpf",
+        "tcp port eighty",
+        data("http_sample.pcap").to_str().unwrap(),
+    ]);
     assert_clean_failure(&out, "bad BPF filter 'tcp port eighty'");
 }
 
 #[test]
 fn zero_workers_is_rejected() {
-    let out = run(&["replay", "-w", "0", data("http_sample.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "replay",
+        "-w",
+        "0",
+        data("http_sample.pcap").to_str().unwrap(),
+    ]);
     assert_clean_failure(&out, "workers");
 }
 
 #[test]
 fn bad_config_key_and_value_are_named() {
     let f = config_file("[flows]\ntcp_timout = \"10s\"\n");
-    let out = run(&["replay", "-c", f.path().to_str().unwrap(), data("http_sample.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "replay",
+        "-c",
+        f.path().to_str().unwrap(),
+        data("http_sample.pcap").to_str().unwrap(),
+    ]);
     assert_clean_failure(&out, "tcp_timout");
     let f = config_file("[flows]\ntcp_timeout = \"ten seconds\"\n");
     let out = run(&["check-config", f.path().to_str().unwrap()]);
@@ -83,12 +120,20 @@ fn missing_config_file_is_named() {
 
 #[test]
 fn check_config_prints_effective_settings() {
-    let f = config_file("[servers]\nweb = [\"10.0.0.0/24\", \"10.0.1.5\"]\n[protocols.http]\nports = [80, 8080]\n");
+    let f = config_file(
+        "[servers]\nweb = [\"10.0.0.0/24\", \"10.0.1.5\"]\n[protocols.http]\nports = [80, 8080]\n",
+    );
     let out = run(&["check-config", f.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("web = [") && text.contains("10.0.1.5"), "{text}");
-    assert!(text.contains("tcp_timeout = \"60s\""), "defaults are printed: {text}");
+    assert!(
+        text.contains("web = [") && text.contains("10.0.1.5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tcp_timeout = \"60s\""),
+        "defaults are printed: {text}"
+    );
 }
 
 #[test]
@@ -107,7 +152,12 @@ fn no_capture_permission_names_capabilities() {
         return;
     }
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_spanlens"))
         .args(["live", "-i", "lo"])
         .output()
@@ -131,19 +181,31 @@ fn truncated_pcap_is_processed_up_to_the_cut_with_a_warning() {
     ]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("warning:") && stderr_of(&out).contains("truncated"));
-    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
     assert_eq!(s["capture"]["truncated_files"], 1);
     let events = parse_ndjson(&out.stdout);
-    assert!(!events.is_empty(), "packets before the cut still produce events");
+    assert!(
+        !events.is_empty(),
+        "packets before the cut still produce events"
+    );
 }
 
 #[test]
 fn stats_json_has_the_counters() {
     let stats = tempfile::NamedTempFile::new().unwrap();
-    let events = replay(&["--stats-json", stats.path().to_str().unwrap(), data("http_sample.pcap").to_str().unwrap()]);
-    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
+    let events = replay(&[
+        "--stats-json",
+        stats.path().to_str().unwrap(),
+        data("http_sample.pcap").to_str().unwrap(),
+    ]);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
     assert!(s["capture"]["packets"].as_u64().unwrap() > 0);
-    assert_eq!(s["output"]["events_written"].as_u64().unwrap(), events.len() as u64);
+    assert_eq!(
+        s["output"]["events_written"].as_u64().unwrap(),
+        events.len() as u64
+    );
     assert_eq!(
         s["events"]["flow"].as_u64().unwrap(),
         of_type(&events, "flow").len() as u64
@@ -155,7 +217,13 @@ fn output_file_gets_the_same_events_as_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.ndjson");
     let stdout_events = replay(&[data("http_sample.pcap").to_str().unwrap()]);
-    let out = run(&["replay", "-q", "-o", path.to_str().unwrap(), data("http_sample.pcap").to_str().unwrap()]);
+    let out = run(&[
+        "replay",
+        "-q",
+        "-o",
+        path.to_str().unwrap(),
+        data("http_sample.pcap").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     assert!(out.stdout.is_empty());
     let file_events = parse_ndjson(&std::fs::read(&path).unwrap());
@@ -170,7 +238,10 @@ fn every_event_has_the_common_fields() {
         for f in ["@timestamp", "type", "event", "client", "server", "network"] {
             assert!(!e[f].is_null(), "missing {f} in {e}");
         }
-        assert!(e["network"]["community_id"].as_str().unwrap().starts_with("1:"));
+        assert!(e["network"]["community_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("1:"));
         let ts = e["@timestamp"].as_str().unwrap();
         assert_eq!(ts.len(), 27, "RFC 3339 with microseconds: {ts}");
         assert!(ts.ends_with('Z'));
@@ -209,7 +280,10 @@ mod corpus_tests {
         assert_eq!(f["destination"]["bytes"], 70);
         assert_eq!(f["client"]["ip"], "::1");
 
-        let ev = replay(&[c.join("memcache_bin_udp_counter_ops.pcap").to_str().unwrap()]);
+        let ev = replay(&[c
+            .join("memcache_bin_udp_counter_ops.pcap")
+            .to_str()
+            .unwrap()]);
         let f = of_type(&ev, "flow")[0];
         assert_eq!(f["network"]["transport"], "udp");
         assert_eq!(f["source"]["ip"], "192.168.188.37");
@@ -255,9 +329,16 @@ mod corpus_tests {
         let lo = replay(&["--server", "127.0.0.1", f]);
         let not_lo = replay(&["--exclude", "127.0.0.0/8", f]);
         assert!(all > 0);
-        assert_eq!(of_type(&farm, "flow").len() + of_type(&lo, "flow").len(), all);
-        assert!(of_type(&farm, "flow").iter().all(|e| e["server"]["ip"] == "192.168.1.110"));
-        assert!(of_type(&lo, "flow").iter().all(|e| e["server"]["ip"] == "127.0.0.1"));
+        assert_eq!(
+            of_type(&farm, "flow").len() + of_type(&lo, "flow").len(),
+            all
+        );
+        assert!(of_type(&farm, "flow")
+            .iter()
+            .all(|e| e["server"]["ip"] == "192.168.1.110"));
+        assert!(of_type(&lo, "flow")
+            .iter()
+            .all(|e| e["server"]["ip"] == "127.0.0.1"));
         assert_eq!(canonical(&farm), canonical(&not_lo));
         // An include that matches nothing keeps nothing.
         assert!(replay(&["--server", "10.99.99.0/24", f]).is_empty());
@@ -267,35 +348,73 @@ mod corpus_tests {
     fn server_groups_label_events() {
         let Some(c) = corpus() else { return };
         let cfg = config_file("[servers]\nfarm = [\"192.168.1.0/24\"]\nproxy = [\"192.168.1.110\"]\nlocal = [\"127.0.0.0/8\"]\n");
-        let ev = replay(&["-c", cfg.path().to_str().unwrap(), c.join("http_minitwit.pcap").to_str().unwrap()]);
+        let ev = replay(&[
+            "-c",
+            cfg.path().to_str().unwrap(),
+            c.join("http_minitwit.pcap").to_str().unwrap(),
+        ]);
         assert!(!ev.is_empty());
         for e in &ev {
-            let want = if e["server"]["ip"] == "192.168.1.110" { "proxy" } else { "local" };
+            let want = if e["server"]["ip"] == "192.168.1.110" {
+                "proxy"
+            } else {
+                "local"
+            };
             assert_eq!(e["server"]["group"], want, "{e}");
         }
     }
 
+    /// Per TCP stream by tshark: (frames, bytes as captured, port pair, initial RTT in µs).
+    type Stream = (u64, u64, (u64, u64), Option<f64>);
+
     /// Per TCP stream: (frames, bytes as captured, port pair, initial RTT in µs) by tshark.
-    fn tshark_streams(path: &std::path::Path) -> Vec<(u64, u64, (u64, u64), Option<f64>)> {
+    fn tshark_streams(path: &std::path::Path) -> Vec<Stream> {
         let out = std::process::Command::new("tshark")
-            .args(["-n", "-r", path.to_str().unwrap(), "-Y", "tcp", "-T", "fields", "-E", "separator=;"])
-            .args(["-e", "tcp.stream", "-e", "frame.len", "-e", "tcp.srcport", "-e", "tcp.dstport"])
+            .args([
+                "-n",
+                "-r",
+                path.to_str().unwrap(),
+                "-Y",
+                "tcp",
+                "-T",
+                "fields",
+                "-E",
+                "separator=;",
+            ])
+            .args([
+                "-e",
+                "tcp.stream",
+                "-e",
+                "frame.len",
+                "-e",
+                "tcp.srcport",
+                "-e",
+                "tcp.dstport",
+            ])
             .args(["-e", "tcp.analysis.initial_rtt"])
             .output()
             .unwrap();
-        let mut by_stream: std::collections::BTreeMap<u64, (u64, u64, (u64, u64), Option<f64>)> = Default::default();
+        let mut by_stream: std::collections::BTreeMap<u64, Stream> = Default::default();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let f: Vec<&str> = line.split(';').collect();
-            let (Ok(stream), Ok(len), Ok(a), Ok(b)) =
-                (f[0].parse::<u64>(), f[1].parse::<u64>(), f[2].parse::<u64>(), f[3].parse::<u64>())
-            else {
+            let (Ok(stream), Ok(len), Ok(a), Ok(b)) = (
+                f[0].parse::<u64>(),
+                f[1].parse::<u64>(),
+                f[2].parse::<u64>(),
+                f[3].parse::<u64>(),
+            ) else {
                 continue;
             };
-            let e = by_stream.entry(stream).or_insert((0, 0, (a.min(b), a.max(b)), None));
+            let e = by_stream
+                .entry(stream)
+                .or_insert((0, 0, (a.min(b), a.max(b)), None));
             e.0 += 1;
             e.1 += len;
             if e.3.is_none() {
-                e.3 = f.get(4).and_then(|s| s.parse::<f64>().ok()).map(|s| s * 1e6);
+                e.3 = f
+                    .get(4)
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .map(|s| s * 1e6);
             }
         }
         by_stream.into_values().collect()
@@ -323,11 +442,18 @@ mod corpus_tests {
             let mut theirs: Vec<(u64, u64)> = streams.iter().map(|s| (s.0, s.1)).collect();
             theirs.sort();
             let ev = replay(&[path.to_str().unwrap()]);
-            let flows: Vec<&serde_json::Value> =
-                of_type(&ev, "flow").into_iter().filter(|e| e["network"]["transport"] == "tcp").collect();
+            let flows: Vec<&serde_json::Value> = of_type(&ev, "flow")
+                .into_iter()
+                .filter(|e| e["network"]["transport"] == "tcp")
+                .collect();
             let mut ours: Vec<(u64, u64)> = flows
                 .iter()
-                .map(|e| (e["network"]["packets"].as_u64().unwrap(), e["network"]["bytes"].as_u64().unwrap()))
+                .map(|e| {
+                    (
+                        e["network"]["packets"].as_u64().unwrap(),
+                        e["network"]["bytes"].as_u64().unwrap(),
+                    )
+                })
                 .collect();
             ours.sort();
             assert_eq!(ours, theirs, "{name}: (packets, bytes) per TCP flow");
@@ -336,12 +462,21 @@ mod corpus_tests {
                 let f = flows
                     .iter()
                     .find(|e| {
-                        let (a, b) = (e["client"]["port"].as_u64().unwrap(), e["server"]["port"].as_u64().unwrap());
+                        let (a, b) = (
+                            e["client"]["port"].as_u64().unwrap(),
+                            e["server"]["port"].as_u64().unwrap(),
+                        );
                         (a.min(b), a.max(b)) == s.2
                     })
                     .unwrap_or_else(|| panic!("{name}: no flow for ports {:?}", s.2));
-                let ours = f["tcp"]["handshake_rtt_us"].as_f64().unwrap_or_else(|| panic!("{name}: no RTT in {f}"));
-                assert!((ours - rtt).abs() <= 10.0, "{name} ports {:?}: ours {ours} µs, tshark {rtt} µs", s.2);
+                let ours = f["tcp"]["handshake_rtt_us"]
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{name}: no RTT in {f}"));
+                assert!(
+                    (ours - rtt).abs() <= 10.0,
+                    "{name} ports {:?}: ours {ours} µs, tshark {rtt} µs",
+                    s.2
+                );
             }
         }
     }

@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(libpcap-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-    pkgs+=(tshark tcpdump iproute2 shellcheck maven curl unzip)
+    pkgs+=(tshark tcpdump iproute2 ethtool shellcheck maven curl unzip nginx-light systemd)
 fi
 
 missing=()

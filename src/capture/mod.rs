@@ -322,6 +322,14 @@ impl Source {
         if let Some(expr) = &bpf {
             apply_bpf(&mut cap, expr)?;
         }
+        // Non-blocking reads: with TPACKET_V3 a blocking read on a link that
+        // never carries a packet may not return at the read timeout, and
+        // then neither SIGTERM nor wall-clock ticks would be noticed. The
+        // capture loop sleeps briefly when a read finds nothing.
+        let cap = cap.setnonblock().map_err(|e| CaptureError::Pcap {
+            what: opts.interface.clone(),
+            reason: pcap_reason(&e),
+        })?;
         Ok(Source {
             handle: Some(Handle::Live(cap)),
             files: Default::default(),

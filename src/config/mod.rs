@@ -100,6 +100,9 @@ pub struct FlowsConfig {
     pub udp_timeout: HumanDuration,
     /// Flows per worker before the oldest idle ones are evicted.
     pub max_flows_per_worker: usize,
+    /// TCP reassembly and metrics. `false` gives the flow-only pipeline
+    /// (counts per flow, no `tcp.*`, no protocol decoding): for benchmarks.
+    pub tcp_analysis: bool,
 }
 
 impl Default for FlowsConfig {
@@ -111,6 +114,7 @@ impl Default for FlowsConfig {
             tcp_close_timeout: HumanDuration::secs(5),
             udp_timeout: HumanDuration::secs(30),
             max_flows_per_worker: 262_144,
+            tcp_analysis: true,
         }
     }
 }
@@ -131,8 +135,6 @@ pub struct PipelineConfig {
     pub batch_timeout: HumanDuration,
     /// Event batches queued for the exporter.
     pub exporter_queue: usize,
-    /// Seconds between stats lines on stderr in live mode (0 = off).
-    pub stats_interval: HumanDuration,
 }
 
 impl Default for PipelineConfig {
@@ -144,7 +146,34 @@ impl Default for PipelineConfig {
             queue_batches: 64,
             batch_timeout: HumanDuration::millis(50),
             exporter_queue: 64,
-            stats_interval: HumanDuration::secs(0),
+        }
+    }
+}
+
+/// `[monitor]`: self-monitoring and logs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Live capture: interval of the stats line in the log (`"0s"` turns it off).
+    pub stats_interval: HumanDuration,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (e.g. "127.0.0.1:9108").
+    pub metrics: Option<String>,
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub log_level: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Log to this file instead of stderr (reopened on SIGHUP, for logrotate).
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            stats_interval: HumanDuration::secs(10),
+            metrics: None,
+            log_level: "info".into(),
+            log_format: "text".into(),
+            log_file: None,
         }
     }
 }
@@ -155,11 +184,17 @@ impl Default for PipelineConfig {
 pub struct OutputConfig {
     /// `-` for NDJSON on stdout, a path for an NDJSON file.
     pub path: String,
+    /// `[output.elasticsearch]`: settings of the Elasticsearch output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elasticsearch: Option<crate::output::elasticsearch::ElasticsearchConfig>,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { path: "-".into() }
+        OutputConfig {
+            path: "-".into(),
+            elasticsearch: None,
+        }
     }
 }
 
@@ -183,6 +218,8 @@ pub struct RawConfig {
     pub pipeline: PipelineConfig,
     /// `[output]`
     pub output: OutputConfig,
+    /// `[monitor]`
+    pub monitor: MonitorConfig,
 }
 
 /// Wrapper so `ProtocolsConfig` compares by value in tests.
@@ -207,6 +244,19 @@ pub struct Overrides {
     pub bpf: Option<String>,
     /// `--output`
     pub output: Option<String>,
+    /// `--es URL` (repeatable): Elasticsearch hosts; implies `-o elasticsearch`
+    /// when no `--output` is given.
+    pub es: Vec<String>,
+    /// `--metrics ADDR`
+    pub metrics: Option<String>,
+    /// `--stats-interval`
+    pub stats_interval: Option<HumanDuration>,
+    /// `--log-level`
+    pub log_level: Option<String>,
+    /// `--log-format`
+    pub log_format: Option<String>,
+    /// `--log-file`
+    pub log_file: Option<PathBuf>,
 }
 
 /// Validated settings.
@@ -266,6 +316,30 @@ impl RawConfig {
         if let Some(out) = &o.output {
             self.output.path = out.clone();
         }
+        if let Some(m) = &o.metrics {
+            self.monitor.metrics = Some(m.clone());
+        }
+        if let Some(i) = o.stats_interval {
+            self.monitor.stats_interval = i;
+        }
+        if let Some(l) = &o.log_level {
+            self.monitor.log_level = l.clone();
+        }
+        if let Some(f) = &o.log_format {
+            self.monitor.log_format = f.clone();
+        }
+        if let Some(f) = &o.log_file {
+            self.monitor.log_file = Some(f.clone());
+        }
+        if !o.es.is_empty() {
+            self.output
+                .elasticsearch
+                .get_or_insert_with(Default::default)
+                .hosts = o.es.clone();
+            if o.output.is_none() {
+                self.output.path = "elasticsearch".into();
+            }
+        }
     }
 
     /// Checks every value and builds the typed settings.
@@ -282,6 +356,32 @@ impl RawConfig {
         }
         if self.pipeline.workers > 256 {
             return Err(invalid("workers", "must be at most 256".into()));
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.monitor.log_level.as_str()) {
+            return Err(invalid(
+                "monitor.log_level",
+                format!(
+                    "'{}' is not a level (use error, warn, info, debug or trace)",
+                    self.monitor.log_level
+                ),
+            ));
+        }
+        if !["text", "json"].contains(&self.monitor.log_format.as_str()) {
+            return Err(invalid(
+                "monitor.log_format",
+                format!(
+                    "'{}' is not a format (use text or json)",
+                    self.monitor.log_format
+                ),
+            ));
+        }
+        if let Some(m) = &self.monitor.metrics {
+            if m.parse::<std::net::SocketAddr>().is_err() {
+                return Err(invalid(
+                    "monitor.metrics (--metrics)",
+                    format!("'{m}' is not an address:port (write e.g. 127.0.0.1:9108)"),
+                ));
+            }
         }
         if self.pipeline.batch_packets == 0 {
             return Err(invalid(
@@ -349,6 +449,10 @@ impl RawConfig {
                     "port 0 is not a port".into(),
                 ));
             }
+        }
+        if let Some(es) = &self.output.elasticsearch {
+            es.validate()
+                .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         }
         let registry = Registry::new(self.protocols.clone()).map_err(|e| ConfigError::Invalid {
             key: "protocols".into(),
@@ -436,6 +540,23 @@ mod tests {
         });
         assert_eq!(r.pipeline.workers, 1);
         assert_eq!(r.filter.server, vec!["192.168.0.0/16".to_string()]);
+    }
+
+    #[test]
+    fn elasticsearch_section_is_validated_and_es_flag_selects_it() {
+        let r = RawConfig::parse("[output.elasticsearch]\nbulk_max_docs = 0\n").unwrap();
+        let e = r.validate().unwrap_err().to_string();
+        assert!(e.contains("output.elasticsearch.bulk_max_docs"), "{e}");
+        let mut r = RawConfig::default();
+        r.apply_overrides(&Overrides {
+            es: vec!["http://127.0.0.1:9250".into()],
+            ..Default::default()
+        });
+        assert_eq!(r.output.path, "elasticsearch");
+        let es = r.output.elasticsearch.as_ref().unwrap();
+        assert_eq!(es.hosts, vec!["http://127.0.0.1:9250".to_string()]);
+        let c = r.clone().validate().unwrap();
+        assert_eq!(RawConfig::parse(&c.to_toml()).unwrap(), r);
     }
 
     #[test]

@@ -225,7 +225,7 @@ impl Dispatcher {
                 self.broadcast(|| ShardMsg::Tick(now))?;
                 self.next_tick = Some(now + TICK);
                 self.counters.add("capture.ticks", 1);
-                self.published.publish(&self.counters);
+                self.publish();
             }
             Some(_) => {}
         }
@@ -354,6 +354,8 @@ impl Dispatcher {
                     }
                 }
                 Next::Idle => {
+                    // Nothing to read (live, non-blocking): yield briefly.
+                    std::thread::sleep(Duration::from_millis(2));
                     // A quiet link: push partial batches on, and let packet
                     // time follow the wall clock so timeouts still fire.
                     if self.last_flush.elapsed() >= self.opts.batch_timeout {
@@ -374,7 +376,7 @@ impl Dispatcher {
             if self.live && last_stats.elapsed() >= Duration::from_secs(1) {
                 last_stats = Instant::now();
                 self.kernel_counters(source);
-                self.published.publish(&self.counters);
+                self.publish();
             }
         }
         if let Some(pb) = progress {
@@ -389,6 +391,24 @@ impl Dispatcher {
         self.published.publish(&self.counters);
         summary.last_ts = end;
         Ok((self.counters, summary))
+    }
+
+    /// Publishes the counters with the current queue depths.
+    fn publish(&mut self) {
+        const NAMES: [&str; 8] = [
+            "pipeline.queue_depth_worker0",
+            "pipeline.queue_depth_worker1",
+            "pipeline.queue_depth_worker2",
+            "pipeline.queue_depth_worker3",
+            "pipeline.queue_depth_worker4",
+            "pipeline.queue_depth_worker5",
+            "pipeline.queue_depth_worker6",
+            "pipeline.queue_depth_worker7",
+        ];
+        for (i, s) in self.shards.iter().enumerate().take(NAMES.len()) {
+            self.counters.set(NAMES[i], s.len() as u64);
+        }
+        self.published.publish(&self.counters);
     }
 
     fn kernel_counters(&mut self, source: &mut Source) {

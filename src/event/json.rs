@@ -110,6 +110,18 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
+    /// `"k":"00ab..."`: a u64 as 16 lower-case hex digits (flow ids).
+    pub fn hex64(&mut self, k: &str, v: u64) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.key(k);
+        let mut b = [b'"'; 18];
+        for i in 0..16 {
+            b[16 - i] = HEX[((v >> (i * 4)) & 0xf) as usize];
+        }
+        self.buf.extend_from_slice(&b);
+        self.need_comma = true;
+    }
+
     /// `"k":-123`.
     pub fn i64(&mut self, k: &str, v: i64) {
         self.key(k);
@@ -157,10 +169,23 @@ impl<'a> JsonWriter<'a> {
 
     /// `"k":"10.0.0.1"` (IPv6 in its canonical text form).
     pub fn ip(&mut self, k: &str, ip: IpAddr) {
-        use std::io::Write;
         self.key(k);
         self.buf.push(b'"');
-        let _ = write!(self.buf, "{ip}");
+        match ip {
+            // Hot path: dotted quad without the formatting machinery.
+            IpAddr::V4(v4) => {
+                for (i, o) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        self.buf.push(b'.');
+                    }
+                    push_u64(self.buf, u64::from(*o));
+                }
+            }
+            IpAddr::V6(v6) => {
+                use std::io::Write;
+                let _ = write!(self.buf, "{v6}");
+            }
+        }
         self.buf.push(b'"');
         self.need_comma = true;
     }
@@ -188,30 +213,43 @@ fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&tmp[i..]);
 }
 
+/// Bytes that need escaping in a JSON string (controls, `"`, `\\`, DEL).
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
 /// Appends `s` as a quoted JSON string.
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => {
-                out.extend_from_slice(&s[start..i]);
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 0xf) as usize]);
-                start = i + 1;
-                continue;
             }
-            _ => continue,
-        };
-        out.extend_from_slice(&s[start..i]);
-        out.extend_from_slice(esc);
+        }
         start = i + 1;
     }
     out.extend_from_slice(&s[start..]);
@@ -241,6 +279,7 @@ mod tests {
         w.bool("t", true);
         w.null("n");
         w.time("@timestamp", 1_000_001_000);
+        w.hex64("id", 0x00ab_cdef_0123_4567);
         w.end();
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(v["client"]["ip"], "10.0.0.1");
@@ -249,6 +288,7 @@ mod tests {
         assert_eq!(v["q"], "a\"b\\c\n\u{1}é");
         assert_eq!(v["neg"], -5);
         assert_eq!(v["@timestamp"], "1970-01-01T00:00:01.000001Z");
+        assert_eq!(v["id"], format!("{:016x}", 0x00ab_cdef_0123_4567u64));
     }
 
     #[test]

@@ -328,7 +328,7 @@ impl Transaction<'_> {
             }
         });
         w.begin_obj("flow");
-        w.str("id", &format!("{:016x}", flow.flow_id));
+        w.hex64("id", flow.flow_id);
         w.end();
         self.write_split(flow, w);
         if let Some(e) = self.error {

@@ -3,6 +3,7 @@
 //! The exporter owns exactly one [`Output`]. Events arrive already encoded
 //! (see [`EventBatch`]); an output only frames, batches and ships them.
 
+pub mod elasticsearch;
 pub mod ndjson;
 
 use crate::event::EventBatch;

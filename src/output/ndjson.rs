@@ -18,7 +18,7 @@ impl NdjsonOutput {
     pub fn stdout() -> Self {
         NdjsonOutput {
             path: None,
-            out: BufWriter::with_capacity(1 << 20, Box::new(std::io::stdout())),
+            out: BufWriter::with_capacity(64 * 1024, Box::new(std::io::stdout())),
         }
     }
 
@@ -30,7 +30,7 @@ impl NdjsonOutput {
         })?;
         Ok(NdjsonOutput {
             path: Some(path),
-            out: BufWriter::with_capacity(1 << 20, Box::new(f)),
+            out: BufWriter::with_capacity(64 * 1024, Box::new(f)),
         })
     }
 
@@ -48,6 +48,8 @@ impl NdjsonOutput {
 
 impl Output for NdjsonOutput {
     fn write(&mut self, batch: &EventBatch, counters: &mut Counters) -> Result<(), OutputError> {
+        // Large batches bypass the BufWriter's copy (it flushes first, so
+        // the order of lines is kept).
         if let Err(e) = self.out.write_all(&batch.buf) {
             counters.add("output.errors", 1);
             counters.add("output.events_failed", batch.len() as u64);

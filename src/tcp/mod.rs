@@ -7,14 +7,44 @@
 //! retransmissions, out-of-order, zero windows, resets, gaps), written into
 //! flow events as `tcp.*`.
 //!
-//! PLACEHOLDER: this version delivers in-order data only and reports any
-//! sequence jump as a gap; the TCP issue replaces it with bounded
-//! out-of-order reassembly behind the same API.
+//! Reassembly (RFC 9293 sequence space: SYN and FIN consume one number,
+//! numbers wrap at 2^32) lives in `reassembly.rs`, one stream per direction:
+//! in-order bytes are handed out as sub-slices of the captured segment, out
+//! of order bytes are buffered up to `max_ooo_bytes` and `max_holes` per
+//! stream, retransmitted and overlapping bytes are trimmed (the first copy
+//! wins), and a hole is given up as [`Delivery::Gap`] when the peer
+//! acknowledges past it, when a bound is hit, at RST and at [`TcpConn::finish`].
+//! An ACK passing bytes never seen gives them up at once when something
+//! after them was seen (buffered data or the FIN), otherwise only when the
+//! ACK is older than the out-of-order threshold (handshake RTT, 3 ms when
+//! unknown) at the connection's next segment, because a mirror may show an
+//! ACK just before the data it acknowledges. ACKs more than 2^30 bytes
+//! ahead of the captured data are ignored. Keep-alives and
+//! repeated zero-window probes (at most one byte at the next sequence
+//! number minus one) are recognised and neither delivered nor gapped.
+//! Metrics, the JSON field list and the counters live in [`metrics`].
+//!
+//! What it does not do: validate checksums, honour window scaling or SACK
+//! blocks, or recover bytes already handed to the session (a retransmission
+//! whose bytes differ from data already delivered is not detected). A
+//! connection picked up mid-stream starts at the first sequence number seen
+//! carrying data, SYN or FIN; an earlier segment arriving after it is taken
+//! for a retransmission.
+
+#[cfg(test)]
+mod corpus_tests;
+pub mod metrics;
+mod reassembly;
+#[cfg(test)]
+mod tests;
+
+pub use metrics::{DirMetrics, TcpMetrics};
 
 use crate::event::JsonWriter;
 use crate::proto::Dir;
 use crate::stats::Counters;
 use crate::time::Timestamp;
+use reassembly::{Ctx, Limits, SegIn, Stream};
 use serde::{Deserialize, Serialize};
 
 /// TCP flag bits as in the header.
@@ -101,30 +131,68 @@ impl TcpState {
     }
 }
 
-#[derive(Debug, Default)]
-struct Stream {
-    next: Option<u32>,
-    ended: bool,
-}
+/// Wireshark's out-of-order threshold when the handshake RTT is unknown.
+const DEFAULT_OOO_THRESHOLD_NS: u64 = 3 * crate::time::MILLISECOND;
 
 /// One TCP connection: both directions' reassembly and the metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TcpConn {
+    max_ooo_bytes: usize,
+    max_holes: usize,
+    /// Per [`Dir::idx`] of the stream.
     streams: [Stream; 2],
     state: TcpState,
+    metrics: TcpMetrics,
+    /// Direction the (latest) SYN travelled in.
+    syn_dir: Option<Dir>,
     syn_ts: Option<Timestamp>,
     syn_ack_ts: Option<Timestamp>,
-    rtt: Option<(u64, u64)>,
+    syn_ack_seq: u32,
+    /// A SYN-ACK followed the most recent SYN.
+    syn_answered: bool,
+    handshake_ns: Option<u64>,
+    /// Last (ack number, window) each direction's sender sent.
+    last_ack: [Option<(u32, u16)>; 2],
+    /// Highest sequence number plus length (SYN/FIN count one) per sender.
+    next_seq: [Option<u32>; 2],
+    /// Any segment seen per direction.
+    seen: [bool; 2],
 }
 
 impl TcpConn {
     /// A connection with the given bounds.
-    pub fn new(_config: &TcpConfig) -> Self {
-        TcpConn::default()
+    pub fn new(config: &TcpConfig) -> Self {
+        TcpConn {
+            max_ooo_bytes: config.max_ooo_bytes,
+            max_holes: config.max_holes,
+            streams: Default::default(),
+            state: TcpState::default(),
+            metrics: TcpMetrics::default(),
+            syn_dir: None,
+            syn_ts: None,
+            syn_ack_ts: None,
+            syn_ack_seq: 0,
+            syn_answered: false,
+            handshake_ns: None,
+            last_ack: [None; 2],
+            next_seq: [None; 2],
+            seen: [false; 2],
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_ooo_bytes: self.max_ooo_bytes,
+            max_holes: self.max_holes,
+            ooo_threshold_ns: self.handshake_ns.unwrap_or(DEFAULT_OOO_THRESHOLD_NS),
+        }
     }
 
     /// Feeds one segment of direction `dir`. In-order bytes, gaps and ends
     /// go to `deliver`; counters (`tcp.*`) go to `counters`.
+    ///
+    /// The ACK a segment carries is applied to the other direction first
+    /// (a hole it passes is given up), then the segment's own data.
     pub fn segment(
         &mut self,
         dir: Dir,
@@ -133,67 +201,182 @@ impl TcpConn {
         counters: &mut Counters,
         deliver: &mut dyn FnMut(Dir, Delivery<'_>, Timestamp),
     ) {
+        let d = dir.idx();
+        let r = dir.reverse().idx();
         let syn = seg.flags & flags::SYN != 0;
         let ack = seg.flags & flags::ACK != 0;
-        if syn && !ack {
-            self.state.syn = true;
-            self.syn_ts.get_or_insert(ts);
-        } else if syn && ack {
-            self.state.syn_ack = true;
-            self.syn_ack_ts.get_or_insert(ts);
-        } else if ack && self.state.syn_ack && !self.state.established && dir == Dir::ToServer {
-            self.state.established = true;
-            if let (Some(s), Some(sa)) = (self.syn_ts, self.syn_ack_ts) {
-                self.rtt = Some(((sa - s) / 1000, ts.saturating_sub(sa) / 1000));
+        let fin = seg.flags & flags::FIN != 0;
+        let rst = seg.flags & flags::RST != 0;
+        let wire = u64::from(seg.wire_payload_len).max(seg.payload.len() as u64);
+        self.seen[d] = true;
+
+        self.count_window_and_acks(d, seg, wire, syn || fin || rst);
+        self.handshake(dir, seg, ts, syn, ack, rst);
+
+        if rst {
+            self.state.rst[d] = true;
+            self.metrics.dir_mut(d).resets += 1;
+            if self.state.syn && !self.state.syn_ack && self.syn_dir == Some(dir.reverse()) {
+                self.metrics.syn_rejected = true;
             }
-        }
-        let st = &mut self.streams[dir.idx()];
-        if st.ended {
+            // The connection is gone: flush both directions, sender first.
+            for i in [d, r] {
+                let mut cx = Ctx {
+                    dir: if i == 0 { Dir::ToServer } else { Dir::ToClient },
+                    ts,
+                    counters: &mut *counters,
+                    metrics: self.metrics.dir_mut(i),
+                    deliver: &mut *deliver,
+                };
+                self.streams[i].close(&mut cx);
+            }
             return;
         }
-        let mut seq = seg.seq;
-        if syn {
-            seq = seq.wrapping_add(1);
+
+        let lim = self.limits();
+        if ack {
+            let mut cx = Ctx {
+                dir: dir.reverse(),
+                ts,
+                counters: &mut *counters,
+                metrics: self.metrics.dir_mut(r),
+                deliver: &mut *deliver,
+            };
+            self.streams[r].acked(seg.ack, &lim, &mut cx);
         }
-        let next = *st.next.get_or_insert(seq);
-        let data = seg.payload;
-        if !data.is_empty() {
-            let off = seq.wrapping_sub(next) as i32;
-            if off > 0 {
-                counters.add("tcp.gap_bytes", off as u64);
-                deliver(dir, Delivery::Gap(off as u64), ts);
-                deliver(dir, Delivery::Data(data), ts);
-                st.next = Some(seq.wrapping_add(data.len() as u32));
-            } else if (-off) < data.len() as i32 {
-                let skip = (-off) as usize;
-                deliver(dir, Delivery::Data(&data[skip..]), ts);
-                st.next = Some(seq.wrapping_add(data.len() as u32));
-            }
-        }
-        if seg.flags & flags::FIN != 0 {
-            self.state.fin[dir.idx()] = true;
-        }
-        if seg.flags & flags::RST != 0 {
-            self.state.rst[dir.idx()] = true;
-        }
-        if seg.flags & (flags::FIN | flags::RST) != 0 {
-            st.ended = true;
-            deliver(dir, Delivery::End, ts);
+        let mut cx = Ctx {
+            dir,
+            ts,
+            counters,
+            metrics: self.metrics.dir_mut(d),
+            deliver,
+        };
+        self.streams[d].segment(
+            SegIn {
+                seq: seg.seq,
+                syn,
+                fin,
+                payload: seg.payload,
+                wire_len: wire,
+            },
+            &lim,
+            &mut cx,
+        );
+        if fin {
+            self.state.fin[d] = true;
         }
     }
 
-    /// The flow is ending: deliver what is still buffered and end both directions.
+    /// Zero windows and duplicate ACKs (Wireshark's definitions), and the
+    /// per-sender state they need.
+    fn count_window_and_acks(&mut self, d: usize, seg: &Segment<'_>, wire: u64, sfr: bool) {
+        let ack = seg.flags & flags::ACK != 0;
+        let m = self.metrics.dir_mut(d);
+        if seg.window == 0 && !sfr {
+            m.zero_window_segments += 1;
+        }
+        if ack
+            && wire == 0
+            && !sfr
+            && seg.window != 0
+            && self.last_ack[d] == Some((seg.ack, seg.window))
+            && self.next_seq[d] == Some(seg.seq)
+        {
+            m.duplicate_acks += 1;
+        }
+        if ack {
+            self.last_ack[d] = Some((seg.ack, seg.window));
+        }
+        let syn_fin =
+            u32::from(seg.flags & flags::SYN != 0) + u32::from(seg.flags & flags::FIN != 0);
+        let end = seg.seq.wrapping_add(wire as u32).wrapping_add(syn_fin);
+        match self.next_seq[d] {
+            Some(n) if (end.wrapping_sub(n) as i32) <= 0 => {}
+            _ => self.next_seq[d] = Some(end),
+        }
+    }
+
+    /// SYN, SYN-ACK and the final ACK: state and RTTs. As Wireshark's
+    /// `initial_rtt`, the handshake RTT runs from the most recent SYN, so a
+    /// retransmitted SYN does not inflate it; the server RTT is that SYN to
+    /// the first SYN-ACK after it, the client RTT the most recent SYN-ACK to
+    /// the ACK (the two add up to the handshake RTT unless the SYN-ACK was
+    /// retransmitted).
+    fn handshake(
+        &mut self,
+        dir: Dir,
+        seg: &Segment<'_>,
+        ts: Timestamp,
+        syn: bool,
+        ack: bool,
+        rst: bool,
+    ) {
+        if syn && !ack && !rst {
+            if !self.state.established && self.syn_dir != Some(dir.reverse()) {
+                self.state.syn = true;
+                self.syn_dir = Some(dir);
+                self.syn_ts = Some(ts);
+                self.syn_answered = false;
+            }
+        } else if syn && ack && !rst {
+            if self.state.established || self.syn_dir == Some(dir) {
+                return;
+            }
+            self.syn_dir = Some(dir.reverse());
+            self.state.syn_ack = true;
+            self.syn_ack_ts = Some(ts);
+            self.syn_ack_seq = seg.seq;
+            if let (Some(s), false) = (self.syn_ts, self.syn_answered) {
+                self.metrics.server_rtt_us = Some(ts.saturating_sub(s) / 1000);
+                self.syn_answered = true;
+            }
+        } else if ack
+            && !syn
+            && !rst
+            && self.state.syn_ack
+            && !self.state.established
+            && self.syn_dir == Some(dir)
+            && seg.ack.wrapping_sub(self.syn_ack_seq) as i32 >= 1
+        {
+            self.state.established = true;
+            if let Some(sa) = self.syn_ack_ts {
+                self.metrics.client_rtt_us = Some(ts.saturating_sub(sa) / 1000);
+            }
+            if let Some(s) = self.syn_ts {
+                let ns = ts.saturating_sub(s);
+                self.handshake_ns = Some(ns);
+                self.metrics.handshake_rtt_us = Some(ns / 1000);
+            }
+        }
+    }
+
+    /// The flow is ending: deliver what is still buffered (with gaps for
+    /// what never came) and end both directions. Also decides
+    /// `syn_unanswered`.
     pub fn finish(
         &mut self,
         ts: Timestamp,
-        _counters: &mut Counters,
+        counters: &mut Counters,
         deliver: &mut dyn FnMut(Dir, Delivery<'_>, Timestamp),
     ) {
         for dir in [Dir::ToServer, Dir::ToClient] {
-            let st = &mut self.streams[dir.idx()];
-            if !st.ended {
-                st.ended = true;
-                deliver(dir, Delivery::End, ts);
+            let i = dir.idx();
+            let mut cx = Ctx {
+                dir,
+                ts,
+                counters: &mut *counters,
+                metrics: self.metrics.dir_mut(i),
+                deliver: &mut *deliver,
+            };
+            self.streams[i].close(&mut cx);
+        }
+        if let Some(sd) = self.syn_dir {
+            if self.state.syn
+                && !self.state.syn_ack
+                && !self.metrics.syn_rejected
+                && !self.seen[sd.reverse().idx()]
+            {
+                self.metrics.syn_unanswered = true;
             }
         }
     }
@@ -203,19 +386,63 @@ impl TcpConn {
         self.state
     }
 
-    /// Handshake RTT (SYN to the ACK of the SYN-ACK) in microseconds, once seen.
-    pub fn handshake_rtt_us(&self) -> Option<u64> {
-        self.rtt.map(|(s, c)| s + c)
+    /// The `tcp.state` summary: `reset`, `closed`, `half_closed`,
+    /// `established`, `syn_received`, `syn_sent` or `unknown` (see [`metrics`]).
+    pub fn state_name(&self) -> &'static str {
+        let st = &self.state;
+        if st.rst[0] || st.rst[1] {
+            "reset"
+        } else if st.fin[0] && st.fin[1] {
+            "closed"
+        } else if st.fin[0] || st.fin[1] {
+            "half_closed"
+        } else if st.established {
+            "established"
+        } else if st.syn_ack {
+            "syn_received"
+        } else if st.syn {
+            let answered = self.syn_dir.is_some_and(|d| self.seen[d.reverse().idx()]);
+            if answered {
+                "established"
+            } else {
+                "syn_sent"
+            }
+        } else if self.streams.iter().any(Stream::started) {
+            "established"
+        } else {
+            "unknown"
+        }
     }
 
-    /// Writes the `tcp` object of a flow event.
+    /// Handshake RTT (SYN to the ACK of the SYN-ACK) in microseconds, once seen.
+    pub fn handshake_rtt_us(&self) -> Option<u64> {
+        self.metrics.handshake_rtt_us
+    }
+
+    /// All metrics of this connection.
+    pub fn metrics(&self) -> &TcpMetrics {
+        &self.metrics
+    }
+
+    /// Out-of-order bytes currently buffered in direction `dir`.
+    pub fn buffered_bytes(&self, dir: Dir) -> usize {
+        self.streams[dir.idx()].buffered_bytes()
+    }
+
+    /// Whether `End` was delivered for direction `dir`.
+    pub fn ended(&self, dir: Dir) -> bool {
+        self.streams[dir.idx()].ended()
+    }
+
+    /// Writes the `tcp` object of a flow event (fields listed in [`metrics`]).
     pub fn write_json(&self, w: &mut JsonWriter<'_>) {
-        w.begin_obj("tcp");
-        if let Some((s, c)) = self.rtt {
-            w.u64("handshake_rtt_us", s + c);
-            w.u64("server_rtt_us", s);
-            w.u64("client_rtt_us", c);
-        }
-        w.end();
+        self.metrics.write_json(w, self.state_name());
+    }
+}
+
+impl Default for TcpConn {
+    /// A connection with the default `[tcp]` bounds.
+    fn default() -> Self {
+        TcpConn::new(&TcpConfig::default())
     }
 }

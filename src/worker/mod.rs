@@ -72,6 +72,8 @@ pub struct Worker {
     hasher: ahash::RandomState,
     events: EventBatch,
     exporter: Sender<EventBatch>,
+    /// Emptied event batches coming back from the exporter.
+    spare_events: Receiver<EventBatch>,
     recycle: Sender<PacketBatch>,
     counters: Counters,
     tcp_counters: Counters,
@@ -84,10 +86,11 @@ impl Worker {
     pub fn new(
         id: usize,
         config: Arc<Config>,
-        exporter: Sender<EventBatch>,
+        exporter: (Sender<EventBatch>, Receiver<EventBatch>),
         recycle: Sender<PacketBatch>,
         published: Published,
     ) -> Self {
+        let (exporter, spare_events) = exporter;
         Worker {
             id,
             config,
@@ -95,6 +98,7 @@ impl Worker {
             hasher: crate::flow::fixed_state(),
             events: EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024),
             exporter,
+            spare_events,
             recycle,
             counters: Counters::new(),
             tcp_counters: Counters::new(),
@@ -153,7 +157,9 @@ impl Worker {
         let n = self.events.len() as u64;
         let batch = std::mem::replace(
             &mut self.events,
-            EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024),
+            self.spare_events
+                .try_recv()
+                .unwrap_or_else(|_| EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024)),
         );
         if self.exporter.send(batch).is_err() {
             self.counters.add("output.events_lost_exporter_gone", n);
@@ -200,7 +206,7 @@ impl Worker {
                 Side::HiToLo => Side::LoToHi,
             }
         };
-        let protocol = if is_tcp {
+        let protocol = if is_tcp && cfg.raw.flows.tcp_analysis {
             registry.lookup(server.1)
         } else {
             None
@@ -242,7 +248,7 @@ impl Worker {
             last_ts: rec.ts,
             packets: [0; 2],
             bytes: [0; 2],
-            tcp: is_tcp.then(|| TcpConn::new(&cfg.raw.tcp)),
+            tcp: (is_tcp && cfg.raw.flows.tcp_analysis).then(|| TcpConn::new(&cfg.raw.tcp)),
             session,
             protocol,
             last_report: rec.ts,
@@ -498,7 +504,7 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
         w.u64("duration", f.last_ts - f.first_ts);
         w.end();
         w.begin_obj("flow");
-        w.str("id", &format!("{:016x}", f.ctx.flow_id));
+        w.hex64("id", f.ctx.flow_id);
         w.bool("final", why != Report::Interim);
         if why == Report::Evicted {
             w.bool("evicted", true);

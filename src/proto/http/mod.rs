@@ -1,7 +1,25 @@
-//! Http decoder (placeholder until its issue lands: counts bytes, emits nothing).
+//! HTTP/1.x: one `type: http` event per request/response transaction.
+//!
+//! - [`parser`]: pure framing and head parsing (RFC 9112), streaming,
+//!   resynchronising after gaps.
+//! - [`session`]: [`HttpSession`] pairs requests with responses (in order,
+//!   for pipelining), handles `100-continue`, upgrades, losses, timeouts and
+//!   the bounds below, and counts what it drops.
+//! - [`event`]: the event's HTTP fields (`http.*`, `url.*`, `user_agent.*`,
+//!   `user.name` and Packetbeat's `method`, `query`, `path`).
+//!
+//! Not here: HTTP/2, TLS, content decoding (gzip bodies are reported as
+//! received), cookies split into fields.
 
-use crate::proto::{Dir, Session, TxSink};
-use crate::time::Timestamp;
+pub mod event;
+pub mod parser;
+pub mod session;
+#[cfg(test)]
+mod tests;
+
+pub use session::{fuzz_one, HttpSession};
+
+use crate::config::HumanDuration;
 use serde::{Deserialize, Serialize};
 
 /// `[protocols.http]`
@@ -10,8 +28,37 @@ use serde::{Deserialize, Serialize};
 pub struct HttpConfig {
     /// Set to false to turn the decoder off.
     pub enabled: bool,
-    /// Server ports carrying Http.
+    /// Server ports carrying HTTP.
     pub ports: Vec<u16>,
+    /// Header names (any case) copied into `http.request.headers` and
+    /// `http.response.headers`.
+    pub send_headers: Vec<String>,
+    /// Copy every header.
+    pub send_all_headers: bool,
+    /// Content types (substrings of `Content-Type`, any case) whose bodies
+    /// are included as `http.*.body.content`.
+    pub include_body_for: Vec<String>,
+    /// Bytes of a body kept for `include_body_for` and for form parameters.
+    pub max_body_bytes: usize,
+    /// A header naming the real client behind a proxy (e.g. `X-Forwarded-For`):
+    /// its first address becomes `client.ip`, and `network.forwarded_ip`.
+    pub real_ip_header: Option<String>,
+    /// Replace `Authorization` and `Proxy-Authorization` values by `*`.
+    pub redact_authorization: bool,
+    /// Query and form parameter names whose values are replaced by `xxxxx`.
+    pub hide_keywords: Vec<String>,
+    /// A request with no response after this much packet time is reported
+    /// as unmatched.
+    pub transaction_timeout: HumanDuration,
+    /// Messages larger than this have their body skipped (never kept), counted
+    /// in `http.messages_over_max_size`.
+    pub max_message_size: u64,
+    /// Requests waiting for a response per connection; beyond it requests are
+    /// only counted (`http.in_flight_overflow`).
+    pub max_in_flight: usize,
+    /// Bound on a message head (start line and headers); a longer head is an
+    /// error event.
+    pub max_head_bytes: usize,
 }
 
 impl Default for HttpConfig {
@@ -19,28 +66,17 @@ impl Default for HttpConfig {
         HttpConfig {
             enabled: true,
             ports: vec![80, 8080, 8000, 5000, 8002],
+            send_headers: Vec::new(),
+            send_all_headers: false,
+            include_body_for: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            real_ip_header: None,
+            redact_authorization: true,
+            hide_keywords: Vec::new(),
+            transaction_timeout: HumanDuration::secs(10),
+            max_message_size: 10 * 1024 * 1024,
+            max_in_flight: 64,
+            max_head_bytes: parser::DEFAULT_MAX_HEAD,
         }
     }
-}
-
-/// A Http connection.
-pub struct HttpSession {
-    _config: std::sync::Arc<HttpConfig>,
-}
-
-impl HttpSession {
-    /// A new session with the given settings.
-    pub fn new(config: std::sync::Arc<HttpConfig>) -> Self {
-        HttpSession { _config: config }
-    }
-}
-
-impl Session for HttpSession {
-    fn data(&mut self, _dir: Dir, data: &[u8], _ts: Timestamp, out: &mut TxSink<'_>) {
-        out.count("http.bytes", data.len() as u64);
-    }
-    fn gap(&mut self, _dir: Dir, _len: u64, _ts: Timestamp, _out: &mut TxSink<'_>) {}
-    fn end(&mut self, _dir: Dir, _ts: Timestamp, _out: &mut TxSink<'_>) {}
-    fn tick(&mut self, _now: Timestamp, _out: &mut TxSink<'_>) {}
-    fn close(&mut self, _now: Timestamp, _out: &mut TxSink<'_>) {}
 }

@@ -883,7 +883,7 @@ pub fn plausible_command(h: PacketHeader, p: &[u8]) -> bool {
         cmd::QUERY | cmd::STMT_PREPARE => {
             h.len > 1
                 && p.get(1)
-                    .map_or(true, |&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+                    .is_none_or(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
         }
         cmd::STMT_EXECUTE | cmd::STMT_CLOSE | cmd::STMT_RESET => h.len >= 5,
         cmd::INIT_DB => h.len > 1 && h.len < 256,

@@ -314,7 +314,7 @@ impl MysqlSession {
     /// Finds where parsing can resume in a lost direction.
     fn find_sync(&self, dir: Dir, b: &[u8]) -> Option<usize> {
         let want_response_start =
-            matches!(self.resp, Resp::Idle) || self.pending.front().map_or(true, |t| t.orphan);
+            matches!(self.resp, Resp::Idle) || self.pending.front().is_none_or(|t| t.orphan);
         (0..b.len().saturating_sub(HEADER_LEN)).find(|&off| match dir {
             Dir::ToServer => sync_client_at(b, off),
             Dir::ToClient => sync_server_at(b, off, want_response_start),

@@ -1,0 +1,320 @@
+//! `[output.elasticsearch]`: the settings of the Elasticsearch output, as
+//! written in the TOML file, and their validation.
+//!
+//! Validation turns the raw strings (host URLs, the index pattern) into
+//! checked values once, so the sender never meets a malformed host or
+//! pattern at run time. It does not contact the cluster.
+
+use super::encoder::IndexPattern;
+use crate::config::HumanDuration;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The default index pattern: one index per day of event time.
+pub const DEFAULT_INDEX: &str = "spanlens-%{+yyyy.MM.dd}";
+
+/// `[output.elasticsearch]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElasticsearchConfig {
+    /// Node URLs (`http://host:9200`, `https://host:9200/prefix`); requests
+    /// go round-robin with failover. `--es URL` (repeatable) replaces them.
+    pub hosts: Vec<String>,
+    /// Index name pattern; `%{+yyyy.MM.dd}` is replaced from each event's own
+    /// time (UTC). Tokens: `yyyy`, `yy`, `MM`, `dd`, `HH`.
+    pub index: String,
+    /// Basic authentication user (with `password`).
+    pub username: Option<String>,
+    /// Basic authentication password.
+    pub password: Option<String>,
+    /// API key, the base64 `id:key` form sent as `Authorization: ApiKey ...`.
+    pub api_key: Option<String>,
+    /// PEM file of the certificate authorities to trust for `https` hosts
+    /// (default: the bundled web PKI roots).
+    pub ca_file: Option<PathBuf>,
+    /// Verify server certificates (`false` logs a warning at start).
+    pub ssl_verification: bool,
+    /// Documents per bulk request at most.
+    pub bulk_max_docs: usize,
+    /// Uncompressed bytes per bulk request at most.
+    pub bulk_max_bytes: usize,
+    /// A partly filled bulk request is sent after this wall time.
+    pub flush_interval: HumanDuration,
+    /// Gzip request bodies.
+    pub compression: bool,
+    /// Gzip level 1 (fast) ..= 9 (small).
+    pub compression_level: u32,
+    /// Attempts after the first for a failed request or a retryable
+    /// document before its batch goes to the spool.
+    pub max_retries: u32,
+    /// First retry delay; doubles per attempt, with jitter.
+    pub backoff_init: HumanDuration,
+    /// Longest retry delay, also the pause between probes while the cluster is down.
+    pub backoff_max: HumanDuration,
+    /// Connect timeout per attempt.
+    pub connect_timeout: HumanDuration,
+    /// Whole-request timeout per attempt (send and receive).
+    pub timeout: HumanDuration,
+    /// Bytes of encoded requests held in memory before spilling to the spool.
+    pub queue_max_bytes: usize,
+    /// Directory of the on-disk spool (none: what exceeds the memory queue
+    /// is dropped and counted).
+    pub spool_dir: Option<PathBuf>,
+    /// Bytes the spool may hold; what exceeds it is dropped and counted.
+    pub spool_max_bytes: u64,
+    /// NDJSON file for documents Elasticsearch rejected for good (mapping
+    /// or parsing errors), one line per document with the reason.
+    pub dead_letter: Option<PathBuf>,
+    /// On shutdown, how long to try to deliver what is queued before spooling it.
+    pub close_timeout: HumanDuration,
+    /// Install (or update) the index template at start.
+    pub template: bool,
+    /// Name of the index template.
+    pub template_name: String,
+    /// `index.number_of_shards` in the template.
+    pub shards: u32,
+    /// `index.number_of_replicas` in the template (0 on a single node).
+    pub replicas: u32,
+}
+
+impl Default for ElasticsearchConfig {
+    fn default() -> Self {
+        ElasticsearchConfig {
+            hosts: vec!["http://127.0.0.1:9200".into()],
+            index: DEFAULT_INDEX.into(),
+            username: None,
+            password: None,
+            api_key: None,
+            ca_file: None,
+            ssl_verification: true,
+            bulk_max_docs: 2000,
+            bulk_max_bytes: 5 << 20,
+            flush_interval: HumanDuration::secs(1),
+            compression: true,
+            compression_level: 1,
+            max_retries: 3,
+            backoff_init: HumanDuration::millis(250),
+            backoff_max: HumanDuration::secs(30),
+            connect_timeout: HumanDuration::secs(5),
+            timeout: HumanDuration::secs(30),
+            queue_max_bytes: 64 << 20,
+            spool_dir: None,
+            spool_max_bytes: 1 << 30,
+            dead_letter: None,
+            close_timeout: HumanDuration::secs(10),
+            template: true,
+            template_name: "spanlens".into(),
+            shards: 1,
+            replicas: 1,
+        }
+    }
+}
+
+/// A node URL, checked and split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostUrl {
+    /// `http://host:port/prefix` without a trailing slash; request paths are appended.
+    pub base: String,
+    /// True for `https`.
+    pub tls: bool,
+}
+
+impl HostUrl {
+    /// Parses `http://host[:port][/prefix]`, `https://...`, or a bare
+    /// `host[:port]` (http, port 9200).
+    pub fn parse(s: &str) -> Result<HostUrl, String> {
+        let s = s.trim();
+        let (scheme, rest) = match s.split_once("://") {
+            Some((sc, r)) => (sc.to_ascii_lowercase(), r),
+            None => ("http".to_string(), s),
+        };
+        let tls = match scheme.as_str() {
+            "http" => false,
+            "https" => true,
+            other => return Err(format!("'{s}': scheme '{other}' is not http or https")),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err(format!("'{s}' names no host"));
+        }
+        if authority.contains('@') {
+            return Err(format!(
+                "'{s}': put credentials in username/password or api_key, not in the URL"
+            ));
+        }
+        let has_port = match authority.rfind(':') {
+            // `[::1]` alone has colons but no port after the bracket.
+            Some(i) => !authority.ends_with(']') && i > authority.rfind(']').unwrap_or(0),
+            None => false,
+        };
+        if has_port {
+            let port = authority.rsplit(':').next().unwrap_or("");
+            if port.parse::<u16>().map(|p| p == 0).unwrap_or(true) {
+                return Err(format!("'{s}': '{port}' is not a port"));
+            }
+        }
+        let authority = if has_port {
+            authority.to_string()
+        } else {
+            format!("{authority}:9200")
+        };
+        let path = path.trim_end_matches('/');
+        Ok(HostUrl {
+            base: format!("{scheme}://{authority}{path}"),
+            tls,
+        })
+    }
+}
+
+/// Settings after validation.
+#[derive(Debug, Clone)]
+pub struct ValidConfig {
+    /// The settings as written.
+    pub raw: ElasticsearchConfig,
+    /// The hosts, parsed.
+    pub hosts: Vec<HostUrl>,
+    /// The index pattern, parsed.
+    pub index: IndexPattern,
+}
+
+impl ElasticsearchConfig {
+    /// Checks every value; the error names the key (`output.elasticsearch.<key>`)
+    /// and what to do.
+    pub fn validate(&self) -> Result<ValidConfig, (String, String)> {
+        let key = |k: &str| format!("output.elasticsearch.{k}");
+        if self.hosts.is_empty() {
+            return Err((
+                key("hosts"),
+                "name at least one node URL (or --es URL)".into(),
+            ));
+        }
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|h| HostUrl::parse(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| (key("hosts"), m))?;
+        let index = IndexPattern::parse(&self.index).map_err(|m| (key("index"), m))?;
+        if self.username.is_some() != self.password.is_some() {
+            return Err((key("username"), "username and password go together".into()));
+        }
+        if self.username.is_some() && self.api_key.is_some() {
+            return Err((
+                key("api_key"),
+                "use either api_key or username/password, not both".into(),
+            ));
+        }
+        if self.bulk_max_docs == 0 {
+            return Err((key("bulk_max_docs"), "must be at least 1".into()));
+        }
+        if self.bulk_max_bytes < 1024 {
+            return Err((key("bulk_max_bytes"), "must be at least 1024".into()));
+        }
+        if self.queue_max_bytes < self.bulk_max_bytes {
+            return Err((
+                key("queue_max_bytes"),
+                "must be at least bulk_max_bytes".into(),
+            ));
+        }
+        if !(1..=9).contains(&self.compression_level) {
+            return Err((key("compression_level"), "must be 1 to 9".into()));
+        }
+        if self.backoff_init.0.is_zero() || self.backoff_max < self.backoff_init {
+            return Err((
+                key("backoff_init"),
+                "must be more than 0s and at most backoff_max".into(),
+            ));
+        }
+        if self.timeout.0.is_zero() || self.connect_timeout.0.is_zero() {
+            return Err((key("timeout"), "timeouts must be more than 0s".into()));
+        }
+        if self.flush_interval.0.is_zero() {
+            return Err((key("flush_interval"), "must be more than 0s".into()));
+        }
+        if self.template_name.is_empty() || self.template_name.contains(['/', ' ', '*', '?']) {
+            return Err((key("template_name"), "must be a plain name".into()));
+        }
+        if self.shards == 0 {
+            return Err((key("shards"), "must be at least 1".into()));
+        }
+        Ok(ValidConfig {
+            raw: self.clone(),
+            hosts,
+            index,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_urls_are_normalised() {
+        let h = HostUrl::parse("http://127.0.0.1:9250/").unwrap();
+        assert_eq!(h.base, "http://127.0.0.1:9250");
+        assert!(!h.tls);
+        let h = HostUrl::parse("es1.example").unwrap();
+        assert_eq!(h.base, "http://es1.example:9200");
+        let h = HostUrl::parse("HTTPS://es:443/proxy/es/").unwrap();
+        assert_eq!(h.base, "https://es:443/proxy/es");
+        assert!(h.tls);
+        let h = HostUrl::parse("http://[::1]").unwrap();
+        assert_eq!(h.base, "http://[::1]:9200");
+        let h = HostUrl::parse("http://[::1]:9201").unwrap();
+        assert_eq!(h.base, "http://[::1]:9201");
+    }
+
+    #[test]
+    fn bad_host_urls_are_named() {
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://u:p@h:9200",
+            "http://h:0",
+            "http://h:99999",
+        ] {
+            let e = HostUrl::parse(bad).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let v = ElasticsearchConfig::default().validate().unwrap();
+        assert_eq!(v.hosts.len(), 1);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = ElasticsearchConfig {
+            bulk_max_docs: 0,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().0,
+            "output.elasticsearch.bulk_max_docs"
+        );
+        c.bulk_max_docs = 10;
+        c.username = Some("u".into());
+        assert_eq!(c.validate().unwrap_err().0, "output.elasticsearch.username");
+        c.password = Some("p".into());
+        c.index = "Spanlens-%{+yyyy}".into();
+        assert_eq!(c.validate().unwrap_err().0, "output.elasticsearch.index");
+    }
+
+    #[test]
+    fn toml_section_parses() {
+        let c: ElasticsearchConfig = toml::from_str(
+            "hosts = [\"http://a:9200\", \"http://b:9200\"]\nbulk_max_docs = 10\nflush_interval = \"200ms\"\nspool_dir = \"/tmp/x\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.hosts.len(), 2);
+        assert_eq!(c.bulk_max_docs, 10);
+        assert_eq!(c.flush_interval, HumanDuration::millis(200));
+        assert!(toml::from_str::<ElasticsearchConfig>("bulk_max_doc = 1\n").is_err());
+    }
+}

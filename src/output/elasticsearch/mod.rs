@@ -1,0 +1,914 @@
+//! The Elasticsearch output: `_bulk` indexing with retries, a bounded
+//! memory queue, an on-disk spool and a dead-letter file.
+//!
+//! Pipeline, top to bottom: [`ElasticsearchOutput::write`] (exporter thread)
+//! appends each encoded event to an open [`BulkChunk`] ([`encoder`]) with a
+//! `create` action naming the daily index and the event's deterministic id;
+//! a full or old chunk is sealed into a queue bounded in bytes. When the
+//! queue is full while the cluster is up, `write` waits for room at most one
+//! request timeout (back-pressure instead of loss); it never waits on a
+//! cluster that is down. A sender thread owned by the output takes
+//! the oldest chunk (spool first, then memory), sends it with
+//! [`client::EsClient`], and lets the pure [`retry`] classifier sort the
+//! response: indexed, duplicate (409 on create: already there), retry (429
+//! and 5xx items or whole requests, with exponential backoff and jitter up
+//! to `max_retries`), or dead letter (mapping/parsing rejections, written
+//! with the reason to `dead_letter`). What still fails goes to the
+//! [`spool`] in order and is replayed when the cluster answers again; while
+//! the cluster is down new chunks go straight to the spool. Only what does
+//! not fit in the spool is dropped, and it is counted (`output.es.dropped`).
+//!
+//! Counters (`output.es.*`): `docs_accepted`, `docs_sent`, `docs_indexed`,
+//! `docs_duplicate`, `docs_retried`, `docs_failed_{rejected,server,mapping,other}`,
+//! `dead_lettered`, `dropped`, `bulk_requests`, `bulk_failed`,
+//! `bulk_latency_us_total`, `spooled_docs`, `spool_errors`,
+//! `write_blocked_us_total` (back-pressure waits in `write`), and the gauges
+//! `queue_bytes`, `queue_docs`, `spool_bytes`, `spool_docs`.
+//!
+//! Not here: encoding events (workers do it), the CLI (`--es`, `-o
+//! elasticsearch` map onto [`ElasticsearchConfig`]).
+
+pub mod client;
+pub mod config;
+pub mod encoder;
+pub mod retry;
+pub mod spool;
+pub mod template;
+
+pub use config::ElasticsearchConfig;
+
+use crate::event::EventBatch;
+use crate::output::{Output, OutputError};
+use crate::stats::Counters;
+use client::EsClient;
+use encoder::{BulkChunk, IndexPattern};
+use retry::{FailReason, RequestVerdict};
+use spool::Spool;
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write as _};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Counter deltas gathered by the sender thread, folded into the
+/// exporter's [`Counters`] on every call.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Stats {
+    docs_sent: u64,
+    docs_indexed: u64,
+    docs_duplicate: u64,
+    docs_retried: u64,
+    failed: [u64; 4],
+    dead_lettered: u64,
+    dropped: u64,
+    bulk_requests: u64,
+    bulk_failed: u64,
+    latency_us: u64,
+    spooled_docs: u64,
+    spool_errors: u64,
+    blocked_us: u64,
+}
+
+impl Stats {
+    fn fail(&mut self, r: FailReason, n: u64) {
+        let i = match r {
+            FailReason::Rejected => 0,
+            FailReason::Server => 1,
+            FailReason::Mapping => 2,
+            FailReason::Other => 3,
+        };
+        self.failed[i] += n;
+    }
+
+    fn drain_into(&mut self, c: &mut Counters) {
+        let s = std::mem::take(self);
+        let pairs = [
+            ("output.es.docs_sent", s.docs_sent),
+            ("output.es.docs_indexed", s.docs_indexed),
+            ("output.es.docs_duplicate", s.docs_duplicate),
+            ("output.es.docs_retried", s.docs_retried),
+            (FailReason::Rejected.counter(), s.failed[0]),
+            (FailReason::Server.counter(), s.failed[1]),
+            (FailReason::Mapping.counter(), s.failed[2]),
+            (FailReason::Other.counter(), s.failed[3]),
+            ("output.es.dead_lettered", s.dead_lettered),
+            ("output.es.dropped", s.dropped),
+            ("output.es.bulk_requests", s.bulk_requests),
+            ("output.es.bulk_failed", s.bulk_failed),
+            ("output.es.bulk_latency_us_total", s.latency_us),
+            ("output.es.spooled_docs", s.spooled_docs),
+            ("output.es.spool_errors", s.spool_errors),
+            ("output.es.write_blocked_us_total", s.blocked_us),
+        ];
+        for (name, v) in pairs {
+            if v > 0 {
+                c.add(name, v);
+            }
+        }
+    }
+}
+
+/// What the exporter side and the sender thread share.
+struct State {
+    queue: VecDeque<BulkChunk>,
+    queue_bytes: usize,
+    queue_max_bytes: usize,
+    spool: Option<Spool>,
+    /// The sender holds a chunk (older than everything queued).
+    in_flight: bool,
+    /// The last delivery failed for good (or the cluster was never reached).
+    down: bool,
+    /// No more input; the sender exits once everything is delivered.
+    closing: bool,
+    /// Give up: the sender parks what it holds and exits.
+    stop: bool,
+    /// The sender thread has returned.
+    exited: bool,
+    stats: Stats,
+    spool_error_logged: bool,
+}
+
+impl State {
+    fn note_spool_error(&mut self, e: &spool::SpoolError) {
+        self.stats.spool_errors += 1;
+        if !self.spool_error_logged {
+            self.spool_error_logged = true;
+            eprintln!("spanlens: elasticsearch output: {e} (documents that cannot be spooled are dropped and counted)");
+        }
+    }
+
+    /// Stores a chunk on disk (at the back, or in front when it is older
+    /// than everything spooled), else counts it as dropped.
+    fn spool_chunk(&mut self, c: &BulkChunk, front: bool) {
+        let n = c.len() as u64;
+        let Some(sp) = self.spool.as_mut() else {
+            self.stats.dropped += n;
+            return;
+        };
+        let r = if front {
+            sp.push_front(c)
+        } else {
+            sp.push_back(c)
+        };
+        match r {
+            Ok(true) => self.stats.spooled_docs += n,
+            Ok(false) => self.stats.dropped += n,
+            Err(e) => {
+                self.stats.dropped += n;
+                self.note_spool_error(&e);
+            }
+        }
+    }
+
+    /// Moves every queued chunk to the spool, oldest first.
+    fn spill_all(&mut self) {
+        while let Some(c) = self.queue.pop_front() {
+            self.queue_bytes -= c.bytes();
+            self.spool_chunk(&c, false);
+        }
+    }
+
+    /// Queues a sealed chunk, spilling to the spool when the cluster is down
+    /// or the memory bound is reached.
+    fn enqueue(&mut self, c: BulkChunk) {
+        if self.down && self.spool.is_some() {
+            self.spill_all();
+            self.spool_chunk(&c, false);
+            return;
+        }
+        if self.spool.is_some() {
+            while self.queue_bytes + c.bytes() > self.queue_max_bytes {
+                let Some(old) = self.queue.pop_front() else {
+                    break;
+                };
+                self.queue_bytes -= old.bytes();
+                self.spool_chunk(&old, false);
+            }
+        } else if self.queue_bytes + c.bytes() > self.queue_max_bytes {
+            self.stats.dropped += c.len() as u64;
+            return;
+        }
+        self.queue_bytes += c.bytes();
+        self.queue.push_back(c);
+    }
+
+    fn publish(&mut self, c: &mut Counters) {
+        self.stats.drain_into(c);
+        c.set("output.es.queue_bytes", self.queue_bytes as u64);
+        c.set(
+            "output.es.queue_docs",
+            self.queue.iter().map(|q| q.len() as u64).sum(),
+        );
+        let (sb, sd) = self
+            .spool
+            .as_ref()
+            .map_or((0, 0), |s| (s.bytes(), s.docs()));
+        c.set("output.es.spool_bytes", sb);
+        c.set("output.es.spool_docs", sd);
+    }
+
+    fn drained(&self) -> bool {
+        let spool_empty = match &self.spool {
+            Some(s) => s.is_empty(),
+            None => true,
+        };
+        self.queue.is_empty() && !self.in_flight && spool_empty
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the sender (new work, closing, stop).
+    wake: Condvar,
+    /// Wakes `close` (a delivery finished, the sender exited).
+    progress: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means the other thread panicked; the data is
+        // still consistent enough to count and spool.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The Elasticsearch [`Output`].
+pub struct ElasticsearchOutput {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    open: BulkChunk,
+    open_since: Option<Instant>,
+    index: IndexPattern,
+    bulk_max_docs: usize,
+    bulk_max_bytes: usize,
+    flush_interval: Duration,
+    close_timeout: Duration,
+    request_timeout: Duration,
+}
+
+fn err(msg: String) -> OutputError {
+    OutputError::Other(msg)
+}
+
+impl ElasticsearchOutput {
+    /// Validates `cfg`, opens the spool and the dead-letter file, and starts
+    /// the sender thread.
+    ///
+    /// With `wait_for_cluster = false` (replay) the cluster must answer now:
+    /// the error is one line naming the URL and the reason, and the index
+    /// template is installed before this returns. With `true` (live
+    /// capture) this returns at once; the sender keeps trying to reach the
+    /// cluster (and then installs the template) while events queue and spill.
+    pub fn new(cfg: ElasticsearchConfig, wait_for_cluster: bool) -> Result<Self, OutputError> {
+        let valid = cfg
+            .validate()
+            .map_err(|(k, m)| err(format!("invalid setting {k}: {m}")))?;
+        let raw = &valid.raw;
+        if !raw.ssl_verification {
+            eprintln!("spanlens: warning: elasticsearch output: ssl_verification = false, server certificates are NOT checked");
+        }
+        let mut client =
+            EsClient::new(&valid).map_err(|e| err(format!("elasticsearch output: {e}")))?;
+        let spool = match &raw.spool_dir {
+            Some(d) => Some(
+                Spool::open(d, raw.spool_max_bytes)
+                    .map_err(|e| err(format!("elasticsearch output: {e}")))?,
+            ),
+            None => None,
+        };
+        let dead_letter = match &raw.dead_letter {
+            Some(p) => Some(BufWriter::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|source| OutputError::Io {
+                        path: p.display().to_string(),
+                        source,
+                    })?,
+            )),
+            None => None,
+        };
+        let setup = Setup {
+            template: raw.template,
+            template_name: raw.template_name.clone(),
+            pattern: valid.index.wildcard(),
+            shards: raw.shards,
+            replicas: raw.replicas,
+        };
+        if !wait_for_cluster {
+            setup
+                .run(&mut client)
+                .map_err(|e| err(format!("elasticsearch output: {e}")))?;
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                queue_bytes: 0,
+                queue_max_bytes: raw.queue_max_bytes,
+                spool,
+                in_flight: false,
+                down: wait_for_cluster,
+                closing: false,
+                stop: false,
+                exited: false,
+                stats: Stats::default(),
+                spool_error_logged: false,
+            }),
+            wake: Condvar::new(),
+            progress: Condvar::new(),
+        });
+        let sender = Sender {
+            client,
+            shared: Arc::clone(&shared),
+            dead_letter,
+            dead_letter_logged: false,
+            max_retries: raw.max_retries,
+            backoff_init: raw.backoff_init.0,
+            backoff_max: raw.backoff_max.0,
+            rng: seed(),
+            setup: wait_for_cluster.then_some(setup),
+        };
+        let thread = std::thread::Builder::new()
+            .name("spanlens-es".into())
+            .spawn(move || sender.run())
+            .map_err(|e| {
+                err(format!(
+                    "elasticsearch output: cannot start sender thread: {e}"
+                ))
+            })?;
+        Ok(ElasticsearchOutput {
+            shared,
+            thread: Some(thread),
+            open: BulkChunk::with_capacity(raw.bulk_max_bytes + 4096),
+            open_since: None,
+            index: valid.index,
+            bulk_max_docs: raw.bulk_max_docs,
+            bulk_max_bytes: raw.bulk_max_bytes,
+            flush_interval: raw.flush_interval.0,
+            close_timeout: raw.close_timeout.0,
+            request_timeout: raw.timeout.0 + raw.connect_timeout.0,
+        })
+    }
+
+    /// Hands the open chunk to the queue.
+    fn seal(&mut self) {
+        if self.open.is_empty() {
+            return;
+        }
+        let c = std::mem::replace(
+            &mut self.open,
+            BulkChunk::with_capacity(self.bulk_max_bytes + 4096),
+        );
+        self.open_since = None;
+        let mut st = self.shared.lock();
+        // Back-pressure: while the cluster is up but slower than the input,
+        // wait (bounded) for the sender to take a chunk rather than spill
+        // or drop. When it is down, or the wait runs out, spill at once.
+        let started = Instant::now();
+        let deadline = started + self.request_timeout;
+        while !st.down
+            && !st.exited
+            && !st.queue.is_empty()
+            && st.queue_bytes + c.bytes() > st.queue_max_bytes
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self
+                .shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        st.stats.blocked_us += started.elapsed().as_micros() as u64;
+        st.enqueue(c);
+        drop(st);
+        self.shared.wake.notify_all();
+    }
+
+    fn publish(&self, counters: &mut Counters) {
+        self.shared.lock().publish(counters);
+    }
+}
+
+impl Output for ElasticsearchOutput {
+    fn write(&mut self, batch: &EventBatch, counters: &mut Counters) -> Result<(), OutputError> {
+        let mut accepted = 0u64;
+        for m in &batch.events {
+            let Some(json) = batch
+                .buf
+                .get(m.start as usize..(m.start as usize).saturating_add(m.len as usize))
+            else {
+                counters.add("output.es.bad_events", 1);
+                continue;
+            };
+            if self.open_since.is_none() {
+                self.open_since = Some(Instant::now());
+            }
+            let index = self.index.render(m.ts);
+            self.open.push_event(index, m, json);
+            accepted += 1;
+            if self.open.len() >= self.bulk_max_docs || self.open.bytes() >= self.bulk_max_bytes {
+                self.seal();
+            }
+        }
+        counters.add("output.es.docs_accepted", accepted);
+        if self
+            .open_since
+            .is_some_and(|t| t.elapsed() >= self.flush_interval)
+        {
+            self.seal();
+        }
+        self.publish(counters);
+        Ok(())
+    }
+
+    fn idle(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
+        if self
+            .open_since
+            .is_some_and(|t| t.elapsed() >= self.flush_interval)
+        {
+            self.seal();
+        }
+        self.publish(counters);
+        Ok(())
+    }
+
+    fn close(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
+        self.seal();
+        let deadline = Instant::now() + self.close_timeout;
+        let mut st = self.shared.lock();
+        st.closing = true;
+        self.shared.wake.notify_all();
+        while !st.drained() && !st.exited {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self
+                .shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        let delivered = st.drained();
+        if !delivered {
+            // Out of time: everything still in memory goes to the spool
+            // (or is counted as dropped without one).
+            st.stop = true;
+            st.spill_all();
+            self.shared.wake.notify_all();
+            // The sender finishes its current attempt (bounded by the
+            // request timeout) and parks what it holds.
+            let limit = Instant::now() + self.request_timeout + Duration::from_secs(1);
+            while !st.exited && Instant::now() < limit {
+                st = self
+                    .shared
+                    .progress
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
+        let exited = st.exited;
+        // Without a spool, what is still queued is lost: count it.
+        if st.spool.is_none() {
+            let n: u64 = st.queue.iter().map(|c| c.len() as u64).sum();
+            st.stats.dropped += n;
+            st.queue.clear();
+            st.queue_bytes = 0;
+        }
+        st.publish(counters);
+        drop(st);
+        if exited {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+        if delivered {
+            Ok(())
+        } else {
+            let st = self.shared.lock();
+            let spooled = st.spool.as_ref().map_or(0, |s| s.docs());
+            Err(err(format!(
+                "elasticsearch output: not everything was delivered within close_timeout ({}s); {} documents stay in the spool for the next run",
+                self.close_timeout.as_secs_f64(),
+                spooled
+            )))
+        }
+    }
+}
+
+impl Drop for ElasticsearchOutput {
+    fn drop(&mut self) {
+        // Stop the sender if close() was not called; it parks what it holds.
+        let mut st = self.shared.lock();
+        st.stop = true;
+        st.closing = true;
+        drop(st);
+        self.shared.wake.notify_all();
+    }
+}
+
+/// Start-up work: cluster check and template.
+struct Setup {
+    template: bool,
+    template_name: String,
+    pattern: String,
+    shards: u32,
+    replicas: u32,
+}
+
+impl Setup {
+    fn run(&self, client: &mut EsClient) -> Result<(), client::ClientError> {
+        let info = client.cluster_info()?;
+        let what = if self.template {
+            client.install_template(
+                &info,
+                &self.template_name,
+                &self.pattern,
+                self.shards,
+                self.replicas,
+            )?
+        } else {
+            "not managed"
+        };
+        eprintln!(
+            "spanlens: elasticsearch output: {} {} at {}, index template {}: {}",
+            if info.opensearch {
+                "OpenSearch"
+            } else {
+                "Elasticsearch"
+            },
+            info.version,
+            client.hosts(),
+            self.template_name,
+            what
+        );
+        Ok(())
+    }
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0x9e37_79b9_7f4a_7c15);
+    (t ^ (std::process::id() as u64).rotate_left(32)) | 1
+}
+
+/// Where the sender's current chunk came from.
+enum Work {
+    Spooled(BulkChunk),
+    Memory(BulkChunk),
+}
+
+/// The sender thread: delivers chunks, oldest first.
+struct Sender {
+    client: EsClient,
+    shared: Arc<Shared>,
+    dead_letter: Option<BufWriter<File>>,
+    dead_letter_logged: bool,
+    max_retries: u32,
+    backoff_init: Duration,
+    backoff_max: Duration,
+    rng: u64,
+    /// Start-up still to do (live mode).
+    setup: Option<Setup>,
+}
+
+impl Sender {
+    fn jitter(&mut self) -> f64 {
+        // xorshift64: jitter needs no quality, only spread.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Sleeps up to `d`; returns false when asked to stop meanwhile.
+    fn pause(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        let mut st = self.shared.lock();
+        loop {
+            if st.stop {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            st = self
+                .shared
+                .wake
+                .wait_timeout(st, until - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.lock().stop
+    }
+
+    fn run(mut self) {
+        self.work();
+        if let Some(d) = self.dead_letter.as_mut() {
+            let _ = d.flush();
+        }
+        let mut st = self.shared.lock();
+        st.exited = true;
+        drop(st);
+        self.shared.progress.notify_all();
+    }
+
+    fn connect(&mut self) -> bool {
+        let Some(setup) = self.setup.take() else {
+            return true;
+        };
+        let mut failures = 0u32;
+        loop {
+            match setup.run(&mut self.client) {
+                Ok(()) => {
+                    if failures > 0 {
+                        eprintln!("spanlens: elasticsearch output: cluster reached");
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    if failures == 0 {
+                        eprintln!("spanlens: elasticsearch output: {e}; events are queued (and spooled) while retrying");
+                    }
+                    failures = failures.saturating_add(1);
+                    let j = self.jitter();
+                    let d =
+                        retry::backoff_delay(failures - 1, self.backoff_init, self.backoff_max, j);
+                    if !self.pause(d) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_work(&mut self) -> Option<Work> {
+        let mut st = self.shared.lock();
+        loop {
+            if st.stop {
+                return None;
+            }
+            if let Some(sp) = st.spool.as_mut() {
+                if !sp.is_empty() {
+                    match sp.peek() {
+                        Ok(Some(c)) => {
+                            st.in_flight = true;
+                            return Some(Work::Spooled(c));
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            // Corrupt or unreadable: it cannot be sent; count and skip it.
+                            let before = sp.docs();
+                            let popped = sp.pop();
+                            let lost = before - sp.docs();
+                            st.stats.dropped += lost;
+                            st.note_spool_error(&e);
+                            if let Err(e) = popped {
+                                st.note_spool_error(&e);
+                                return None;
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
+            if let Some(c) = st.queue.pop_front() {
+                st.queue_bytes -= c.bytes();
+                st.in_flight = true;
+                // Room in the queue: a blocked write() may go on.
+                self.shared.progress.notify_all();
+                return Some(Work::Memory(c));
+            }
+            if st.closing {
+                return None;
+            }
+            st = self.shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn work(&mut self) {
+        if !self.connect() {
+            return;
+        }
+        let mut failures = 0u32;
+        while let Some(work) = self.take_work() {
+            let (chunk, from_spool) = match work {
+                Work::Spooled(c) => (c, true),
+                Work::Memory(c) => (c, false),
+            };
+            let rest = self.deliver(chunk);
+            let mut st = self.shared.lock();
+            if from_spool {
+                if let Some(sp) = st.spool.as_mut() {
+                    if let Err(e) = sp.replace_front(&rest) {
+                        st.note_spool_error(&e);
+                    }
+                }
+            } else if !rest.is_empty() {
+                if st.spool.is_some() {
+                    st.spool_chunk(&rest, true);
+                } else {
+                    st.queue_bytes += rest.bytes();
+                    st.queue.push_front(rest.clone());
+                }
+            }
+            st.in_flight = false;
+            let failed = !rest.is_empty();
+            if failed && !st.down {
+                eprintln!("spanlens: elasticsearch output: cluster unreachable or refusing documents; spooling and retrying");
+            } else if !failed && st.down {
+                eprintln!("spanlens: elasticsearch output: delivering again");
+            }
+            st.down = failed;
+            drop(st);
+            self.shared.progress.notify_all();
+            if failed {
+                failures = failures.saturating_add(1);
+                let j = self.jitter();
+                let d = retry::backoff_delay(failures, self.backoff_init, self.backoff_max, j);
+                if !self.pause(d) {
+                    return;
+                }
+            } else {
+                failures = 0;
+            }
+        }
+    }
+
+    /// Sends a chunk until every document is indexed, a duplicate or dead,
+    /// or retries run out; returns the documents still to deliver.
+    fn deliver(&mut self, chunk: BulkChunk) -> BulkChunk {
+        let mut pending = chunk;
+        let mut attempt = 0u32;
+        loop {
+            if pending.is_empty() {
+                return pending;
+            }
+            let n = pending.len() as u64;
+            let result = self.client.bulk(pending.body());
+            {
+                let mut st = self.shared.lock();
+                st.stats.bulk_requests += 1;
+                st.stats.docs_sent += n;
+                if attempt > 0 {
+                    st.stats.docs_retried += n;
+                }
+            }
+            match result {
+                Err(_) => self.shared.lock().stats.bulk_failed += 1,
+                Ok((reply, latency)) => {
+                    let mut st = self.shared.lock();
+                    st.stats.latency_us += latency.as_micros() as u64;
+                    drop(st);
+                    match retry::classify_status(reply.status) {
+                        RequestVerdict::ReadItems => {
+                            match retry::parse_bulk_response(&reply.body, pending.len()) {
+                                Ok(outcomes) => {
+                                    let plan = retry::plan(outcomes);
+                                    let mut st = self.shared.lock();
+                                    st.stats.docs_indexed += plan.indexed as u64;
+                                    st.stats.docs_duplicate += plan.duplicates as u64;
+                                    for (_, r) in &plan.retry {
+                                        st.stats.fail(*r, 1);
+                                    }
+                                    drop(st);
+                                    for (i, reason, status, msg) in &plan.dead {
+                                        self.dead_letter(&pending, *i, *reason, *status, msg);
+                                    }
+                                    if plan.retry.is_empty() {
+                                        self.flush_dead_letters();
+                                        return BulkChunk::default();
+                                    }
+                                    let idx: Vec<usize> =
+                                        plan.retry.iter().map(|(i, _)| *i).collect();
+                                    pending = pending.subset(&idx);
+                                }
+                                Err(_) => self.shared.lock().stats.bulk_failed += 1,
+                            }
+                        }
+                        RequestVerdict::Retry => self.shared.lock().stats.bulk_failed += 1,
+                        RequestVerdict::Split => {
+                            self.shared.lock().stats.bulk_failed += 1;
+                            if pending.len() > 1 {
+                                let (a, b) = pending.halves();
+                                let mut rest = self.deliver(a);
+                                rest.extend_from(&self.deliver(b));
+                                return rest;
+                            }
+                            self.dead_letter(
+                                &pending,
+                                0,
+                                FailReason::Other,
+                                413,
+                                "request too large for the cluster (http.max_content_length)",
+                            );
+                            self.flush_dead_letters();
+                            return BulkChunk::default();
+                        }
+                        RequestVerdict::Reject => {
+                            self.shared.lock().stats.bulk_failed += 1;
+                            let body = String::from_utf8_lossy(&reply.body);
+                            let msg = format!(
+                                "bulk request rejected: {}",
+                                body.chars().take(300).collect::<String>()
+                            );
+                            for i in 0..pending.len() {
+                                self.dead_letter(
+                                    &pending,
+                                    i,
+                                    FailReason::Other,
+                                    reply.status,
+                                    &msg,
+                                );
+                            }
+                            self.flush_dead_letters();
+                            return BulkChunk::default();
+                        }
+                    }
+                }
+            }
+            self.flush_dead_letters();
+            if attempt >= self.max_retries || self.stopping() {
+                return pending;
+            }
+            let j = self.jitter();
+            let d = retry::backoff_delay(attempt, self.backoff_init, self.backoff_max, j);
+            attempt += 1;
+            if !self.pause(d) {
+                return pending;
+            }
+        }
+    }
+
+    fn dead_letter(&mut self, c: &BulkChunk, i: usize, reason: FailReason, status: u16, msg: &str) {
+        {
+            let mut st = self.shared.lock();
+            st.stats.dead_lettered += 1;
+            st.stats.fail(reason, 1);
+        }
+        let Some(out) = self.dead_letter.as_mut() else {
+            if !self.dead_letter_logged {
+                self.dead_letter_logged = true;
+                eprintln!("spanlens: elasticsearch output: a document was rejected ({msg}); set dead_letter to keep such documents");
+            }
+            return;
+        };
+        let mut line = Vec::with_capacity(c.source(i).len() + msg.len() + 128);
+        line.extend_from_slice(b"{\"@timestamp\":\"");
+        crate::time::write_rfc3339(
+            &mut line,
+            crate::time::from_duration(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default(),
+            ),
+        );
+        line.extend_from_slice(b"\",\"status\":");
+        line.extend_from_slice(status.to_string().as_bytes());
+        line.extend_from_slice(b",\"reason\":");
+        line.extend_from_slice(
+            serde_json::to_string(match reason {
+                FailReason::Mapping => "mapping",
+                FailReason::Rejected => "rejected",
+                FailReason::Server => "server",
+                FailReason::Other => "other",
+            })
+            .unwrap_or_default()
+            .as_bytes(),
+        );
+        line.extend_from_slice(b",\"error\":");
+        line.extend_from_slice(serde_json::to_string(msg).unwrap_or_default().as_bytes());
+        line.extend_from_slice(b",\"action\":");
+        line.extend_from_slice(c.action(i));
+        line.extend_from_slice(b",\"document\":");
+        line.extend_from_slice(c.source(i));
+        line.extend_from_slice(b"}\n");
+        if out.write_all(&line).is_err() && !self.dead_letter_logged {
+            self.dead_letter_logged = true;
+            eprintln!("spanlens: elasticsearch output: cannot write the dead-letter file; rejected documents are only counted");
+        }
+    }
+
+    fn flush_dead_letters(&mut self) {
+        if let Some(d) = self.dead_letter.as_mut() {
+            let _ = d.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,567 @@
+//! The HTTP part of a transaction event, written straight into the batch.
+//!
+//! Field names are ECS where ECS has them (`http.*`, `url.*`,
+//! `user_agent.original`, `user.name`) plus Packetbeat's top-level
+//! `method`, `query` (`"GET /path"`) and `path`. `url.query` is built the way
+//! Packetbeat builds it (Go's `url.Values.Encode`): the parameters of the
+//! request target and, for `application/x-www-form-urlencoded` bodies, of the
+//! body (body values win for the same name), decoded, sorted by name and
+//! re-encoded, with the values of `hide_keywords` replaced by `xxxxx`.
+//!
+//! Everything is written from byte ranges of the kept heads through a
+//! reused [`Scratch`]; nothing is allocated per event once it is warm.
+
+use super::parser::{trim, Head};
+use super::session::{errors, Message};
+use super::HttpConfig;
+use crate::event::{JsonWriter, Status, Transaction};
+use crate::proto::TxSink;
+use base64::Engine;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+
+/// Most parameters decoded for `url.query`.
+const MAX_PARAMS: usize = 256;
+/// What hidden parameter values become.
+pub const HIDDEN: &str = "xxxxx";
+
+/// Basic credentials: padding optional, as clients send them.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    key: (usize, usize),
+    value: (usize, usize),
+    from_body: bool,
+}
+
+/// Reused buffers for one session's events.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    decoded: Vec<u8>,
+    pairs: Vec<Pair>,
+    query: Vec<u8>,
+    has_query: bool,
+    full: Vec<u8>,
+    host: Vec<u8>,
+    tmp: Vec<u8>,
+}
+
+/// The parts of the request target and `Host` that make `url.*`.
+struct UrlParts<'a> {
+    scheme: &'a [u8],
+    domain: &'a [u8],
+    port: u16,
+    path: &'a [u8],
+    target_query: Option<&'a [u8]>,
+}
+
+fn split_host_port(h: &[u8]) -> (&[u8], Option<u16>) {
+    let h = trim(h);
+    if let Some(rest) = h.strip_prefix(b"[") {
+        let Some(close) = rest.iter().position(|&b| b == b']') else {
+            return (h, None);
+        };
+        let port = rest
+            .get(close + 1..)
+            .and_then(|p| p.strip_prefix(b":"))
+            .and_then(super::parser::parse_u64)
+            .and_then(|p| u16::try_from(p).ok());
+        return (&rest[..close], port);
+    }
+    match h.iter().position(|&b| b == b':') {
+        Some(i) if !h[i + 1..].contains(&b':') => {
+            let port = super::parser::parse_u64(&h[i + 1..]).and_then(|p| u16::try_from(p).ok());
+            (&h[..i], port)
+        }
+        _ => (h, None),
+    }
+}
+
+fn url_parts<'a>(req: &'a Head, server: (IpAddr, u16), host_buf: &'a mut Vec<u8>) -> UrlParts<'a> {
+    let target = req.target();
+    let connect = req.method() == b"CONNECT";
+    let mut scheme: &[u8] = b"http";
+    let mut authority = None;
+    let mut rest = target;
+    if connect {
+        authority = Some(target);
+        rest = b"";
+    } else if let Some(i) = find(target, b"://") {
+        if i > 0
+            && target[..i]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+        {
+            scheme = &target[..i];
+            let after = &target[i + 3..];
+            let end = after
+                .iter()
+                .position(|&b| b == b'/' || b == b'?' || b == b'#')
+                .unwrap_or(after.len());
+            authority = Some(&after[..end]);
+            rest = &after[end..];
+        }
+    }
+    let rest = match rest.iter().position(|&b| b == b'#') {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    let (path, target_query) = match rest.iter().position(|&b| b == b'?') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let path: &[u8] = if path.is_empty() && authority.is_some() && !connect {
+        b"/"
+    } else {
+        path
+    };
+    let host = authority
+        .filter(|a| !a.is_empty())
+        .or_else(|| req.value(req.host).filter(|h| !trim(h).is_empty()));
+    let (domain, port) = match host {
+        Some(h) => {
+            let (d, p) = split_host_port(h);
+            (d, p.unwrap_or(server.1))
+        }
+        None => {
+            host_buf.clear();
+            let _ = write!(host_buf, "{}", server.0);
+            (&host_buf[..], server.1)
+        }
+    };
+    UrlParts {
+        scheme,
+        domain,
+        port,
+        path,
+        target_query,
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Go's `url.QueryUnescape` into `out`; false on a bad `%` escape.
+fn query_unescape(s: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                s.get(i + 1).copied().and_then(hex),
+                s.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => return false,
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Go's `url.QueryEscape`.
+fn query_escape(s: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b),
+            b' ' => out.push(b'+'),
+            _ => out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+        }
+    }
+}
+
+impl Scratch {
+    fn parse_pairs(&mut self, s: &[u8], from_body: bool) {
+        for part in s.split(|&b| b == b'&') {
+            if part.is_empty() || part.contains(&b';') || self.pairs.len() >= MAX_PARAMS {
+                continue;
+            }
+            let (k, v) = match part.iter().position(|&b| b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &b""[..]),
+            };
+            let mark = self.decoded.len();
+            let ks = self.decoded.len();
+            if !query_unescape(k, &mut self.decoded) {
+                self.decoded.truncate(mark);
+                continue;
+            }
+            let vs = self.decoded.len();
+            if !query_unescape(v, &mut self.decoded) {
+                self.decoded.truncate(mark);
+                continue;
+            }
+            self.pairs.push(Pair {
+                key: (ks, vs),
+                value: (vs, self.decoded.len()),
+                from_body,
+            });
+        }
+    }
+
+    fn slice(&self, r: (usize, usize)) -> &[u8] {
+        self.decoded.get(r.0..r.1).unwrap_or(&[])
+    }
+
+    /// Builds `url.query` (sorted, re-encoded, hidden values masked).
+    fn build_query(&mut self, cfg: &HttpConfig, target_query: Option<&[u8]>, body: Option<&[u8]>) {
+        self.decoded.clear();
+        self.pairs.clear();
+        self.query.clear();
+        self.has_query = target_query.is_some() || body.is_some();
+        if let Some(q) = target_query {
+            self.parse_pairs(q, false);
+        }
+        if let Some(b) = body {
+            self.parse_pairs(b, true);
+        }
+        if self.pairs.iter().any(|p| p.from_body) {
+            // Form values replace query values of the same name, as in Packetbeat.
+            let mut i = 0;
+            while i < self.pairs.len() {
+                let p = self.pairs[i];
+                let shadowed = !p.from_body
+                    && self
+                        .pairs
+                        .iter()
+                        .any(|q| q.from_body && self.slice(q.key) == self.slice(p.key));
+                if shadowed {
+                    self.pairs.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.sort_by(|a, b| self.slice(a.key).cmp(self.slice(b.key)));
+        for (i, p) in pairs.iter().enumerate() {
+            if i > 0 {
+                self.query.push(b'&');
+            }
+            let key = self.decoded.get(p.key.0..p.key.1).unwrap_or(&[]);
+            query_escape(key, &mut self.query);
+            self.query.push(b'=');
+            let hidden = cfg
+                .hide_keywords
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(key));
+            if hidden {
+                self.query.extend_from_slice(HIDDEN.as_bytes());
+            } else {
+                let v = self.decoded.get(p.value.0..p.value.1).unwrap_or(&[]);
+                query_escape(v, &mut self.query);
+            }
+        }
+        self.pairs = pairs;
+    }
+}
+
+/// The first address in the `real_ip_header` value.
+fn real_ip(cfg: &HttpConfig, req: &Head) -> Option<IpAddr> {
+    let name = cfg.real_ip_header.as_deref()?;
+    let v = req.find(name)?;
+    let first = trim(v.split(|&b| b == b',').next()?);
+    let s = std::str::from_utf8(first).ok()?;
+    s.parse::<IpAddr>()
+        .ok()
+        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| s.trim_start_matches('[').trim_end_matches(']').parse().ok())
+}
+
+/// The user of `Authorization: Basic ...`, decoded into `buf`.
+fn basic_user<'b>(auth: &[u8], buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+    let auth = trim(auth);
+    let scheme = auth.get(..6)?;
+    if !scheme.eq_ignore_ascii_case(b"basic ") {
+        return None;
+    }
+    buf.clear();
+    BASE64.decode_vec(trim(&auth[6..]), buf).ok()?;
+    let user = match buf.iter().position(|&b| b == b':') {
+        Some(i) => &buf[..i],
+        None => &buf[..],
+    };
+    (!user.is_empty()).then_some(user)
+}
+
+fn is_auth_header(name: &[u8]) -> bool {
+    name == b"authorization" || name == b"proxy-authorization"
+}
+
+/// Writes `headers: {name: value}` for the headers the settings select.
+/// Repeated names are joined with `, `; `content-length` is a number.
+fn write_headers(w: &mut JsonWriter<'_>, cfg: &HttpConfig, head: &Head, tmp: &mut Vec<u8>) {
+    let wanted = |name: &[u8]| {
+        cfg.send_all_headers
+            || cfg
+                .send_headers
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+    };
+    if !cfg.send_all_headers && cfg.send_headers.is_empty() {
+        return;
+    }
+    let raw = &head.raw;
+    let mut open = false;
+    for (i, (n, v)) in head.headers.iter().enumerate() {
+        let name = n.get(raw);
+        if !wanted(name) || head.headers[..i].iter().any(|(m, _)| m.get(raw) == name) {
+            continue;
+        }
+        let Ok(key) = std::str::from_utf8(name) else {
+            continue;
+        };
+        if key.is_empty() || key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            continue;
+        }
+        if !open {
+            w.begin_obj("headers");
+            open = true;
+        }
+        if cfg.redact_authorization && is_auth_header(name) {
+            w.str(key, "*");
+            continue;
+        }
+        tmp.clear();
+        tmp.extend_from_slice(v.get(raw));
+        for (m, v2) in &head.headers[i + 1..] {
+            if m.get(raw) == name {
+                tmp.extend_from_slice(b", ");
+                tmp.extend_from_slice(v2.get(raw));
+            }
+        }
+        match (name, super::parser::parse_u64(tmp)) {
+            (b"content-length", Some(n)) => w.u64(key, n),
+            _ => w.bytes_lossy(key, tmp),
+        }
+    }
+    if open {
+        w.end();
+    }
+}
+
+/// The media type of a `Content-Type` value (without parameters).
+fn mime_type(ct: &[u8]) -> &[u8] {
+    trim(ct.split(|&b| b == b';').next().unwrap_or(&[]))
+}
+
+fn write_message_common(
+    w: &mut JsonWriter<'_>,
+    cfg: &HttpConfig,
+    m: &Message,
+    body_override: Option<&[u8]>,
+    tmp: &mut Vec<u8>,
+) {
+    w.u64("bytes", m.bytes);
+    w.begin_obj("body");
+    w.u64("bytes", m.body_bytes);
+    if m.show_body && !m.body.is_empty() {
+        w.bytes_lossy("content", body_override.unwrap_or(&m.body));
+    }
+    w.end();
+    if let Some(ct) = m.head.value(m.head.content_type) {
+        let mt = mime_type(ct);
+        if !mt.is_empty() {
+            w.bytes_lossy("mime_type", mt);
+        }
+    }
+    if let Some(ce) = m.head.value(m.head.content_encoding) {
+        w.bytes_lossy("content_encoding", trim(ce));
+    }
+    write_headers(w, cfg, &m.head, tmp);
+}
+
+/// Whether an `error.message` makes the transaction fail by itself (losses
+/// and a response cut by the end of the connection do not).
+fn error_fails(e: &str) -> bool {
+    e != errors::LOSS_REQUEST && e != errors::LOSS_RESPONSE && e != errors::INCOMPLETE_RESPONSE
+}
+
+/// Emits one `type: http` event. `interim` is the size of `1xx` responses
+/// before `resp`; `unmatched` forces `status: Error`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn emit(
+    cfg: &HttpConfig,
+    sc: &mut Scratch,
+    out: &mut TxSink<'_>,
+    req: Option<&Message>,
+    resp: Option<&Message>,
+    interim: u64,
+    error: Option<&str>,
+    unmatched: bool,
+) {
+    let server = out.flow.server;
+    let code = resp.map_or(0, |r| r.head.status);
+    let failed = unmatched || resp.is_none() || code >= 400 || error.is_some_and(error_fails);
+    let mut host_buf = std::mem::take(&mut sc.host);
+    let parts = req.map(|r| url_parts(&r.head, server, &mut host_buf));
+    if let (Some(r), Some(p)) = (req, &parts) {
+        let form_body =
+            (r.form && !r.over_max && r.body.len() as u64 == r.body_bytes && r.body_bytes > 0)
+                .then_some(&r.body[..]);
+        sc.build_query(cfg, p.target_query, form_body);
+        sc.full.clear();
+        sc.full.extend_from_slice(p.scheme);
+        sc.full.extend_from_slice(b"://");
+        let v6 = p.domain.contains(&b':');
+        if v6 {
+            sc.full.push(b'[');
+        }
+        sc.full.extend_from_slice(p.domain);
+        if v6 {
+            sc.full.push(b']');
+        }
+        let default_port = if p.scheme.eq_ignore_ascii_case(b"https") {
+            443
+        } else {
+            80
+        };
+        if p.port != default_port {
+            let _ = write!(sc.full, ":{}", p.port);
+        }
+        sc.full.extend_from_slice(p.path);
+        if !sc.query.is_empty() {
+            sc.full.push(b'?');
+            sc.full.extend_from_slice(&sc.query);
+        }
+    }
+    let tx = Transaction {
+        kind: "http",
+        status: Some(if failed { Status::Error } else { Status::Ok }),
+        request_start: req.map(|r| r.start),
+        request_end: req.map(|r| r.end),
+        response_start: resp.map(|r| r.start),
+        response_end: resp.map(|r| r.end),
+        request_bytes: req.map_or(0, |r| r.bytes),
+        response_bytes: resp.map_or(0, |r| r.bytes) + interim,
+        error,
+        real_client_ip: req.and_then(|r| real_ip(cfg, &r.head)),
+    };
+    out.emit(&tx, |w| {
+        let version = req.or(resp).map_or(1, |m| m.head.minor);
+        w.begin_obj("http");
+        w.str("version", if version == 0 { "1.0" } else { "1.1" });
+        if let Some(r) = req {
+            w.begin_obj("request");
+            w.bytes_lossy("method", r.head.method());
+            let masked = (r.form && !cfg.hide_keywords.is_empty()).then_some(&sc.query[..]);
+            write_message_common(w, cfg, r, masked, &mut sc.tmp);
+            if let Some(referer) = r.head.value(r.head.referer) {
+                w.bytes_lossy("referrer", referer);
+            }
+            w.end();
+        }
+        if let Some(r) = resp {
+            w.begin_obj("response");
+            w.u64("status_code", r.head.status.into());
+            w.bytes_lossy("status_phrase", r.head.reason.get(&r.head.raw));
+            write_message_common(w, cfg, r, None, &mut sc.tmp);
+            w.end();
+        }
+        w.end();
+        let (Some(r), Some(p)) = (req, &parts) else {
+            return;
+        };
+        w.begin_obj("url");
+        w.bytes_lossy("scheme", p.scheme);
+        w.bytes_lossy("domain", p.domain);
+        if p.port != 80 {
+            w.u64("port", p.port.into());
+        }
+        if !p.path.is_empty() {
+            w.bytes_lossy("path", p.path);
+        }
+        if sc.has_query && !sc.query.is_empty() {
+            w.bytes_lossy("query", &sc.query);
+        }
+        w.bytes_lossy("full", &sc.full);
+        w.end();
+        if let Some(ua) = r.head.value(r.head.user_agent) {
+            w.begin_obj("user_agent");
+            w.bytes_lossy("original", ua);
+            w.end();
+        }
+        if let Some(user) = r
+            .head
+            .value(r.head.authorization)
+            .and_then(|a| basic_user(a, &mut sc.tmp))
+        {
+            w.begin_obj("user");
+            w.bytes_lossy("name", user);
+            w.end();
+        }
+        w.bytes_lossy("method", r.head.method());
+        sc.tmp.clear();
+        sc.tmp.extend_from_slice(r.head.method());
+        sc.tmp.push(b' ');
+        sc.tmp.extend_from_slice(p.path);
+        w.bytes_lossy("query", &sc.tmp);
+        w.bytes_lossy("path", p.path);
+    });
+    sc.host = host_buf;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_query_escaping() {
+        let mut out = Vec::new();
+        query_escape(b"{ \"a\": 1}\n~x-y_z.", &mut out);
+        assert_eq!(out, b"%7B+%22a%22%3A+1%7D%0A~x-y_z.");
+        out.clear();
+        assert!(query_unescape(b"a+b%41", &mut out));
+        assert_eq!(out, b"a bA");
+        assert!(!query_unescape(b"%4", &mut Vec::new()));
+    }
+
+    #[test]
+    fn query_params_are_sorted_and_hidden() {
+        let cfg = HttpConfig {
+            hide_keywords: vec!["PASS".into()],
+            ..HttpConfig::default()
+        };
+        let mut sc = Scratch::default();
+        sc.build_query(&cfg, Some(b"user=monica&pass=secret&a=1;b"), None);
+        assert_eq!(sc.query, b"pass=xxxxx&user=monica");
+        sc.build_query(&cfg, Some(b"x=1&user=q"), Some(b"user=monica"));
+        assert_eq!(sc.query, b"user=monica&x=1");
+    }
+
+    #[test]
+    fn host_and_port_split() {
+        assert_eq!(
+            split_host_port(b"example.com:8080"),
+            (&b"example.com"[..], Some(8080))
+        );
+        assert_eq!(split_host_port(b"[::1]:80"), (&b"::1"[..], Some(80)));
+        assert_eq!(split_host_port(b"example.com"), (&b"example.com"[..], None));
+    }
+
+    #[test]
+    fn basic_auth_user() {
+        let mut buf = Vec::new();
+        // "simplesimon:pieman"
+        let user = basic_user(b"Basic c2ltcGxlc2ltb246cGllbWFu", &mut buf);
+        assert_eq!(user, Some(&b"simplesimon"[..]));
+        assert_eq!(basic_user(b"Bearer abc", &mut buf), None);
+    }
+}

@@ -1,0 +1,1185 @@
+//! HTTP/1.x message framing and head parsing: pure, streaming, no events.
+//!
+//! Follows RFC 9112 (HTTP/1.1 message syntax and framing): a message is a
+//! head (start line, header fields, empty line) and a body delimited by
+//! `Content-Length`, the `chunked` transfer coding (section 7.1, with
+//! trailer fields) or, for responses only, the end of the connection.
+//!
+//! [`StreamParser`] follows one direction of a connection. It takes input in
+//! arbitrary pieces, buffers only the head (bounded by `max_head`), and hands
+//! the body back as slices of the caller's input without copying it. It
+//! never errors on a prefix of a valid message: it says "need more"
+//! ([`Step::More`]) until the message is complete. After a gap or garbage it
+//! resynchronises at the next line that looks like a request line
+//! (`METHOD SP target SP HTTP/1.x`) or status line (`HTTP/1.x NNN`).
+//!
+//! [`Head`] parses a complete head with `httparse` and keeps byte ranges into
+//! its own buffer (no per-header allocation). Which body a message has is
+//! decided by the caller from the head (it needs the request method to frame
+//! a response) through [`StreamParser::set_body`].
+//!
+//! Not here: pairing requests with responses, timeouts, event fields (see
+//! `session.rs` and `event.rs`), HTTP/2, content decoding.
+
+use memchr::memchr;
+use std::mem::MaybeUninit;
+
+/// Default bound on the size of a message head (start line and headers).
+pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+/// Header fields parsed per head; more is an invalid head.
+pub const MAX_HEADERS: usize = 100;
+/// Longest line considered while resynchronising.
+const MAX_RESYNC_LINE: usize = 8 * 1024;
+/// Longest chunk-size line (with extensions).
+const MAX_CHUNK_LINE: u32 = 4 * 1024;
+
+/// Why a message could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The first line is not an HTTP/1.x request or status line.
+    #[error("not an HTTP/1.x start line")]
+    NotHttp,
+    /// The head grew past the configured bound before its empty line.
+    #[error("message head larger than the limit")]
+    HeadTooLarge,
+    /// httparse rejected the head (bad token, too many headers, ...).
+    #[error("invalid message head")]
+    InvalidHead,
+    /// `Content-Length` is not a number, or two differ.
+    #[error("invalid Content-Length")]
+    InvalidContentLength,
+    /// A chunk-size line or the CRLF after chunk data is malformed.
+    #[error("invalid chunked encoding")]
+    InvalidChunk,
+}
+
+/// A byte range inside a [`Head`]'s buffer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the first byte.
+    pub start: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
+
+impl Span {
+    /// The bytes of this span in `buf` (empty when out of range).
+    pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        let s = self.start as usize;
+        buf.get(s..s + self.len as usize).unwrap_or(&[])
+    }
+
+    fn of(base: &[u8], part: &[u8]) -> Span {
+        let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        if start > base.len() || part.len() > base.len() - start {
+            return Span::default();
+        }
+        Span {
+            start: start as u32,
+            len: part.len() as u32,
+        }
+    }
+}
+
+/// How a message body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Until the direction ends (responses only).
+    Close,
+}
+
+/// A parsed message head. Header names are lower-cased in place.
+#[derive(Debug, Default, Clone)]
+pub struct Head {
+    /// The head bytes as received, header names lower-cased.
+    pub raw: Vec<u8>,
+    /// Request method.
+    pub method: Span,
+    /// Request target as sent.
+    pub target: Span,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor: u8,
+    /// Response status code (0 for requests).
+    pub status: u16,
+    /// Response reason phrase, lower-cased (as Packetbeat reports it).
+    pub reason: Span,
+    /// Every header field: (lower-cased name, value).
+    pub headers: Vec<(Span, Span)>,
+    /// `Content-Length`, when present and valid.
+    pub content_length: Option<u64>,
+    /// `Content-Length` present but invalid or contradictory.
+    pub bad_content_length: bool,
+    /// `Transfer-Encoding` present.
+    pub transfer_encoding: bool,
+    /// The final transfer coding is `chunked`.
+    pub chunked: bool,
+    /// `Expect: 100-continue`.
+    pub expect_continue: bool,
+    /// Index in `headers` of `host`.
+    pub host: Option<u16>,
+    /// Index of `user-agent`.
+    pub user_agent: Option<u16>,
+    /// Index of `referer`.
+    pub referer: Option<u16>,
+    /// Index of `content-type`.
+    pub content_type: Option<u16>,
+    /// Index of `content-encoding`.
+    pub content_encoding: Option<u16>,
+    /// Index of `authorization`.
+    pub authorization: Option<u16>,
+}
+
+fn parser_config() -> httparse::ParserConfig {
+    let mut c = httparse::ParserConfig::default();
+    c.allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_request_line_delimiters(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .ignore_invalid_headers_in_responses(true)
+        .ignore_invalid_headers_in_requests(true);
+    c
+}
+
+impl Head {
+    /// Forgets the parsed fields and the bytes, keeping the allocations.
+    pub fn clear(&mut self) {
+        let raw = std::mem::take(&mut self.raw);
+        let headers = std::mem::take(&mut self.headers);
+        *self = Head {
+            raw,
+            headers,
+            ..Head::default()
+        };
+        self.raw.clear();
+        self.headers.clear();
+    }
+
+    /// The value of header number `i`.
+    pub fn value(&self, i: Option<u16>) -> Option<&[u8]> {
+        let (_, v) = self.headers.get(usize::from(i?))?;
+        Some(v.get(&self.raw))
+    }
+
+    /// The value of the first header called `name` (lower-case).
+    pub fn find(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.get(&self.raw).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.get(&self.raw))
+    }
+
+    /// Method bytes.
+    pub fn method(&self) -> &[u8] {
+        self.method.get(&self.raw)
+    }
+
+    /// Request target bytes.
+    pub fn target(&self) -> &[u8] {
+        self.target.get(&self.raw)
+    }
+
+    /// Parses `raw` as a request head. With `partial`, a head cut short
+    /// (too large) still yields whatever its first line gave.
+    pub fn parse_request(&mut self, partial: bool) -> Result<(), ParseError> {
+        self.reset_fields();
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let res =
+            parser_config().parse_request_with_uninit_headers(&mut req, &self.raw, &mut slots);
+        let base: &[u8] = &self.raw;
+        self.method = req
+            .method
+            .map(|m| Span::of(base, m.as_bytes()))
+            .unwrap_or_default();
+        self.target = req
+            .path
+            .map(|p| Span::of(base, p.as_bytes()))
+            .unwrap_or_default();
+        self.minor = req.version.unwrap_or(1);
+        match res {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) | Err(_) if partial => return Ok(()),
+            _ => return Err(ParseError::InvalidHead),
+        }
+        for h in req.headers.iter() {
+            self.headers
+                .push((Span::of(base, h.name.as_bytes()), Span::of(base, h.value)));
+        }
+        self.index_headers()
+    }
+
+    /// Parses `raw` as a response head (see [`Head::parse_request`]).
+    pub fn parse_response(&mut self, partial: bool) -> Result<(), ParseError> {
+        self.reset_fields();
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let res =
+            parser_config().parse_response_with_uninit_headers(&mut resp, &self.raw, &mut slots);
+        let base: &[u8] = &self.raw;
+        self.minor = resp.version.unwrap_or(1);
+        self.status = resp.code.unwrap_or(0);
+        self.reason = resp
+            .reason
+            .map(|r| Span::of(base, r.as_bytes()))
+            .unwrap_or_default();
+        match res {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) | Err(_) if partial => return Ok(()),
+            _ => return Err(ParseError::InvalidHead),
+        }
+        for h in resp.headers.iter() {
+            self.headers
+                .push((Span::of(base, h.name.as_bytes()), Span::of(base, h.value)));
+        }
+        let r = self.reason;
+        if let Some(b) = self
+            .raw
+            .get_mut(r.start as usize..(r.start + r.len) as usize)
+        {
+            b.make_ascii_lowercase();
+        }
+        self.index_headers()
+    }
+
+    fn reset_fields(&mut self) {
+        self.headers.clear();
+        self.method = Span::default();
+        self.target = Span::default();
+        self.reason = Span::default();
+        self.minor = 1;
+        self.status = 0;
+        self.content_length = None;
+        self.bad_content_length = false;
+        self.transfer_encoding = false;
+        self.chunked = false;
+        self.expect_continue = false;
+        self.host = None;
+        self.user_agent = None;
+        self.referer = None;
+        self.content_type = None;
+        self.content_encoding = None;
+        self.authorization = None;
+    }
+
+    /// Lower-cases names and notes the headers the session needs.
+    fn index_headers(&mut self) -> Result<(), ParseError> {
+        for i in 0..self.headers.len() {
+            let (n, v) = self.headers[i];
+            let range = n.start as usize..(n.start + n.len) as usize;
+            if let Some(name) = self.raw.get_mut(range) {
+                name.make_ascii_lowercase();
+            }
+            let idx = Some(i as u16);
+            let value = v.get(&self.raw);
+            match n.get(&self.raw) {
+                b"content-length" => match parse_u64(value) {
+                    Some(len) if self.content_length.is_none_or(|l| l == len) => {
+                        self.content_length = Some(len)
+                    }
+                    _ => self.bad_content_length = true,
+                },
+                b"transfer-encoding" => {
+                    self.transfer_encoding = true;
+                    let last = value.rsplit(|&b| b == b',').next().unwrap_or(&[]);
+                    self.chunked = trim(last).eq_ignore_ascii_case(b"chunked");
+                }
+                b"expect" => {
+                    self.expect_continue = trim(value).eq_ignore_ascii_case(b"100-continue")
+                }
+                b"host" => self.host = self.host.or(idx),
+                b"user-agent" => self.user_agent = self.user_agent.or(idx),
+                b"referer" => self.referer = self.referer.or(idx),
+                b"content-type" => self.content_type = self.content_type.or(idx),
+                b"content-encoding" => self.content_encoding = self.content_encoding.or(idx),
+                b"authorization" => self.authorization = self.authorization.or(idx),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// How the body of this request is delimited (RFC 9112 section 6.3).
+    pub fn request_framing(&self) -> Result<Framing, ParseError> {
+        if self.transfer_encoding {
+            // A request with a transfer coding other than chunked cannot be framed.
+            return if self.chunked {
+                Ok(Framing::Chunked)
+            } else {
+                Err(ParseError::InvalidContentLength)
+            };
+        }
+        if self.bad_content_length {
+            return Err(ParseError::InvalidContentLength);
+        }
+        Ok(match self.content_length {
+            Some(0) | None => Framing::None,
+            Some(n) => Framing::Length(n),
+        })
+    }
+
+    /// How the body of this response is delimited, given the request it
+    /// answers (`HEAD` and `CONNECT` change the rules).
+    pub fn response_framing(
+        &self,
+        head_request: bool,
+        connect: bool,
+    ) -> Result<Framing, ParseError> {
+        let s = self.status;
+        if head_request || (100..200).contains(&s) || s == 204 || s == 304 {
+            return Ok(Framing::None);
+        }
+        if connect && (200..300).contains(&s) {
+            return Ok(Framing::None);
+        }
+        if self.transfer_encoding {
+            return Ok(if self.chunked {
+                Framing::Chunked
+            } else {
+                Framing::Close
+            });
+        }
+        if self.bad_content_length {
+            return Err(ParseError::InvalidContentLength);
+        }
+        Ok(match self.content_length {
+            Some(0) => Framing::None,
+            Some(n) => Framing::Length(n),
+            None => Framing::Close,
+        })
+    }
+}
+
+/// ASCII decimal to u64 (optional surrounding blanks); `None` on anything else.
+pub fn parse_u64(v: &[u8]) -> Option<u64> {
+    let v = trim(v);
+    if v.is_empty() || v.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in v {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(b - b'0');
+    }
+    Some(n)
+}
+
+/// Strips ASCII blanks at both ends.
+pub fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    v.get(start..end).unwrap_or(&[])
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn strip_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// `METHOD SP target SP HTTP/1.d` (the line may end in CRLF or LF).
+pub fn looks_like_request_line(line: &[u8]) -> bool {
+    let line = strip_eol(line);
+    let Some(sp) = line.iter().position(|&b| b == b' ') else {
+        return false;
+    };
+    let method = &line[..sp];
+    if method.is_empty() || method.len() > 24 || !method.iter().all(|&b| is_tchar(b)) {
+        return false;
+    }
+    let Some(v) = line.len().checked_sub(8).and_then(|i| line.get(i..)) else {
+        return false;
+    };
+    line.len() > sp + 9
+        && v.starts_with(b"HTTP/1.")
+        && v[7].is_ascii_digit()
+        && line[line.len() - 9] == b' '
+}
+
+/// `HTTP/1.d SP NNN` followed by a space or the end of the line.
+pub fn looks_like_status_line(line: &[u8]) -> bool {
+    let line = strip_eol(line);
+    line.len() >= 12
+        && line.starts_with(b"HTTP/1.")
+        && line[7].is_ascii_digit()
+        && line[8] == b' '
+        && line[9..12].iter().all(u8::is_ascii_digit)
+        && (line.len() == 12 || line[12] == b' ')
+}
+
+/// What [`StreamParser::feed`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing to report; feed the rest of the input (if any).
+    More,
+    /// A complete head is buffered: take it ([`StreamParser::take_head`]),
+    /// parse it and call [`StreamParser::set_body`].
+    Head,
+    /// Body payload (chunk data without framing) at `input[start..end]` of
+    /// the slice just fed; `done` when it ends the message.
+    Body {
+        /// Start offset in the fed slice.
+        start: usize,
+        /// End offset in the fed slice.
+        end: usize,
+        /// The message is complete.
+        done: bool,
+    },
+    /// The message is complete (end of chunked trailers).
+    Done,
+    /// The current message (if any) is abandoned; the parser resynchronises.
+    Error(ParseError),
+}
+
+/// What a gap did to the message in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapEffect {
+    /// No message was in progress; the parser resynchronises.
+    Between,
+    /// A head was cut; that message is lost and the parser resynchronises.
+    LostHead,
+    /// The gap fell inside a body of known length; `done` when it ended it.
+    InBody {
+        /// The message is complete.
+        done: bool,
+    },
+    /// The gap covered the end of the body; the message ends with loss and
+    /// the parser resynchronises.
+    Truncated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size {
+        value: u64,
+        digits: u8,
+        ext: bool,
+        len: u32,
+    },
+    Data(u64),
+    DataEnd {
+        cr: bool,
+    },
+    Trailer {
+        line: u32,
+        total: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Head,
+    AwaitBody,
+    Length(u64),
+    Chunked(Chunk),
+    Close,
+    Resync { line_start: bool },
+    Off,
+}
+
+/// Streaming framer for one direction of an HTTP/1.x connection.
+#[derive(Debug, Clone)]
+pub struct StreamParser {
+    request: bool,
+    state: State,
+    buf: Vec<u8>,
+    lines: u32,
+    max_head: usize,
+    msg_bytes: u64,
+    body_bytes: u64,
+    skipped: u64,
+}
+
+impl StreamParser {
+    /// A parser for requests (`request`) or responses, with a head bound.
+    pub fn new(request: bool, max_head: usize) -> Self {
+        StreamParser {
+            request,
+            state: State::Head,
+            buf: Vec::new(),
+            lines: 0,
+            max_head: max_head.max(64),
+            msg_bytes: 0,
+            body_bytes: 0,
+            skipped: 0,
+        }
+    }
+
+    /// Wire bytes of the current (or just finished) message: head, body and framing.
+    pub fn msg_bytes(&self) -> u64 {
+        self.msg_bytes
+    }
+
+    /// Payload bytes of the current (or just finished) message body.
+    pub fn body_bytes(&self) -> u64 {
+        self.body_bytes
+    }
+
+    /// Bytes skipped outside messages (resync, blank lines, after an upgrade).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The buffered head so far (also after [`ParseError::HeadTooLarge`],
+    /// until the next `feed`).
+    pub fn head(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// A message has started and is not finished.
+    pub fn in_message(&self) -> bool {
+        match self.state {
+            State::Head => !self.buf.is_empty(),
+            State::AwaitBody | State::Length(_) | State::Chunked(_) | State::Close => true,
+            State::Resync { .. } | State::Off => false,
+        }
+    }
+
+    /// A head has been parsed and the body is in progress.
+    pub fn in_body(&self) -> bool {
+        matches!(
+            self.state,
+            State::AwaitBody | State::Length(_) | State::Chunked(_) | State::Close
+        )
+    }
+
+    /// The parser is skipping bytes until a start line.
+    pub fn resyncing(&self) -> bool {
+        matches!(self.state, State::Resync { .. })
+    }
+
+    /// Moves the buffered head into `dst` (swapping allocations).
+    pub fn take_head(&mut self, dst: &mut Vec<u8>) {
+        dst.clear();
+        std::mem::swap(dst, &mut self.buf);
+    }
+
+    /// Sets the body framing after a [`Step::Head`]; true when the message is
+    /// already complete (no body).
+    pub fn set_body(&mut self, framing: Framing) -> bool {
+        self.buf.clear();
+        self.lines = 0;
+        self.state = match framing {
+            Framing::None | Framing::Length(0) => {
+                self.state = State::Head;
+                return true;
+            }
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::Chunked(Chunk::Size {
+                value: 0,
+                digits: 0,
+                ext: false,
+                len: 0,
+            }),
+            Framing::Close => State::Close,
+        };
+        false
+    }
+
+    /// Abandons the current message and skips to the next start line.
+    pub fn resync(&mut self) {
+        self.buf.clear();
+        self.lines = 0;
+        self.state = State::Resync { line_start: true };
+    }
+
+    /// Stops parsing for good (after a protocol upgrade); later bytes are skipped.
+    pub fn turn_off(&mut self) {
+        self.buf.clear();
+        self.state = State::Off;
+    }
+
+    /// The direction ended: true when that completed a close-delimited body.
+    pub fn end(&mut self) -> bool {
+        if self.state == State::Close {
+            self.state = State::Head;
+            return true;
+        }
+        false
+    }
+
+    /// `len` bytes were never captured.
+    pub fn gap(&mut self, len: u64) -> GapEffect {
+        let after = State::Resync { line_start: true };
+        match self.state {
+            State::Head | State::AwaitBody => {
+                let lost = self.in_message();
+                self.buf.clear();
+                self.lines = 0;
+                self.state = after;
+                if lost {
+                    GapEffect::LostHead
+                } else {
+                    GapEffect::Between
+                }
+            }
+            State::Length(rem) => {
+                let n = len.min(rem);
+                self.msg_bytes += n;
+                self.body_bytes += n;
+                if len < rem {
+                    self.state = State::Length(rem - len);
+                    GapEffect::InBody { done: false }
+                } else if len == rem {
+                    self.state = State::Head;
+                    GapEffect::InBody { done: true }
+                } else {
+                    self.state = after;
+                    GapEffect::Truncated
+                }
+            }
+            State::Chunked(Chunk::Data(rem)) if len < rem => {
+                self.msg_bytes += len;
+                self.body_bytes += len;
+                self.state = State::Chunked(Chunk::Data(rem - len));
+                GapEffect::InBody { done: false }
+            }
+            State::Chunked(_) => {
+                self.state = after;
+                GapEffect::Truncated
+            }
+            State::Close => {
+                self.msg_bytes += len;
+                self.body_bytes += len;
+                GapEffect::InBody { done: false }
+            }
+            State::Resync { .. } => {
+                self.buf.clear();
+                self.state = after;
+                GapEffect::Between
+            }
+            State::Off => GapEffect::Between,
+        }
+    }
+
+    /// Consumes a prefix of `input`; returns how many bytes and what was found.
+    /// Either the count is positive or the step is not [`Step::More`].
+    pub fn feed(&mut self, input: &[u8]) -> (usize, Step) {
+        match self.state {
+            State::Head => self.feed_head(input),
+            State::AwaitBody => {
+                // The caller did not frame the body: treat it as absent.
+                self.set_body(Framing::None);
+                (0, Step::Done)
+            }
+            State::Length(rem) => {
+                let n = (input.len() as u64).min(rem) as usize;
+                let rem = rem - n as u64;
+                self.msg_bytes += n as u64;
+                self.body_bytes += n as u64;
+                let done = rem == 0;
+                self.state = if done {
+                    State::Head
+                } else {
+                    State::Length(rem)
+                };
+                (
+                    n,
+                    Step::Body {
+                        start: 0,
+                        end: n,
+                        done,
+                    },
+                )
+            }
+            State::Close => {
+                let n = input.len();
+                self.msg_bytes += n as u64;
+                self.body_bytes += n as u64;
+                (
+                    n,
+                    Step::Body {
+                        start: 0,
+                        end: n,
+                        done: false,
+                    },
+                )
+            }
+            State::Chunked(c) => self.feed_chunked(c, input),
+            State::Resync { line_start } => self.feed_resync(line_start, input),
+            State::Off => {
+                self.skipped += input.len() as u64;
+                (input.len(), Step::More)
+            }
+        }
+    }
+
+    fn start_message(&mut self) {
+        self.msg_bytes = 0;
+        self.body_bytes = 0;
+        self.lines = 0;
+    }
+
+    fn feed_head(&mut self, input: &[u8]) -> (usize, Step) {
+        let mut from = 0;
+        if self.buf.is_empty() {
+            // Blank lines between messages are tolerated (RFC 9112 section 2.2).
+            from = input
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .unwrap_or(input.len());
+            self.skipped += from as u64;
+            if from == input.len() {
+                return (from, Step::More);
+            }
+            self.start_message();
+        }
+        if self.lines == 0 {
+            // The start line is checked as soon as it is complete, so that
+            // non-HTTP bytes are given up early.
+            let rest = input.get(from..).unwrap_or(&[]);
+            let (piece, line_end) = match memchr(b'\n', rest) {
+                Some(k) => (&rest[..=k], true),
+                None => (rest, false),
+            };
+            if self.buf.len() + piece.len() > self.max_head {
+                return self.head_too_large(piece, from, line_end);
+            }
+            self.buf.extend_from_slice(piece);
+            self.msg_bytes += piece.len() as u64;
+            from += piece.len();
+            if !line_end {
+                return (from, Step::More);
+            }
+            let ok = if self.request {
+                looks_like_request_line(&self.buf)
+            } else {
+                looks_like_status_line(&self.buf)
+            };
+            if !ok {
+                self.skipped += self.buf.len() as u64;
+                self.msg_bytes = 0;
+                self.buf.clear();
+                self.state = State::Resync { line_start: true };
+                return (from, Step::Error(ParseError::NotHttp));
+            }
+            self.lines = 1;
+        }
+        // Header lines: find the empty line first, then copy once.
+        let start = from;
+        let mut pos = from;
+        loop {
+            let rest = input.get(pos..).unwrap_or(&[]);
+            let Some(k) = memchr(b'\n', rest) else {
+                let piece = &input[start..];
+                if self.buf.len() + piece.len() > self.max_head {
+                    return self.head_too_large(piece, start, false);
+                }
+                self.buf.extend_from_slice(piece);
+                self.msg_bytes += piece.len() as u64;
+                return (input.len(), Step::More);
+            };
+            let nl = pos + k;
+            let piece = &input[start..=nl];
+            if self.buf.len() + piece.len() > self.max_head {
+                return self.head_too_large(piece, start, true);
+            }
+            self.lines += 1;
+            // The byte `back` places before the newline, across buf and input.
+            let before = |back: usize| -> Option<u8> {
+                match nl.checked_sub(back) {
+                    Some(i) if i >= start => input.get(i).copied(),
+                    _ => {
+                        let from_end = back - (nl - start);
+                        self.buf
+                            .len()
+                            .checked_sub(from_end)
+                            .and_then(|i| self.buf.get(i).copied())
+                    }
+                }
+            };
+            let empty_line =
+                before(1) == Some(b'\n') || (before(1) == Some(b'\r') && before(2) == Some(b'\n'));
+            if empty_line {
+                self.buf.extend_from_slice(piece);
+                self.msg_bytes += piece.len() as u64;
+                self.state = State::AwaitBody;
+                return (nl + 1, Step::Head);
+            }
+            pos = nl + 1;
+        }
+    }
+
+    /// Keeps what fits of the head for diagnostics and starts resynchronising.
+    fn head_too_large(&mut self, piece: &[u8], at: usize, line_end: bool) -> (usize, Step) {
+        let room = self
+            .max_head
+            .saturating_sub(self.buf.len())
+            .min(piece.len());
+        self.buf.extend_from_slice(&piece[..room]);
+        self.msg_bytes += piece.len() as u64;
+        self.state = State::Resync {
+            line_start: line_end,
+        };
+        self.lines = 0;
+        (at + piece.len(), Step::Error(ParseError::HeadTooLarge))
+    }
+    fn feed_chunked(&mut self, mut c: Chunk, input: &[u8]) -> (usize, Step) {
+        let mut i = 0;
+        let result = loop {
+            if let Chunk::Data(rem) = c {
+                let n = ((input.len() - i) as u64).min(rem) as usize;
+                let rem = rem - n as u64;
+                c = if rem == 0 {
+                    Chunk::DataEnd { cr: false }
+                } else {
+                    Chunk::Data(rem)
+                };
+                self.body_bytes += n as u64;
+                let start = i;
+                i += n;
+                if n > 0 || i >= input.len() {
+                    break Step::Body {
+                        start,
+                        end: i,
+                        done: false,
+                    };
+                }
+                continue;
+            }
+            let Some(&b) = input.get(i) else {
+                break Step::More;
+            };
+            i += 1;
+            match &mut c {
+                Chunk::Size {
+                    value,
+                    digits,
+                    ext,
+                    len,
+                } => {
+                    *len += 1;
+                    if *len > MAX_CHUNK_LINE {
+                        break Step::Error(ParseError::InvalidChunk);
+                    }
+                    match b {
+                        b'\n' => {
+                            if *digits == 0 {
+                                break Step::Error(ParseError::InvalidChunk);
+                            }
+                            c = if *value == 0 {
+                                Chunk::Trailer { line: 0, total: 0 }
+                            } else {
+                                Chunk::Data(*value)
+                            };
+                        }
+                        _ if *ext => {}
+                        b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
+                            if *digits >= 15 {
+                                break Step::Error(ParseError::InvalidChunk);
+                            }
+                            let d = (b as char).to_digit(16).unwrap_or(0);
+                            *value = *value * 16 + u64::from(d);
+                            *digits += 1;
+                        }
+                        b';' | b' ' | b'\t' | b'\r' if *digits > 0 => *ext = true,
+                        _ => break Step::Error(ParseError::InvalidChunk),
+                    }
+                }
+                Chunk::DataEnd { cr } => match b {
+                    b'\n' => {
+                        c = Chunk::Size {
+                            value: 0,
+                            digits: 0,
+                            ext: false,
+                            len: 0,
+                        }
+                    }
+                    b'\r' if !*cr => *cr = true,
+                    _ => break Step::Error(ParseError::InvalidChunk),
+                },
+                Chunk::Trailer { line, total } => {
+                    *total += 1;
+                    if *total as usize > self.max_head {
+                        break Step::Error(ParseError::InvalidChunk);
+                    }
+                    match b {
+                        b'\n' if *line == 0 => break Step::Done,
+                        b'\n' => *line = 0,
+                        b'\r' => {}
+                        _ => *line += 1,
+                    }
+                }
+                Chunk::Data(_) => {}
+            }
+        };
+        self.msg_bytes += i as u64;
+        self.state = match result {
+            Step::Done => State::Head,
+            Step::Error(_) => State::Resync { line_start: false },
+            _ => State::Chunked(c),
+        };
+        (i, result)
+    }
+
+    fn feed_resync(&mut self, line_start: bool, input: &[u8]) -> (usize, Step) {
+        if !line_start {
+            self.buf.clear();
+            return match memchr(b'\n', input) {
+                Some(k) => {
+                    self.skipped += k as u64 + 1;
+                    self.state = State::Resync { line_start: true };
+                    (k + 1, Step::More)
+                }
+                None => {
+                    self.skipped += input.len() as u64;
+                    (input.len(), Step::More)
+                }
+            };
+        }
+        let (piece, line_end) = match memchr(b'\n', input) {
+            Some(k) => (&input[..=k], true),
+            None => (input, false),
+        };
+        if self.buf.len() + piece.len() > MAX_RESYNC_LINE {
+            self.skipped += (self.buf.len() + piece.len()) as u64;
+            self.buf.clear();
+            self.state = State::Resync {
+                line_start: line_end,
+            };
+            return (piece.len(), Step::More);
+        }
+        self.buf.extend_from_slice(piece);
+        if !line_end {
+            return (piece.len(), Step::More);
+        }
+        let ok = if self.request {
+            looks_like_request_line(&self.buf)
+        } else {
+            looks_like_status_line(&self.buf)
+        };
+        if ok {
+            self.start_message();
+            self.msg_bytes = self.buf.len() as u64;
+            self.lines = 1;
+            self.state = State::Head;
+        } else {
+            self.skipped += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        (piece.len(), Step::More)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request head, field by field.
+    const GET_HEAD: &[u8] = concat!(
+        "GET /index.html?q=1 HTTP/1.1\r\n", // method SP target SP version
+        "Host: www.example.com\r\n",        // host -> url.domain
+        "User-Agent: curl/8.0\r\n",         // user_agent.original
+        "Accept: */*\r\n",                  // not kept unless asked
+        "\r\n",                             // end of head
+    )
+    .as_bytes();
+
+    #[test]
+    fn request_head_fields_are_ranges_into_the_buffer() {
+        let mut h = Head {
+            raw: GET_HEAD.to_vec(),
+            ..Head::default()
+        };
+        h.parse_request(false).unwrap();
+        assert_eq!(h.method(), b"GET");
+        assert_eq!(h.target(), b"/index.html?q=1");
+        assert_eq!(h.minor, 1);
+        assert_eq!(h.value(h.host), Some(&b"www.example.com"[..]));
+        assert_eq!(h.value(h.user_agent), Some(&b"curl/8.0"[..]));
+        assert_eq!(h.request_framing(), Ok(Framing::None));
+    }
+
+    #[test]
+    fn header_names_are_lower_cased_and_reason_too() {
+        let mut h = Head {
+            raw: b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\nX-Thing: A\r\n\r\n".to_vec(),
+            ..Head::default()
+        };
+        h.parse_response(false).unwrap();
+        assert_eq!(h.status, 200);
+        assert_eq!(h.minor, 0);
+        assert_eq!(h.reason.get(&h.raw), b"ok");
+        assert_eq!(h.find("x-thing"), Some(&b"A"[..]));
+        assert_eq!(h.response_framing(false, false), Ok(Framing::Length(5)));
+        assert_eq!(h.response_framing(true, false), Ok(Framing::None));
+    }
+
+    #[test]
+    fn framing_rules_follow_rfc_9112() {
+        let resp = |s: &str| {
+            let mut h = Head {
+                raw: s.as_bytes().to_vec(),
+                ..Head::default()
+            };
+            h.parse_response(false).unwrap();
+            h.response_framing(false, false)
+        };
+        assert_eq!(
+            resp("HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n"),
+            Ok(Framing::None)
+        );
+        assert_eq!(resp("HTTP/1.1 304 Not Modified\r\n\r\n"), Ok(Framing::None));
+        assert_eq!(resp("HTTP/1.1 100 Continue\r\n\r\n"), Ok(Framing::None));
+        assert_eq!(resp("HTTP/1.0 200 OK\r\n\r\n"), Ok(Framing::Close));
+        assert_eq!(
+            resp(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n"
+            ),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            resp("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+            Err(ParseError::InvalidContentLength)
+        );
+    }
+
+    #[test]
+    fn start_line_probes() {
+        assert!(looks_like_request_line(b"GET / HTTP/1.1\r\n"));
+        assert!(looks_like_request_line(b"M-SEARCH * HTTP/1.1\n"));
+        assert!(!looks_like_request_line(b"GET / HTTP/2.0\r\n"));
+        assert!(!looks_like_request_line(b"GET HTTP/1.1\r\n"));
+        assert!(!looks_like_request_line(b"{\"a\": 1} HTTP/1.1\r\n"));
+        assert!(looks_like_status_line(b"HTTP/1.1 200 OK\r\n"));
+        assert!(looks_like_status_line(b"HTTP/1.1 200\r\n"));
+        assert!(!looks_like_status_line(b"HTTP/1.1 20x OK\r\n"));
+        assert!(!looks_like_status_line(b"HTTP/1.12000 OK\r\n"));
+    }
+
+    fn run(p: &mut StreamParser, input: &[u8]) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let mut pos = 0;
+        while pos < input.len() {
+            let (n, s) = p.feed(&input[pos..]);
+            pos += n;
+            if s == Step::Head {
+                let mut h = Head::default();
+                p.take_head(&mut h.raw);
+                h.parse_response(false).unwrap();
+                if p.set_body(h.response_framing(false, false).unwrap()) {
+                    steps.push(Step::Done);
+                }
+                continue;
+            }
+            if s != Step::More {
+                steps.push(s);
+            }
+        }
+        steps
+    }
+
+    #[test]
+    fn chunked_body_with_extensions_and_trailers() {
+        let msg = concat!(
+            "HTTP/1.1 200 OK\r\n",
+            "Transfer-Encoding: chunked\r\n",
+            "\r\n",
+            "5;name=value\r\n",   // size 5 with a chunk extension
+            "hello\r\n",          // data + CRLF
+            "7\r\n",              // size 7
+            ", world\r\n",        // data
+            "0\r\n",              // last chunk
+            "Expires: never\r\n", // trailer field
+            "\r\n",               // end of trailers
+        )
+        .as_bytes();
+        let mut p = StreamParser::new(false, DEFAULT_MAX_HEAD);
+        let steps = run(&mut p, msg);
+        assert_eq!(steps.last(), Some(&Step::Done));
+        assert_eq!(p.body_bytes(), 12);
+        assert_eq!(p.msg_bytes(), msg.len() as u64);
+        assert!(!p.in_message());
+    }
+
+    #[test]
+    fn bad_chunk_size_is_an_error_then_resync_finds_the_next_response() {
+        let msg = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        let mut p = StreamParser::new(false, DEFAULT_MAX_HEAD);
+        let steps = run(&mut p, msg);
+        assert_eq!(
+            steps,
+            vec![Step::Error(ParseError::InvalidChunk), Step::Done]
+        );
+    }
+
+    #[test]
+    fn every_prefix_of_a_message_is_incomplete_never_an_error() {
+        let msg = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nServer: x\r\n\r\n3\r\nabc\r\n0\r\nT: 1\r\n\r\n";
+        for cut in 0..msg.len() {
+            let mut p = StreamParser::new(false, DEFAULT_MAX_HEAD);
+            let steps = run(&mut p, &msg[..cut]);
+            assert!(
+                steps
+                    .iter()
+                    .all(|s| matches!(s, Step::Body { done: false, .. })),
+                "prefix {cut}: {steps:?}"
+            );
+            assert!(p.in_message() || cut == 0, "prefix {cut}");
+        }
+    }
+
+    #[test]
+    fn head_over_the_bound_is_an_error_not_a_crash() {
+        let mut p = StreamParser::new(true, 128);
+        let mut msg = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..20 {
+            msg.extend_from_slice(format!("X-Header-{i}: some value\r\n").as_bytes());
+        }
+        msg.extend_from_slice(b"\r\nGET /next HTTP/1.1\r\n\r\n");
+        let (n, s) = p.feed(&msg);
+        assert_eq!(s, Step::Error(ParseError::HeadTooLarge));
+        assert!(p.head().len() <= 128 && p.head().starts_with(b"GET / HTTP/1.1"));
+        let (_, s) = p.feed(&msg[n..]);
+        assert_eq!(s, Step::More);
+        let mut pos = n;
+        let mut found = false;
+        while pos < msg.len() {
+            let (k, s) = p.feed(&msg[pos..]);
+            pos += k;
+            found |= s == Step::Head;
+        }
+        assert!(found, "resynced at the next request line");
+    }
+
+    #[test]
+    fn gap_in_a_length_body_keeps_the_message() {
+        let mut p = StreamParser::new(false, DEFAULT_MAX_HEAD);
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+        assert_eq!(run(&mut p, head), vec![]);
+        assert_eq!(
+            p.feed(&[0u8; 10]).1,
+            Step::Body {
+                start: 0,
+                end: 10,
+                done: false
+            }
+        );
+        assert_eq!(p.gap(50), GapEffect::InBody { done: false });
+        assert_eq!(
+            p.feed(&[0u8; 40]).1,
+            Step::Body {
+                start: 0,
+                end: 40,
+                done: true
+            }
+        );
+        assert_eq!(p.msg_bytes(), head.len() as u64 + 100);
+    }
+}

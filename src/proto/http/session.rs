@@ -1,0 +1,754 @@
+//! [`HttpSession`]: pairs HTTP/1.x requests with responses on one connection.
+//!
+//! Requests are queued as their heads complete (so a response can match a
+//! request whose body is still arriving) and responses complete them in
+//! order (pipelining). Interim `1xx` responses other than `101` are not
+//! answers: their bytes are added to the final response. `101 Switching
+//! Protocols` (and a `2xx` answer to `CONNECT`) ends HTTP parsing on the
+//! connection. Losses: a gap inside a body keeps the transaction and says so
+//! in `error.message`; a gap anywhere else makes the parser resynchronise at
+//! the next start line; a response-side gap with no response in progress
+//! gives up the oldest waiting request (its answer was in the gap) so later
+//! responses still pair with the right requests.
+//!
+//! Bounds: `max_in_flight` queued requests (beyond that requests are counted
+//! and their responses reported without a request), `max_head_bytes` per
+//! head, `max_body_bytes` of kept body per message, `max_message_size`.
+//! Nothing is allocated per transaction once the record pool is warm.
+
+use super::event::{self, Scratch};
+use super::parser::{Framing, GapEffect, Head, ParseError, Step, StreamParser};
+use super::HttpConfig;
+use crate::event::{EventBatch, FlowContext, Transport};
+use crate::proto::{Dir, Session, TxSink};
+use crate::stats::Counters;
+use crate::time::Timestamp;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// `error.message` texts.
+pub mod errors {
+    /// A response that no request explains.
+    pub const UNMATCHED_RESPONSE: &str = "Unmatched response";
+    /// A request that got no response in time.
+    pub const UNMATCHED_REQUEST: &str = "Unmatched request";
+    /// Bytes of the request were not captured.
+    pub const LOSS_REQUEST: &str = "Packet loss while capturing the request";
+    /// Bytes of the response were not captured.
+    pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
+    /// The request head exceeded `max_head_bytes`.
+    pub const REQUEST_HEAD_TOO_LARGE: &str = "Request head too large";
+    /// The response head exceeded `max_head_bytes`.
+    pub const RESPONSE_HEAD_TOO_LARGE: &str = "Response head too large";
+    /// The request body could not be framed.
+    pub const BAD_REQUEST_BODY: &str = "Invalid request body framing";
+    /// The response body could not be framed.
+    pub const BAD_RESPONSE_BODY: &str = "Invalid response body framing";
+    /// The connection ended before the response did.
+    pub const INCOMPLETE_RESPONSE: &str = "Incomplete response";
+    /// The request was beyond `max_in_flight` and not kept.
+    pub const UNTRACKED_REQUEST: &str = "Request not tracked: too many requests in flight";
+}
+
+/// One request or response as the session keeps it.
+#[derive(Debug, Default, Clone)]
+pub struct Message {
+    /// The parsed head.
+    pub head: Head,
+    /// Time of the first byte.
+    pub start: Timestamp,
+    /// Time of the last byte seen.
+    pub end: Timestamp,
+    /// Wire bytes (head, body, chunk framing).
+    pub bytes: u64,
+    /// Body payload bytes.
+    pub body_bytes: u64,
+    /// Kept body bytes (at most `max_body_bytes`).
+    pub body: Vec<u8>,
+    /// Keep body bytes.
+    pub capture: bool,
+    /// Emit the kept body as `body.content` (`include_body_for`).
+    pub show_body: bool,
+    /// `application/x-www-form-urlencoded` (its parameters go to `url.query`).
+    pub form: bool,
+    /// Bytes were lost inside this message.
+    pub lost: bool,
+    /// Larger than `max_message_size`.
+    pub over_max: bool,
+    /// The message is complete.
+    pub complete: bool,
+    /// What went wrong, for `error.message`.
+    pub error: Option<&'static str>,
+    /// Sequence number (requests), to find the one still being received.
+    pub id: u64,
+}
+
+impl Message {
+    fn reset(&mut self) {
+        self.head.clear();
+        self.body.clear();
+        self.start = 0;
+        self.end = 0;
+        self.bytes = 0;
+        self.body_bytes = 0;
+        self.capture = false;
+        self.show_body = false;
+        self.form = false;
+        self.lost = false;
+        self.over_max = false;
+        self.complete = false;
+        self.error = None;
+        self.id = 0;
+    }
+
+    /// Decides which body bytes are kept, from the head and the settings.
+    fn choose_capture(&mut self, cfg: &HttpConfig) {
+        let ct = self.head.value(self.head.content_type).unwrap_or(&[]);
+        self.form = self.head.method() != b"" && contains_ci(ct, b"urlencoded");
+        self.show_body = cfg
+            .include_body_for
+            .iter()
+            .any(|t| !t.is_empty() && contains_ci(ct, t.as_bytes()));
+        self.capture = (self.form || self.show_body) && cfg.max_body_bytes > 0;
+    }
+
+    fn keep_body(&mut self, data: &[u8], cfg: &HttpConfig) {
+        if self.capture {
+            let room = cfg.max_body_bytes.saturating_sub(self.body.len());
+            self.body.extend_from_slice(&data[..room.min(data.len())]);
+        }
+    }
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Who the response in progress answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// The oldest queued request.
+    Front,
+    /// A request beyond `max_in_flight` that was only counted.
+    Untracked,
+    /// No request at all.
+    Unmatched,
+}
+
+/// A HTTP connection.
+pub struct HttpSession {
+    cfg: Arc<HttpConfig>,
+    req_parser: StreamParser,
+    resp_parser: StreamParser,
+    /// Requests waiting for their response, oldest first.
+    pending: VecDeque<Message>,
+    /// Requests beyond `max_in_flight`, behind everything in `pending`.
+    untracked: u64,
+    /// Recycled records.
+    free: Vec<Message>,
+    /// Id of the request whose body is being received.
+    cur_req: Option<u64>,
+    next_id: u64,
+    req_start: Timestamp,
+    /// The response being received.
+    resp: Message,
+    resp_match: Match,
+    /// Bytes of interim (1xx) responses before the final one.
+    interim_bytes: u64,
+    upgraded: bool,
+    scratch: Scratch,
+}
+
+impl HttpSession {
+    /// A new session with the given settings.
+    pub fn new(config: Arc<HttpConfig>) -> Self {
+        let max_head = config.max_head_bytes;
+        HttpSession {
+            cfg: config,
+            req_parser: StreamParser::new(true, max_head),
+            resp_parser: StreamParser::new(false, max_head),
+            pending: VecDeque::new(),
+            untracked: 0,
+            free: Vec::new(),
+            cur_req: None,
+            next_id: 1,
+            req_start: 0,
+            resp: Message::default(),
+            resp_match: Match::Unmatched,
+            interim_bytes: 0,
+            upgraded: false,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Requests waiting for a response (tracked ones).
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn new_record(&mut self) -> Message {
+        let mut m = self.free.pop().unwrap_or_default();
+        m.reset();
+        m
+    }
+
+    fn recycle(&mut self, m: Message) {
+        if self.free.len() < 8 {
+            self.free.push(m);
+        }
+    }
+
+    fn cur_req_mut(&mut self) -> Option<&mut Message> {
+        let id = self.cur_req?;
+        self.pending.back_mut().filter(|m| m.id == id)
+    }
+
+    fn on_request_data(&mut self, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+        let mut pos = 0;
+        while pos < data.len() {
+            let was = self.req_parser.in_message();
+            let base = pos;
+            let (n, step) = self.req_parser.feed(&data[pos..]);
+            pos += n;
+            if !was && self.req_parser.in_message() {
+                self.req_start = ts;
+            }
+            match step {
+                Step::More => {
+                    if n == 0 {
+                        break;
+                    }
+                    self.update_req(ts);
+                }
+                Step::Head => self.request_head(ts, out),
+                Step::Body { start, end, done } => {
+                    self.update_req(ts);
+                    let cfg = Arc::clone(&self.cfg);
+                    let slice = &data[base + start..base + end];
+                    if let Some(m) = self.cur_req_mut() {
+                        m.keep_body(slice, &cfg);
+                    }
+                    self.check_size(Dir::ToServer, out);
+                    if done {
+                        self.request_done();
+                    }
+                }
+                Step::Done => {
+                    self.update_req(ts);
+                    self.request_done();
+                }
+                Step::Error(e) => self.request_error(e, ts, out),
+            }
+        }
+    }
+
+    fn update_req(&mut self, ts: Timestamp) {
+        let (bytes, body) = (self.req_parser.msg_bytes(), self.req_parser.body_bytes());
+        if let Some(m) = self.cur_req_mut() {
+            m.end = ts;
+            m.bytes = bytes;
+            m.body_bytes = body;
+        }
+    }
+
+    fn check_size(&mut self, dir: Dir, out: &mut TxSink<'_>) {
+        let max = self.cfg.max_message_size;
+        let m = match dir {
+            Dir::ToServer => match self.cur_req_mut() {
+                Some(m) => m,
+                None => return,
+            },
+            Dir::ToClient => &mut self.resp,
+        };
+        let declared = m.head.content_length.unwrap_or(0);
+        if !m.over_max && (m.bytes > max || declared > max) {
+            m.over_max = true;
+            m.capture = false;
+            m.body.clear();
+            out.count("http.messages_over_max_size", 1);
+        }
+    }
+
+    fn request_head(&mut self, ts: Timestamp, out: &mut TxSink<'_>) {
+        let mut m = self.new_record();
+        self.req_parser.take_head(&mut m.head.raw);
+        if m.head.parse_request(false).is_err() {
+            out.count("http.parse_errors", 1);
+            self.req_parser.resync();
+            self.recycle(m);
+            return;
+        }
+        m.start = self.req_start;
+        m.end = ts;
+        m.bytes = self.req_parser.msg_bytes();
+        m.choose_capture(&self.cfg);
+        let framing = match m.head.request_framing() {
+            Ok(f) => f,
+            Err(_) => {
+                out.count("http.parse_errors", 1);
+                m.error = Some(errors::BAD_REQUEST_BODY);
+                Framing::None
+            }
+        };
+        let done = self.req_parser.set_body(framing);
+        if m.error.is_some() {
+            // Whatever follows is not a body we can delimit.
+            self.req_parser.resync();
+        }
+        self.enqueue(m, done, out);
+        self.check_size(Dir::ToServer, out);
+    }
+
+    fn enqueue(&mut self, mut m: Message, done: bool, out: &mut TxSink<'_>) {
+        m.complete = done;
+        if self.untracked > 0 || self.pending.len() >= self.cfg.max_in_flight.max(1) {
+            self.untracked += 1;
+            out.count("http.in_flight_overflow", 1);
+            self.cur_req = None;
+            self.recycle(m);
+            return;
+        }
+        m.id = self.next_id;
+        self.next_id += 1;
+        self.cur_req = if done { None } else { Some(m.id) };
+        self.pending.push_back(m);
+    }
+
+    fn request_done(&mut self) {
+        if let Some(m) = self.cur_req_mut() {
+            m.complete = true;
+        }
+        self.cur_req = None;
+    }
+
+    fn request_error(&mut self, e: ParseError, ts: Timestamp, out: &mut TxSink<'_>) {
+        match e {
+            ParseError::NotHttp => out.count("http.not_http", 1),
+            ParseError::HeadTooLarge => {
+                out.count("http.head_too_large", 1);
+                let mut m = self.new_record();
+                m.head.raw.extend_from_slice(self.req_parser.head());
+                let _ = m.head.parse_request(true);
+                m.start = self.req_start;
+                m.end = ts;
+                m.bytes = self.req_parser.msg_bytes();
+                m.error = Some(errors::REQUEST_HEAD_TOO_LARGE);
+                self.enqueue(m, true, out);
+            }
+            _ => {
+                out.count("http.parse_errors", 1);
+                self.update_req(ts);
+                if let Some(m) = self.cur_req_mut() {
+                    m.error = Some(errors::BAD_REQUEST_BODY);
+                }
+                self.request_done();
+            }
+        }
+    }
+
+    fn on_response_data(&mut self, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+        let mut pos = 0;
+        while pos < data.len() {
+            let was = self.resp_parser.in_message();
+            let base = pos;
+            let (n, step) = self.resp_parser.feed(&data[pos..]);
+            pos += n;
+            if !was && self.resp_parser.in_message() {
+                self.resp.start = ts;
+            }
+            match step {
+                Step::More => {
+                    if n == 0 {
+                        break;
+                    }
+                    self.update_resp(ts);
+                }
+                Step::Head => self.response_head(ts, out),
+                Step::Body { start, end, done } => {
+                    self.update_resp(ts);
+                    self.resp
+                        .keep_body(&data[base + start..base + end], &self.cfg);
+                    self.check_size(Dir::ToClient, out);
+                    if done {
+                        self.response_done(out);
+                    }
+                }
+                Step::Done => {
+                    self.update_resp(ts);
+                    self.response_done(out);
+                }
+                Step::Error(e) => self.response_error(e, ts, out),
+            }
+            if self.upgraded {
+                out.count("http.upgraded_bytes", (data.len() - pos) as u64);
+                break;
+            }
+        }
+    }
+
+    fn update_resp(&mut self, ts: Timestamp) {
+        self.resp.end = ts;
+        self.resp.bytes = self.resp_parser.msg_bytes();
+        self.resp.body_bytes = self.resp_parser.body_bytes();
+    }
+
+    fn match_response(&mut self) {
+        self.resp_match = if !self.pending.is_empty() {
+            Match::Front
+        } else if self.untracked > 0 {
+            Match::Untracked
+        } else {
+            Match::Unmatched
+        };
+    }
+
+    fn response_head(&mut self, ts: Timestamp, out: &mut TxSink<'_>) {
+        let start = self.resp.start;
+        self.resp.reset();
+        self.resp.start = start;
+        self.resp_parser.take_head(&mut self.resp.head.raw);
+        if self.resp.head.parse_response(false).is_err() {
+            out.count("http.parse_errors", 1);
+            self.resp_parser.resync();
+            return;
+        }
+        self.update_resp(ts);
+        let status = self.resp.head.status;
+        if (100..200).contains(&status) && status != 101 {
+            // Interim response: not the answer (RFC 9110 section 15.2).
+            out.count("http.interim_responses", 1);
+            self.interim_bytes += self.resp.bytes;
+            self.resp_parser.set_body(Framing::None);
+            return;
+        }
+        self.match_response();
+        let (head_req, connect) = match (self.resp_match, self.pending.front()) {
+            (Match::Front, Some(r)) => (r.head.method() == b"HEAD", r.head.method() == b"CONNECT"),
+            _ => (false, false),
+        };
+        self.resp.choose_capture(&self.cfg);
+        let framing = match self.resp.head.response_framing(head_req, connect) {
+            Ok(f) => f,
+            Err(_) => {
+                out.count("http.parse_errors", 1);
+                self.resp.error = Some(errors::BAD_RESPONSE_BODY);
+                Framing::None
+            }
+        };
+        let done = self.resp_parser.set_body(framing);
+        self.check_size(Dir::ToClient, out);
+        if done {
+            if self.resp.error.is_some() {
+                self.resp_parser.resync();
+            }
+            self.response_done(out);
+            let upgrade = status == 101 || (connect && (200..300).contains(&status));
+            if upgrade && !self.upgraded {
+                out.count("http.upgrades", 1);
+                self.upgraded = true;
+                self.req_parser.turn_off();
+                self.resp_parser.turn_off();
+            }
+        }
+    }
+
+    fn response_error(&mut self, e: ParseError, ts: Timestamp, out: &mut TxSink<'_>) {
+        match e {
+            ParseError::NotHttp => out.count("http.not_http", 1),
+            ParseError::HeadTooLarge => {
+                out.count("http.head_too_large", 1);
+                let start = self.resp.start;
+                self.resp.reset();
+                self.resp.start = start;
+                self.resp
+                    .head
+                    .raw
+                    .extend_from_slice(self.resp_parser.head());
+                let _ = self.resp.head.parse_response(true);
+                self.update_resp(ts);
+                self.resp.error = Some(errors::RESPONSE_HEAD_TOO_LARGE);
+                self.match_response();
+                self.response_done(out);
+            }
+            _ => {
+                out.count("http.parse_errors", 1);
+                self.update_resp(ts);
+                self.resp.error = Some(errors::BAD_RESPONSE_BODY);
+                self.response_done(out);
+            }
+        }
+    }
+
+    /// The response in `self.resp` is complete: emit its transaction.
+    fn response_done(&mut self, out: &mut TxSink<'_>) {
+        self.resp.complete = true;
+        let interim = std::mem::take(&mut self.interim_bytes);
+        let matched = std::mem::replace(&mut self.resp_match, Match::Unmatched);
+        match matched {
+            Match::Front => {
+                if let Some(req) = self.pending.pop_front() {
+                    if self.cur_req == Some(req.id) {
+                        self.cur_req = None;
+                    }
+                    let error = req
+                        .error
+                        .or(self.resp.error)
+                        .or(req.lost.then_some(errors::LOSS_REQUEST))
+                        .or(self.resp.lost.then_some(errors::LOSS_RESPONSE));
+                    event::emit(
+                        &self.cfg,
+                        &mut self.scratch,
+                        out,
+                        Some(&req),
+                        Some(&self.resp),
+                        interim,
+                        error,
+                        false,
+                    );
+                    self.recycle(req);
+                    return;
+                }
+                self.emit_unmatched_response(interim, out);
+            }
+            Match::Untracked => {
+                self.untracked = self.untracked.saturating_sub(1);
+                event::emit(
+                    &self.cfg,
+                    &mut self.scratch,
+                    out,
+                    None,
+                    Some(&self.resp),
+                    interim,
+                    Some(errors::UNTRACKED_REQUEST),
+                    true,
+                );
+            }
+            Match::Unmatched => self.emit_unmatched_response(interim, out),
+        }
+    }
+
+    fn emit_unmatched_response(&mut self, interim: u64, out: &mut TxSink<'_>) {
+        out.count("http.unmatched_responses", 1);
+        event::emit(
+            &self.cfg,
+            &mut self.scratch,
+            out,
+            None,
+            Some(&self.resp),
+            interim,
+            Some(errors::UNMATCHED_RESPONSE),
+            true,
+        );
+    }
+
+    /// Reports the oldest waiting request without a response.
+    fn expire_front(&mut self, error: &'static str, out: &mut TxSink<'_>) -> bool {
+        let Some(req) = self.pending.pop_front() else {
+            return false;
+        };
+        if self.cur_req == Some(req.id) {
+            self.cur_req = None;
+        }
+        if error == errors::UNMATCHED_REQUEST {
+            out.count("http.unmatched_requests", 1);
+        }
+        let error = req.error.unwrap_or(error);
+        event::emit(
+            &self.cfg,
+            &mut self.scratch,
+            out,
+            Some(&req),
+            None,
+            0,
+            Some(error),
+            true,
+        );
+        self.recycle(req);
+        true
+    }
+
+    /// Ends the response direction: a close-delimited body is complete, any
+    /// other started response is reported as incomplete.
+    fn finish_response(&mut self, out: &mut TxSink<'_>) {
+        if self.resp_parser.end() {
+            self.response_done(out);
+        } else if self.resp_parser.in_body() {
+            self.resp.error = self.resp.error.or(Some(errors::INCOMPLETE_RESPONSE));
+            self.resp_parser.resync();
+            self.response_done(out);
+        }
+    }
+}
+
+impl Session for HttpSession {
+    fn data(&mut self, dir: Dir, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+        if self.upgraded {
+            out.count("http.upgraded_bytes", data.len() as u64);
+            return;
+        }
+        match dir {
+            Dir::ToServer => self.on_request_data(data, ts, out),
+            Dir::ToClient => self.on_response_data(data, ts, out),
+        }
+    }
+
+    fn gap(&mut self, dir: Dir, len: u64, _ts: Timestamp, out: &mut TxSink<'_>) {
+        if self.upgraded {
+            return;
+        }
+        out.count("http.gaps", 1);
+        match dir {
+            Dir::ToServer => match self.req_parser.gap(len) {
+                GapEffect::Between => {}
+                GapEffect::LostHead => out.count("http.lost_heads", 1),
+                GapEffect::InBody { done } => {
+                    let (bytes, body) = (self.req_parser.msg_bytes(), self.req_parser.body_bytes());
+                    if let Some(m) = self.cur_req_mut() {
+                        m.lost = true;
+                        m.bytes = bytes;
+                        m.body_bytes = body;
+                    }
+                    if done {
+                        self.request_done();
+                    }
+                }
+                GapEffect::Truncated => {
+                    if let Some(m) = self.cur_req_mut() {
+                        m.lost = true;
+                    }
+                    self.request_done();
+                }
+            },
+            Dir::ToClient => match self.resp_parser.gap(len) {
+                GapEffect::Between | GapEffect::LostHead => {
+                    // The lost bytes held (part of) the answer to the oldest
+                    // complete request: give it up so later ones stay paired.
+                    if self.pending.front().is_some_and(|r| r.complete) {
+                        out.count("http.lost_heads", 1);
+                        self.expire_front(errors::LOSS_RESPONSE, out);
+                    }
+                    self.interim_bytes = 0;
+                }
+                GapEffect::InBody { done } => {
+                    self.resp.lost = true;
+                    self.resp.bytes = self.resp_parser.msg_bytes();
+                    self.resp.body_bytes = self.resp_parser.body_bytes();
+                    if done {
+                        self.response_done(out);
+                    }
+                }
+                GapEffect::Truncated => {
+                    self.resp.lost = true;
+                    self.resp.bytes = self.resp_parser.msg_bytes();
+                    self.resp.body_bytes = self.resp_parser.body_bytes();
+                    self.response_done(out);
+                }
+            },
+        }
+    }
+
+    fn end(&mut self, dir: Dir, _ts: Timestamp, out: &mut TxSink<'_>) {
+        if dir == Dir::ToClient && !self.upgraded {
+            self.finish_response(out);
+        }
+    }
+
+    fn tick(&mut self, now: Timestamp, out: &mut TxSink<'_>) {
+        let timeout = self.cfg.transaction_timeout.nanos();
+        // A response in progress answers the oldest request: never expire it.
+        while !self.resp_parser.in_message() {
+            match self.pending.front() {
+                Some(r) if r.end.saturating_add(timeout) <= now => {
+                    self.expire_front(errors::UNMATCHED_REQUEST, out);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn close(&mut self, _now: Timestamp, out: &mut TxSink<'_>) {
+        if !self.upgraded {
+            self.finish_response(out);
+        }
+        while self.expire_front(errors::UNMATCHED_REQUEST, out) {}
+        if self.untracked > 0 {
+            out.count("http.untracked_unanswered", self.untracked);
+            self.untracked = 0;
+        }
+    }
+}
+
+/// Fuzzing harness shared by `fuzz/` and a stable test: the first bytes of
+/// `data` choose how the rest is cut into segments, directions, gaps and
+/// ticks; every emitted event must be valid JSON.
+pub fn fuzz_one(data: &[u8]) {
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let cfg = HttpConfig {
+        send_all_headers: ctl & 1 != 0,
+        include_body_for: vec!["text".into()],
+        hide_keywords: vec!["pass".into()],
+        real_ip_header: Some("x-forwarded-for".into()),
+        max_head_bytes: 256 + usize::from(ctl) * 8,
+        max_in_flight: 1 + usize::from(ctl % 5),
+        max_message_size: 64 + u64::from(ctl) * 16,
+        max_body_bytes: usize::from(ctl) * 4,
+        ..HttpConfig::default()
+    };
+    let mut flow = FlowContext {
+        flow_id: 1,
+        client: ("10.0.0.1".parse().expect("literal"), 40000),
+        server: ("10.0.0.2".parse().expect("literal"), 80),
+        transport: Transport::Tcp,
+        vlan: Vec::new(),
+        community_id: String::new(),
+        server_group: None,
+        handshake_rtt_us: None,
+        next_index: 0,
+    };
+    let mut batch = EventBatch::default();
+    let mut counters = Counters::new();
+    let mut sink = TxSink {
+        flow: &mut flow,
+        events: &mut batch,
+        counters: &mut counters,
+    };
+    let mut s = HttpSession::new(Arc::new(cfg));
+    let mut ts: Timestamp = 1_000_000_000;
+    let mut pos = 0;
+    // Each segment: one control byte (direction, kind, length), then bytes.
+    while pos < rest.len() {
+        let c = rest[pos];
+        pos += 1;
+        let len = usize::from(c >> 3) * 3 + 1;
+        let end = (pos + len).min(rest.len());
+        let dir = if c & 1 == 0 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        ts += u64::from(c) * 50_000_000;
+        match (c >> 1) & 3 {
+            0 if c & 0x80 != 0 => s.gap(dir, u64::from(c & 0x78) + 1, ts, &mut sink),
+            1 if c & 0xf0 == 0xf0 => s.end(dir, ts, &mut sink),
+            2 if c & 0xf0 == 0xf0 => s.tick(ts, &mut sink),
+            _ => {
+                s.data(dir, &rest[pos..end], ts, &mut sink);
+                pos = end;
+            }
+        }
+    }
+    s.close(ts, &mut sink);
+    for i in 0..batch.len() {
+        let v: Result<serde_json::Value, _> = serde_json::from_slice(batch.json(i));
+        assert!(
+            v.is_ok(),
+            "event {i} is not JSON: {:?}",
+            String::from_utf8_lossy(batch.json(i))
+        );
+    }
+}

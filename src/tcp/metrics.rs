@@ -1,0 +1,152 @@
+//! Per-connection TCP metrics and their JSON form (`tcp.*` in flow events).
+//!
+//! Everything here is what a mirror port can observe; nothing is inferred
+//! from the endpoints' internal state. Fields written by
+//! [`TcpMetrics::write_json`] inside the `tcp` object:
+//!
+//! - `tcp.state` (string): connection state as seen on the wire:
+//!   `syn_sent` (SYN only), `syn_received` (SYN-ACK seen, final ACK not yet),
+//!   `established` (handshake completed, or data seen on a connection picked
+//!   up mid-stream), `half_closed` (one side sent FIN), `closed` (both sides
+//!   sent FIN), `reset` (either side sent RST), `unknown` (nothing but pure
+//!   ACKs seen).
+//! - `tcp.handshake_rtt_us` (µs): SYN to the client's ACK of the SYN-ACK,
+//!   from the most recent SYN (as Wireshark's `tcp.analysis.initial_rtt`),
+//!   so a retransmitted SYN does not inflate it. Absent when not seen.
+//! - `tcp.server_rtt_us` (µs): that SYN to the first SYN-ACK after it
+//!   (capture point to server and back). Absent when not seen.
+//! - `tcp.client_rtt_us` (µs): the most recent SYN-ACK to the ACK of it
+//!   (capture point to client and back). With no retransmitted SYN-ACK,
+//!   server + client RTT = handshake RTT (±1 µs of rounding). Absent when
+//!   not seen.
+//! - `tcp.syn_unanswered` (bool): `true` when a SYN was seen but neither a
+//!   SYN-ACK nor a RST answered it by the time the flow ended. Absent
+//!   otherwise.
+//! - `tcp.syn_rejected` (bool): `true` when a SYN was answered by RST
+//!   (connection refused). Absent otherwise.
+//! - `tcp.client.*` and `tcp.server.*`: per side, counting segments SENT BY
+//!   that side (`client` sent the `ToServer` stream):
+//!   - `retransmitted_segments` (segments): segments carrying data (or a
+//!     SYN/FIN) already seen, or filling a hole long after the hole opened
+//!     (longer than the handshake RTT, 3 ms when unknown), as Wireshark's
+//!     `tcp.analysis.retransmission`.
+//!   - `retransmitted_bytes` (bytes): payload bytes of those segments that
+//!     had been seen before (the whole payload for a late hole filler).
+//!   - `out_of_order_segments` (segments): segments that filled a hole
+//!     shortly (within the handshake RTT, 3 ms when unknown) after a later
+//!     segment opened it, as Wireshark's `tcp.analysis.out_of_order`.
+//!   - `duplicate_acks` (segments): pure ACKs repeating the previous ACK
+//!     number with the same non-zero window and sequence number, as
+//!     Wireshark's `tcp.analysis.duplicate_ack`.
+//!   - `zero_window_segments` (segments): segments advertising a zero
+//!     receive window (SYN/FIN/RST excluded).
+//!   - `keep_alives` (segments): segments of at most one byte sent one
+//!     below the next sequence number (keep-alives and repeated zero-window
+//!     probes); never delivered, never counted as retransmissions.
+//!   - `resets` (segments): RST segments sent.
+//!   - `gap_bytes` (bytes): bytes of this side's stream that were never
+//!     captured and were handed to the protocol decoder as a gap.
+//!
+//! Worker counters (`Counters`, summed over all connections):
+//!
+//! - `tcp.gap_bytes` (bytes): all bytes delivered as gaps.
+//! - `tcp.ooo_segments_buffered` (segments): segments whose bytes had to be
+//!   copied into an out-of-order buffer.
+//! - `tcp.holes_bound_hits` (holes): holes given up because a stream had
+//!   more than `[tcp] max_holes` holes.
+//! - `tcp.ooo_bytes_bound_hits` (holes): holes given up because a stream
+//!   buffered more than `[tcp] max_ooo_bytes` out-of-order bytes.
+//! - `tcp.overlap_mismatches` (overlaps): a retransmitted or overlapping
+//!   segment disagreed with the buffered first copy (the first copy wins).
+
+use crate::event::JsonWriter;
+
+/// Counters for the segments one side sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirMetrics {
+    /// Segments carrying already-seen data, SYN or FIN (or late hole fillers).
+    pub retransmitted_segments: u64,
+    /// Already-seen payload bytes in those segments.
+    pub retransmitted_bytes: u64,
+    /// Segments that filled a hole shortly after it opened.
+    pub out_of_order_segments: u64,
+    /// Duplicate ACKs sent.
+    pub duplicate_acks: u64,
+    /// Segments advertising a zero window.
+    pub zero_window_segments: u64,
+    /// Keep-alives (and repeated zero-window probes) sent.
+    pub keep_alives: u64,
+    /// RST segments sent.
+    pub resets: u64,
+    /// Stream bytes never captured (delivered as gaps).
+    pub gap_bytes: u64,
+}
+
+impl DirMetrics {
+    fn write_json(&self, w: &mut JsonWriter<'_>, key: &str) {
+        w.begin_obj(key);
+        w.u64("retransmitted_segments", self.retransmitted_segments);
+        w.u64("retransmitted_bytes", self.retransmitted_bytes);
+        w.u64("out_of_order_segments", self.out_of_order_segments);
+        w.u64("duplicate_acks", self.duplicate_acks);
+        w.u64("zero_window_segments", self.zero_window_segments);
+        w.u64("keep_alives", self.keep_alives);
+        w.u64("resets", self.resets);
+        w.u64("gap_bytes", self.gap_bytes);
+        w.end();
+    }
+}
+
+/// Everything written into a flow event's `tcp` object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpMetrics {
+    /// SYN to the ACK of the SYN-ACK, microseconds.
+    pub handshake_rtt_us: Option<u64>,
+    /// SYN to SYN-ACK, microseconds.
+    pub server_rtt_us: Option<u64>,
+    /// SYN-ACK to its ACK, microseconds.
+    pub client_rtt_us: Option<u64>,
+    /// A SYN was never answered (set by `TcpConn::finish`).
+    pub syn_unanswered: bool,
+    /// A SYN was answered by RST.
+    pub syn_rejected: bool,
+    /// Segments sent by the client (the `ToServer` stream).
+    pub client: DirMetrics,
+    /// Segments sent by the server (the `ToClient` stream).
+    pub server: DirMetrics,
+}
+
+impl TcpMetrics {
+    /// Per-side counters by [`crate::proto::Dir::idx`] of the stream that side sends.
+    pub(crate) fn dir_mut(&mut self, idx: usize) -> &mut DirMetrics {
+        if idx == 0 {
+            &mut self.client
+        } else {
+            &mut self.server
+        }
+    }
+
+    /// Writes the `tcp` object; `state` is the summary string.
+    pub fn write_json(&self, w: &mut JsonWriter<'_>, state: &str) {
+        w.begin_obj("tcp");
+        w.str("state", state);
+        if let Some(v) = self.handshake_rtt_us {
+            w.u64("handshake_rtt_us", v);
+        }
+        if let Some(v) = self.server_rtt_us {
+            w.u64("server_rtt_us", v);
+        }
+        if let Some(v) = self.client_rtt_us {
+            w.u64("client_rtt_us", v);
+        }
+        if self.syn_unanswered {
+            w.bool("syn_unanswered", true);
+        }
+        if self.syn_rejected {
+            w.bool("syn_rejected", true);
+        }
+        self.client.write_json(w, "client");
+        self.server.write_json(w, "server");
+        w.end();
+    }
+}

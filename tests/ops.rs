@@ -1,0 +1,411 @@
+//! Operations tests: the systemd unit, the example config, the shell scripts
+//! (tuning kit, capture makers) and `spanlens doctor` on real interfaces.
+//!
+//! Tests that need a tool (systemd-analyze, shellcheck, ethtool) or root
+//! with `ip netns` print why they skip and pass.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_spanlens");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool} >/dev/null"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn scripts() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("tuning"))
+        .expect("tuning/ exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sh"))
+        .collect();
+    v.push(repo().join("tests/data/make-captures.sh"));
+    v.push(repo().join("benches/lab/make-captures.sh"));
+    v.sort();
+    v
+}
+
+#[test]
+fn every_script_passes_bash_n() {
+    let all = scripts();
+    assert!(
+        all.len() >= 6,
+        "expected the tuning and capture scripts, found {all:?}"
+    );
+    for s in &all {
+        let o = Command::new("bash")
+            .arg("-n")
+            .arg(s)
+            .output()
+            .expect("bash");
+        assert!(
+            o.status.success(),
+            "bash -n {}: {}",
+            s.display(),
+            text(&o).1
+        );
+    }
+}
+
+#[test]
+fn every_script_passes_shellcheck() {
+    if !have("shellcheck") {
+        eprintln!("skip: shellcheck not installed");
+        return;
+    }
+    for s in scripts() {
+        let o = Command::new("shellcheck")
+            .arg("-x")
+            .arg(&s)
+            .output()
+            .expect("shellcheck");
+        let (out, err) = text(&o);
+        assert!(
+            o.status.success(),
+            "shellcheck {}:\n{out}{err}",
+            s.display()
+        );
+    }
+}
+
+fn unit_text() -> String {
+    std::fs::read_to_string(repo().join("systemd/spanlens.service")).expect("unit file")
+}
+
+/// The directive values of `key=` lines in the unit.
+fn directive(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn systemd_unit_has_the_required_hardening() {
+    let u = unit_text();
+    let one = |k: &str| {
+        let v = directive(&u, k);
+        assert_eq!(v.len(), 1, "{k}= should appear once, got {v:?}");
+        v[0].clone()
+    };
+    assert_eq!(one("User"), "spanlens");
+    assert_eq!(one("AmbientCapabilities"), "CAP_NET_RAW CAP_NET_ADMIN");
+    assert_eq!(one("CapabilityBoundingSet"), "CAP_NET_RAW CAP_NET_ADMIN");
+    assert_eq!(one("NoNewPrivileges"), "yes");
+    assert_eq!(one("ProtectSystem"), "strict");
+    assert_eq!(one("ProtectHome"), "yes");
+    assert_eq!(one("PrivateTmp"), "yes");
+    assert_eq!(one("StateDirectory"), "spanlens");
+    assert_eq!(one("Restart"), "on-failure");
+    assert!(one("StartLimitBurst").parse::<u32>().is_ok());
+    assert!(one("StartLimitIntervalSec").ends_with('0'));
+    assert_eq!(one("LimitMEMLOCK"), "infinity");
+    assert!(one("TimeoutStopSec").ends_with('s'));
+    assert_eq!(one("ExecReload"), "/bin/kill -HUP $MAINPID");
+    assert!(one("ExecStart").contains("live -c /etc/spanlens/spanlens.toml -i"));
+    // CPUAffinity is guidance only: present, commented out.
+    assert!(directive(&u, "CPUAffinity").is_empty());
+    assert!(u.lines().any(|l| l.starts_with("#CPUAffinity=")));
+}
+
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    if !have("systemd-analyze") {
+        eprintln!("skip: systemd-analyze not installed (no systemd on this host)");
+        return;
+    }
+    // verify insists that ExecStart exists: point it at the test build.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unit = dir.path().join("spanlens.service");
+    std::fs::write(&unit, unit_text().replace("/usr/local/bin/spanlens", BIN)).expect("write");
+    let o = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze");
+    let (out, err) = text(&o);
+    if err.contains("Failed to initialize manager") || err.contains("System has not been booted") {
+        eprintln!("skip: systemd-analyze cannot run here: {err}");
+        return;
+    }
+    assert!(o.status.success(), "verify failed:\n{out}{err}");
+    assert!(
+        !err.contains("spanlens.service:"),
+        "verify complained:\n{err}"
+    );
+}
+
+fn check_config(path: &Path) -> Output {
+    Command::new(BIN)
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .expect("run spanlens")
+}
+
+#[test]
+fn example_config_is_valid_as_shipped_and_with_elasticsearch() {
+    let example = repo().join("examples/spanlens.toml");
+    let o = check_config(&example);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "check-config failed: {err}");
+    assert!(out.contains("workers = 4"), "{out}");
+    assert!(out.contains("loadbalancers"), "{out}");
+    assert!(out.contains("metrics = \"127.0.0.1:9108\""), "{out}");
+
+    // The commented Elasticsearch block, switched on as the comment says.
+    let src = std::fs::read_to_string(&example).expect("read");
+    let mut in_block = false;
+    let mut es = String::new();
+    for line in src.lines() {
+        if line == "#[output.elasticsearch]" {
+            in_block = true;
+        }
+        if line.starts_with("path = ") {
+            es.push_str("path = \"elasticsearch\"\n");
+        } else if in_block {
+            es.push_str(line.strip_prefix('#').unwrap_or(line));
+            es.push('\n');
+        } else {
+            es.push_str(line);
+            es.push('\n');
+        }
+    }
+    assert!(
+        in_block,
+        "example has no commented [output.elasticsearch] block"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let es_path = dir.path().join("es.toml");
+    std::fs::write(&es_path, &es).expect("write");
+    let o = check_config(&es_path);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "ES variant failed: {err}\n{es}");
+    assert!(out.contains("[output.elasticsearch]"), "{out}");
+    // The spool must live in the unit's StateDirectory, the only writable
+    // place besides the logs directory.
+    assert!(out.contains("spool_dir = \"/var/lib/spanlens/"), "{out}");
+    assert!(out.contains("dead_letter = \"/var/lib/spanlens/"), "{out}");
+}
+
+#[test]
+fn doctor_reads_loopback() {
+    let o = Command::new(BIN)
+        .args(["doctor", "-i", "lo"])
+        .output()
+        .expect("run");
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "doctor -i lo failed: {err}");
+    assert!(out.contains("spanlens doctor: lo (read-only"), "{out}");
+    let mtu = std::fs::read_to_string("/sys/class/net/lo/mtu").expect("lo mtu");
+    assert!(
+        out.contains(&format!("mtu:           {}", mtu.trim())),
+        "{out}"
+    );
+    // Loopback has no link speed: said, not guessed.
+    assert!(out.contains("Could not read"), "{out}");
+    assert!(out.contains("link speed"), "{out}");
+
+    let mut sink = Vec::new();
+    let r = spanlens::doctor::run("lo", &mut sink).expect("lib run");
+    assert_eq!(r.mtu.map(|m| m.to_string()), Some(mtu.trim().to_string()));
+    assert_eq!(r.driver.as_deref(), Some("virtual"));
+    // Online CPUs are at least the CPUs this process may use.
+    let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(r.cores.expect("cpu count") >= usable, "{:?}", r.cores);
+}
+
+#[test]
+fn doctor_unknown_interface_names_it_and_lists_the_others() {
+    let o = Command::new(BIN)
+        .args(["doctor", "-i", "nosuch0"])
+        .output()
+        .expect("run");
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("\"nosuch0\""), "{err}");
+    assert!(err.contains("lo"), "{err}");
+}
+
+/// A veth pair in two fresh network namespaces, removed on drop.
+struct VethPair {
+    ns: [String; 2],
+    dev: [String; 2],
+}
+
+impl VethPair {
+    fn new(tag: &str) -> Option<VethPair> {
+        if !is_root() || !have("ip") {
+            eprintln!("skip: needs root and iproute2 (ip netns)");
+            return None;
+        }
+        let id = std::process::id() % 100_000;
+        let p = VethPair {
+            ns: [format!("slops{id}{tag}a"), format!("slops{id}{tag}b")],
+            dev: [format!("so{id}{tag}a"), format!("so{id}{tag}b")],
+        };
+        let ok = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        if !ok(&["netns", "add", &p.ns[0]]) || !ok(&["netns", "add", &p.ns[1]]) {
+            eprintln!("skip: ip netns add failed (no network namespace support?)");
+            return None;
+        }
+        let made = ok(&[
+            "link", "add", &p.dev[0], "netns", &p.ns[0], "type", "veth", "peer", "name", &p.dev[1],
+            "netns", &p.ns[1],
+        ]) && ok(&["-n", &p.ns[0], "link", "set", &p.dev[0], "up"])
+            && ok(&["-n", &p.ns[1], "link", "set", &p.dev[1], "up"]);
+        assert!(made, "could not create the veth pair");
+        Some(p)
+    }
+
+    /// Runs a command inside the first namespace.
+    fn exec(&self, cmd: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns[0], cmd])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    fn gro_on(&self) -> bool {
+        let (out, _) = text(&self.exec("ethtool", &["-k", &self.dev[0]]));
+        out.lines()
+            .any(|l| l.starts_with("generic-receive-offload: on"))
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        for ns in &self.ns {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+#[test]
+fn doctor_on_a_veth_says_what_it_cannot_read() {
+    let Some(pair) = VethPair::new("d") else {
+        return;
+    };
+    let o = pair.exec(BIN, &["doctor", "-i", &pair.dev[0]]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "doctor failed: {err}");
+    assert!(out.contains("mtu:           1500"), "{out}");
+    assert!(out.contains("driver:        virtual"), "{out}");
+    // A veth has no ring settings (and, without ethtool, no offloads).
+    assert!(out.contains("rings:         ?"), "{out}");
+    assert!(out.contains("  ring sizes: "), "{out}");
+    if have("ethtool") {
+        assert!(out.contains("offloads:      gro"), "{out}");
+    } else {
+        assert!(out.contains("offloads: ethtool is not installed"), "{out}");
+    }
+}
+
+#[test]
+fn nic_sh_changes_nothing_without_apply_and_turns_offloads_off_with_it() {
+    if !have("ethtool") {
+        eprintln!("skip: ethtool not installed");
+        return;
+    }
+    let Some(pair) = VethPair::new("n") else {
+        return;
+    };
+    let script = repo().join("tuning/nic.sh");
+    let script = script.to_str().expect("utf8 path");
+    let dev = pair.dev[0].as_str();
+    // Make sure there is something to change.
+    let _ = pair.exec("ethtool", &["-K", dev, "gro", "on"]);
+    assert!(pair.gro_on(), "could not turn GRO on for the test");
+
+    let o = pair.exec("bash", &[script, dev]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "dry run failed: {err}");
+    assert!(out.contains("would: offloads off"), "{out}");
+    assert!(out.contains("would: promiscuous mode on"), "{out}");
+    assert!(out.contains("ring sizes cannot be read or set"), "{out}");
+    assert!(pair.gro_on(), "dry run changed GRO");
+
+    let o = pair.exec("bash", &[script, dev, "--apply"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "apply failed: {out}{err}");
+    assert!(!pair.gro_on(), "--apply left GRO on:\n{out}");
+    let flags = pair.exec("cat", &[&format!("/sys/class/net/{dev}/flags")]);
+    let flags =
+        u32::from_str_radix(text(&flags).0.trim().trim_start_matches("0x"), 16).expect("hex flags");
+    assert_ne!(flags & 0x100, 0, "--apply left promiscuous mode off");
+
+    // doctor now agrees.
+    let (out, _) = text(&pair.exec(BIN, &["doctor", "-i", dev]));
+    assert!(out.contains("[ok] offloads"), "{out}");
+    assert!(out.contains("[ok] promiscuous"), "{out}");
+}
+
+#[test]
+fn tuning_scripts_without_apply_change_nothing() {
+    let before = std::fs::read_to_string("/proc/sys/net/core/netdev_max_backlog").ok();
+    let o = Command::new("bash")
+        .arg(repo().join("tuning/sysctl.sh"))
+        .output()
+        .expect("bash");
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("dry run"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("would: ") || l.starts_with("ok: ")),
+        "{out}"
+    );
+    let after = std::fs::read_to_string("/proc/sys/net/core/netdev_max_backlog").ok();
+    assert_eq!(before, after);
+
+    let o = Command::new("bash")
+        .arg(repo().join("tuning/cpu-plan.sh"))
+        .output()
+        .expect("bash");
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(text(&o).0.contains("CPUs online"), "{}", text(&o).0);
+
+    let o = Command::new("bash")
+        .arg(repo().join("tuning/nic.sh"))
+        .arg("nosuch0")
+        .output()
+        .expect("bash");
+    assert!(!o.status.success());
+    assert!(
+        text(&o).1.contains("no interface nosuch0"),
+        "{}",
+        text(&o).1
+    );
+}
