@@ -13,7 +13,12 @@
 #
 # Needs root (ip netns), mariadb-server/client, redis-server/tools,
 # tcpdump, tshark, jq. Usage: tests/data/make-captures-db.sh [OUT_DIR]
+# REDIS_N and SLAP_QUERIES make bigger captures for throughput runs
+# (for example REDIS_N=200000 SLAP_QUERIES=20000 ... /tmp/big); the
+# committed ones use the defaults.
 set -euo pipefail
+redis_n="${REDIS_N:-200}"
+slap_queries="${SLAP_QUERIES:-40}"
 
 out="$(cd "${1:-$(dirname "$0")}" && pwd)"
 ns="spanlens-db-$$"
@@ -91,7 +96,7 @@ capture mysqlslap 3306
 sleep 0.5
 inns mariadb-slap --no-defaults -h 127.0.0.1 -P 3306 -u root --skip-ssl \
     --auto-generate-sql --auto-generate-sql-write-number=10 \
-    --concurrency=2 --number-of-queries=40 \
+    --concurrency=2 --number-of-queries="$slap_queries" \
     --iterations=1 >/dev/null
 stop_capture "$tp"
 
@@ -117,12 +122,12 @@ stop_capture "$tp"
 
 capture redis-benchmark 6379
 sleep 0.5
-inns redis-benchmark -q -n 200 -c 2 -d 8 -t set,get,incr,lpush >/dev/null
+inns redis-benchmark -q -n "$redis_n" -c 2 -d 8 -t set,get,incr,lpush >/dev/null
 stop_capture "$tp"
 
 capture redis-benchmark-p16 6379
 sleep 0.5
-inns redis-benchmark -q -n 200 -c 2 -d 8 -t set,get,incr,lpush -P 16 >/dev/null
+inns redis-benchmark -q -n "$redis_n" -c 2 -d 8 -t set,get,incr,lpush -P 16 >/dev/null
 stop_capture "$tp"
 
 # ---------------------------------------------------------------- oracle
