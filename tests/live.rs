@@ -226,7 +226,9 @@ fn live_capture_equals_replay_of_the_same_traffic_and_metrics_move() {
 
     let base = "http://10.99.7.2";
     assert!(
-        sh(&format!("curl -s -o /dev/null {base}/ -o /dev/null {base}/big.bin")),
+        sh(&format!(
+            "curl -s -o /dev/null {base}/ -o /dev/null {base}/big.bin"
+        )),
         "keep-alive pair"
     );
     assert!(sh(&format!("curl -s -o /dev/null {base}/missing")));
