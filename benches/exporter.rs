@@ -93,6 +93,12 @@ fn batches(docs: u64, run: u64) -> Vec<EventBatch> {
 }
 
 fn main() {
+    // Only under `cargo bench` (which passes `--bench`), never as part of
+    // `cargo test --all-targets`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("exporter bench: run with cargo bench --bench exporter");
+        return;
+    }
     let Ok(es) = std::env::var("SPANLENS_ES_URL") else {
         eprintln!("skipped: set SPANLENS_ES_URL (tests/elasticsearch.sh start)");
         return;
