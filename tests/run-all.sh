@@ -29,4 +29,17 @@ if [[ -x tests/elasticsearch.sh && -z "${SPANLENS_ES_URL:-}" && -z "${SPANLENS_S
 fi
 
 echo "== cargo test" >&2
-RUST_TEST_THREADS=2 cargo test --all-targets
+log="$(mktemp)"
+set +e
+RUST_TEST_THREADS=2 cargo test --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -oE '^test result: .* ([0-9]+) passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -oE '^test result: .* ([0-9]+) failed' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+rm -f "$log"
+if [[ -n "$es_started" ]]; then
+    tests/elasticsearch.sh stop || true
+    es_started=""
+fi
+echo "spanlens tests: $passed passed, $failed failed"
+exit "$status"
