@@ -45,6 +45,15 @@ fn scripts() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "sh"))
         .collect();
     v.push(repo().join("tests/data/make-captures.sh"));
+    for s in [
+        "tests/run-all.sh",
+        "tests/deps.sh",
+        "tests/elasticsearch.sh",
+        "tests/data/make-captures-db.sh",
+        ".ci/run",
+    ] {
+        v.push(repo().join(s));
+    }
     v.push(repo().join("benches/lab/make-captures.sh"));
     v.sort();
     v

@@ -13,6 +13,7 @@ echo "== cargo clippy" >&2
 cargo clippy --all-targets -- -D warnings
 
 es_started=""
+# shellcheck disable=SC2317  # called through the EXIT trap
 cleanup() {
     if [[ -n "$es_started" ]]; then
         tests/elasticsearch.sh stop || true
