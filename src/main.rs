@@ -175,6 +175,7 @@ fn execute(
     let output = open_output(&cfg, opts.live)?;
     let result = run(cfg, source, output, opts, &registry);
     monitor_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reporter.thread().unpark();
     let _ = reporter.join();
     let summary = result?;
     for w in &summary.warnings {

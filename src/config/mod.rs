@@ -143,9 +143,9 @@ impl Default for PipelineConfig {
             workers: 2,
             pin_threads: true,
             batch_packets: 256,
-            queue_batches: 64,
+            queue_batches: 16,
             batch_timeout: HumanDuration::millis(50),
-            exporter_queue: 64,
+            exporter_queue: 8,
         }
     }
 }

@@ -39,8 +39,8 @@ pub fn stats_line(prev: &Counters, now: &Counters, secs: f64) -> String {
     )
 }
 
-/// Runs until `stop`: every `interval` logs a stats line, and reopens the
-/// log file whenever `hup` is set.
+/// Runs until `stop` (set it, then `unpark` the thread): every `interval`
+/// logs a stats line, and reopens the log file whenever `hup` is set.
 pub fn reporter(
     registry: Registry,
     interval: Duration,
@@ -50,7 +50,8 @@ pub fn reporter(
     let mut prev = registry.total();
     let mut last = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+        // Parked rather than slept, so the caller can wake it at shutdown.
+        std::thread::park_timeout(Duration::from_millis(100));
         if hup.swap(false, Ordering::Relaxed) {
             log::reopen();
             tracing::info!("log file reopened (SIGHUP)");
