@@ -184,3 +184,62 @@ fn http_ipv6_matches_tshark() {
 fn flows_sample_matches_tshark() {
     check_flows("flows_sample");
 }
+
+/// A real capture with one data segment reordered and one lost before the
+/// capture point (tests/data/make-impaired.py): out-of-order and
+/// retransmission counts equal tshark's, the lost bytes are reported as a
+/// gap, and the HTTP transaction survives the loss, marked, where tshark
+/// loses the response altogether.
+#[test]
+fn impaired_capture_out_of_order_and_loss_match_tshark() {
+    let exp = expected("impaired_http");
+    let events = replay(&[data("impaired_http.pcap").to_str().unwrap()]);
+    let flows = of_type(&events, "flow");
+    let sum = |side: &str, field: &str| -> u64 {
+        flows
+            .iter()
+            .map(|f| f["tcp"][side][field].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let ooo = sum("client", "out_of_order_segments") + sum("server", "out_of_order_segments");
+    let retrans = sum("client", "retransmitted_segments") + sum("server", "retransmitted_segments");
+    assert_eq!(
+        ooo,
+        exp["out_of_order"].as_u64().unwrap(),
+        "out-of-order segments"
+    );
+    assert_eq!(
+        retrans,
+        exp["retransmissions"].as_u64().unwrap(),
+        "retransmissions"
+    );
+    assert_eq!(
+        sum("server", "gap_bytes"),
+        exp["dropped_bytes"].as_u64().unwrap(),
+        "lost bytes"
+    );
+    assert_eq!(sum("client", "gap_bytes"), 0);
+    let http = of_type(&events, "http");
+    let lossy: Vec<_> = http
+        .iter()
+        .filter(|e| !e["error"]["message"].is_null())
+        .collect();
+    assert_eq!(lossy.len(), 1, "one transaction hit the loss");
+    assert_eq!(
+        lossy[0]["error"]["message"],
+        "Packet loss while capturing the response"
+    );
+    assert_eq!(lossy[0]["url"]["path"], "/big.txt");
+    assert_eq!(lossy[0]["status"], "OK");
+    // Every other transaction of the sample is still there.
+    assert_eq!(
+        http.len(),
+        expected("http_sample")["http"]["responses"]
+            .as_u64()
+            .unwrap() as usize
+    );
+    assert_eq!(
+        http.len() as u64,
+        exp["http_responses"].as_u64().unwrap() + 1
+    );
+}
