@@ -178,6 +178,22 @@ pub fn run(
     })
 }
 
+/// Lets the output flush on time, then publishes the exporter's counters
+/// with the current queue depth.
+fn idle_and_publish(
+    output: &mut dyn Output,
+    counters: &mut Counters,
+    first_error: &mut Option<OutputError>,
+    rx: &crossbeam_channel::Receiver<EventBatch>,
+    slot: &crate::stats::Published,
+) {
+    if let Err(e) = output.idle(counters) {
+        first_error.get_or_insert(e);
+    }
+    counters.set("pipeline.exporter_queue_depth", rx.len() as u64);
+    slot.publish(counters);
+}
+
 /// The exporter thread: writes event batches to the output in arrival order.
 fn export_loop(
     mut output: Box<dyn Output>,
@@ -201,20 +217,12 @@ fn export_loop(
                 let _ = spare.try_send(batch);
                 if last_idle.elapsed() >= Duration::from_millis(100) {
                     last_idle = Instant::now();
-                    if let Err(e) = output.idle(&mut counters) {
-                        first_error.get_or_insert(e);
-                    }
-                    counters.set("pipeline.exporter_queue_depth", rx.len() as u64);
-                    slot.publish(&counters);
+                    idle_and_publish(output.as_mut(), &mut counters, &mut first_error, &rx, &slot);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
                 last_idle = Instant::now();
-                if let Err(e) = output.idle(&mut counters) {
-                    first_error.get_or_insert(e);
-                }
-                counters.set("pipeline.exporter_queue_depth", rx.len() as u64);
-                slot.publish(&counters);
+                idle_and_publish(output.as_mut(), &mut counters, &mut first_error, &rx, &slot);
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }

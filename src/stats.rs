@@ -119,6 +119,28 @@ impl Registry {
     }
 }
 
+/// Names `<prefix>0` .. `<prefix>7` for per-worker gauges (counter names
+/// are `&'static str`, so they are spelled out at compile time).
+macro_rules! per_worker_names {
+    ($prefix:literal) => {
+        [
+            concat!($prefix, "0"),
+            concat!($prefix, "1"),
+            concat!($prefix, "2"),
+            concat!($prefix, "3"),
+            concat!($prefix, "4"),
+            concat!($prefix, "5"),
+            concat!($prefix, "6"),
+            concat!($prefix, "7"),
+        ]
+    };
+}
+
+/// `flows.active_worker<N>`: flows in worker N's table.
+pub const FLOWS_ACTIVE_WORKER: [&str; 8] = per_worker_names!("flows.active_worker");
+/// `pipeline.queue_depth_worker<N>`: batches waiting in worker N's queue.
+pub const QUEUE_DEPTH_WORKER: [&str; 8] = per_worker_names!("pipeline.queue_depth_worker");
+
 /// The end-of-run summary printed on stderr.
 pub fn summary_text(c: &Counters, elapsed: std::time::Duration) -> String {
     use std::fmt::Write;
@@ -194,6 +216,12 @@ mod tests {
         let j = a.to_json();
         assert_eq!(j["capture"]["packets"], 7);
         assert_eq!(j["tcp"]["gap_bytes"], 10);
+    }
+
+    #[test]
+    fn per_worker_names_are_spelled_out() {
+        assert_eq!(FLOWS_ACTIVE_WORKER[0], "flows.active_worker0");
+        assert_eq!(QUEUE_DEPTH_WORKER[7], "pipeline.queue_depth_worker7");
     }
 
     #[test]

@@ -146,8 +146,7 @@ fn unknown_interface_lists_alternatives() {
 #[test]
 fn no_capture_permission_names_capabilities() {
     // Run as an unprivileged user; skip where that is impossible.
-    let whoami = std::process::Command::new("id").arg("-u").output().unwrap();
-    if String::from_utf8_lossy(&whoami.stdout).trim() != "0" || !have("setpriv") {
+    if !is_root() || !have("setpriv") {
         eprintln!("SKIPPED: needs root and setpriv to drop privileges");
         return;
     }

@@ -50,11 +50,7 @@ fn sh(cmd: &str) -> bool {
 }
 
 fn can_run() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
+    let root = is_root();
     let nginx = std::path::Path::new("/usr/sbin/nginx").exists() || have("nginx");
     if !(root && have("ip") && have("curl") && have("tcpdump") && nginx) {
         eprintln!("SKIPPED: live test needs root, iproute2, curl, tcpdump and nginx");
@@ -301,12 +297,7 @@ fn live_capture_equals_replay_of_the_same_traffic_and_metrics_move() {
 /// ignored. spanlens must exit 0 promptly and still write its counters.
 #[test]
 fn live_exits_on_sigterm_when_no_packet_ever_arrives() {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !root {
+    if !is_root() {
         eprintln!("SKIPPED: live capture needs root");
         return;
     }

@@ -4,6 +4,9 @@
 //! Tests that need a tool (systemd-analyze, shellcheck, ethtool) or root
 //! with `ip netns` print why they skip and pass.
 
+mod common;
+
+use common::{have, is_root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,23 +14,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_spanlens");
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool} >/dev/null"))
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn text(o: &Output) -> (String, String) {

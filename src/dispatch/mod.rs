@@ -395,18 +395,8 @@ impl Dispatcher {
 
     /// Publishes the counters with the current queue depths.
     fn publish(&mut self) {
-        const NAMES: [&str; 8] = [
-            "pipeline.queue_depth_worker0",
-            "pipeline.queue_depth_worker1",
-            "pipeline.queue_depth_worker2",
-            "pipeline.queue_depth_worker3",
-            "pipeline.queue_depth_worker4",
-            "pipeline.queue_depth_worker5",
-            "pipeline.queue_depth_worker6",
-            "pipeline.queue_depth_worker7",
-        ];
-        for (i, s) in self.shards.iter().enumerate().take(NAMES.len()) {
-            self.counters.set(NAMES[i], s.len() as u64);
+        for (name, s) in crate::stats::QUEUE_DEPTH_WORKER.iter().zip(&self.shards) {
+            self.counters.set(name, s.len() as u64);
         }
         self.published.publish(&self.counters);
     }

@@ -69,7 +69,6 @@ pub struct Worker {
     id: usize,
     config: Arc<Config>,
     flows: HashMap<FlowKey, Flow, ahash::RandomState>,
-    hasher: ahash::RandomState,
     events: EventBatch,
     exporter: Sender<EventBatch>,
     /// Emptied event batches coming back from the exporter.
@@ -95,7 +94,6 @@ impl Worker {
             id,
             config,
             flows: HashMap::with_hasher(crate::flow::fixed_state()),
-            hasher: crate::flow::fixed_state(),
             events: EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024),
             exporter,
             spare_events,
@@ -227,7 +225,7 @@ impl Worker {
             one_way,
         );
         let ctx = FlowContext {
-            flow_id: rec.key.flow_id(rec.ts, &self.hasher),
+            flow_id: rec.key.flow_id(rec.ts, self.flows.hasher()),
             client,
             server,
             transport: Transport::from_ip_proto(d.proto),
@@ -454,17 +452,7 @@ fn session_counter(p: Protocol) -> &'static str {
 }
 
 fn gauge_name(id: usize) -> &'static str {
-    const NAMES: [&str; 8] = [
-        "flows.active_worker0",
-        "flows.active_worker1",
-        "flows.active_worker2",
-        "flows.active_worker3",
-        "flows.active_worker4",
-        "flows.active_worker5",
-        "flows.active_worker6",
-        "flows.active_worker7",
-    ];
-    NAMES
+    crate::stats::FLOWS_ACTIVE_WORKER
         .get(id)
         .copied()
         .unwrap_or("flows.active_worker_other")

@@ -91,6 +91,15 @@ pub fn have(program: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the tests run as root (capture, namespaces).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
 /// Canonical text of events for multiset comparison (sorted lines).
 pub fn canonical(events: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = events.iter().map(|e| e.to_string()).collect();
