@@ -76,6 +76,7 @@ fn bench(c: &mut Criterion) {
         server_group: None,
         handshake_rtt_us: Some(120),
         next_index: 0,
+        json: Default::default(),
     };
     let mut batch = EventBatch::with_capacity(1 << 20);
     let mut counters = Counters::new();

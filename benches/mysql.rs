@@ -80,6 +80,7 @@ fn flow() -> FlowContext {
         server_group: None,
         handshake_rtt_us: Some(50),
         next_index: 0,
+        json: Default::default(),
     }
 }
 

@@ -4,7 +4,8 @@
 //! Captures: every `*.pcap` in `benches/captures/` (made by
 //! `benches/lab/make-captures.sh`) plus any files named in
 //! `SPANLENS_BENCH_PCAP` (colon-separated). `SPANLENS_BENCH_WORKERS`
-//! (default `1,2`) and `SPANLENS_BENCH_RUNS` (default 3, best run kept)
+//! (default `1,2`), `SPANLENS_BENCH_RUNS` (default 3, best run kept) and
+//! `SPANLENS_BENCH_FILTER` (keep only captures whose file name contains it)
 //! tune the run. Output: one table row per capture and configuration.
 //!
 //! Run: `cargo bench --bench replay`.
@@ -26,6 +27,12 @@ fn captures() -> Vec<PathBuf> {
     }
     if let Ok(list) = std::env::var("SPANLENS_BENCH_PCAP") {
         v.extend(list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+    }
+    if let Ok(f) = std::env::var("SPANLENS_BENCH_FILTER") {
+        v.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(f.as_str()))
+        });
     }
     v
 }

@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         server_group: None,
         handshake_rtt_us: None,
         next_index: 0,
+        json: Default::default(),
     };
     let mut events = EventBatch::default();
     let mut counters = Counters::new();

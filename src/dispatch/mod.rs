@@ -117,6 +117,10 @@ pub struct Dispatcher {
     hasher: ahash::RandomState,
     opts: DispatchOptions,
     counters: Counters,
+    /// `capture.packets` and `capture.bytes`, bumped per packet as plain
+    /// integers and folded into `counters` when they are published.
+    packets: u64,
+    bytes: u64,
     published: Published,
     live: bool,
     next_tick: Option<Timestamp>,
@@ -159,6 +163,8 @@ impl Dispatcher {
             hasher: crate::flow::fixed_state(),
             opts,
             counters: Counters::new(),
+            packets: 0,
+            bytes: 0,
             published,
             live,
             next_tick: None,
@@ -239,8 +245,8 @@ impl Dispatcher {
         wire_len: u32,
         frame: &[u8],
     ) -> Result<(), WorkerGone> {
-        self.counters.add("capture.packets", 1);
-        self.counters.add("capture.bytes", u64::from(wire_len));
+        self.packets += 1;
+        self.bytes += u64::from(wire_len);
         self.advance(ts)?;
         let dec = match decode(lt, frame) {
             Ok(d) => d,
@@ -388,6 +394,7 @@ impl Dispatcher {
         self.flush_all()?;
         let end = self.watermark;
         self.broadcast(|| ShardMsg::Finish(end))?;
+        self.fold_packet_counts();
         self.published.publish(&self.counters);
         summary.last_ts = end;
         Ok((self.counters, summary))
@@ -398,7 +405,15 @@ impl Dispatcher {
         for (name, s) in crate::stats::QUEUE_DEPTH_WORKER.iter().zip(&self.shards) {
             self.counters.set(name, s.len() as u64);
         }
+        self.fold_packet_counts();
         self.published.publish(&self.counters);
+    }
+
+    fn fold_packet_counts(&mut self) {
+        if self.packets > 0 {
+            self.counters.set("capture.packets", self.packets);
+            self.counters.set("capture.bytes", self.bytes);
+        }
     }
 
     fn kernel_counters(&mut self, source: &mut Source) {

@@ -23,17 +23,50 @@ impl<'a> JsonWriter<'a> {
         }
     }
 
+    /// Continues after a value already in `buf` (the next field needs a comma).
+    pub fn continuing(buf: &'a mut Vec<u8>) -> Self {
+        JsonWriter {
+            buf,
+            need_comma: true,
+        }
+    }
+
     /// The buffer written so far.
     pub fn buf(&self) -> &[u8] {
         self.buf
     }
 
+    /// `"k":` with no value yet: the caller writes it (pre-rendered
+    /// fragments that end in a key, see [`Self::interleave`]).
+    pub fn key_only(&mut self, k: &str) {
+        self.key(k);
+        self.need_comma = true;
+    }
+
+    /// Pre-rendered fields with numbers between them: `parts[0]`, `nums[0]`,
+    /// `parts[1]`, `nums[1]`, ... Each part but the first continues the
+    /// JSON after a number, so the whole run is valid where a field may
+    /// start.
+    #[inline]
+    pub fn interleave(&mut self, parts: &[&[u8]], nums: &[u64]) {
+        self.sep();
+        for (i, p) in parts.iter().enumerate() {
+            self.buf.extend_from_slice(p);
+            if let Some(&n) = nums.get(i) {
+                push_u64(self.buf, n);
+            }
+        }
+        self.need_comma = true;
+    }
+
+    #[inline(always)]
     fn sep(&mut self) {
         if self.need_comma {
             self.buf.push(b',');
         }
     }
 
+    #[inline(always)]
     fn key(&mut self, k: &str) {
         self.sep();
         self.buf.push(b'"');
@@ -42,6 +75,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Writes `{` (a top-level object or an array element).
+    #[inline]
     pub fn begin(&mut self) {
         self.sep();
         self.buf.push(b'{');
@@ -49,6 +83,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Writes `"k":{`.
+    #[inline]
     pub fn begin_obj(&mut self, k: &str) {
         self.key(k);
         self.buf.push(b'{');
@@ -56,6 +91,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Writes `"k":[`.
+    #[inline]
     pub fn begin_arr(&mut self, k: &str) {
         self.key(k);
         self.buf.push(b'[');
@@ -63,18 +99,21 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Closes an object.
+    #[inline]
     pub fn end(&mut self) {
         self.buf.push(b'}');
         self.need_comma = true;
     }
 
     /// Closes an array.
+    #[inline]
     pub fn end_arr(&mut self) {
         self.buf.push(b']');
         self.need_comma = true;
     }
 
     /// `"k":"v"` with JSON escaping.
+    #[inline]
     pub fn str(&mut self, k: &str, v: &str) {
         self.key(k);
         escape_into(self.buf, v.as_bytes());
@@ -82,7 +121,18 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":"v"` from bytes that may not be UTF-8 (invalid sequences become U+FFFD).
+    #[inline]
     pub fn bytes_lossy(&mut self, k: &str, v: &[u8]) {
+        if plain_ascii_prefix(v) == v.len() {
+            // Hot path: printable ASCII is valid UTF-8 and needs no escape.
+            self.key(k);
+            self.buf.reserve(v.len() + 2);
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(v);
+            self.buf.push(b'"');
+            self.need_comma = true;
+            return;
+        }
         match std::str::from_utf8(v) {
             Ok(s) => self.str(k, s),
             Err(_) => self.str(k, &String::from_utf8_lossy(v)),
@@ -90,6 +140,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// A string element inside an array.
+    #[inline]
     pub fn elem_str(&mut self, v: &str) {
         self.sep();
         escape_into(self.buf, v.as_bytes());
@@ -97,6 +148,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// A number element inside an array.
+    #[inline]
     pub fn elem_u64(&mut self, v: u64) {
         self.sep();
         push_u64(self.buf, v);
@@ -104,6 +156,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":123`.
+    #[inline]
     pub fn u64(&mut self, k: &str, v: u64) {
         self.key(k);
         push_u64(self.buf, v);
@@ -111,6 +164,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":"00ab..."`: a u64 as 16 lower-case hex digits (flow ids).
+    #[inline]
     pub fn hex64(&mut self, k: &str, v: u64) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.key(k);
@@ -123,6 +177,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":-123`.
+    #[inline]
     pub fn i64(&mut self, k: &str, v: i64) {
         self.key(k);
         if v < 0 {
@@ -133,6 +188,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":1.5` (non-finite values are written as `null`).
+    #[inline]
     pub fn f64(&mut self, k: &str, v: f64) {
         self.key(k);
         if v.is_finite() {
@@ -144,6 +200,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":true`.
+    #[inline]
     pub fn bool(&mut self, k: &str, v: bool) {
         self.key(k);
         self.buf
@@ -152,6 +209,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":null`.
+    #[inline]
     pub fn null(&mut self, k: &str) {
         self.key(k);
         self.buf.extend_from_slice(b"null");
@@ -159,6 +217,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":"2024-01-02T03:04:05.678901Z"`.
+    #[inline]
     pub fn time(&mut self, k: &str, ts: Timestamp) {
         self.key(k);
         self.buf.push(b'"');
@@ -168,6 +227,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":"10.0.0.1"` (IPv6 in its canonical text form).
+    #[inline]
     pub fn ip(&mut self, k: &str, ip: IpAddr) {
         self.key(k);
         self.buf.push(b'"');
@@ -191,6 +251,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":<raw>` where `raw` is already valid JSON.
+    #[inline]
     pub fn raw(&mut self, k: &str, raw: &[u8]) {
         self.key(k);
         self.buf.extend_from_slice(raw);
@@ -198,6 +259,7 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
+#[inline]
 fn push_u64(out: &mut Vec<u8>, v: u64) {
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
@@ -227,17 +289,54 @@ static NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
+/// Length of the prefix of `s` made of printable ASCII that needs no
+/// escaping: it stops at a control byte, `"`, `\\`, DEL or any byte >= 0x80.
+/// Eight bytes at a time: in each test below, a borrow can only flag a byte
+/// above a byte that really matched, so the lowest flagged byte is exact.
+#[inline]
+fn plain_ascii_prefix(s: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let eq = |x: u64, b: u8| {
+        let y = x ^ (LO * u64::from(b));
+        y.wrapping_sub(LO) & !y
+    };
+    let mut i = 0;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        let below_space = x.wrapping_sub(LO * 0x20) & !x;
+        let m = (below_space | eq(x, b'"') | eq(x, b'\\') | eq(x, 0x7f) | x) & HI;
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < s.len() && s[i] < 0x80 && !NEEDS_ESCAPE[s[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
 /// Appends `s` as a quoted JSON string.
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
+    let mut i = 0;
+    while i < s.len() {
+        i += plain_ascii_prefix(&s[i..]);
+        let Some(&b) = s.get(i) else {
+            break;
+        };
+        i += 1;
         if !NEEDS_ESCAPE[b as usize] {
+            // Part of a multi-byte UTF-8 sequence: copied as it is.
             continue;
         }
-        out.extend_from_slice(&s[start..i]);
+        out.extend_from_slice(&s[start..i - 1]);
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -250,7 +349,7 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
                 out.push(HEX[(b & 0xf) as usize]);
             }
         }
-        start = i + 1;
+        start = i;
     }
     out.extend_from_slice(&s[start..]);
     out.push(b'"');
@@ -300,5 +399,56 @@ mod tests {
         w.end();
         let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(v["b"], "ok\u{fffd}ok");
+    }
+
+    #[test]
+    fn plain_prefix_stops_exactly_at_the_first_special_byte() {
+        let naive = |s: &[u8]| {
+            s.iter()
+                .position(|&b| b >= 0x80 || NEEDS_ESCAPE[b as usize])
+                .unwrap_or(s.len())
+        };
+        // Every byte value at every position of a 19-byte string (two
+        // 8-byte chunks and a tail), after and before a special byte too.
+        for len in 0..19 {
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[pos] = b;
+                    assert_eq!(
+                        plain_ascii_prefix(&s),
+                        naive(&s),
+                        "byte {b:#x} at {pos}/{len}"
+                    );
+                    if pos + 1 < len {
+                        s[pos + 1] = 0x1f;
+                        assert_eq!(plain_ascii_prefix(&s), naive(&s), "{b:#x} then 0x1f");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_char_round_trips_through_escape_and_lossy() {
+        let all: String = (0u32..0x800)
+            .chain([0xfffd, 0x1f600])
+            .filter_map(char::from_u32)
+            .collect();
+        for s in [
+            &all[..],
+            "plain ascii only, long enough to chunk",
+            "é\"\u{7f}x",
+        ] {
+            let mut buf = Vec::new();
+            let mut w = JsonWriter::new(&mut buf);
+            w.begin();
+            w.str("s", s);
+            w.bytes_lossy("b", s.as_bytes());
+            w.end();
+            let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            assert_eq!(v["s"], s);
+            assert_eq!(v["b"], s);
+        }
     }
 }

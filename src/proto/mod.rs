@@ -65,6 +65,7 @@ impl TxSink<'_> {
     pub fn emit(&mut self, tx: &Transaction<'_>, body: impl FnOnce(&mut JsonWriter<'_>)) {
         let index = self.flow.next_index;
         self.flow.next_index += 1;
+        crate::event::FlowJson::prepare(self.flow, tx.kind);
         let flow = &*self.flow;
         self.events.push(tx.start(), flow.flow_id, index, |w| {
             tx.encode(flow, w, body)

@@ -234,6 +234,7 @@ impl Worker {
             server_group: cfg.groups.lookup(server.0),
             handshake_rtt_us: None,
             next_index: 0,
+            json: Default::default(),
         };
         let session = protocol.map(|p| {
             self.counters.add(session_counter(p), 1);

@@ -709,6 +709,7 @@ pub fn fuzz_one(data: &[u8]) {
         server_group: None,
         handshake_rtt_us: None,
         next_index: 0,
+        json: Default::default(),
     };
     let mut batch = EventBatch::default();
     let mut counters = Counters::new();

@@ -29,6 +29,7 @@ impl Harness {
                 server_group: None,
                 handshake_rtt_us: None,
                 next_index: 0,
+                json: Default::default(),
             },
             batch: EventBatch::default(),
             counters: Counters::new(),

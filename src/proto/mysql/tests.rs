@@ -31,6 +31,7 @@ pub(crate) fn flow() -> FlowContext {
         server_group: None,
         handshake_rtt_us: None,
         next_index: 0,
+        json: Default::default(),
     }
 }
 
