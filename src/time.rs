@@ -94,9 +94,15 @@ pub fn write_rfc3339(out: &mut Vec<u8>, ts: Timestamp) {
     let secs = ts / SECOND;
     let (cached, prefix) = LAST_SECOND.with(|c| c.get());
     if cached == secs {
+        // Prefix, six digits of microseconds and `Z`: fixed-size copies.
+        let mut micros = [b'Z'; 7];
+        let mut us = (ts % SECOND) / MICROSECOND;
+        for d in micros[..6].iter_mut().rev() {
+            *d = b'0' + (us % 10) as u8;
+            us /= 10;
+        }
         out.extend_from_slice(&prefix);
-        push_digits(out, (ts % SECOND) / MICROSECOND, 6);
-        out.push(b'Z');
+        out.extend_from_slice(&micros);
         return;
     }
     let start = out.len();

@@ -259,20 +259,21 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
+/// Decimal digits of `v`, written into a fixed 20-byte window that is then
+/// cut to length: a constant-size copy the compiler inlines, where copying
+/// just the digits would be a call to `memcpy` for every number.
 #[inline]
-fn push_u64(out: &mut Vec<u8>, v: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
+    let n = v.checked_ilog10().map_or(1, |d| d as usize + 1);
     let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+    let mut x = v;
+    for slot in tmp[..n].iter_mut().rev() {
+        *slot = b'0' + (x % 10) as u8;
+        x /= 10;
     }
-    out.extend_from_slice(&tmp[i..]);
+    let start = out.len();
+    out.extend_from_slice(&tmp);
+    out.truncate(start + n);
 }
 
 /// Bytes that need escaping in a JSON string (controls, `"`, `\\`, DEL).
@@ -449,6 +450,23 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
             assert_eq!(v["s"], s);
             assert_eq!(v["b"], s);
+        }
+    }
+
+    #[test]
+    fn numbers_at_every_digit_count() {
+        let mut vals = vec![0, 1, 9, u64::MAX, u64::MAX - 1];
+        let mut p = 1u64;
+        while let Some(next) = p.checked_mul(10) {
+            vals.extend([p - 1, p, p + 1]);
+            p = next;
+        }
+        vals.extend([p - 1, p]);
+        let mut out = b"x".to_vec();
+        for v in vals {
+            out.truncate(1);
+            push_u64(&mut out, v);
+            assert_eq!(&out[1..], v.to_string().as_bytes());
         }
     }
 }
