@@ -6,7 +6,8 @@
 //! `SPANLENS_BENCH_PCAP` (colon-separated). `SPANLENS_BENCH_WORKERS`
 //! (default `1,2`), `SPANLENS_BENCH_RUNS` (default 3, best run kept) and
 //! `SPANLENS_BENCH_FILTER` (keep only captures whose file name contains it)
-//! tune the run. Output: one table row per capture and configuration.
+//! tune the run. Output: one table row per capture and configuration, with
+//! wall and CPU seconds (the floor's CPU is its wall time: one thread).
 //!
 //! Run: `cargo bench --bench replay`.
 
@@ -52,6 +53,9 @@ fn floor(path: &Path) -> (Duration, u64, u64) {
 
 struct Run {
     secs: f64,
+    /// User plus system CPU time of the run: steadier than wall time on a
+    /// shared VM, and what a second worker costs on top of the first.
+    cpu: f64,
     events: u64,
     peak_rss: u64,
 }
@@ -67,9 +71,11 @@ fn spanlens(path: &Path, workers: usize, config: Option<&Path>) -> Run {
         cmd.arg("-c").arg(c);
     }
     cmd.arg(path);
+    let cpu0 = children_cpu();
     let t = Instant::now();
     let out = cmd.output().expect("run spanlens");
     let secs = t.elapsed().as_secs_f64();
+    let cpu = children_cpu() - cpu0;
     assert!(
         out.status.success(),
         "spanlens failed: {}",
@@ -80,9 +86,21 @@ fn spanlens(path: &Path, workers: usize, config: Option<&Path>) -> Run {
     let _ = std::fs::remove_file(&stats);
     Run {
         secs,
+        cpu,
         events: s["output"]["events_written"].as_u64().unwrap_or(0),
         peak_rss: s["peak_rss_bytes"].as_u64().unwrap_or(0),
     }
+}
+
+/// CPU seconds (user + system) used so far by waited-for children.
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn best<T>(runs: usize, mut f: impl FnMut() -> T, key: impl Fn(&T) -> f64) -> T {
@@ -128,13 +146,14 @@ fn main() {
     )
     .expect("write tcp-only config");
     println!(
-        "{:<28} {:>10} {:>8} {:>10} {:>3} {:>8} {:>12} {:>7} {:>10} {:>8} {:>7}",
+        "{:<28} {:>10} {:>8} {:>10} {:>3} {:>8} {:>7} {:>12} {:>7} {:>10} {:>8} {:>7}",
         "capture",
         "packets",
         "MB",
         "mode",
         "w",
         "seconds",
+        "cpu s",
         "packets/s",
         "Gbit/s",
         "events/s",
@@ -147,15 +166,16 @@ fn main() {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let (fl, pkts, bytes) = best(runs, || floor(&cap), |r| r.0.as_secs_f64());
-        let row = |mode: &str, w: usize, secs: f64, events: u64, peak: u64| {
+        let row = |mode: &str, w: usize, secs: f64, cpu: f64, events: u64, peak: u64| {
             println!(
-                "{:<28} {:>10} {:>8.1} {:>10} {:>3} {:>8.3} {:>12.0} {:>7.2} {:>10.0} {:>8.1} {:>7.2}",
+                "{:<28} {:>10} {:>8.1} {:>10} {:>3} {:>8.3} {:>7.3} {:>12.0} {:>7.2} {:>10.0} {:>8.1} {:>7.2}",
                 name,
                 pkts,
                 bytes as f64 / 1e6,
                 mode,
                 w,
                 secs,
+                cpu,
                 pkts as f64 / secs,
                 bytes as f64 * 8.0 / secs / 1e9,
                 events as f64 / secs,
@@ -163,14 +183,14 @@ fn main() {
                 secs / fl.as_secs_f64()
             );
         };
-        row("libpcap", 0, fl.as_secs_f64(), 0, 0);
+        row("libpcap", 0, fl.as_secs_f64(), fl.as_secs_f64(), 0, 0);
         for &w in &workers {
             let r = best(runs, || spanlens(&cap, w, Some(&flow_only)), |r| r.secs);
-            row("flows", w, r.secs, r.events, r.peak_rss);
+            row("flows", w, r.secs, r.cpu, r.events, r.peak_rss);
             let r = best(runs, || spanlens(&cap, w, Some(&tcp_only)), |r| r.secs);
-            row("reassembly", w, r.secs, r.events, r.peak_rss);
+            row("reassembly", w, r.secs, r.cpu, r.events, r.peak_rss);
             let r = best(runs, || spanlens(&cap, w, None), |r| r.secs);
-            row("full", w, r.secs, r.events, r.peak_rss);
+            row("full", w, r.secs, r.cpu, r.events, r.peak_rss);
         }
     }
     let _ = std::fs::remove_file(&flow_only);

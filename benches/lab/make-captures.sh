@@ -241,8 +241,11 @@ capture() {
 }
 
 DUR=$((2 * MULT))
-http_wrk_small() { in_c wrk -t1 -c8 -d"${DUR}s" "http://$SRV/small.txt" >&2; }
-http_wrk_large() { in_c wrk -t1 -c4 -d"${DUR}s" "http://$SRV/large.txt" >&2; }
+# Connections: a farm's traffic has many flows, and flows are what the
+# workers are sharded by; a handful of connections would measure how the
+# hash happened to split them rather than the pipeline.
+http_wrk_small() { in_c wrk -t1 -c64 -d"${DUR}s" "http://$SRV/small.txt" >&2; }
+http_wrk_large() { in_c wrk -t1 -c16 -d"${DUR}s" "http://$SRV/large.txt" >&2; }
 http_curl() {
     local i
     for ((i = 0; i < 50 * MULT; i++)); do
