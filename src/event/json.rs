@@ -120,6 +120,18 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
+    /// `"k":"v"` for a constant of the program (protocol names, `OK`, ...):
+    /// printable ASCII with nothing to escape, copied without a scan.
+    #[inline]
+    pub fn ascii(&mut self, k: &str, v: &'static str) {
+        debug_assert_eq!(plain_ascii_prefix(v.as_bytes()), v.len(), "{v:?}");
+        self.key(k);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(v.as_bytes());
+        self.buf.push(b'"');
+        self.need_comma = true;
+    }
+
     /// `"k":"v"` from bytes that may not be UTF-8 (invalid sequences become U+FFFD).
     #[inline]
     pub fn bytes_lossy(&mut self, k: &str, v: &[u8]) {
@@ -216,13 +228,25 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
-    /// `"k":"2024-01-02T03:04:05.678901Z"`.
+    /// `"k":"2024-01-02T03:04:05.678901Z"`. Returns where the value sits in
+    /// the buffer, for [`Self::repeat`].
     #[inline]
-    pub fn time(&mut self, k: &str, ts: Timestamp) {
+    pub fn time(&mut self, k: &str, ts: Timestamp) -> std::ops::Range<usize> {
         self.key(k);
+        let start = self.buf.len();
         self.buf.push(b'"');
         write_rfc3339(self.buf, ts);
         self.buf.push(b'"');
+        self.need_comma = true;
+        start..self.buf.len()
+    }
+
+    /// `"k":<value>` where the value is one already written by this writer
+    /// (`range` as returned by [`Self::time`]).
+    #[inline]
+    pub fn repeat(&mut self, k: &str, range: std::ops::Range<usize>) {
+        self.key(k);
+        self.buf.extend_from_within(range);
         self.need_comma = true;
     }
 
@@ -290,29 +314,48 @@ static NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
-/// Length of the prefix of `s` made of printable ASCII that needs no
-/// escaping: it stops at a control byte, `"`, `\\`, DEL or any byte >= 0x80.
-/// Eight bytes at a time: in each test below, a borrow can only flag a byte
-/// above a byte that really matched, so the lowest flagged byte is exact.
+/// Where the first special byte of an 8-byte chunk is: a control byte,
+/// `"`, `\\`, DEL or any byte >= 0x80. In each test a borrow can only flag a
+/// byte above a byte that really matched, so the lowest flagged byte is
+/// exact.
 #[inline]
-fn plain_ascii_prefix(s: &[u8]) -> usize {
+fn special_in_chunk(chunk: [u8; 8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let eq = |x: u64, b: u8| {
         let y = x ^ (LO * u64::from(b));
         y.wrapping_sub(LO) & !y
     };
-    let mut i = 0;
-    while let Some(chunk) = s.get(i..i + 8) {
+    let x = u64::from_le_bytes(chunk);
+    let below_space = x.wrapping_sub(LO * 0x20) & !x;
+    let m = (below_space | eq(x, b'"') | eq(x, b'\\') | eq(x, 0x7f) | x) & HI;
+    (m != 0).then(|| (m.trailing_zeros() / 8) as usize)
+}
+
+/// Length of the prefix of `s` made of printable ASCII that needs no
+/// escaping (see [`special_in_chunk`]), eight bytes at a time.
+#[inline]
+fn plain_ascii_prefix(s: &[u8]) -> usize {
+    let chunk = |i: usize| {
         let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(w);
-        let below_space = x.wrapping_sub(LO * 0x20) & !x;
-        let m = (below_space | eq(x, b'"') | eq(x, b'\\') | eq(x, 0x7f) | x) & HI;
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
+        w.copy_from_slice(&s[i..i + 8]);
+        w
+    };
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        if let Some(k) = special_in_chunk(chunk(i)) {
+            return i + k;
         }
         i += 8;
+    }
+    if i > 0 && i < s.len() {
+        // The last 8 bytes, overlapping bytes already found plain: one
+        // more chunk instead of a byte loop.
+        let end = s.len() - 8;
+        return match special_in_chunk(chunk(end)) {
+            Some(k) => end + k,
+            None => s.len(),
+        };
     }
     while i < s.len() && s[i] < 0x80 && !NEEDS_ESCAPE[s[i] as usize] {
         i += 1;

@@ -267,7 +267,7 @@ impl FlowContext {
         extra: impl FnOnce(&mut JsonWriter<'_>),
     ) {
         w.begin_obj("network");
-        w.str("transport", self.transport.name());
+        w.ascii("transport", self.transport.name());
         w.str(
             "type",
             if self.client.0.is_ipv4() {
@@ -367,14 +367,14 @@ impl Transaction<'_> {
     ) {
         let start = self.start();
         let end = self.end();
-        w.time("@timestamp", start);
-        w.str("type", self.kind);
-        w.str("status", self.status.unwrap_or(Status::Ok).as_str());
+        let at = w.time("@timestamp", start);
+        w.ascii("type", self.kind);
+        w.ascii("status", self.status.unwrap_or(Status::Ok).as_str());
         w.begin_obj("event");
-        w.str("kind", "event");
-        w.str("category", "network");
-        w.str("dataset", self.kind);
-        w.time("start", start);
+        w.ascii("kind", "event");
+        w.ascii("category", "network");
+        w.ascii("dataset", self.kind);
+        w.repeat("start", at);
         w.time("end", end);
         w.u64("duration", end - start);
         w.end();

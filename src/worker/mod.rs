@@ -475,11 +475,11 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
     let f = &*f;
     events.push(f.last_ts, f.ctx.flow_id, index, |w| {
         w.time("@timestamp", f.last_ts);
-        w.str("type", "flow");
+        w.ascii("type", "flow");
         w.begin_obj("event");
-        w.str("kind", "event");
-        w.str("category", "network");
-        w.str("dataset", "flow");
+        w.ascii("kind", "event");
+        w.ascii("category", "network");
+        w.ascii("dataset", "flow");
         w.str(
             "action",
             if why == Report::Interim {

@@ -457,7 +457,7 @@ pub(crate) fn emit(
     out.emit(&tx, |w| {
         let version = req.or(resp).map_or(1, |m| m.head.minor);
         w.begin_obj("http");
-        w.str("version", if version == 0 { "1.0" } else { "1.1" });
+        w.ascii("version", if version == 0 { "1.0" } else { "1.1" });
         if let Some(r) = req {
             w.begin_obj("request");
             w.bytes_lossy("method", r.head.method());
