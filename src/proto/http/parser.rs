@@ -22,7 +22,14 @@
 //! `session.rs` and `event.rs`), HTTP/2, content decoding.
 
 use memchr::memchr;
+use memchr::memmem::Finder;
 use std::mem::MaybeUninit;
+use std::sync::LazyLock;
+
+/// An empty line after a CRLF or LF line: the usual end of a head.
+static CRLF_EMPTY_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\r\n"));
+/// An empty line after an LF line (bare LF line ends, tolerated).
+static LF_EMPTY_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
 
 /// Default bound on the size of a message head (start line and headers).
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
@@ -773,6 +780,14 @@ impl StreamParser {
         }
         // Header lines: find the empty line first, then copy once.
         let start = from;
+        if let Some(end) = self.head_end_in(input.get(start..).unwrap_or(&[])) {
+            let piece = &input[start..start + end];
+            self.lines += 1;
+            self.buf.extend_from_slice(piece);
+            self.msg_bytes += piece.len() as u64;
+            self.state = State::AwaitBody;
+            return (start + end, Step::Head);
+        }
         let mut pos = from;
         loop {
             let rest = input.get(pos..).unwrap_or(&[]);
@@ -814,6 +829,26 @@ impl StreamParser {
             }
             pos = nl + 1;
         }
+    }
+
+    /// Where the head ends in `rest` (just past its empty line) when that
+    /// can be told with two vectorised searches: `buf` ends at a line
+    /// boundary, `rest` does not start with an empty line (which would need
+    /// `buf` to tell), and the head fits in `max_head`. Otherwise `None`, and
+    /// the line-by-line loop of `feed_head` decides, with the same result.
+    fn head_end_in(&self, rest: &[u8]) -> Option<usize> {
+        if self.buf.last() != Some(&b'\n') || rest.first().is_none_or(|&b| b == b'\r' || b == b'\n')
+        {
+            return None;
+        }
+        let crlf = CRLF_EMPTY_LINE.find(rest).map(|q| q + 3);
+        let window = &rest[..crlf.map_or(rest.len(), |e| e - 1)];
+        let lf = LF_EMPTY_LINE.find(window).map(|q| q + 2);
+        let end = match (crlf, lf) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        (self.buf.len() + end <= self.max_head).then_some(end)
     }
 
     /// Keeps what fits of the head for diagnostics and starts resynchronising.
@@ -1132,6 +1167,40 @@ mod tests {
                 "prefix {cut}: {steps:?}"
             );
             assert!(p.in_message() || cut == 0, "prefix {cut}");
+        }
+    }
+
+    /// The vectorised head-end search (whole head in one input) and the
+    /// line-by-line loop (one byte per input) end heads at the same byte.
+    #[test]
+    fn head_end_is_the_first_empty_line_whatever_the_line_ends() {
+        let heads: [&[u8]; 6] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\nX: not a header\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\n\r\nnext\n\n",
+            b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\n\nC: 3\r\n\r\n",
+            b"GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: x\ry\r\n\r\n",
+        ];
+        for msg in heads {
+            let mut whole = StreamParser::new(true, DEFAULT_MAX_HEAD);
+            let (n, step) = whole.feed(msg);
+            assert_eq!(step, Step::Head, "{:?}", String::from_utf8_lossy(msg));
+            let mut bytewise = StreamParser::new(true, DEFAULT_MAX_HEAD);
+            let mut m = 0;
+            loop {
+                let (k, step) = bytewise.feed(&msg[m..=m]);
+                m += k;
+                if step == Step::Head {
+                    break;
+                }
+            }
+            assert_eq!(
+                (n, whole.head()),
+                (m, bytewise.head()),
+                "{:?}",
+                String::from_utf8_lossy(msg)
+            );
         }
     }
 
