@@ -75,7 +75,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Writes `{` (a top-level object or an array element).
-    #[inline]
+    #[inline(always)]
     pub fn begin(&mut self) {
         self.sep();
         self.buf.push(b'{');
@@ -83,7 +83,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Writes `"k":{`.
-    #[inline]
+    #[inline(always)]
     pub fn begin_obj(&mut self, k: &str) {
         self.key(k);
         self.buf.push(b'{');
@@ -91,7 +91,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Writes `"k":[`.
-    #[inline]
+    #[inline(always)]
     pub fn begin_arr(&mut self, k: &str) {
         self.key(k);
         self.buf.push(b'[');
@@ -99,14 +99,14 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// Closes an object.
-    #[inline]
+    #[inline(always)]
     pub fn end(&mut self) {
         self.buf.push(b'}');
         self.need_comma = true;
     }
 
     /// Closes an array.
-    #[inline]
+    #[inline(always)]
     pub fn end_arr(&mut self) {
         self.buf.push(b']');
         self.need_comma = true;
@@ -122,7 +122,7 @@ impl<'a> JsonWriter<'a> {
 
     /// `"k":"v"` for a constant of the program (protocol names, `OK`, ...):
     /// printable ASCII with nothing to escape, copied without a scan.
-    #[inline]
+    #[inline(always)]
     pub fn ascii(&mut self, k: &str, v: &'static str) {
         debug_assert_eq!(plain_ascii_prefix(v.as_bytes()), v.len(), "{v:?}");
         self.key(k);
@@ -168,7 +168,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":123`.
-    #[inline]
+    #[inline(always)]
     pub fn u64(&mut self, k: &str, v: u64) {
         self.key(k);
         push_u64(self.buf, v);
@@ -243,7 +243,7 @@ impl<'a> JsonWriter<'a> {
 
     /// `"k":<value>` where the value is one already written by this writer
     /// (`range` as returned by [`Self::time`]).
-    #[inline]
+    #[inline(always)]
     pub fn repeat(&mut self, k: &str, range: std::ops::Range<usize>) {
         self.key(k);
         self.buf.extend_from_within(range);
