@@ -108,6 +108,25 @@ pub struct Decoded {
     pub icmp_one_way: bool,
 }
 
+impl Decoded {
+    /// The network layer's fields; ports, TCP fields and payload still zero.
+    fn addresses(src: IpAddr, dst: IpAddr, proto: u8, vlan: [u16; 2]) -> Self {
+        Decoded {
+            src,
+            dst,
+            sport: 0,
+            dport: 0,
+            proto,
+            vlan,
+            tcp: TcpFields::default(),
+            payload_off: 0,
+            payload_len: 0,
+            payload_wire_len: 0,
+            icmp_one_way: false,
+        }
+    }
+}
+
 fn offset_in(frame: &[u8], part: &[u8]) -> usize {
     (part.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize)
 }
@@ -184,19 +203,7 @@ fn decode_common(lt: i32, frame: &[u8]) -> Option<Decoded> {
         }
         _ => return None,
     };
-    let mut d = Decoded {
-        src,
-        dst,
-        sport: 0,
-        dport: 0,
-        proto,
-        vlan,
-        tcp: TcpFields::default(),
-        payload_off: 0,
-        payload_len: 0,
-        payload_wire_len: 0,
-        icmp_one_way: false,
-    };
+    let mut d = Decoded::addresses(src, dst, proto, vlan);
     let hl = match proto {
         6 => {
             let t = TcpHeaderSlice::from_slice(l4).ok()?;
@@ -291,17 +298,10 @@ fn decode_lax(lt: i32, frame: &[u8]) -> Result<Decoded, Undecodable> {
     let proto = payload.ip_number.0;
     let announced = payload.payload.len();
     let mut d = Decoded {
-        src,
-        dst,
-        sport: 0,
-        dport: 0,
-        proto,
-        vlan,
-        tcp: TcpFields::default(),
         payload_off: offset_in(frame, payload.payload),
         payload_len: payload.payload.len(),
         payload_wire_len: announced,
-        icmp_one_way: false,
+        ..Decoded::addresses(src, dst, proto, vlan)
     };
     match &sliced.transport {
         Some(TransportSlice::Tcp(t)) => {

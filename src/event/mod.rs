@@ -177,6 +177,14 @@ pub struct FlowContext {
     pub json: FlowJson,
 }
 
+/// Opens `"name":{"ip":...,"port":...` (`source` or `destination`; the
+/// caller adds `bytes` and closes it).
+fn open_endpoint(w: &mut JsonWriter<'_>, name: &str, (ip, port): (IpAddr, u16)) {
+    w.begin_obj(name);
+    w.ip("ip", ip);
+    w.u64("port", port.into());
+}
+
 /// What every transaction of one flow repeats, rendered once: `client`,
 /// `server`, `source` and `destination` (but their byte counts), `network`
 /// (but its byte total) and `flow`. Transactions splice their numbers in
@@ -202,16 +210,12 @@ impl FlowJson {
         let mut ends = [0; 4];
         let mut w = JsonWriter::new(&mut buf);
         flow.write_endpoints(&mut w, None);
-        w.begin_obj("source");
-        w.ip("ip", flow.client.0);
-        w.u64("port", flow.client.1.into());
+        open_endpoint(&mut w, "source", flow.client);
         w.key_only("bytes");
         ends[0] = buf.len();
         buf.push(b'}');
         let mut w = JsonWriter::continuing(&mut buf);
-        w.begin_obj("destination");
-        w.ip("ip", flow.server.0);
-        w.u64("port", flow.server.1.into());
+        open_endpoint(&mut w, "destination", flow.server);
         w.key_only("bytes");
         ends[1] = buf.len();
         buf.push(b'}');
@@ -406,14 +410,10 @@ impl Transaction<'_> {
     /// `client` to `flow`, field by field (what [`FlowJson`] pre-renders).
     fn encode_flow_fields(&self, flow: &FlowContext, w: &mut JsonWriter<'_>) {
         flow.write_endpoints(w, self.real_client_ip);
-        w.begin_obj("source");
-        w.ip("ip", flow.client.0);
-        w.u64("port", flow.client.1.into());
+        open_endpoint(w, "source", flow.client);
         w.u64("bytes", self.request_bytes);
         w.end();
-        w.begin_obj("destination");
-        w.ip("ip", flow.server.0);
-        w.u64("port", flow.server.1.into());
+        open_endpoint(w, "destination", flow.server);
         w.u64("bytes", self.response_bytes);
         w.end();
         flow.write_network(w, Some(self.kind), |w| {
