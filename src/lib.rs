@@ -23,5 +23,7 @@ pub mod pipeline;
 pub mod proto;
 pub mod stats;
 pub mod tcp;
+#[cfg(test)]
+mod test_support;
 pub mod time;
 pub mod worker;

@@ -71,15 +71,26 @@ pub fn civil(ts: Timestamp) -> Civil {
     }
 }
 
-fn push_digits(out: &mut Vec<u8>, mut v: u64, width: usize) {
-    let mut tmp = [b'0'; 20];
-    let mut i = tmp.len();
-    while v > 0 || tmp.len() - i < width {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+/// Decimal digits of `v`, zero-padded to at least `width` (at most 20),
+/// for timestamps and every number of the JSON writer. They are written
+/// into a fixed 20-byte window that is then cut to length: a constant-size
+/// copy the compiler inlines, where copying just the digits would be a call
+/// to `memcpy` for every number.
+#[inline]
+pub(crate) fn push_digits(out: &mut Vec<u8>, v: u64, width: usize) {
+    let n = v
+        .checked_ilog10()
+        .map_or(1, |d| d as usize + 1)
+        .max(width.min(20));
+    let mut tmp = [0u8; 20];
+    let mut x = v;
+    for slot in tmp[..n].iter_mut().rev() {
+        *slot = b'0' + (x % 10) as u8;
+        x /= 10;
     }
-    out.extend_from_slice(&tmp[i..]);
+    let start = out.len();
+    out.extend_from_slice(&tmp);
+    out.truncate(start + n);
 }
 
 thread_local! {
@@ -94,15 +105,9 @@ pub fn write_rfc3339(out: &mut Vec<u8>, ts: Timestamp) {
     let secs = ts / SECOND;
     let (cached, prefix) = LAST_SECOND.with(|c| c.get());
     if cached == secs {
-        // Prefix, six digits of microseconds and `Z`: fixed-size copies.
-        let mut micros = [b'Z'; 7];
-        let mut us = (ts % SECOND) / MICROSECOND;
-        for d in micros[..6].iter_mut().rev() {
-            *d = b'0' + (us % 10) as u8;
-            us /= 10;
-        }
         out.extend_from_slice(&prefix);
-        out.extend_from_slice(&micros);
+        push_digits(out, (ts % SECOND) / MICROSECOND, 6);
+        out.push(b'Z');
         return;
     }
     let start = out.len();

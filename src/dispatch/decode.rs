@@ -423,12 +423,9 @@ mod tests {
     /// path answers, the lax path answers the same.
     #[test]
     fn common_path_agrees_with_the_lax_path_on_every_captured_frame() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let corpus = std::env::var_os("SPANLENS_CORPUS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| root.join("../shared/corpus"));
-        let mut files: Vec<_> = [root.join("tests/data"), corpus]
-            .iter()
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let mut files: Vec<_> = std::iter::once(data)
+            .chain(crate::test_support::corpus_dir())
             .filter_map(|d| std::fs::read_dir(d).ok())
             .flatten()
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -5,7 +5,7 @@
 //! tracks whether a comma is due; callers are responsible for balancing
 //! `begin`/`end` (tests parse every encoded event back with serde_json).
 
-use crate::time::{write_rfc3339, Timestamp};
+use crate::time::{push_digits, write_rfc3339, Timestamp};
 use std::net::IpAddr;
 
 /// Appends JSON into a borrowed buffer.
@@ -125,9 +125,15 @@ impl<'a> JsonWriter<'a> {
     #[inline(always)]
     pub fn ascii(&mut self, k: &str, v: &'static str) {
         debug_assert_eq!(plain_ascii_prefix(v.as_bytes()), v.len(), "{v:?}");
+        self.plain(k, v.as_bytes());
+    }
+
+    /// `"k":"v"` for bytes known to be printable ASCII with nothing to escape.
+    #[inline(always)]
+    fn plain(&mut self, k: &str, v: &[u8]) {
         self.key(k);
         self.buf.push(b'"');
-        self.buf.extend_from_slice(v.as_bytes());
+        self.buf.extend_from_slice(v);
         self.buf.push(b'"');
         self.need_comma = true;
     }
@@ -137,13 +143,7 @@ impl<'a> JsonWriter<'a> {
     pub fn bytes_lossy(&mut self, k: &str, v: &[u8]) {
         if plain_ascii_prefix(v) == v.len() {
             // Hot path: printable ASCII is valid UTF-8 and needs no escape.
-            self.key(k);
-            self.buf.reserve(v.len() + 2);
-            self.buf.push(b'"');
-            self.buf.extend_from_slice(v);
-            self.buf.push(b'"');
-            self.need_comma = true;
-            return;
+            return self.plain(k, v);
         }
         match std::str::from_utf8(v) {
             Ok(s) => self.str(k, s),
@@ -283,21 +283,10 @@ impl<'a> JsonWriter<'a> {
     }
 }
 
-/// Decimal digits of `v`, written into a fixed 20-byte window that is then
-/// cut to length: a constant-size copy the compiler inlines, where copying
-/// just the digits would be a call to `memcpy` for every number.
+/// Decimal digits of `v` (see [`push_digits`]).
 #[inline]
-pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
-    let n = v.checked_ilog10().map_or(1, |d| d as usize + 1);
-    let mut tmp = [0u8; 20];
-    let mut x = v;
-    for slot in tmp[..n].iter_mut().rev() {
-        *slot = b'0' + (x % 10) as u8;
-        x /= 10;
-    }
-    let start = out.len();
-    out.extend_from_slice(&tmp);
-    out.truncate(start + n);
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    push_digits(out, v, 1);
 }
 
 /// Bytes that need escaping in a JSON string (controls, `"`, `\\`, DEL).

@@ -8,24 +8,12 @@
 //! pair and the client is the SYN's sender, else the higher port.
 
 use super::*;
+use crate::test_support::corpus_dir;
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 type Ep = (IpAddr, u16);
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("SPANLENS_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    if dir.join("MANIFEST.md").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("corpus not found at {}: skipping", dir.display());
-        None
-    }
-}
 
 /// One replayed connection.
 struct Flow {

@@ -85,12 +85,9 @@ impl<S: Session> Harness<S> {
     }
 }
 
-/// The corpus directory, or `None` (with a message) when absent.
+/// A file of the shared corpus, or `None` (with a message) when absent.
 pub(crate) fn corpus(file: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("SPANLENS_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    let p = dir.join(file);
+    let p = crate::test_support::corpus_dir()?.join(file);
     if p.exists() {
         Some(p)
     } else {
