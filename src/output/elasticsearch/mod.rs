@@ -417,14 +417,7 @@ impl Output for ElasticsearchOutput {
             }
         }
         counters.add("output.es.docs_accepted", accepted);
-        if self
-            .open_since
-            .is_some_and(|t| t.elapsed() >= self.flush_interval)
-        {
-            self.seal();
-        }
-        self.publish(counters);
-        Ok(())
+        self.idle(counters)
     }
 
     fn idle(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
