@@ -163,18 +163,14 @@ fn batch_handoff(c: &mut Criterion) {
 }
 
 fn json(c: &mut Criterion) {
-    let mut flow = FlowContext {
-        flow_id: 0x7b12_1e83_9821_bc6d,
-        client: ("10.99.0.2".parse().unwrap(), 53792),
-        server: ("10.99.0.1".parse().unwrap(), 80),
-        transport: Transport::Tcp,
-        vlan: Vec::new(),
-        community_id: "1:c7NRmOdS7L6LgLw2bFmTOCbMqho=".into(),
-        server_group: None,
-        handshake_rtt_us: Some(18),
-        next_index: 0,
-        json: FlowJson::default(),
-    };
+    let mut flow = FlowContext::new(
+        0x7b12_1e83_9821_bc6d,
+        ("10.99.0.2".parse().unwrap(), 53792),
+        ("10.99.0.1".parse().unwrap(), 80),
+        Transport::Tcp,
+        "1:c7NRmOdS7L6LgLw2bFmTOCbMqho=".into(),
+    );
+    flow.handshake_rtt_us = Some(18);
     let tx = Transaction {
         kind: "http",
         request_start: Some(1_764_089_728_607_618_000),

@@ -66,18 +66,14 @@ fn exchange() -> (Vec<u8>, Vec<u8>) {
 
 fn bench(c: &mut Criterion) {
     let (reqs, resps) = exchange();
-    let mut flow = FlowContext {
-        flow_id: 0x1234,
-        client: ("10.1.1.1".parse().unwrap(), 51000),
-        server: ("10.2.2.2".parse().unwrap(), 80),
-        transport: Transport::Tcp,
-        vlan: Vec::new(),
-        community_id: "1:abcdefghijklmnopqrstuvwxyz0=".into(),
-        server_group: None,
-        handshake_rtt_us: Some(120),
-        next_index: 0,
-        json: Default::default(),
-    };
+    let mut flow = FlowContext::new(
+        0x1234,
+        ("10.1.1.1".parse().unwrap(), 51000),
+        ("10.2.2.2".parse().unwrap(), 80),
+        Transport::Tcp,
+        "1:abcdefghijklmnopqrstuvwxyz0=".into(),
+    );
+    flow.handshake_rtt_us = Some(120);
     let mut batch = EventBatch::with_capacity(1 << 20);
     let mut counters = Counters::new();
     let mut session = HttpSession::new(Arc::new(HttpConfig::default()));

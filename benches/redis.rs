@@ -19,18 +19,15 @@ fn cmd(args: &[&str]) -> Vec<u8> {
 }
 
 fn flow() -> FlowContext {
-    FlowContext {
-        flow_id: 1,
-        client: (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
-        server: (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 6379),
-        transport: Transport::Tcp,
-        vlan: vec![],
-        community_id: "1:abc".into(),
-        server_group: None,
-        handshake_rtt_us: Some(50),
-        next_index: 0,
-        json: Default::default(),
-    }
+    let mut f = FlowContext::new(
+        1,
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 6379),
+        Transport::Tcp,
+        "1:abc".into(),
+    );
+    f.handshake_rtt_us = Some(50);
+    f
 }
 
 fn bench(c: &mut Criterion) {

@@ -33,18 +33,13 @@ fuzz_target!(|data: &[u8]| {
         ..Default::default()
     });
     let mut s = MysqlSession::new(cfg);
-    let mut flow = FlowContext {
-        flow_id: 1,
-        client: (IpAddr::V4(Ipv4Addr::LOCALHOST), 1),
-        server: (IpAddr::V4(Ipv4Addr::LOCALHOST), 3306),
-        transport: Transport::Tcp,
-        vlan: vec![],
-        community_id: String::new(),
-        server_group: None,
-        handshake_rtt_us: None,
-        next_index: 0,
-        json: Default::default(),
-    };
+    let mut flow = FlowContext::new(
+        1,
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), 1),
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), 3306),
+        Transport::Tcp,
+        String::new(),
+    );
     let mut events = EventBatch::default();
     let mut counters = Counters::new();
     let mut out = TxSink {

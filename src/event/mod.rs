@@ -174,7 +174,7 @@ pub struct FlowContext {
     /// The flow's own JSON fields, rendered once for all its transactions.
     /// Filled by [`FlowJson::prepare`]; the identity fields above must not
     /// change after that.
-    pub json: FlowJson,
+    json: FlowJson,
 }
 
 /// Opens `"name":{"ip":...,"port":...` (`source` or `destination`; the
@@ -246,6 +246,29 @@ impl FlowJson {
 }
 
 impl FlowContext {
+    /// A flow with no VLAN tag, no server group, no handshake RTT yet and
+    /// no event written.
+    pub fn new(
+        flow_id: u64,
+        client: (IpAddr, u16),
+        server: (IpAddr, u16),
+        transport: Transport,
+        community_id: String,
+    ) -> Self {
+        FlowContext {
+            flow_id,
+            client,
+            server,
+            transport,
+            vlan: Vec::new(),
+            community_id,
+            server_group: None,
+            handshake_rtt_us: None,
+            next_index: 0,
+            json: FlowJson::default(),
+        }
+    }
+
     /// Writes `client`, `server`, `source`, `destination` (without byte
     /// counts), `network` and `vlan` fields. `source` is the client side.
     pub fn write_endpoints(&self, w: &mut JsonWriter<'_>, client_ip: Option<IpAddr>) {
@@ -462,18 +485,17 @@ mod tests {
     use super::*;
 
     fn flow(client: &str, server: &str, vlan: Vec<u16>, group: Option<&str>) -> FlowContext {
-        FlowContext {
-            flow_id: 0x0123_4567_89ab_cdef,
-            client: (client.parse().unwrap(), 40000),
-            server: (server.parse().unwrap(), 8080),
-            transport: Transport::Tcp,
-            vlan,
-            community_id: "1:abc=".into(),
-            server_group: group.map(Arc::from),
-            handshake_rtt_us: Some(7),
-            next_index: 0,
-            json: FlowJson::default(),
-        }
+        let mut f = FlowContext::new(
+            0x0123_4567_89ab_cdef,
+            (client.parse().unwrap(), 40000),
+            (server.parse().unwrap(), 8080),
+            Transport::Tcp,
+            "1:abc=".into(),
+        );
+        f.vlan = vlan;
+        f.server_group = group.map(Arc::from);
+        f.handshake_rtt_us = Some(7);
+        f
     }
 
     fn encode(flow: &FlowContext, tx: &Transaction<'_>) -> Vec<u8> {

@@ -224,18 +224,15 @@ impl Worker {
             has_ports.then_some((cid_src.1, cid_dst.1)),
             one_way,
         );
-        let ctx = FlowContext {
-            flow_id: rec.key.flow_id(rec.ts, self.flows.hasher()),
+        let mut ctx = FlowContext::new(
+            rec.key.flow_id(rec.ts, self.flows.hasher()),
             client,
             server,
-            transport: Transport::from_ip_proto(d.proto),
-            vlan: rec.key.vlan.iter().copied().filter(|v| *v != 0).collect(),
-            community_id: cid,
-            server_group: cfg.groups.lookup(server.0),
-            handshake_rtt_us: None,
-            next_index: 0,
-            json: Default::default(),
-        };
+            Transport::from_ip_proto(d.proto),
+            cid,
+        );
+        ctx.vlan = rec.key.vlan.iter().copied().filter(|v| *v != 0).collect();
+        ctx.server_group = cfg.groups.lookup(server.0);
         let session = protocol.map(|p| {
             self.counters.add(session_counter(p), 1);
             p.new_session(&registry.config)

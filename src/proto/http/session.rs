@@ -699,18 +699,13 @@ pub fn fuzz_one(data: &[u8]) {
         max_body_bytes: usize::from(ctl) * 4,
         ..HttpConfig::default()
     };
-    let mut flow = FlowContext {
-        flow_id: 1,
-        client: ("10.0.0.1".parse().expect("literal"), 40000),
-        server: ("10.0.0.2".parse().expect("literal"), 80),
-        transport: Transport::Tcp,
-        vlan: Vec::new(),
-        community_id: String::new(),
-        server_group: None,
-        handshake_rtt_us: None,
-        next_index: 0,
-        json: Default::default(),
-    };
+    let mut flow = FlowContext::new(
+        1,
+        ("10.0.0.1".parse().expect("literal"), 40000),
+        ("10.0.0.2".parse().expect("literal"), 80),
+        Transport::Tcp,
+        String::new(),
+    );
     let mut batch = EventBatch::default();
     let mut counters = Counters::new();
     let mut sink = TxSink {

@@ -19,18 +19,13 @@ struct Harness {
 impl Harness {
     fn new(cfg: HttpConfig) -> Self {
         Harness {
-            flow: FlowContext {
-                flow_id: 7,
-                client: ("192.168.1.104".parse().unwrap(), 54742),
-                server: ("192.168.1.110".parse().unwrap(), 80),
-                transport: Transport::Tcp,
-                vlan: Vec::new(),
-                community_id: "1:x".into(),
-                server_group: None,
-                handshake_rtt_us: None,
-                next_index: 0,
-                json: Default::default(),
-            },
+            flow: FlowContext::new(
+                7,
+                ("192.168.1.104".parse().unwrap(), 54742),
+                ("192.168.1.110".parse().unwrap(), 80),
+                Transport::Tcp,
+                "1:x".into(),
+            ),
             batch: EventBatch::default(),
             counters: Counters::new(),
             session: HttpSession::new(Arc::new(cfg)),

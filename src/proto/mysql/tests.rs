@@ -21,18 +21,13 @@ use std::sync::Arc;
 
 /// A fake flow context for hand-built sinks.
 pub(crate) fn flow() -> FlowContext {
-    FlowContext {
-        flow_id: 7,
-        client: (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
-        server: (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 3306),
-        transport: Transport::Tcp,
-        vlan: vec![],
-        community_id: "1:test".into(),
-        server_group: None,
-        handshake_rtt_us: None,
-        next_index: 0,
-        json: Default::default(),
-    }
+    FlowContext::new(
+        7,
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
+        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 3306),
+        Transport::Tcp,
+        "1:test".into(),
+    )
 }
 
 /// Drives one session by hand and collects its events.
