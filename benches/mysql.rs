@@ -2,12 +2,10 @@
 //! `MysqlSession` (framing, parsing, pairing and JSON encoding of the
 //! event). Run: `cargo bench --bench mysql`.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spanlens::event::{EventBatch, FlowContext, Transport};
 use spanlens::proto::mysql::{MysqlConfig, MysqlSession};
-use spanlens::proto::{Dir, Session, TxSink};
-use spanlens::stats::Counters;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 fn pkt(seq: u8, payload: &[u8]) -> Vec<u8> {
@@ -69,41 +67,13 @@ fn insert() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-fn flow() -> FlowContext {
-    let mut f = FlowContext::new(
-        1,
-        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
-        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 3306),
-        Transport::Tcp,
-        "1:abc".into(),
-    );
-    f.handshake_rtt_us = Some(50);
-    f
-}
-
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("mysql");
     g.throughput(Throughput::Elements(1));
     for (name, (req, resp)) in [("select_10_rows", select()), ("insert_ok", insert())] {
         g.bench_function(name, |b| {
-            let mut s = MysqlSession::new(Arc::new(MysqlConfig::default()));
-            let mut fl = flow();
-            let mut ev = EventBatch::with_capacity(1 << 20);
-            let mut counters = Counters::new();
-            let mut ts = 1_000_000_000u64;
-            b.iter(|| {
-                let mut out = TxSink {
-                    flow: &mut fl,
-                    events: &mut ev,
-                    counters: &mut counters,
-                };
-                s.data(Dir::ToServer, &req, ts, &mut out);
-                s.data(Dir::ToClient, &resp, ts + 1000, &mut out);
-                ts += 10_000;
-                if ev.len() >= 1024 {
-                    ev.clear();
-                }
-            });
+            let session = MysqlSession::new(Arc::new(MysqlConfig::default()));
+            common::exchange(b, session, common::flow(3306), &req, &resp);
         });
     }
     g.finish();

@@ -2,12 +2,10 @@
 //! `RedisSession` (RESP scanning, pairing and JSON encoding of the event).
 //! Run: `cargo bench --bench redis`.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spanlens::event::{EventBatch, FlowContext, Transport};
 use spanlens::proto::redis::{RedisConfig, RedisSession};
-use spanlens::proto::{Dir, Session, TxSink};
-use spanlens::stats::Counters;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 fn cmd(args: &[&str]) -> Vec<u8> {
@@ -16,18 +14,6 @@ fn cmd(args: &[&str]) -> Vec<u8> {
         v.extend(format!("${}\r\n{a}\r\n", a.len()).bytes());
     }
     v
-}
-
-fn flow() -> FlowContext {
-    let mut f = FlowContext::new(
-        1,
-        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
-        (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 6379),
-        Transport::Tcp,
-        "1:abc".into(),
-    );
-    f.handshake_rtt_us = Some(50);
-    f
 }
 
 fn bench(c: &mut Criterion) {
@@ -50,24 +36,8 @@ fn bench(c: &mut Criterion) {
     for (name, (req, resp, n)) in [("set", set), ("get", get), ("incr_pipelined_16", p16)] {
         g.throughput(Throughput::Elements(n));
         g.bench_function(name, |b| {
-            let mut s = RedisSession::new(Arc::new(RedisConfig::default()));
-            let mut fl = flow();
-            let mut ev = EventBatch::with_capacity(1 << 20);
-            let mut counters = Counters::new();
-            let mut ts = 1_000_000_000u64;
-            b.iter(|| {
-                let mut out = TxSink {
-                    flow: &mut fl,
-                    events: &mut ev,
-                    counters: &mut counters,
-                };
-                s.data(Dir::ToServer, &req, ts, &mut out);
-                s.data(Dir::ToClient, &resp, ts + 1000, &mut out);
-                ts += 10_000;
-                if ev.len() >= 1024 {
-                    ev.clear();
-                }
-            });
+            let session = RedisSession::new(Arc::new(RedisConfig::default()));
+            common::exchange(b, session, common::flow(6379), &req, &resp);
         });
     }
     g.finish();
