@@ -3,12 +3,11 @@
 //! the input itself). Nothing may panic; every event must be valid JSON.
 #![no_main]
 
+#[path = "common.rs"]
+mod common;
+
 use libfuzzer_sys::fuzz_target;
-use spanlens::event::{EventBatch, FlowContext, Transport};
 use spanlens::proto::mysql::{parser, MysqlConfig, MysqlSession};
-use spanlens::proto::{Dir, Session, TxSink};
-use spanlens::stats::Counters;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 fuzz_target!(|data: &[u8]| {
@@ -32,42 +31,8 @@ fuzz_target!(|data: &[u8]| {
         max_in_flight: 4,
         ..Default::default()
     });
-    let mut s = MysqlSession::new(cfg);
-    let mut flow = FlowContext::new(
-        1,
-        (IpAddr::V4(Ipv4Addr::LOCALHOST), 1),
-        (IpAddr::V4(Ipv4Addr::LOCALHOST), 3306),
-        Transport::Tcp,
-        String::new(),
-    );
-    let mut events = EventBatch::default();
-    let mut counters = Counters::new();
-    let mut out = TxSink {
-        flow: &mut flow,
-        events: &mut events,
-        counters: &mut counters,
-    };
-    let mut rest = data;
-    let mut ts = 1_000_000_000u64;
-    while let Some((&ctl, tail)) = rest.split_first() {
-        let dir = if ctl & 1 == 0 {
-            Dir::ToServer
-        } else {
-            Dir::ToClient
-        };
-        let len = ((ctl >> 2) as usize * 3).min(tail.len());
-        let (chunk, next) = tail.split_at(len);
-        if ctl & 2 != 0 && ctl > 0xf0 {
-            s.gap(dir, u64::from(ctl & 0x3f), ts, &mut out);
-        } else {
-            s.data(dir, chunk, ts, &mut out);
-        }
-        ts += 1_000_000_000;
-        s.tick(ts, &mut out);
-        rest = next;
-    }
-    s.close(ts, &mut out);
-    for i in 0..events.len() {
-        serde_json::from_slice::<serde_json::Value>(events.json(i)).expect("valid JSON");
-    }
+    let s = MysqlSession::new(cfg);
+    common::drive(s, 3306, data, 3, |ctl| {
+        (ctl & 2 != 0 && ctl > 0xf0).then(|| u64::from(ctl & 0x3f))
+    });
 });
