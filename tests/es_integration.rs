@@ -14,14 +14,17 @@ use spanlens::stats::Counters;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn es_url() -> Option<String> {
+/// The node's URL, with this test holding the node until the guard drops;
+/// `None` (with a notice) when `SPANLENS_ES_URL` is not set.
+fn node() -> Option<(MutexGuard<'static, ()>, String)> {
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     match std::env::var("SPANLENS_ES_URL") {
-        Ok(u) if !u.is_empty() => Some(u.trim_end_matches('/').to_string()),
+        Ok(u) if !u.is_empty() => Some((serial, u.trim_end_matches('/').to_string())),
         _ => {
             eprintln!("skipped: SPANLENS_ES_URL is not set (start a node with tests/elasticsearch.sh start)");
             None
@@ -164,8 +167,10 @@ fn field_type(es: &str, prefix: &str, field: &str) -> Option<String> {
 
 #[test]
 fn replay_of_the_corpus_matches_ndjson_output() {
-    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let (Some(es), Some(corpus)) = (es_url(), corpus()) else {
+    let Some((_serial, es)) = node() else {
+        return;
+    };
+    let Some(corpus) = corpus() else {
         return;
     };
     let prefix = "itreplay";
@@ -277,8 +282,7 @@ fn batch_of(n: u32, first: u32, ts: u64, flow: u64) -> EventBatch {
 
 #[test]
 fn mapping_rejections_go_to_dead_letter_file_and_counter() {
-    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(es) = es_url() else {
+    let Some((_serial, es)) = node() else {
         return;
     };
     let prefix = "itdead";
@@ -321,8 +325,7 @@ fn mapping_rejections_go_to_dead_letter_file_and_counter() {
 
 #[test]
 fn template_is_installed_once_and_maps_ecs_types() {
-    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(es) = es_url() else {
+    let Some((_serial, es)) = node() else {
         return;
     };
     let prefix = "ittemplate";
@@ -361,8 +364,7 @@ fn script(arg: &str) -> Option<String> {
 
 #[test]
 fn outage_mid_stream_loses_nothing_and_duplicates_nothing() {
-    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(es) = es_url() else {
+    let Some((_serial, es)) = node() else {
         return;
     };
     if script("url").as_deref() != Some(es.as_str()) {
@@ -437,8 +439,7 @@ fn outage_mid_stream_loses_nothing_and_duplicates_nothing() {
 
 #[test]
 fn live_mode_with_a_dead_host_fails_over_to_the_live_one() {
-    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(es) = es_url() else {
+    let Some((_serial, es)) = node() else {
         return;
     };
     let prefix = "itfailover";
@@ -469,8 +470,7 @@ fn live_mode_with_a_dead_host_fails_over_to_the_live_one() {
 
 #[test]
 fn full_queue_waits_for_the_cluster_instead_of_dropping() {
-    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(es) = es_url() else {
+    let Some((_serial, es)) = node() else {
         return;
     };
     let prefix = "itbackpressure";
