@@ -231,6 +231,27 @@ impl Shared {
         // still consistent enough to count and spool.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Waits on `progress` while `waiting` holds, but not past `deadline`.
+    fn wait_progress<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Instant,
+        waiting: impl Fn(&State) -> bool,
+    ) -> MutexGuard<'a, State> {
+        while waiting(&st) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self
+                .progress
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        st
+    }
 }
 
 /// The Elasticsearch [`Output`].
@@ -362,28 +383,18 @@ impl ElasticsearchOutput {
             BulkChunk::with_capacity(self.bulk_max_bytes + 4096),
         );
         self.open_since = None;
-        let mut st = self.shared.lock();
         // Back-pressure: while the cluster is up but slower than the input,
         // wait (bounded) for the sender to take a chunk rather than spill
         // or drop. When it is down, or the wait runs out, spill at once.
         let started = Instant::now();
-        let deadline = started + self.request_timeout;
-        while !st.down
-            && !st.exited
-            && !st.queue.is_empty()
-            && st.queue_bytes + c.bytes() > st.queue_max_bytes
-        {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = self
-                .shared
-                .progress
-                .wait_timeout(st, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
+        let mut st =
+            self.shared
+                .wait_progress(self.shared.lock(), started + self.request_timeout, |st| {
+                    !st.down
+                        && !st.exited
+                        && !st.queue.is_empty()
+                        && st.queue_bytes + c.bytes() > st.queue_max_bytes
+                });
         st.stats.blocked_us += started.elapsed().as_micros() as u64;
         st.enqueue(c);
         drop(st);
@@ -437,18 +448,9 @@ impl Output for ElasticsearchOutput {
         let mut st = self.shared.lock();
         st.closing = true;
         self.shared.wake.notify_all();
-        while !st.drained() && !st.exited {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = self
-                .shared
-                .progress
-                .wait_timeout(st, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
+        let mut st = self
+            .shared
+            .wait_progress(st, deadline, |st| !st.drained() && !st.exited);
         let delivered = st.drained();
         if !delivered {
             // Out of time: everything still in memory goes to the spool
