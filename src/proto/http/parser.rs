@@ -781,12 +781,7 @@ impl StreamParser {
         // Header lines: find the empty line first, then copy once.
         let start = from;
         if let Some(end) = self.head_end_in(input.get(start..).unwrap_or(&[])) {
-            let piece = &input[start..start + end];
-            self.lines += 1;
-            self.buf.extend_from_slice(piece);
-            self.msg_bytes += piece.len() as u64;
-            self.state = State::AwaitBody;
-            return (start + end, Step::Head);
+            return (start + end, self.head_complete(&input[start..start + end]));
         }
         let mut pos = from;
         loop {
@@ -822,13 +817,18 @@ impl StreamParser {
             let empty_line =
                 before(1) == Some(b'\n') || (before(1) == Some(b'\r') && before(2) == Some(b'\n'));
             if empty_line {
-                self.buf.extend_from_slice(piece);
-                self.msg_bytes += piece.len() as u64;
-                self.state = State::AwaitBody;
-                return (nl + 1, Step::Head);
+                return (nl + 1, self.head_complete(piece));
             }
             pos = nl + 1;
         }
+    }
+
+    /// Keeps `piece`, the rest of a head up to and with its empty line.
+    fn head_complete(&mut self, piece: &[u8]) -> Step {
+        self.buf.extend_from_slice(piece);
+        self.msg_bytes += piece.len() as u64;
+        self.state = State::AwaitBody;
+        Step::Head
     }
 
     /// Where the head ends in `rest` (just past its empty line) when that
