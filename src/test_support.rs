@@ -16,3 +16,12 @@ pub(crate) fn corpus_dir() -> Option<PathBuf> {
         None
     }
 }
+
+/// One step of Marsaglia's xorshift64: a fixed-seed pseudo-random sequence
+/// for the randomized tests (`x` must not start at zero).
+pub(crate) fn xorshift64(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}

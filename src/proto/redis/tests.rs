@@ -471,9 +471,7 @@ fn pseudo_random_input_never_panics() {
         for _ in 0..20 {
             let mut buf = vec![0u8; (x % 200) as usize];
             for b in buf.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                crate::test_support::xorshift64(&mut x);
                 *b = alphabet[(x % alphabet.len() as u64) as usize];
             }
             let dir = if x % 2 == 0 {
