@@ -12,6 +12,7 @@
 //! [`Protocol`]'s `ALL` list and in [`Protocol::new_session`], and its
 //! config section in [`ProtocolsConfig`].
 
+pub mod dns;
 pub mod http;
 pub mod mysql;
 pub mod redis;
