@@ -14,6 +14,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod icmp;
 pub mod mysql;
 pub mod redis;
 
