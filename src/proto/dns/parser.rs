@@ -188,7 +188,8 @@ pub struct Message {
 impl Message {
     /// Parses a complete message. Sections are walked to their declared
     /// counts; a count larger than what the bytes hold is `Truncated` unless
-    /// `lenient` (a TC response may be cut mid-record: what fits is kept).
+    /// `lenient` (what fits is kept: a TC response may be cut mid-record,
+    /// and a kept query may have been cut to `max_query_bytes`).
     pub fn parse(&mut self, buf: &[u8], lenient: bool) -> Result<(), ParseError> {
         self.header = Header::parse(buf)?;
         self.question = None;
@@ -219,7 +220,7 @@ impl Message {
                     }
                     pos = next;
                 }
-                Err(e) if lenient && h.truncated() => return self.cut_short(e),
+                Err(e) if lenient => return self.cut_short(e),
                 Err(e) => return Err(e),
             }
         }
@@ -238,7 +239,7 @@ impl Message {
                         self.records.push(rec);
                         pos = next;
                     }
-                    Err(e) if lenient && h.truncated() => return self.cut_short(e),
+                    Err(e) if lenient => return self.cut_short(e),
                     Err(e) => return Err(e),
                 }
             }
@@ -670,7 +671,7 @@ impl Record {
                 bitmap: &d[after..],
             }),
             41 => Some(Rdata::Opt(d)),
-            1 | 28 | 2 | 5 | 12 | 39 | 15 | 6 | 33 | 257 | 43 | 48 | 46 => None,
+            1 | 28 | 15 | 33 | 257 | 43 | 48 | 46 => None,
             _ => Some(Rdata::Other(d)),
         };
         r.ok_or(Rdata::Other(d))

@@ -1,0 +1,1 @@
+//! DNS session tests.
