@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, mysql, redis};
+use super::{dns, http, icmp, mysql, redis};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -185,6 +185,8 @@ protocols! {
     Redis: redis => redis::Redis,
     /// DNS over UDP and TCP.
     Dns: dns => dns::Dns,
+    /// ICMP and ICMPv6 (every ICMP flow, no ports).
+    Icmp: icmp => icmp::Icmp,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys

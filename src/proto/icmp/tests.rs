@@ -1,0 +1,1 @@
+//! ICMP session tests.
