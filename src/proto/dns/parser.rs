@@ -951,7 +951,7 @@ impl TcpFramer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A response to `www.example.com IN A` with a CNAME and an A answer,

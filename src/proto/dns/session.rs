@@ -150,7 +150,7 @@ impl DnsSession {
     }
 
     fn response(&mut self, h: Header, msg: &[u8], leg: Leg, out: &mut TxSink<'_>) {
-        let parsed = self.rmsg.parse(msg, true).is_ok();
+        let parsed = self.rmsg.parse(msg, h.truncated()).is_ok();
         if !parsed {
             out.count("dns.parse_errors", 1);
         }
