@@ -104,7 +104,7 @@ done
     cd "$WORK"
     ksk=$(ldns-keygen -a ECDSAP256SHA256 -k lab.test)
     zsk=$(ldns-keygen -a ECDSAP256SHA256 lab.test)
-    ldns-signzone -n lab.test.zone "$ksk" "$zsk" >/dev/null 2>&1 ||
+    ldns-signzone lab.test.zone "$ksk" "$zsk" >/dev/null 2>&1 ||
         ldns-signzone lab.test.zone "$ksk" "$zsk"
     chmod a+r ./*
 )
@@ -141,6 +141,7 @@ server:
     harden-referral-path: no
     qname-minimisation: no
     local-zone: "test." nodefault
+    local-zone: "2.0.192.in-addr.arpa." nodefault
     local-zone: "refused.test." refuse
 auth-zone:
     name: "lab.test."

@@ -2,9 +2,11 @@
 """tshark's view of a DNS/ICMP capture, as JSON (the oracle the DNS and ICMP
 capture tests compare spanlens with).
 
-  dns.messages        one row per DNS message (frame, transport, id,
-                      response, rcode, truncated, qname, qtype, answers,
-                      authorities, additionals, response_to)
+  dns.messages        one row per DNS message (frame, transport, ports
+                      [src, dst], id, response, rcode, truncated, qname,
+                      qtype, answers, authorities, additionals, response_to,
+                      answered); tshark also decodes DNS on other ports
+                      (the queries to the closed port 5399)
   dns.queries / dns.responses
                       messages with dns.flags.response 0 / 1
   dns.answered        queries tshark pairs with a response (dns.response_in)
@@ -25,7 +27,7 @@ fields = [
     "frame.number", "udp.srcport", "tcp.srcport", "dns.id", "dns.flags.response",
     "dns.flags.rcode", "dns.flags.truncated", "dns.qry.name", "dns.qry.type",
     "dns.count.answers", "dns.count.auth_rr", "dns.count.add_rr", "dns.response_to",
-    "dns.response_in",
+    "dns.response_in", "udp.dstport", "tcp.dstport",
 ]
 cmd = ["tshark", "-2", "-r", path, "-n", "-Y", "dns and not icmp and not icmpv6", "-T", "fields", "-E", "separator=\t",
        "-E", "occurrence=a", "-E", "aggregator=|"]
@@ -55,6 +57,7 @@ for line in subprocess.run(cmd, check=True, capture_output=True, text=True).stdo
             "additionals": int(g(11)) if g(11) else 0,
             "response_to": int(g(12)) if g(12) else None,
             "answered": bool(g(13)),
+            "ports": [int(v[1] or v[2]), int(v[14] or v[15])],
         })
 queries = [m for m in msgs if not m["response"]]
 responses = [m for m in msgs if m["response"]]
