@@ -26,7 +26,7 @@ mod tests;
 
 pub use session::DnsSession;
 
-use crate::config::HumanDuration;
+use crate::time::HumanDuration;
 use crate::flow::Transport::{Tcp, Udp};
 use crate::proto::registry::default_ports;
 use crate::proto::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};

@@ -17,7 +17,7 @@ mod tests;
 
 pub use session::IcmpSession;
 
-use crate::config::HumanDuration;
+use crate::time::HumanDuration;
 use crate::proto::{DatagramSession, Dir, Protocol, ProtocolConfig};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
