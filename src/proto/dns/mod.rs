@@ -26,10 +26,10 @@ mod tests;
 
 pub use session::DnsSession;
 
-use crate::time::HumanDuration;
 use crate::flow::Transport::{Tcp, Udp};
 use crate::proto::registry::default_ports;
 use crate::proto::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

@@ -17,8 +17,8 @@ mod tests;
 
 pub use session::IcmpSession;
 
-use crate::time::HumanDuration;
 use crate::proto::{DatagramSession, Dir, Protocol, ProtocolConfig};
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

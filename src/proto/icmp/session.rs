@@ -73,7 +73,6 @@ impl IcmpSession {
 
     fn emit(
         &mut self,
-        v: Version,
         req: Option<&Msg>,
         resp: Option<&Msg>,
         status: Status,
@@ -86,6 +85,7 @@ impl IcmpSession {
             error,
             ..common::transaction("icmp", req.map(|m| &m.leg), resp.map(|m| &m.leg))
         };
+        let v = self.version.unwrap_or(Version::V4);
         let server = out.flow.server.0;
         let text = &mut self.text;
         out.emit(&tx, |w| {
@@ -124,7 +124,9 @@ impl IcmpSession {
     }
 
     fn expire(&mut self, now: Option<Timestamp>, out: &mut TxSink<'_>) {
-        let Some(v) = self.version else { return };
+        if self.version.is_none() {
+            return;
+        }
         let timeout = self.cfg.transaction_timeout.nanos();
         while let Some((_, m)) = self
             .pending
@@ -132,7 +134,6 @@ impl IcmpSession {
         {
             out.count("icmp.unmatched_requests", 1);
             self.emit(
-                v,
                 Some(&m),
                 None,
                 Status::Error,
@@ -168,7 +169,6 @@ impl DatagramSession for IcmpSession {
                 if let Some(old) = self.pending.take(&(m.id, m.seq)) {
                     out.count("icmp.duplicate_requests", 1);
                     self.emit(
-                        v,
                         Some(&old),
                         None,
                         Status::Error,
@@ -180,7 +180,6 @@ impl DatagramSession for IcmpSession {
                 if let Some((_, evicted)) = self.pending.push((m.id, m.seq), kept) {
                     out.count("icmp.in_flight_evicted", 1);
                     self.emit(
-                        v,
                         Some(&evicted),
                         None,
                         Status::Error,
@@ -191,11 +190,10 @@ impl DatagramSession for IcmpSession {
                 }
             }
             Role::Reply => match self.pending.take(&(m.id, m.seq)) {
-                Some(req) => self.emit(v, Some(&req), Some(&kept), Status::Ok, None, None, out),
+                Some(req) => self.emit(Some(&req), Some(&kept), Status::Ok, None, None, out),
                 None => {
                     out.count("icmp.unmatched_responses", 1);
                     self.emit(
-                        v,
                         None,
                         Some(&kept),
                         Status::Error,
@@ -207,9 +205,9 @@ impl DatagramSession for IcmpSession {
             },
             Role::Error => {
                 out.count("icmp.errors", 1);
-                self.emit(v, Some(&kept), None, Status::Error, None, Some(&m), out);
+                self.emit(Some(&kept), None, Status::Error, None, Some(&m), out);
             }
-            Role::Other => self.emit(v, Some(&kept), None, Status::Ok, None, None, out),
+            Role::Other => self.emit(Some(&kept), None, Status::Ok, None, None, out),
         }
     }
 
