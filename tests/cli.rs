@@ -179,7 +179,7 @@ fn truncated_pcap_is_processed_up_to_the_cut_with_a_warning() {
         f.path().to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains("warning:") && stderr_of(&out).contains("truncated"));
+    assert!(stderr_of(&out).contains("WARN") && stderr_of(&out).contains("truncated"));
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
     assert_eq!(s["capture"]["truncated_files"], 1);
