@@ -171,7 +171,7 @@ fn spool(args: spanlens::cli::SpoolArgs) -> Result<ExitCode> {
             )?;
             let mut out = ElasticsearchOutput::new(es.clone(), false)?;
             let mut c = spanlens::stats::Counters::new();
-            out.close(&mut c)?;
+            out.drain(&mut c)?;
             for w in out.warnings(&c) {
                 tracing::warn!("{w}");
             }

@@ -147,7 +147,7 @@ fn unknown_interface_lists_alternatives() {
 fn no_capture_permission_names_capabilities() {
     // Run as an unprivileged user; skip where that is impossible.
     if !is_root() || !have("setpriv") {
-        eprintln!("SKIPPED: needs root and setpriv to drop privileges");
+        common::skip("needs root and setpriv to drop privileges");
         return;
     }
     let out = std::process::Command::new("setpriv")
@@ -423,7 +423,7 @@ mod corpus_tests {
     fn flow_counts_and_rtt_equal_tsharks() {
         let Some(c) = corpus() else { return };
         if !have("tshark") {
-            eprintln!("SKIPPED: tshark not installed");
+            common::skip("tshark not installed");
             return;
         }
         for name in [

@@ -70,7 +70,7 @@ fn every_script_passes_bash_n() {
 #[test]
 fn every_script_passes_shellcheck() {
     if !have("shellcheck") {
-        eprintln!("skip: shellcheck not installed");
+        common::skip("shellcheck not installed");
         return;
     }
     for s in scripts() {
@@ -131,7 +131,7 @@ fn systemd_unit_has_the_required_hardening() {
 #[test]
 fn systemd_unit_passes_systemd_analyze_verify() {
     if !have("systemd-analyze") {
-        eprintln!("skip: systemd-analyze not installed (no systemd on this host)");
+        common::skip("systemd-analyze not installed (no systemd on this host)");
         return;
     }
     // verify insists that ExecStart exists: point it at the test build.
@@ -145,7 +145,7 @@ fn systemd_unit_passes_systemd_analyze_verify() {
         .expect("systemd-analyze");
     let (out, err) = text(&o);
     if err.contains("Failed to initialize manager") || err.contains("System has not been booted") {
-        eprintln!("skip: systemd-analyze cannot run here: {err}");
+        common::skip(&format!("systemd-analyze cannot run here: {err}"));
         return;
     }
     assert!(o.status.success(), "verify failed:\n{out}{err}");
@@ -256,7 +256,7 @@ struct VethPair {
 impl VethPair {
     fn new(tag: &str) -> Option<VethPair> {
         if !is_root() || !have("ip") {
-            eprintln!("skip: needs root and iproute2 (ip netns)");
+            common::skip("needs root and iproute2 (ip netns)");
             return None;
         }
         let id = std::process::id() % 100_000;
@@ -272,7 +272,7 @@ impl VethPair {
                 .unwrap_or(false)
         };
         if !ok(&["netns", "add", &p.ns[0]]) || !ok(&["netns", "add", &p.ns[1]]) {
-            eprintln!("skip: ip netns add failed (no network namespace support?)");
+            common::skip("ip netns add failed (no network namespace support?)");
             return None;
         }
         let made = ok(&[
@@ -331,7 +331,7 @@ fn doctor_on_a_veth_says_what_it_cannot_read() {
 #[test]
 fn nic_sh_changes_nothing_without_apply_and_turns_offloads_off_with_it() {
     if !have("ethtool") {
-        eprintln!("skip: ethtool not installed");
+        common::skip("ethtool not installed");
         return;
     }
     let Some(pair) = VethPair::new("n") else {

@@ -454,6 +454,81 @@ impl ElasticsearchOutput {
         })
     }
 
+    /// `spanlens spool drain`: like `close`, but the wait goes on as long
+    /// as documents keep being delivered; it ends when everything is
+    /// delivered or nothing moved for `close_timeout`.
+    pub fn drain(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
+        self.finish(counters, true)
+    }
+
+    fn finish(&mut self, counters: &mut Counters, while_moving: bool) -> Result<(), OutputError> {
+        self.seal();
+        let mut st = self.shared.lock();
+        st.closing = true;
+        self.shared.wake.notify_all();
+        let left = |st: &State| {
+            st.queue.iter().map(|c| c.len() as u64).sum::<u64>()
+                + st.spool.as_ref().map_or(0, |s| s.docs())
+                + st.in_flight_mem_docs
+        };
+        let mut before = left(&st);
+        loop {
+            let deadline = Instant::now() + self.close_timeout;
+            st = self.shared.wait_progress(st, deadline, |st| {
+                !st.drained() && !st.exited && (!while_moving || left(st) >= before)
+            });
+            let now_left = left(&st);
+            if !while_moving || st.drained() || st.exited || now_left >= before {
+                break;
+            }
+            before = now_left;
+        }
+        let delivered = st.drained();
+        if !delivered {
+            // Out of time: everything still in memory goes to the spool
+            // (or is counted as dropped without one).
+            st.stop = true;
+            st.spill_all();
+            self.shared.wake.notify_all();
+            // The sender finishes its current attempt (bounded by the
+            // request timeout) and parks what it holds.
+            let limit = Instant::now() + self.attempt_timeout + Duration::from_secs(1);
+            while !st.exited && Instant::now() < limit {
+                st = self
+                    .shared
+                    .progress
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
+        let exited = st.exited;
+        // Without a spool, what is still queued is lost: count it.
+        if st.spool.is_none() {
+            let n: u64 = st.queue.iter().map(|c| c.len() as u64).sum();
+            st.stats.drop_docs(n);
+            st.queue.clear();
+            st.queue_bytes = 0;
+        }
+        if !exited && st.in_flight_mem_docs > 0 {
+            // The sender is stuck in a request past every timeout: what it
+            // holds from memory is not in the spool. Count it lost (a spooled
+            // entry it holds stays on disk and is replayed).
+            let n = std::mem::take(&mut st.in_flight_mem_docs);
+            st.stats.drop_docs(n);
+            tracing::warn!("elasticsearch output: the sender did not finish its request in time; {n} documents it held are lost");
+        }
+        st.publish(counters);
+        drop(st);
+        if exited {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+        self.closed_late = !delivered;
+        Ok(())
+    }
+
     /// Hands the open chunk to the queue.
     fn seal(&mut self) {
         if self.open.is_empty() {
@@ -524,58 +599,7 @@ impl Output for ElasticsearchOutput {
     }
 
     fn close(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
-        self.seal();
-        let deadline = Instant::now() + self.close_timeout;
-        let mut st = self.shared.lock();
-        st.closing = true;
-        self.shared.wake.notify_all();
-        let mut st = self
-            .shared
-            .wait_progress(st, deadline, |st| !st.drained() && !st.exited);
-        let delivered = st.drained();
-        if !delivered {
-            // Out of time: everything still in memory goes to the spool
-            // (or is counted as dropped without one).
-            st.stop = true;
-            st.spill_all();
-            self.shared.wake.notify_all();
-            // The sender finishes its current attempt (bounded by the
-            // request timeout) and parks what it holds.
-            let limit = Instant::now() + self.attempt_timeout + Duration::from_secs(1);
-            while !st.exited && Instant::now() < limit {
-                st = self
-                    .shared
-                    .progress
-                    .wait_timeout(st, Duration::from_millis(100))
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
-            }
-        }
-        let exited = st.exited;
-        // Without a spool, what is still queued is lost: count it.
-        if st.spool.is_none() {
-            let n: u64 = st.queue.iter().map(|c| c.len() as u64).sum();
-            st.stats.drop_docs(n);
-            st.queue.clear();
-            st.queue_bytes = 0;
-        }
-        if !exited && st.in_flight_mem_docs > 0 {
-            // The sender is stuck in a request past every timeout: what it
-            // holds from memory is not in the spool. Count it lost (a spooled
-            // entry it holds stays on disk and is replayed).
-            let n = std::mem::take(&mut st.in_flight_mem_docs);
-            st.stats.drop_docs(n);
-            tracing::warn!("elasticsearch output: the sender did not finish its request in time; {n} documents it held are lost");
-        }
-        st.publish(counters);
-        drop(st);
-        if exited {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-        }
-        self.closed_late = !delivered;
-        Ok(())
+        self.finish(counters, false)
     }
 
     fn warnings(&self, c: &Counters) -> Vec<String> {
