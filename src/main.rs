@@ -86,6 +86,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             execute(cfg, &mut source, opts, &args.common)
         }
         Command::Live(args) => {
+            if args.interface.trim().is_empty() {
+                bail!("no capture interface given: pass -i IFACE (under systemd, set SPANLENS_INTERFACE=<mirror port> in /etc/default/spanlens)");
+            }
             let cfg = load_config(args.common.config.as_deref(), &args.common)?;
             let c = &cfg.raw.capture;
             let live = LiveOptions {

@@ -123,9 +123,54 @@ fn systemd_unit_has_the_required_hardening() {
     assert!(one("TimeoutStopSec").ends_with('s'));
     assert_eq!(one("ExecReload"), "/bin/kill -HUP $MAINPID");
     assert!(one("ExecStart").contains("live -c /etc/spanlens/spanlens.toml -i"));
+    // The service user must be able to enter the root-owned config directory.
+    let mode = u32::from_str_radix(&one("ConfigurationDirectoryMode"), 8).unwrap();
+    assert_eq!(mode & 0o005, 0o005, "others need r-x on /etc/spanlens");
+    // No default interface: an unset one stops the start with a clear line.
+    assert!(directive(&u, "Environment")
+        .iter()
+        .all(|e| !e.starts_with("SPANLENS_INTERFACE")));
+    assert!(directive(&u, "ExecStartPre")
+        .iter()
+        .any(|e| e.contains("SPANLENS_INTERFACE is not set")));
     // CPUAffinity is guidance only: present, commented out.
     assert!(directive(&u, "CPUAffinity").is_empty());
     assert!(u.lines().any(|l| l.starts_with("#CPUAffinity=")));
+}
+
+#[test]
+fn systemd_unit_refuses_to_start_without_an_interface() {
+    let u = unit_text();
+    let pre = directive(&u, "ExecStartPre")
+        .into_iter()
+        .find(|e| e.contains("SPANLENS_INTERFACE"))
+        .expect("an ExecStartPre checks SPANLENS_INTERFACE");
+    let script = pre
+        .strip_prefix("/bin/sh -c '")
+        .and_then(|s| s.strip_suffix('\''))
+        .expect("/bin/sh -c '...'");
+    let unset = Command::new("/bin/sh")
+        .args(["-c", script])
+        .env_remove("SPANLENS_INTERFACE")
+        .output()
+        .unwrap();
+    assert!(!unset.status.success());
+    let (_, err) = text(&unset);
+    assert!(
+        err.contains("SPANLENS_INTERFACE is not set") && err.contains("/etc/default/spanlens"),
+        "{err}"
+    );
+    let set = Command::new("/bin/sh")
+        .args(["-c", script])
+        .env("SPANLENS_INTERFACE", "eth1")
+        .status()
+        .unwrap();
+    assert!(set.success());
+    // And spanlens itself names the problem when handed an empty one.
+    let o = Command::new(BIN).args(["live", "-i", ""]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(err.contains("no capture interface"), "{err}");
 }
 
 #[test]
