@@ -750,3 +750,38 @@ fn stretched_capture_repeats_every_event() {
         assert_eq!(types(&many).len(), types(&one).len());
     }
 }
+
+/// `--es URL -o FILE`: both outputs get every event.
+#[test]
+fn es_and_ndjson_file_together_both_get_every_event() {
+    let Some((_g, es)) = node() else { return };
+    let prefix = "dltee";
+    delete_indices(&es, prefix);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = common::data("http_sample.pcap");
+    let events = ndjson(&pcap);
+    let cfg = config(dir.path(), std::slice::from_ref(&es), prefix, "");
+    let file = dir.path().join("events.ndjson");
+    let out = common::run(&[
+        "replay",
+        "-q",
+        "--no-progress",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--es",
+        &es,
+        "-o",
+        file.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = common::parse_ndjson(&std::fs::read(&file).unwrap());
+    assert_eq!(written, events);
+    assert_eq!(count(&es, prefix), events.len() as u64);
+    assert_eq!(es_types(&es, prefix), types(&events));
+    delete_indices(&es, prefix);
+}

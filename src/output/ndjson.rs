@@ -26,6 +26,9 @@ pub struct NdjsonOutput {
     path: Option<PathBuf>,
     out: BufWriter<Box<dyn Write + Send>>,
     generation: u64,
+    /// Events written into the buffer since the last successful flush:
+    /// counted as written once flushed, as failed if the flush fails.
+    pending: u64,
 }
 
 fn open_append(path: &Path) -> Result<File, OutputError> {
@@ -46,6 +49,7 @@ impl NdjsonOutput {
             path: None,
             out: BufWriter::with_capacity(64 * 1024, Box::new(std::io::stdout())),
             generation: REOPEN.load(Ordering::Relaxed),
+            pending: 0,
         }
     }
 
@@ -56,6 +60,7 @@ impl NdjsonOutput {
             path: Some(path),
             out: BufWriter::with_capacity(64 * 1024, Box::new(f)),
             generation: REOPEN.load(Ordering::Relaxed),
+            pending: 0,
         })
     }
 
@@ -70,6 +75,22 @@ impl NdjsonOutput {
         }
     }
 
+    /// Flushes; the events buffered so far become written, or failed.
+    fn flush(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
+        let n = std::mem::take(&mut self.pending);
+        match self.out.flush() {
+            Ok(()) => {
+                counters.add("output.events_written", n);
+                Ok(())
+            }
+            Err(e) => {
+                counters.add("output.errors", 1);
+                counters.add("output.events_failed", n);
+                Err(self.err(e))
+            }
+        }
+    }
+
     /// Reopens the file when a SIGHUP came since the last check.
     fn maybe_reopen(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
         let g = REOPEN.load(Ordering::Relaxed);
@@ -80,7 +101,7 @@ impl NdjsonOutput {
         let Some(path) = self.path.clone() else {
             return Ok(());
         };
-        self.out.flush().map_err(|e| self.err(e))?;
+        self.flush(counters)?;
         let f = open_append(&path)?;
         self.out = BufWriter::with_capacity(64 * 1024, Box::new(f));
         counters.add("output.reopened", 1);
@@ -95,21 +116,23 @@ impl Output for NdjsonOutput {
         // Large batches bypass the BufWriter's copy (it flushes first, so
         // the order of lines is kept).
         if let Err(e) = self.out.write_all(&batch.buf) {
+            // What the buffer held may be partly out: count it all failed.
+            let n = std::mem::take(&mut self.pending) + batch.len() as u64;
             counters.add("output.errors", 1);
-            counters.add("output.events_failed", batch.len() as u64);
+            counters.add("output.events_failed", n);
             return Err(self.err(e));
         }
-        counters.add("output.events_written", batch.len() as u64);
+        self.pending += batch.len() as u64;
         Ok(())
     }
 
     fn idle(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
-        self.out.flush().map_err(|e| self.err(e))?;
+        self.flush(counters)?;
         self.maybe_reopen(counters)
     }
 
-    fn close(&mut self, _counters: &mut Counters) -> Result<(), OutputError> {
-        self.out.flush().map_err(|e| self.err(e))
+    fn close(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
+        self.flush(counters)
     }
 }
 
