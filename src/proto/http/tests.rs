@@ -428,7 +428,7 @@ fn response_without_request_is_unmatched() {
 #[test]
 fn request_without_response_times_out_on_packet_time() {
     let mut h = Harness::new(HttpConfig {
-        transaction_timeout: crate::config::HumanDuration::secs(1),
+        transaction_timeout: crate::time::HumanDuration::secs(1),
         ..HttpConfig::default()
     });
     h.req(b"GET /something HTTP/1.1\r\nHost: h\r\n\r\n", T0);

@@ -6,8 +6,8 @@
 use super::parser::{Kind, RespParser, Token, Visitor};
 use super::session::{Collector, Message};
 use super::{RedisConfig, RedisSession};
+use crate::flow::Dir;
 use crate::proto::mysql::tests::{corpus, replay, Harness};
-use crate::proto::Dir;
 use crate::time::{MILLISECOND, SECOND};
 use serde_json::Value;
 use std::sync::Arc;
