@@ -98,7 +98,7 @@ impl Default for ElasticsearchConfig {
             compression_level: 1,
             max_retries: 3,
             backoff_init: HumanDuration::millis(250),
-            backoff_max: HumanDuration::secs(30),
+            backoff_max: HumanDuration::secs(10),
             connect_timeout: HumanDuration::secs(5),
             timeout: HumanDuration::secs(20),
             queue_max_bytes: 64 << 20,

@@ -753,13 +753,23 @@ impl Sender {
     }
 
     /// Sleeps up to `d`; returns false when asked to stop meanwhile.
+    /// Longest pause while `close` waits: the cluster may come back any
+    /// moment, and the time left is short.
+    const CLOSING_PAUSE: Duration = Duration::from_secs(2);
+
     fn pause(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
+        let start = Instant::now();
         let mut st = self.shared.lock();
         loop {
             if st.stop {
                 return false;
             }
+            let until = start
+                + if st.closing {
+                    d.min(Self::CLOSING_PAUSE)
+                } else {
+                    d
+                };
             let now = Instant::now();
             if now >= until {
                 return true;
