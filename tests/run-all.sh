@@ -58,7 +58,7 @@ echo "== cargo test" >&2
 log="$(mktemp)"
 export SPANLENS_SKIP_LOG="$skip_log"
 set +e
-RUST_TEST_THREADS=2 cargo test --all-targets 2>&1 | tee "$log"
+RUST_TEST_THREADS=2 cargo test --all-targets --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -oE '^test result: .* ([0-9]+) passed' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

@@ -474,11 +474,14 @@ impl ElasticsearchOutput {
         let mut before = left(&st);
         loop {
             let deadline = Instant::now() + self.close_timeout;
+            // The sender exits once everything is delivered (closing is
+            // set); waiting for the exit, not only for the drain, lets the
+            // join below release the spool's lock before close returns.
             st = self.shared.wait_progress(st, deadline, |st| {
-                !st.drained() && !st.exited && (!while_moving || left(st) >= before)
+                !st.exited && (!while_moving || left(st) >= before)
             });
             let now_left = left(&st);
-            if !while_moving || st.drained() || st.exited || now_left >= before {
+            if !while_moving || st.exited || now_left >= before {
                 break;
             }
             before = now_left;
