@@ -30,6 +30,8 @@ pub enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// The Elasticsearch output's on-disk spool (same config as the run).
+    Spool(SpoolArgs),
     /// Read a capture interface's and the host's settings and print what to
     /// change and why (read-only: changes nothing).
     Doctor {
@@ -85,6 +87,29 @@ pub struct CommonArgs {
     /// Do not print the summary on stderr.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+}
+
+/// `spanlens spool`
+#[derive(Debug, Args)]
+pub struct SpoolArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SpoolAction,
+    /// TOML config file (the one the run uses).
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Elasticsearch node URL (repeatable), as for `replay`/`live`.
+    #[arg(long = "es", value_name = "URL", global = true)]
+    pub es: Vec<String>,
+}
+
+/// `spanlens spool status|drain`
+#[derive(Debug, Subcommand)]
+pub enum SpoolAction {
+    /// What is spooled: documents, bytes, age, for which cluster.
+    Status,
+    /// Deliver the spool now and exit; exit status 1 when something remains.
+    Drain,
 }
 
 /// `spanlens replay`
