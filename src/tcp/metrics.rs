@@ -43,7 +43,11 @@
 //!   - `keep_alives` (segments): segments of at most one byte sent one
 //!     below the next sequence number (keep-alives and repeated zero-window
 //!     probes); never delivered, never counted as retransmissions.
-//!   - `resets` (segments): RST segments sent.
+//!   - `resets` (segments): RST segments sent that ended the connection
+//!     (in the receiver's window, see `TcpConn::segment`).
+//!   - `resets_ignored` (segments): RST segments sent outside the
+//!     receiver's window (RFC 5961): a real stack drops them, so the
+//!     connection and its decoding go on.
 //!   - `gap_bytes` (bytes): bytes of this side's stream that were never
 //!     captured and were handed to the protocol decoder as a gap.
 //!
@@ -56,6 +60,7 @@
 //!   more than `[tcp] max_holes` holes.
 //! - `tcp.ooo_bytes_bound_hits` (holes): holes given up because a stream
 //!   buffered more than `[tcp] max_ooo_bytes` out-of-order bytes.
+//! - `tcp.resets_ignored` (segments): out-of-window RSTs ignored.
 //! - `tcp.overlap_mismatches` (overlaps): a retransmitted or overlapping
 //!   segment disagreed with the buffered first copy (the first copy wins).
 
@@ -76,8 +81,10 @@ pub struct DirMetrics {
     pub zero_window_segments: u64,
     /// Keep-alives (and repeated zero-window probes) sent.
     pub keep_alives: u64,
-    /// RST segments sent.
+    /// RST segments sent that ended the connection.
     pub resets: u64,
+    /// RST segments sent outside the receiver's window (ignored).
+    pub resets_ignored: u64,
     /// Stream bytes never captured (delivered as gaps).
     pub gap_bytes: u64,
 }
@@ -92,6 +99,7 @@ impl DirMetrics {
         w.u64("zero_window_segments", self.zero_window_segments);
         w.u64("keep_alives", self.keep_alives);
         w.u64("resets", self.resets);
+        w.u64("resets_ignored", self.resets_ignored);
         w.u64("gap_bytes", self.gap_bytes);
         w.end();
     }

@@ -24,6 +24,10 @@
 //! number minus one) are recognised and neither delivered nor gapped.
 //! Metrics, the JSON field list and the counters live in [`metrics`].
 //!
+//! A RST ends the connection only when it lies in the receiver's window
+//! (RFC 5961; before the SYN is answered, only when it acknowledges the
+//! SYN); others are counted as `resets_ignored` and change nothing.
+//!
 //! What it does not do: validate checksums, honour window scaling or SACK
 //! blocks, or recover bytes already handed to the session (a retransmission
 //! whose bytes differ from data already delivered is not detected). A
@@ -146,6 +150,8 @@ pub struct TcpConn {
     /// Direction the (latest) SYN travelled in.
     syn_dir: Option<Dir>,
     syn_ts: Option<Timestamp>,
+    /// Sequence number of the most recent SYN.
+    syn_seq: u32,
     syn_ack_ts: Option<Timestamp>,
     syn_ack_seq: u32,
     /// A SYN-ACK followed the most recent SYN.
@@ -170,6 +176,7 @@ impl TcpConn {
             metrics: TcpMetrics::default(),
             syn_dir: None,
             syn_ts: None,
+            syn_seq: 0,
             syn_ack_ts: None,
             syn_ack_seq: 0,
             syn_answered: false,
@@ -210,13 +217,26 @@ impl TcpConn {
         let wire = u64::from(seg.wire_payload_len).max(seg.payload.len() as u64);
         self.seen[d] = true;
 
+        if rst && !self.rst_acceptable(dir, seg) {
+            // RFC 5961 section 3: a RST outside the receiver's window is
+            // dropped by the stack (Linux answers an in-window but inexact
+            // one with a challenge ACK); the connection goes on.
+            self.metrics.dir_mut(d).resets_ignored += 1;
+            counters.add("tcp.resets_ignored", 1);
+            return;
+        }
+
         self.count_window_and_acks(d, seg, wire, syn || fin || rst);
         self.handshake(dir, seg, ts, syn, ack, rst);
 
         if rst {
             self.state.rst[d] = true;
             self.metrics.dir_mut(d).resets += 1;
-            if self.state.syn && !self.state.syn_ack && self.syn_dir == Some(dir.reverse()) {
+            if self.state.syn
+                && !self.state.syn_ack
+                && !self.state.established
+                && self.syn_dir == Some(dir.reverse())
+            {
                 self.metrics.syn_rejected = true;
             }
             // The connection is gone: flush both directions, sender first.
@@ -265,6 +285,56 @@ impl TcpConn {
         if fin {
             self.state.fin[d] = true;
         }
+    }
+
+    /// Whether a RST sent in `dir` would reset the receiver (RFC 5961,
+    /// section 3.2, as Linux's `tcp_validate_incoming` applies it).
+    ///
+    /// Before the SYN was answered, the SYN's receiver resets the
+    /// connection only with an ACK of the SYN (RFC 9293, SYN-SENT). Later,
+    /// the RST's sequence number must lie in the receiver's window: from
+    /// one below the next sequence number the receiver expects (the
+    /// highest the sender sent, or the receiver's latest ACK, whichever is
+    /// lower; one below for a RST after a FIN) up to that plus the
+    /// receiver's advertised window (raw, unscaled: the mirror does not
+    /// track window scaling, so the window it checks is the smallest the
+    /// receiver can mean). A real stack always sends its RST at exactly
+    /// the next sequence number, so every genuine RST passes; stale RSTs
+    /// from middleboxes and blind injection attempts do not. With no
+    /// sequence state for the sender at all (picked up mid-stream, the
+    /// RST is its first segment), the RST is taken.
+    fn rst_acceptable(&self, dir: Dir, seg: &Segment<'_>) -> bool {
+        let (d, r) = (dir.idx(), dir.reverse().idx());
+        let ack = seg.flags & flags::ACK != 0;
+        if self.state.syn && !self.state.syn_ack && self.syn_dir == Some(dir.reverse()) {
+            if ack && seg.ack == self.syn_seq.wrapping_add(1) {
+                return true;
+            }
+            if self.next_seq[d].is_none() {
+                // Only a SYN seen: a RST not acknowledging it is ignored.
+                return false;
+            }
+        }
+        let sent = self.next_seq[d];
+        let acked = self.last_ack[r].map(|(a, _)| a);
+        let window = u32::from(self.last_ack[r].map_or(0, |(_, w)| w));
+        let lo = match (sent, acked) {
+            (Some(s), Some(a)) => {
+                if (a.wrapping_sub(s) as i32) < 0 {
+                    a
+                } else {
+                    s
+                }
+            }
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => return true,
+        };
+        let hi_extra = match (sent, acked) {
+            (Some(s), Some(a)) => (s.wrapping_sub(a) as i32).unsigned_abs(),
+            _ => 0,
+        };
+        let off = seg.seq.wrapping_sub(lo.wrapping_sub(1));
+        off <= 1 + hi_extra.saturating_add(window)
     }
 
     /// Zero windows and duplicate ACKs (Wireshark's definitions), and the
@@ -316,6 +386,7 @@ impl TcpConn {
                 self.state.syn = true;
                 self.syn_dir = Some(dir);
                 self.syn_ts = Some(ts);
+                self.syn_seq = seg.seq;
                 self.syn_answered = false;
             }
         } else if syn && ack && !rst {
@@ -346,6 +417,8 @@ impl TcpConn {
                 let ns = ts.saturating_sub(s);
                 self.handshake_ns = Some(ns);
                 self.metrics.handshake_rtt_us = Some(ns / 1000);
+                // A completed handshake was not refused.
+                self.metrics.syn_rejected = false;
             }
         }
     }

@@ -574,6 +574,71 @@ fn syn_answered_by_rst_is_rejected_and_unanswered_syn_is_flagged() {
 }
 
 #[test]
+fn out_of_window_rst_is_ignored_and_the_stream_goes_on() {
+    let mut h = H::new();
+    let pa = flags::PSH | flags::ACK;
+    h.seg(C, 0, 0, pa, b"GET1");
+    h.seg(S, 0, 4, pa, b"resp");
+    // A stale RST from a middlebox, far outside the client's window (1000).
+    h.seg(S, 50_000, 4, flags::RST | flags::ACK, b"");
+    // One just outside the window, one far behind (a previous connection).
+    h.seg(S, 4 + 1001 + 1, 4, flags::RST, b"");
+    h.seg(S, 4u32.wrapping_sub(70_000), 4, flags::RST, b"");
+    assert_eq!(h.m(S).resets_ignored, 3);
+    assert_eq!(h.m(S).resets, 0);
+    assert_eq!(h.counters.get("tcp.resets_ignored"), 3);
+    assert!(!h.conn.state().closed());
+    h.seg(C, 4, 4, pa, b"GET2");
+    h.seg(S, 4, 8, pa, b"resp2");
+    assert_eq!(h.evs(C), &[d(b"GET1GET2")]);
+    assert_eq!(h.evs(S), &[d(b"respresp2")]);
+    // In the window (not exactly at the next byte): the connection ends.
+    h.seg(S, 9 + 500, 8, flags::RST, b"");
+    assert_eq!(h.m(S).resets, 1);
+    assert_eq!(h.conn.state_name(), "reset");
+    assert_eq!(h.evs(C), &[d(b"GET1GET2"), Ev::End]);
+    assert_eq!(h.evs(S), &[d(b"respresp2"), Ev::End]);
+    let j = h.json();
+    assert_eq!(j["tcp"]["server"]["resets_ignored"], 3);
+    assert_eq!(j["tcp"]["server"]["resets"], 1);
+}
+
+#[test]
+fn rst_at_the_acknowledged_sequence_number_is_taken() {
+    // A stack answering a segment for a socket it no longer has sends its
+    // RST at the ACK number of that segment.
+    let mut h = H::new();
+    h.seg(C, 100, 0, flags::PSH | flags::ACK, b"req");
+    h.seg(S, 0, 103, flags::PSH | flags::ACK, b"x");
+    h.seg(C, 103, 1, flags::ACK, b"");
+    h.seg(S, 1, 0, flags::RST, b"");
+    assert_eq!(h.m(S).resets, 1);
+    assert!(h.conn.state().closed());
+    // A RST from a side never seen before: nothing to judge it by, taken.
+    let mut h = H::new();
+    h.seg(C, 7, 0, flags::RST, b"");
+    assert_eq!(h.m(C).resets, 1);
+}
+
+#[test]
+fn rst_not_acknowledging_the_syn_is_no_rejection() {
+    let mut h = H::new();
+    h.seg_full(C, 10, 0, flags::SYN, 1000, b"", 0, T0);
+    // A stale RST|ACK for an earlier connection on the same ports.
+    h.seg_full(S, 0, 999, flags::RST | flags::ACK, 0, b"", 0, T0 + 10);
+    // A bare RST (no ACK) in SYN-SENT is ignored too (RFC 9293 3.10.7.3).
+    h.seg_full(S, 0, 0, flags::RST, 0, b"", 0, T0 + 20);
+    assert_eq!(h.m(S).resets_ignored, 2);
+    h.seg_full(S, 500, 11, flags::SYN | flags::ACK, 1000, b"", 0, T0 + 100);
+    h.seg_full(C, 11, 501, flags::ACK, 1000, b"", 0, T0 + 150);
+    h.finish();
+    let j = h.json();
+    assert!(j["tcp"].get("syn_rejected").is_none(), "{j}");
+    assert_eq!(j["tcp"]["handshake_rtt_us"], 0);
+    assert_eq!(j["tcp"]["state"], "established");
+}
+
+#[test]
 fn end_is_delivered_once_per_direction() {
     let mut h = H::new();
     h.seg(C, 0, 0, flags::FIN, b"bye");
@@ -649,6 +714,7 @@ fn counters_and_json_fields() {
             "zero_window_segments",
             "keep_alives",
             "resets",
+            "resets_ignored",
             "gap_bytes",
         ] {
             assert!(j["tcp"][side][f].is_u64(), "{side}.{f}");
