@@ -17,7 +17,7 @@ fn replay_stats(args: &[&str]) -> (Vec<Value>, Value) {
     (events, s)
 }
 
-fn flow_on_port<'a>(events: &'a [Value], port: u64) -> Vec<&'a Value> {
+fn flow_on_port(events: &[Value], port: u64) -> Vec<&Value> {
     of_type(events, "flow")
         .into_iter()
         .filter(|f| f["source"]["port"] == port && f["flow"]["final"] == true)
@@ -56,4 +56,177 @@ fn out_of_window_rsts_are_ignored_and_every_transaction_comes_out() {
     assert!(f0[0]["tcp"].get("syn_rejected").is_none(), "{}", f0[0]);
     assert!(f0[0]["tcp"]["handshake_rtt_us"].is_u64());
     assert_eq!(f0[0]["tcp"]["server"]["resets_ignored"], 1);
+}
+
+/// Events of a replay with `input` piped into standard input.
+fn replay_stdin(args: &[&str], input: &[u8]) -> (Vec<Value>, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut all = vec!["replay", "-q", "--no-progress"];
+    all.extend_from_slice(args);
+    let mut child = bin()
+        .args(&all)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let bytes = input.to_vec();
+    // Written in small pieces, as a pipe delivers them.
+    let writer = std::thread::spawn(move || {
+        for chunk in bytes.chunks(1000) {
+            stdin.write_all(chunk).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{all:?}: {err}");
+    (parse_ndjson(&out.stdout), err)
+}
+
+#[test]
+fn standard_input_dash_and_dev_stdin_read_a_pipe() {
+    let path = data("http_sample.pcap");
+    let want = canonical(&replay(&[path.to_str().unwrap()]));
+    let bytes = std::fs::read(&path).unwrap();
+    let (dash, _) = replay_stdin(&["-"], &bytes);
+    assert_eq!(canonical(&dash), want);
+    let (dev, _) = replay_stdin(&["/dev/stdin"], &bytes);
+    assert_eq!(canonical(&dev), want);
+    // A pcapng through a pipe too.
+    let ng = data("mixed_snaplens.pcapng");
+    let (piped, _) = replay_stdin(&["-"], &std::fs::read(&ng).unwrap());
+    assert_eq!(
+        canonical(&piped),
+        canonical(&replay(&[ng.to_str().unwrap()]))
+    );
+}
+
+#[test]
+fn a_fifo_is_opened_once_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("capture.fifo");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let path = data("http_sample.pcap");
+    let bytes = std::fs::read(&path).unwrap();
+    let f2 = fifo.clone();
+    // The writer opens the FIFO once; a reader opening it twice would
+    // block forever (or read half of it), so the child has a deadline.
+    let writer = std::thread::spawn(move || std::fs::write(&f2, bytes).unwrap());
+    let mut child = bin()
+        .args(["replay", "-q", "--no-progress"])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("replay of a FIFO did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        canonical(&parse_ndjson(&out.stdout)),
+        canonical(&replay(&[path.to_str().unwrap()]))
+    );
+}
+
+#[test]
+fn standard_input_twice_is_refused() {
+    let out = run(&["replay", "-", "-"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("standard input can be read only once"),
+        "{err}"
+    );
+}
+
+fn sorted_of_type(events: &[Value], t: &str) -> Vec<String> {
+    let mut v: Vec<String> = of_type(events, t).iter().map(|e| e.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn oracle_packets(name: &str) -> u64 {
+    let v: Value = serde_json::from_slice(&std::fs::read(data(name)).unwrap()).unwrap();
+    v["packets"].as_u64().unwrap()
+}
+
+#[test]
+fn pcapng_with_interfaces_of_different_snaplens_reads_as_its_inputs() {
+    // mergecap of flows_sample.pcap (262144) and http_ipv6.pcap (65535).
+    let (merged, stats) = replay_stats(&[data("mixed_snaplens.pcapng").to_str().unwrap()]);
+    let parts = replay(&[
+        data("flows_sample.pcap").to_str().unwrap(),
+        data("http_ipv6.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(canonical(&merged), canonical(&parts));
+    assert_eq!(of_type(&merged, "http").len(), 2);
+    assert_eq!(
+        stats["capture"]["packets"].as_u64().unwrap(),
+        oracle_packets("flows_sample.expected.json") + oracle_packets("http_ipv6.expected.json")
+    );
+    assert_eq!(stats["capture"]["truncated_files"], 0);
+}
+
+#[test]
+fn pcapng_with_interfaces_of_different_link_types_decodes_each() {
+    // Ethernet (flows_sample.pcap) and Linux cooked (http_ipv6.pcap as SLL).
+    let path = data("mixed_linktypes.pcapng");
+    let out = run(&["replay", "-q", "--no-progress", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("truncated"), "{err}");
+    let merged = parse_ndjson(&out.stdout);
+    let v6 = replay(&[data("http_ipv6.pcap").to_str().unwrap()]);
+    let flows = replay(&[data("flows_sample.pcap").to_str().unwrap()]);
+    // The transactions are the same; flow byte counts differ by the link
+    // header (16 bytes for SLL instead of 14), so flows are compared by count.
+    assert_eq!(sorted_of_type(&merged, "http"), sorted_of_type(&v6, "http"));
+    assert_eq!(
+        of_type(&merged, "flow").len(),
+        of_type(&v6, "flow").len() + of_type(&flows, "flow").len()
+    );
+    // A BPF filter is compiled for each link type.
+    let tcp6 = replay(&["--bpf", "ip6 and tcp", path.to_str().unwrap()]);
+    assert_eq!(sorted_of_type(&tcp6, "http"), sorted_of_type(&v6, "http"));
+    let is_tcp6 = |f: &&Value| f["network"]["type"] == "ipv6" && f["network"]["transport"] == "tcp";
+    let want = of_type(&merged, "flow").into_iter().filter(is_tcp6).count();
+    assert!(want >= 2, "both inputs have an IPv6 TCP connection");
+    assert_eq!(of_type(&tcp6, "flow").len(), want);
+    assert!(of_type(&tcp6, "flow").iter().all(is_tcp6));
+}
+
+#[test]
+fn records_longer_than_the_declared_snaplen_are_decoded_whole_with_a_warning() {
+    let path = data("small_snaplen.pcap");
+    let out = run(&["replay", "-q", "--no-progress", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning:")
+            && err.contains("longer than the snaplen its header declares (96 bytes"),
+        "{err}"
+    );
+    let events = parse_ndjson(&out.stdout);
+    let whole = replay(&[data("http_ipv6.pcap").to_str().unwrap()]);
+    assert_eq!(canonical(&events), canonical(&whole));
+    assert_eq!(of_type(&events, "http").len(), 2);
 }

@@ -317,7 +317,6 @@ impl Dispatcher {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let lt = source.linktype();
             let mut pkt: Option<(Timestamp, u32, usize)> = None;
             let mut err = None;
             let next = source.next(|p| {
@@ -329,7 +328,7 @@ impl Dispatcher {
                         std::thread::sleep(wait.min(Duration::from_secs(5)));
                     }
                 }
-                if let Err(e) = self.on_packet(lt, p.ts, p.wire_len, p.data) {
+                if let Err(e) = self.on_packet(p.linktype, p.ts, p.wire_len, p.data) {
                     err = Some(e);
                 }
             })?;
@@ -389,6 +388,7 @@ impl Dispatcher {
             pb.finish_and_clear();
         }
         self.kernel_counters(source);
+        summary.warnings.extend(source.take_warnings());
         self.counters
             .add("capture.truncated_files", truncated_files);
         self.flush_all()?;

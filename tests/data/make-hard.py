@@ -9,7 +9,10 @@ file is checked by the tests where tshark is the oracle.
 
 Usage: tests/data/make-hard.py [NAME ...]   (default: all)
 """
+import struct
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pcaplib as pl
@@ -51,8 +54,51 @@ def rst_injected_http():
     pl.write_pcap(HERE / "rst_injected_http.pcap", recs, header=header)
 
 
+def to_linux_sll(src, dst, snaplen):
+    """Rewrites an Ethernet pcap as Linux cooked (SLL v1) with `snaplen`
+    in its header: what `tcpdump -i any` writes."""
+    _, recs = pl.read_pcap(src)
+    out = []
+    for sec, usec, orig, f in recs:
+        # Packet type 0 (to us), ARPHRD_ETHER, address length 6.
+        sll = struct.pack("!HHH", 0, 1, 6) + f[6:12] + b"\0\0" + f[12:14]
+        out.append((sec, usec, orig - 14 + 16, sll + f[14:]))
+    pl.write_pcap(dst, out, linktype=113, snaplen=snaplen)
+
+
+def mixed_interfaces():
+    """mixed_linktypes.pcapng: `mergecap` of flows_sample.pcap (Ethernet,
+    snaplen 262144) and http_ipv6.pcap rewritten as Linux cooked capture
+    with snaplen 65535: two interfaces that differ in link type and
+    snaplen, which libpcap refuses. mixed_snaplens.pcapng: flows_sample.pcap
+    and http_ipv6.pcap with its header snaplen set to 65535 (both
+    Ethernet, only the snaplens differ)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sll = Path(tmp) / "v6_sll.pcap"
+        to_linux_sll(HERE / "http_ipv6.pcap", sll, 65535)
+        subprocess.run(["mergecap", "-F", "pcapng", "-w", str(HERE / "mixed_linktypes.pcapng"),
+                        str(HERE / "flows_sample.pcap"), str(sll)], check=True)
+        header, recs = pl.read_pcap(HERE / "http_ipv6.pcap")
+        snap = Path(tmp) / "v6_65535.pcap"
+        pl.write_pcap(snap, recs, header=header[:16] + struct.pack("<I", 65535) + header[20:])
+        subprocess.run(["mergecap", "-F", "pcapng", "-w", str(HERE / "mixed_snaplens.pcapng"),
+                        str(HERE / "flows_sample.pcap"), str(snap)], check=True)
+
+
+def small_snaplen():
+    """small_snaplen.pcap: http_ipv6.pcap with its header's snaplen set to
+    96 while the records stay whole (up to 500 bytes), as some capture
+    tools write. tshark decodes the records whole; libpcap cuts every
+    record to 96 bytes."""
+    header, recs = pl.read_pcap(HERE / "http_ipv6.pcap")
+    pl.write_pcap(HERE / "small_snaplen.pcap", recs,
+                  header=header[:16] + struct.pack("<I", 96) + header[20:])
+
+
 MAKERS = {
     "rst_injected_http": rst_injected_http,
+    "mixed_interfaces": mixed_interfaces,
+    "small_snaplen": small_snaplen,
 }
 
 if __name__ == "__main__":
