@@ -230,3 +230,42 @@ fn records_longer_than_the_declared_snaplen_are_decoded_whole_with_a_warning() {
     assert_eq!(canonical(&events), canonical(&whole));
     assert_eq!(of_type(&events, "http").len(), 2);
 }
+
+#[test]
+fn resegmented_copies_within_the_rtt_are_out_of_order_as_tshark_says() {
+    let want: Value =
+        serde_json::from_slice(&std::fs::read(data("resegmented_http.expected.json")).unwrap())
+            .unwrap();
+    let events = replay(&[data("resegmented_http.pcap").to_str().unwrap()]);
+    let flows = of_type(&events, "flow");
+    assert_eq!(flows.len(), 1);
+    let tcp = &flows[0]["tcp"];
+    // tshark's tcp.analysis.retransmission includes its spurious and fast
+    // retransmissions.
+    assert_eq!(
+        tcp["server"]["retransmitted_segments"],
+        want["server"]["retransmission"]
+    );
+    assert_eq!(
+        tcp["server"]["out_of_order_segments"],
+        want["server"]["out_of_order"]
+    );
+    assert_eq!(
+        tcp["client"]["retransmitted_segments"],
+        want["client"]["retransmission"]
+    );
+    assert_eq!(
+        tcp["client"]["duplicate_acks"],
+        want["client"]["duplicate_ack"]
+    );
+    assert!(want["server"]["out_of_order"].as_u64().unwrap() >= 5);
+    assert!(want["server"]["fast_retransmission"].as_u64().unwrap() >= 1);
+    // The response still decodes whole.
+    let http = of_type(&events, "http");
+    assert_eq!(http.len(), 1);
+    assert_eq!(
+        http[0]["http"]["response"]["body"]["bytes"],
+        want["http_body_bytes"]
+    );
+    assert_eq!(tcp["server"]["gap_bytes"], 0);
+}

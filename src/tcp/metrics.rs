@@ -26,15 +26,19 @@
 //!   (connection refused). Absent otherwise.
 //! - `tcp.client.*` and `tcp.server.*`: per side, counting segments SENT BY
 //!   that side (`client` sent the `ToServer` stream):
-//!   - `retransmitted_segments` (segments): segments carrying data (or a
-//!     SYN/FIN) already seen, or filling a hole long after the hole opened
-//!     (longer than the handshake RTT, 3 ms when unknown), as Wireshark's
-//!     `tcp.analysis.retransmission`.
+//!   - `retransmitted_segments` (segments): segments carrying data, SYN or
+//!     FIN that start below the highest sequence number the side sent and
+//!     are not out of order, plus segments whose data lies entirely below
+//!     the peer's latest ACK (spurious) and fast retransmissions, exactly
+//!     as tshark's `tcp.analysis.retransmission` (see `TcpConn::analyze`).
 //!   - `retransmitted_bytes` (bytes): payload bytes of those segments that
-//!     had been seen before (the whole payload for a late hole filler).
-//!   - `out_of_order_segments` (segments): segments that filled a hole
-//!     shortly (within the handshake RTT, 3 ms when unknown) after a later
-//!     segment opened it, as Wireshark's `tcp.analysis.out_of_order`.
+//!     had been seen before (the whole payload when none had: a late hole
+//!     filler).
+//!   - `out_of_order_segments` (segments): segments starting below the
+//!     highest sequence number sent, less than the handshake RTT (3 ms
+//!     when unknown) after that highest segment, and not ending exactly at
+//!     it, as tshark's `tcp.analysis.out_of_order`; re-segmented copies of
+//!     data within the RTT are out of order, not retransmissions.
 //!   - `duplicate_acks` (segments): pure ACKs repeating the previous ACK
 //!     number with the same non-zero window and sequence number, as
 //!     Wireshark's `tcp.analysis.duplicate_ack`.

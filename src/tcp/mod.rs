@@ -135,6 +135,13 @@ impl TcpState {
     }
 }
 
+/// Whether `ts` is at or after `since` by less than `span`. A packet
+/// stamped before `since` (a capture whose timestamps go backwards) is
+/// not within: tshark's unsigned difference is then huge.
+fn within(ts: Timestamp, since: Timestamp, span: u64) -> bool {
+    ts >= since && ts - since < span
+}
+
 /// Wireshark's out-of-order threshold when the handshake RTT is unknown.
 const DEFAULT_OOO_THRESHOLD_NS: u64 = 3 * crate::time::MILLISECOND;
 
@@ -157,10 +164,17 @@ pub struct TcpConn {
     /// A SYN-ACK followed the most recent SYN.
     syn_answered: bool,
     handshake_ns: Option<u64>,
-    /// Last (ack number, window) each direction's sender sent.
+    /// Last (ack number, window) each direction's sender sent (`None` after
+    /// a segment without ACK).
     last_ack: [Option<(u32, u16)>; 2],
+    /// When each sender's last segment was seen (tshark's `lastacktime`).
+    last_ack_ts: [Timestamp; 2],
+    /// Duplicate ACKs in a row per sender (reset when the ACK moves).
+    dup_acks_in_row: [u16; 2],
     /// Highest sequence number plus length (SYN/FIN count one) per sender.
     next_seq: [Option<u32>; 2],
+    /// When `next_seq` last advanced (tshark's `nextseqtime`).
+    next_seq_ts: [Timestamp; 2],
     /// Any segment seen per direction.
     seen: [bool; 2],
 }
@@ -182,7 +196,10 @@ impl TcpConn {
             syn_answered: false,
             handshake_ns: None,
             last_ack: [None; 2],
+            last_ack_ts: [0; 2],
+            dup_acks_in_row: [0; 2],
             next_seq: [None; 2],
+            next_seq_ts: [0; 2],
             seen: [false; 2],
         }
     }
@@ -226,7 +243,7 @@ impl TcpConn {
             return;
         }
 
-        self.count_window_and_acks(d, seg, wire, syn || fin || rst);
+        self.analyze(dir, seg, wire, ts);
         self.handshake(dir, seg, ts, syn, ack, rst);
 
         if rst {
@@ -337,10 +354,34 @@ impl TcpConn {
         off <= 1 + hi_extra.saturating_add(window)
     }
 
-    /// Zero windows and duplicate ACKs (Wireshark's definitions), and the
-    /// per-sender state they need.
-    fn count_window_and_acks(&mut self, d: usize, seg: &Segment<'_>, wire: u64, sfr: bool) {
+    /// Zero windows, duplicate ACKs, retransmissions and out-of-order
+    /// segments, judged as tshark's `tcp_analyze_sequence_number` does
+    /// (Wireshark 4.0), before the segment is applied:
+    ///
+    /// - a segment carrying data, SYN or FIN that starts below the highest
+    ///   sequence number this side sent (`next_seq`) "does not advance";
+    ///   one of more than one byte starting exactly one below does (a
+    ///   zero-window probe's follower), and a keep-alive is neither;
+    /// - spurious retransmission: data entirely below the peer's latest
+    ///   ACK (counted as a retransmission, as tshark's filter does);
+    /// - fast retransmission: not advancing, at the sequence number two or
+    ///   more duplicate ACKs asked for, within 20 ms of the peer's last ACK;
+    /// - out of order: not advancing, less than the out-of-order threshold
+    ///   (the handshake RTT, 3 ms when unknown) after `next_seq` last
+    ///   advanced, and not ending exactly at `next_seq`;
+    /// - otherwise, not advancing is a retransmission.
+    ///
+    /// `retransmitted_bytes` adds the bytes seen before (the whole payload
+    /// when none were: a late hole filler).
+    fn analyze(&mut self, dir: Dir, seg: &Segment<'_>, wire: u64, ts: Timestamp) {
+        let (d, r) = (dir.idx(), dir.reverse().idx());
         let ack = seg.flags & flags::ACK != 0;
+        let syn = seg.flags & flags::SYN != 0;
+        let fin = seg.flags & flags::FIN != 0;
+        let sfr = seg.flags & (flags::SYN | flags::FIN | flags::RST) != 0;
+        let seq = seg.seq;
+        let lt = |a: u32, b: u32| (a.wrapping_sub(b) as i32) < 0;
+        let keep_alive = wire <= 1 && !sfr && self.next_seq[d] == Some(seq.wrapping_add(1));
         let m = self.metrics.dir_mut(d);
         if seg.window == 0 && !sfr {
             m.zero_window_segments += 1;
@@ -350,20 +391,60 @@ impl TcpConn {
             && !sfr
             && seg.window != 0
             && self.last_ack[d] == Some((seg.ack, seg.window))
-            && self.next_seq[d] == Some(seg.seq)
+            && self.next_seq[d] == Some(seq)
         {
             m.duplicate_acks += 1;
+            self.dup_acks_in_row[d] = self.dup_acks_in_row[d].saturating_add(1);
         }
-        if ack {
-            self.last_ack[d] = Some((seg.ack, seg.window));
+        if self.last_ack[d].map(|(a, _)| a) != ack.then_some(seg.ack) {
+            self.dup_acks_in_row[d] = 0;
         }
-        let syn_fin =
-            u32::from(seg.flags & flags::SYN != 0) + u32::from(seg.flags & flags::FIN != 0);
-        let end = seg.seq.wrapping_add(wire as u32).wrapping_add(syn_fin);
+
+        if (wire > 0 || syn || fin) && !keep_alive {
+            let mut not_advanced = self.next_seq[d].is_some_and(|n| lt(seq, n));
+            if wire > 1 && self.next_seq[d] == Some(seq.wrapping_add(1)) {
+                not_advanced = false;
+            }
+            let end = seq
+                .wrapping_add(wire as u32)
+                .wrapping_add(u32::from(syn) + u32::from(fin));
+            let peer_ack = self.last_ack[r].map(|(a, _)| a);
+            let spurious =
+                wire > 0 && peer_ack.is_some_and(|a| !lt(a, seq.wrapping_add(wire as u32)));
+            let fast = not_advanced
+                && self.dup_acks_in_row[r] >= 2
+                && peer_ack == Some(seq)
+                && within(ts, self.last_ack_ts[r], 20 * crate::time::MILLISECOND);
+            let threshold = self.handshake_ns.unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+            let ooo = not_advanced
+                && within(ts, self.next_seq_ts[d], threshold)
+                && self.next_seq[d] != Some(end);
+            let seen = || self.streams[d].seen_bytes(seq, syn, wire);
+            if spurious || fast || (not_advanced && !ooo) {
+                let bytes = match seen() {
+                    0 => wire,
+                    n => n,
+                };
+                let m = self.metrics.dir_mut(d);
+                m.retransmitted_segments += 1;
+                m.retransmitted_bytes += bytes;
+            } else if ooo {
+                self.metrics.dir_mut(d).out_of_order_segments += 1;
+            }
+        }
+
+        let end = seq
+            .wrapping_add(wire as u32)
+            .wrapping_add(u32::from(syn) + u32::from(fin));
         match self.next_seq[d] {
-            Some(n) if (end.wrapping_sub(n) as i32) <= 0 => {}
-            _ => self.next_seq[d] = Some(end),
+            Some(n) if !lt(n, end) => {}
+            _ => {
+                self.next_seq[d] = Some(end);
+                self.next_seq_ts[d] = ts;
+            }
         }
+        self.last_ack[d] = ack.then_some((seg.ack, seg.window));
+        self.last_ack_ts[d] = ts;
     }
 
     /// SYN, SYN-ACK and the final ACK: state and RTTs. As Wireshark's

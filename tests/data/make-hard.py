@@ -9,6 +9,8 @@ file is checked by the tests where tshark is the oracle.
 
 Usage: tests/data/make-hard.py [NAME ...]   (default: all)
 """
+import hashlib
+import json
 import struct
 import subprocess
 import sys
@@ -95,7 +97,122 @@ def small_snaplen():
                   header=header[:16] + struct.pack("<I", 96) + header[20:])
 
 
+def resegmented_http():
+    """resegmented_http.pcap (generated; a real stack's re-segmented
+    retransmissions need loss we cannot make here): one HTTP GET and a
+    40,000-byte response in 1000-byte segments, handshake RTT 10 ms, the
+    client's ACKs four segments behind. Copies of response data, cut
+    differently from the originals, are interleaved:
+    - at segments 10, 12, 14, 16, 18: pieces of segments two back, 0.1 ms
+      after the highest segment and not yet acknowledged (out of order
+      for tshark: within the RTT of the highest segment);
+    - at segment 15: segment 15 again (ends at the highest sequence
+      number: a retransmission);
+    - at segment 20: segment 5 again, long acknowledged (spurious
+      retransmission);
+    - after segment 25, a 15 ms pause, then segment 22 in three pieces
+      (retransmissions: later than the RTT);
+    - at segment 32: three ACKs asking for segment 30, and segment 30
+      again 0.1 ms later (fast retransmission).
+    resegmented_http.expected.json holds tshark's counts."""
+    c, s = "10.99.1.2", "10.99.1.1"
+    cm, sm = b"\x02\0\0\0\1\x02", b"\x02\0\0\0\1\x01"
+    cp, sp = 40000, 80
+    t0 = 1_764_600_000_000_000  # µs
+    recs = []
+
+    def put(t_us, frame):
+        recs.append(((t0 + t_us) // 1_000_000, (t0 + t_us) % 1_000_000, None, frame))
+
+    def cli(t, seq, ack, fl, pay=b""):
+        put(t, pl.tcp_frame(c, s, cp, sp, seq, ack, fl, pay, window=502, smac=cm, dmac=sm))
+
+    def srv(t, seq, ack, fl, pay=b""):
+        put(t, pl.tcp_frame(s, c, sp, cp, seq, ack, fl, pay, window=509, smac=sm, dmac=cm))
+
+    A, PA = pl.TCP_ACK, pl.TCP_ACK | pl.TCP_PSH
+    cisn, sisn = 1000, 5000
+    req = b"GET /data HTTP/1.1\r\nHost: 10.99.1.1\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"
+    body_len = 40000 - 64
+    head = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: %d\r\n\r\n" % body_len
+    head = head + b" " * (64 - len(head))  # exactly 64 bytes of head
+    resp = head + bytes((i * 7 + 3) % 251 for i in range(body_len))
+    assert len(resp) == 40000
+    cnext = cisn + 1 + len(req)
+    cli(0, cisn, 0, pl.TCP_SYN)
+    srv(5000, sisn, cisn + 1, pl.TCP_SYN | A)
+    cli(10000, cisn + 1, sisn + 1, A)
+    cli(10100, cisn + 1, sisn + 1, PA, req)
+    srv(15000, sisn + 1, cnext, A)
+    base = sisn + 1
+    seg = lambda i: (base + (i - 1) * 1000, resp[(i - 1) * 1000:i * 1000])
+    t = 20000
+    acked = base
+    for i in range(1, 41):
+        sq, pay = seg(i)
+        srv(t, sq, cnext, PA if i == 40 else A, pay)
+        if i in (10, 12, 14, 16, 18):
+            q, p = seg(i - 2)
+            srv(t + 100, q + 300, cnext, A, p[300:800])
+        if i == 15:
+            srv(t + 100, sq, cnext, A, pay)
+        if i == 20:
+            q, p = seg(5)
+            srv(t + 100, q, cnext, A, p)
+        if i == 25:
+            t += 15000
+            q, p = seg(22)
+            for a, b in ((0, 400), (400, 800), (800, 1000)):
+                srv(t, q + a, cnext, A, p[a:b])
+                t += 50
+        if i == 32:
+            q, _ = seg(30)
+            for k in range(3):
+                cli(t + 50 + 10 * k, cnext, q, A)
+            acked = q
+            srv(t + 150, q, cnext, A, seg(30)[1])
+            t += 200
+            cli(t, cnext, base + 32 * 1000, A)
+            acked = base + 32 * 1000
+        if i % 2 == 0 and i > 4 and i != 32:
+            new = base + (i - 4) * 1000
+            if new > acked:
+                acked = new
+                cli(t + 50, cnext, acked, A)
+        t += 200
+    end = base + 40000
+    cli(t, cnext, end, A)
+    cli(t + 100, cnext, end, pl.TCP_FIN | A)
+    srv(t + 5000, end, cnext + 1, pl.TCP_FIN | A)
+    cli(t + 10000, cnext + 1, end + 1, A)
+    recs.sort(key=lambda r: (r[0], r[1]))
+    out = HERE / "resegmented_http.pcap"
+    pl.write_pcap(out, recs)
+
+    def count(flt):
+        r = subprocess.run(["tshark", "-n", "-r", str(out), "-Y", flt], capture_output=True,
+                           text=True, check=True)
+        return len([x for x in r.stdout.splitlines() if x.strip()])
+
+    srv_f = "ip.src==%s && " % s
+    expected = {
+        "file": out.name,
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "tshark": subprocess.run(["tshark", "--version"], capture_output=True,
+                                 text=True).stdout.splitlines()[0],
+        "packets": count("frame"),
+        "server": {k: count(srv_f + "tcp.analysis." + k) for k in
+                   ("retransmission", "out_of_order", "spurious_retransmission",
+                    "fast_retransmission")},
+        "client": {k: count("ip.src==%s && tcp.analysis.%s" % (c, k)) for k in
+                   ("retransmission", "out_of_order", "duplicate_ack")},
+        "http_body_bytes": body_len,
+    }
+    (HERE / "resegmented_http.expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+
+
 MAKERS = {
+    "resegmented_http": resegmented_http,
     "rst_injected_http": rst_injected_http,
     "mixed_interfaces": mixed_interfaces,
     "small_snaplen": small_snaplen,
