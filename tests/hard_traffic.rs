@@ -158,8 +158,17 @@ fn standard_input_twice_is_refused() {
     );
 }
 
+/// Events of one type as sorted text, without `flow.id` (it depends on
+/// the frame number, which differs between a merged file and its inputs).
 fn sorted_of_type(events: &[Value], t: &str) -> Vec<String> {
-    let mut v: Vec<String> = of_type(events, t).iter().map(|e| e.to_string()).collect();
+    let mut v: Vec<String> = of_type(events, t)
+        .iter()
+        .map(|e| {
+            let mut e = (*e).clone();
+            e["flow"].as_object_mut().map(|f| f.remove("id"));
+            e.to_string()
+        })
+        .collect();
     v.sort();
     v
 }
@@ -268,4 +277,112 @@ fn resegmented_copies_within_the_rtt_are_out_of_order_as_tshark_says() {
         want["http_body_bytes"]
     );
     assert_eq!(tcp["server"]["gap_bytes"], 0);
+}
+
+fn final_flows(events: &[Value]) -> Vec<&Value> {
+    of_type(events, "flow")
+        .into_iter()
+        .filter(|f| f["flow"]["final"] == true)
+        .collect()
+}
+
+fn unique_ids(flows: &[&Value]) -> bool {
+    let mut ids: Vec<&str> = flows
+        .iter()
+        .map(|f| f["flow"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    ids.len() == n
+}
+
+fn status_histogram(events: &[Value]) -> std::collections::BTreeMap<u64, usize> {
+    let mut h = std::collections::BTreeMap::new();
+    for e in of_type(events, "http") {
+        *h.entry(e["http"]["response"]["status_code"].as_u64().unwrap_or(0))
+            .or_insert(0) += 1;
+    }
+    h
+}
+
+#[test]
+fn duplicated_capture_gives_each_connection_once() {
+    let path = data("duplicated_http.pcap");
+    let original = replay(&[data("http_sample.pcap").to_str().unwrap()]);
+    let frames = oracle_packets("http_sample.expected.json");
+    let mut want = status_histogram(&original);
+    // The reused port carries stream 0's exchange again (a 200).
+    *want.get_mut(&200).unwrap() += 1;
+
+    let keep = config_file("[capture]\nkeep_duplicates = true\n");
+    for (mode, extra) in [("default", None), ("keep_duplicates", Some(&keep))] {
+        let mut args = vec![];
+        if let Some(c) = extra {
+            args.extend(["-c", c.path().to_str().unwrap()]);
+        }
+        args.push(path.to_str().unwrap());
+        let (events, stats) = replay_stats(&args);
+        let flows = final_flows(&events);
+        // 12 connections, and stream 0's exchange again on a reused port.
+        assert_eq!(flows.len(), 13, "{mode}");
+        assert!(unique_ids(&flows), "{mode}: a flow.id repeats");
+        assert_eq!(status_histogram(&events), want, "{mode}");
+        assert!(
+            of_type(&events, "http")
+                .iter()
+                .all(|e| !e.to_string().contains("Unmatched")),
+            "{mode}"
+        );
+        // The late copies after the connections were reported.
+        assert_eq!(stats["flows"]["segments_after_close"], 3, "{mode}");
+        let reused: Vec<_> = flows
+            .iter()
+            .filter(|f| f["source"]["port"] == 51214)
+            .collect();
+        assert_eq!(reused.len(), 2, "{mode}");
+        assert_ne!(reused[0]["flow"]["id"], reused[1]["flow"]["id"]);
+        let retransmitted: u64 = flows
+            .iter()
+            .map(|f| {
+                f["tcp"]["client"]["retransmitted_segments"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        if mode == "default" {
+            assert_eq!(stats["capture"]["duplicates"].as_u64().unwrap(), frames);
+            // Each connection's packets counted once, as in the original.
+            let count = |evs: &[&Value]| -> u64 {
+                evs.iter()
+                    .map(|f| f["network"]["packets"].as_u64().unwrap())
+                    .sum()
+            };
+            let orig_flows = final_flows(&original);
+            let reused_packets = 10;
+            assert_eq!(count(&flows), count(&orig_flows) + reused_packets);
+            assert_eq!(retransmitted, 0);
+        } else {
+            assert!(stats["capture"].get("duplicates").is_none());
+            assert!(retransmitted > 0, "copies are retransmissions when kept");
+        }
+    }
+}
+
+#[test]
+fn wsgi_drum_duplicated_capture_has_sixteen_connections_and_no_unmatched_response() {
+    let Some(dir) = corpus() else { return };
+    let cfg = config_file("[protocols.http]\nports = [8888]\n");
+    let (events, stats) = replay_stats(&[
+        "-c",
+        cfg.path().to_str().unwrap(),
+        dir.join("wsgi_drum.pcap").to_str().unwrap(),
+    ]);
+    // MANIFEST: 16 loopback connections, 16 transactions, every packet twice.
+    let flows = final_flows(&events);
+    assert_eq!(flows.len(), 16);
+    assert!(unique_ids(&flows));
+    assert_eq!(of_type(&events, "http").len(), 16);
+    assert!(!events.iter().any(|e| e.to_string().contains("Unmatched")));
+    assert!(stats["capture"]["duplicates"].as_u64().unwrap() > 500);
 }

@@ -59,6 +59,10 @@ pub struct CaptureConfig {
     pub immediate: bool,
     /// A BPF filter compiled by libpcap.
     pub bpf: Option<String>,
+    /// Hand exact duplicate frames (a SPAN session mirroring both
+    /// directions) on to the workers instead of counting them as
+    /// `capture.duplicates` and dropping them.
+    pub keep_duplicates: bool,
 }
 
 impl Default for CaptureConfig {
@@ -69,6 +73,7 @@ impl Default for CaptureConfig {
             promiscuous: true,
             immediate: false,
             bpf: None,
+            keep_duplicates: false,
         }
     }
 }

@@ -568,6 +568,11 @@ impl TcpConn {
         }
     }
 
+    /// The initial sequence number of the most recent SYN, once seen.
+    pub fn syn_seq(&self) -> Option<u32> {
+        self.state.syn.then_some(self.syn_seq)
+    }
+
     /// Handshake RTT (SYN to the ACK of the SYN-ACK) in microseconds, once seen.
     pub fn handshake_rtt_us(&self) -> Option<u64> {
         self.metrics.handshake_rtt_us

@@ -13,6 +13,10 @@
 //! one whole ICMP message per call. `flows.analysis` below `full` creates
 //! no sessions (and `flows` no reassembly either).
 //!
+//! A closed TCP connection's late segments open no new flow (see
+//! [`closed`]); a new SYN on a closed flow still in the table ends it and
+//! starts the next one.
+//!
 //! Memory is bounded: the flow table holds at most
 //! `flows.max_flows_per_worker` flows; when it is full the oldest-idle
 //! sixteenth is reported and evicted (counter `flows.evicted`).
@@ -30,6 +34,8 @@ use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+mod closed;
 
 /// Encoded bytes after which a worker hands its event batch on.
 const EVENT_BATCH_BYTES: usize = 256 * 1024;
@@ -87,6 +93,8 @@ pub struct Worker {
     tcp_counters: Counters,
     published: Published,
     now: Timestamp,
+    /// Recently closed TCP connections.
+    closed: closed::Closed,
 }
 
 impl Worker {
@@ -98,6 +106,10 @@ impl Worker {
         recycle: Sender<PacketBatch>,
         published: Published,
     ) -> Self {
+        let closed = closed::Closed::new(
+            (config.raw.flows.max_flows_per_worker / 4).max(1024),
+            config.raw.flows.tcp_timeout.nanos(),
+        );
         let (exporter, spare_events) = exporter;
         Worker {
             id,
@@ -111,6 +123,7 @@ impl Worker {
             tcp_counters: Counters::new(),
             published,
             now: 0,
+            closed,
         }
     }
 
@@ -149,6 +162,7 @@ impl Worker {
         let mut c = self.counters.clone();
         c.merge(&self.tcp_counters);
         c.set(gauge_name(self.id), self.flows.len() as u64);
+        c.set("flows.closed_remembered", self.closed.len() as u64);
         c
     }
 
@@ -238,7 +252,7 @@ impl Worker {
             one_way,
         );
         let mut ctx = FlowContext::new(
-            rec.key.flow_id(rec.ts, self.flows.hasher()),
+            rec.key.flow_id(rec.ts, rec.frame, self.flows.hasher()),
             client,
             server,
             Transport::from_ip_proto(d.proto),
@@ -275,7 +289,29 @@ impl Worker {
         if rec.ts > self.now {
             self.now = rec.ts;
         }
+        let is_tcp = rec.dec.proto == 6;
+        let (fl, seq) = (rec.dec.tcp.flags, rec.dec.tcp.seq);
+        if is_tcp && fl & flags::SYN != 0 && fl & flags::ACK == 0 {
+            // A new SYN on a closed connection still in the table: the port
+            // was reused, the old flow ends here.
+            let reused = self
+                .flows
+                .get(&rec.key)
+                .and_then(|f| f.tcp.as_ref())
+                .is_some_and(|t| t.state().closed() && t.syn_seq() != Some(seq));
+            if reused {
+                if let Some(f) = self.flows.remove(&rec.key) {
+                    self.counters.add("flows.port_reused", 1);
+                    let now = self.now;
+                    self.end_flow(f, now, Report::Final);
+                }
+            }
+        }
         if !self.flows.contains_key(&rec.key) {
+            if is_tcp && self.closed.verdict(&rec.key, fl, seq, self.now) == closed::Verdict::Late {
+                self.counters.add("flows.segments_after_close", 1);
+                return;
+            }
             if self.flows.len() >= self.config.raw.flows.max_flows_per_worker {
                 self.evict_oldest();
             }
@@ -362,9 +398,14 @@ impl Worker {
             })
             .map(|(k, _)| *k)
             .collect();
+        self.closed.expire(now);
         for k in expired {
             if let Some(f) = self.flows.remove(&k) {
                 self.counters.add("flows.expired", 1);
+                if let Some(t) = f.tcp.as_ref().filter(|t| t.state().closed()) {
+                    let forgotten = self.closed.insert(k, now, t.syn_seq());
+                    self.counters.add("flows.closed_forgotten", forgotten);
+                }
                 self.end_flow(f, now, Report::Final);
             }
         }

@@ -124,11 +124,20 @@ def resegmented_http():
     def put(t_us, frame):
         recs.append(((t0 + t_us) // 1_000_000, (t0 + t_us) % 1_000_000, None, frame))
 
+    ids = {"c": 0x1000, "s": 0x8000}
+
+    def ip_id(side):
+        # A real stack's IP ID moves on with every packet, copies included.
+        ids[side] += 1
+        return ids[side]
+
     def cli(t, seq, ack, fl, pay=b""):
-        put(t, pl.tcp_frame(c, s, cp, sp, seq, ack, fl, pay, window=502, smac=cm, dmac=sm))
+        put(t, pl.tcp_frame(c, s, cp, sp, seq, ack, fl, pay, window=502, smac=cm, dmac=sm,
+                            ip_id=ip_id("c")))
 
     def srv(t, seq, ack, fl, pay=b""):
-        put(t, pl.tcp_frame(s, c, sp, cp, seq, ack, fl, pay, window=509, smac=sm, dmac=cm))
+        put(t, pl.tcp_frame(s, c, sp, cp, seq, ack, fl, pay, window=509, smac=sm, dmac=cm,
+                            ip_id=ip_id("s")))
 
     A, PA = pl.TCP_ACK, pl.TCP_ACK | pl.TCP_PSH
     cisn, sisn = 1000, 5000
@@ -211,7 +220,50 @@ def resegmented_http():
     (HERE / "resegmented_http.expected.json").write_text(json.dumps(expected, indent=2) + "\n")
 
 
+def duplicated_http():
+    """duplicated_http.pcap: http_sample.pcap as a SPAN session mirroring
+    both directions of two ports shows it: every frame twice, the copy 1 to
+    6 µs later (every fifth copy 2 µs earlier: the copy's timestamp is not
+    always later). Then, 10 s after the last frame (all connections closed
+    and reported), copies of stream 0's response and FIN (a late
+    retransmission) and a stale copy of stream 1's SYN (its original
+    timestamp); and at 12 s stream 0's exchange again on stream 2's client
+    port with new sequence numbers (the port reused: a new connection)."""
+    header, recs = pl.read_pcap(HERE / "http_sample.pcap")
+    out = []
+    for n, (sec, usec, orig, f) in enumerate(recs):
+        out.append((sec, usec, orig, f))
+        d = -2 if n % 5 == 4 else 1 + n % 6
+        t = sec * 1_000_000 + usec + d
+        out.append((t // 1_000_000, t % 1_000_000, orig, f))
+    last = recs[-1][0] * 1_000_000 + recs[-1][1]
+
+    def at(t, f):
+        return (t // 1_000_000, t % 1_000_000, None, f)
+
+    # Stream 0 is frames 1-10: SYN, SYN-ACK, ACK, GET, ACK, response, ACK, FIN, FIN, ACK.
+    out.append(at(last + 10_000_000, recs[5][3]))
+    out.append(at(last + 10_000_100, recs[8][3]))
+    out.append((recs[10][0], recs[10][1], None, recs[10][3]))  # stream 1's SYN, stale
+    # Stream 0 again from stream 2's client port (51214), ISNs moved.
+    old_port = pl.Tcp(recs[0][3]).sport
+    new_port = pl.Tcp(recs[20][3]).sport
+    for k, (sec, usec, orig, f) in enumerate(recs[:10]):
+        t = pl.Tcp(f)
+        c2s = t.sport == old_port
+        sp, dp = (new_port, t.dport) if c2s else (t.sport, new_port)
+        seq = t.seq + (77_777 if c2s else 99_999)
+        ack = (t.ack + (99_999 if c2s else 77_777)) if t.flags & pl.TCP_ACK else 0
+        smac, dmac = f[6:12], f[0:6]
+        frame = pl.tcp_frame(t.src, t.dst, sp, dp, seq, ack, t.flags, t.payload,
+                             window=t.window, smac=smac, dmac=dmac, ip_id=k)
+        ts = sec * 1_000_000 + usec - (recs[0][0] * 1_000_000 + recs[0][1]) + last + 12_000_000
+        out.append(at(ts, frame))
+    pl.write_pcap(HERE / "duplicated_http.pcap", out, header=header)
+
+
 MAKERS = {
+    "duplicated_http": duplicated_http,
     "resegmented_http": resegmented_http,
     "rst_injected_http": rst_injected_http,
     "mixed_interfaces": mixed_interfaces,
