@@ -6,8 +6,10 @@
 //! (the second copy is a retransmission), but every metric doubles and
 //! copies arriving after a connection closed look like new traffic.
 //!
-//! [`Dedup`] keeps a 64-bit hash (fixed-seed ahash over the wire length
-//! and the captured bytes) of the last [`WINDOW`] frames in a ring, and
+//! [`Dedup`] keeps a 64-bit hash (fixed-seed ahash over the wire and
+//! captured lengths and the first [`HASHED`] bytes: the link, IP and TCP or
+//! UDP headers, whose checksums cover the rest of the packet) of the last
+//! [`WINDOW`] frames in a ring, and
 //! calls a frame a duplicate when the same hash is in the ring and that
 //! frame is at most [`MAX_AGE`] of packet time away (either way: a copy
 //! may carry an earlier timestamp). The ring is a fixed array: no
@@ -22,6 +24,8 @@
 
 use crate::time::{Timestamp, MILLISECOND};
 
+/// Leading bytes of a frame hashed.
+pub const HASHED: usize = 128;
 /// Frames remembered.
 pub const WINDOW: usize = 32;
 /// Packet time within which an identical frame is a copy.
@@ -63,7 +67,8 @@ impl Dedup {
             use std::hash::{BuildHasher, Hasher};
             let mut s = self.hasher.build_hasher();
             s.write_u32(wire_len);
-            s.write(frame);
+            s.write_usize(frame.len());
+            s.write(&frame[..frame.len().min(HASHED)]);
             s.finish()
         };
         for i in 0..self.filled {
