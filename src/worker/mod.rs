@@ -36,6 +36,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 mod closed;
+mod embryo;
 
 /// Encoded bytes after which a worker hands its event batch on.
 const EVENT_BATCH_BYTES: usize = 256 * 1024;
@@ -56,6 +57,31 @@ struct Flow {
     protocol: Option<ProtocolId>,
     last_report: Timestamp,
     packets_at_report: u64,
+}
+
+/// A flow table slot: a SYN-only flow kept compact, or a full flow.
+enum Slot {
+    Embryo(embryo::Embryo),
+    Full(Box<Flow>),
+}
+
+impl Slot {
+    fn last_ts(&self) -> Timestamp {
+        match self {
+            Slot::Embryo(e) => e.ts,
+            Slot::Full(f) => f.last_ts,
+        }
+    }
+
+    /// Eviction order: embryonic flows first, then flows without protocol
+    /// state, then flows with it.
+    fn class(&self) -> u8 {
+        match self {
+            Slot::Embryo(_) => 0,
+            Slot::Full(f) if f.session.is_none() && f.datagrams.is_none() => 1,
+            Slot::Full(_) => 2,
+        }
+    }
 }
 
 impl Flow {
@@ -83,7 +109,7 @@ enum Report {
 pub struct Worker {
     id: usize,
     config: Arc<Config>,
-    flows: HashMap<FlowKey, Flow, ahash::RandomState>,
+    flows: HashMap<FlowKey, Slot, ahash::RandomState>,
     events: EventBatch,
     exporter: Sender<EventBatch>,
     /// Emptied event batches coming back from the exporter.
@@ -188,32 +214,56 @@ impl Worker {
     }
 
     fn new_flow(&mut self, rec: &PacketRec) -> Flow {
-        let cfg = &self.config;
         let d = &rec.dec;
-        let src = (d.src, d.sport);
-        let dst = (d.dst, d.dport);
+        self.new_flow_at(
+            &rec.key,
+            rec.side,
+            rec.ts,
+            rec.frame,
+            d.tcp.flags,
+            d.icmp_one_way,
+        )
+    }
+
+    /// The flow whose first packet went `side` of `key` at `ts` (frame
+    /// number `frame`, TCP flags `tcp_flags`).
+    fn new_flow_at(
+        &mut self,
+        key: &FlowKey,
+        side: Side,
+        ts: Timestamp,
+        frame: u64,
+        tcp_flags: u8,
+        icmp_one_way: bool,
+    ) -> Flow {
+        let cfg = &self.config;
+        let (src, dst) = match side {
+            Side::LoToHi => (key.lo, key.hi),
+            Side::HiToLo => (key.hi, key.lo),
+        };
+        let proto = key.proto;
         let registry = &cfg.registry;
-        let is_tcp = d.proto == 6;
+        let is_tcp = proto == 6;
         // Who is the server: the SYN's receiver, else the side on a
         // configured protocol port, else the lower port.
-        let syn = is_tcp && d.tcp.flags & flags::SYN != 0;
-        let ack = is_tcp && d.tcp.flags & flags::ACK != 0;
-        let is_udp = d.proto == 17;
+        let syn = is_tcp && tcp_flags & flags::SYN != 0;
+        let ack = is_tcp && tcp_flags & flags::ACK != 0;
+        let is_udp = proto == 17;
         let proto_port = |p: u16| (is_tcp || is_udp) && registry.claims(p);
-        let is_icmp = d.proto == 1 || d.proto == 58;
+        let is_icmp = proto == 1 || proto == 58;
         let src_is_client = if is_icmp {
             // The sender of a request type (or of a one-way message) is the client.
-            !is_icmp_reply(d.proto == 58, d.sport)
+            !is_icmp_reply(proto == 58, src.1)
         } else if syn && !ack {
             true
         } else if syn && ack {
             false
-        } else if proto_port(d.dport) {
+        } else if proto_port(dst.1) {
             true
-        } else if proto_port(d.sport) {
+        } else if proto_port(src.1) {
             false
         } else {
-            d.dport <= d.sport
+            dst.1 <= src.1
         };
         let (client, server) = if src_is_client {
             (src, dst)
@@ -221,9 +271,9 @@ impl Worker {
             (dst, src)
         };
         let client_side = if src_is_client {
-            rec.side
+            side
         } else {
-            match rec.side {
+            match side {
                 Side::LoToHi => Side::HiToLo,
                 Side::HiToLo => Side::LoToHi,
             }
@@ -234,10 +284,10 @@ impl Worker {
         } else if is_icmp {
             registry.icmp()
         } else {
-            registry.lookup(Transport::from_ip_proto(d.proto), server.1)
+            registry.lookup(Transport::from_ip_proto(proto), server.1)
         };
-        let has_ports = matches!(d.proto, 6 | 17 | 132 | 1 | 58);
-        let one_way = d.icmp_one_way;
+        let has_ports = matches!(proto, 6 | 17 | 132 | 1 | 58);
+        let one_way = icmp_one_way;
         let (cid_src, cid_dst) = if one_way {
             (src, dst)
         } else {
@@ -247,18 +297,18 @@ impl Worker {
             0,
             cid_src.0,
             cid_dst.0,
-            d.proto,
+            proto,
             has_ports.then_some((cid_src.1, cid_dst.1)),
             one_way,
         );
         let mut ctx = FlowContext::new(
-            rec.key.flow_id(rec.ts, rec.frame, self.flows.hasher()),
+            key.flow_id(ts, frame, self.flows.hasher()),
             client,
             server,
-            Transport::from_ip_proto(d.proto),
+            Transport::from_ip_proto(proto),
             cid,
         );
-        ctx.vlan = rec.key.vlan.iter().copied().filter(|v| *v != 0).collect();
+        ctx.vlan = key.vlan.iter().copied().filter(|v| *v != 0).collect();
         ctx.server_group = cfg.groups.lookup(server.0);
         let (session, datagrams) = match protocol {
             Some(p) if is_tcp => (p.stream(&registry.config), None),
@@ -272,16 +322,45 @@ impl Worker {
         Flow {
             ctx,
             client_side,
-            first_ts: rec.ts,
-            last_ts: rec.ts,
+            first_ts: ts,
+            last_ts: ts,
             packets: [0; 2],
             bytes: [0; 2],
             tcp: (is_tcp && level >= Analysis::Tcp).then(|| TcpConn::new(&cfg.raw.tcp)),
             session,
             datagrams,
             protocol,
-            last_report: rec.ts,
+            last_report: ts,
             packets_at_report: 0,
+        }
+    }
+
+    /// The full flow of an embryo: built as from its SYN, which is then
+    /// fed to the TCP connection.
+    fn promote(&mut self, key: &FlowKey, e: embryo::Embryo) -> Box<Flow> {
+        let mut f = Box::new(self.new_flow_at(key, e.side, e.ts, e.frame, e.flags, false));
+        let dir = f.dir(e.side);
+        f.packets[dir.idx()] = 1;
+        f.bytes[dir.idx()] = u64::from(e.wire_len);
+        if let Some(tcp) = f.tcp.as_mut() {
+            let seg = Segment {
+                seq: e.seq,
+                ack: 0,
+                flags: e.flags,
+                window: e.window,
+                payload: &[],
+                wire_payload_len: 0,
+            };
+            tcp.segment(dir, &seg, e.ts, &mut self.tcp_counters, &mut |_, _, _| {});
+        }
+        f
+    }
+
+    /// Removes a flow from the table, full.
+    fn take(&mut self, key: &FlowKey) -> Option<Box<Flow>> {
+        match self.flows.remove(key)? {
+            Slot::Full(f) => Some(f),
+            Slot::Embryo(e) => Some(self.promote(key, e)),
         }
     }
 
@@ -297,13 +376,16 @@ impl Worker {
             let reused = self
                 .flows
                 .get(&rec.key)
-                .and_then(|f| f.tcp.as_ref())
+                .and_then(|s| match s {
+                    Slot::Full(f) => f.tcp.as_ref(),
+                    Slot::Embryo(_) => None,
+                })
                 .is_some_and(|t| t.state().closed() && t.syn_seq() != Some(seq));
             if reused {
-                if let Some(f) = self.flows.remove(&rec.key) {
+                if let Some(f) = self.take(&rec.key) {
                     self.counters.add("flows.port_reused", 1);
                     let now = self.now;
-                    self.end_flow(f, now, Report::Final);
+                    self.end_flow(*f, now, Report::Final);
                 }
             }
         }
@@ -315,13 +397,38 @@ impl Worker {
             if self.flows.len() >= self.config.raw.flows.max_flows_per_worker {
                 self.evict_oldest();
             }
-            let f = self.new_flow(rec);
             self.counters.add("flows.created", 1);
-            self.flows.insert(rec.key, f);
+            let tcp_level = self.config.raw.flows.level() >= Analysis::Tcp;
+            if is_tcp
+                && tcp_level
+                && fl & (flags::SYN | flags::ACK | flags::RST | flags::FIN) == flags::SYN
+                && rec.dec.payload_wire_len == 0
+            {
+                // Only a SYN so far: kept compact until the next packet.
+                let e = embryo::Embryo {
+                    ts: rec.ts,
+                    frame: rec.frame,
+                    seq,
+                    wire_len: rec.wire_len,
+                    window: rec.dec.tcp.window,
+                    flags: fl,
+                    side: rec.side,
+                };
+                self.flows.insert(rec.key, Slot::Embryo(e));
+                return;
+            }
+            let f = Box::new(self.new_flow(rec));
+            self.flows.insert(rec.key, Slot::Full(f));
         }
-        let Some(flow) = self.flows.get_mut(&rec.key) else {
+        if let Some(Slot::Embryo(e)) = self.flows.get(&rec.key) {
+            let e = *e;
+            let f = self.promote(&rec.key, e);
+            self.flows.insert(rec.key, Slot::Full(f));
+        }
+        let Some(Slot::Full(flow)) = self.flows.get_mut(&rec.key) else {
             return;
         };
+        let flow: &mut Flow = flow;
         let dir = flow.dir(rec.side);
         flow.packets[dir.idx()] += 1;
         flow.bytes[dir.idx()] += u64::from(rec.wire_len);
@@ -388,7 +495,11 @@ impl Worker {
         let expired: Vec<FlowKey> = self
             .flows
             .iter()
-            .filter(|(_, f)| {
+            .filter(|(_, s)| {
+                let f = match s {
+                    Slot::Full(f) => f,
+                    Slot::Embryo(e) => return now.saturating_sub(e.ts) >= tcp_to,
+                };
                 let timeout = match &f.tcp {
                     Some(t) if t.state().closed() => close_to,
                     Some(_) => tcp_to,
@@ -400,17 +511,19 @@ impl Worker {
             .collect();
         self.closed.expire(now);
         for k in expired {
-            if let Some(f) = self.flows.remove(&k) {
+            if let Some(f) = self.take(&k) {
                 self.counters.add("flows.expired", 1);
                 if let Some(t) = f.tcp.as_ref().filter(|t| t.state().closed()) {
                     let forgotten = self.closed.insert(k, now, t.syn_seq());
                     self.counters.add("flows.closed_forgotten", forgotten);
                 }
-                self.end_flow(f, now, Report::Final);
+                self.end_flow(*f, now, Report::Final);
             }
         }
         let flows_enabled = flows_cfg.enabled;
-        for f in self.flows.values_mut() {
+        for s in self.flows.values_mut() {
+            let Slot::Full(f) = s else { continue };
+            let f: &mut Flow = f;
             let Flow {
                 ctx,
                 session,
@@ -438,18 +551,33 @@ impl Worker {
         }
     }
 
-    /// Reports, and removes, the oldest-idle sixteenth of the table.
+    /// Reports, and removes, a sixteenth of the table: embryonic flows
+    /// first, then flows without protocol state, then flows with it, the
+    /// oldest-idle first within each (`flows.evicted`, and by kind
+    /// `flows.evicted_embryonic`, `flows.evicted_no_state`,
+    /// `flows.evicted_with_state`).
     fn evict_oldest(&mut self) {
-        let mut ages: Vec<(Timestamp, FlowKey)> =
-            self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
+        let mut ages: Vec<(u8, Timestamp, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, s)| (s.class(), s.last_ts(), *k))
+            .collect();
         let n = (ages.len() / 16).max(1);
         ages.select_nth_unstable(n - 1);
         ages.truncate(n);
-        for (_, k) in ages {
-            if let Some(f) = self.flows.remove(&k) {
+        for (class, _, k) in ages {
+            if let Some(f) = self.take(&k) {
                 self.counters.add("flows.evicted", 1);
+                self.counters.add(
+                    match class {
+                        0 => "flows.evicted_embryonic",
+                        1 => "flows.evicted_no_state",
+                        _ => "flows.evicted_with_state",
+                    },
+                    1,
+                );
                 let now = self.now;
-                self.end_flow(f, now, Report::Evicted);
+                self.end_flow(*f, now, Report::Evicted);
             }
         }
     }
@@ -502,9 +630,9 @@ impl Worker {
         self.now = self.now.max(now);
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         for k in keys {
-            if let Some(f) = self.flows.remove(&k) {
+            if let Some(f) = self.take(&k) {
                 let end = f.last_ts;
-                self.end_flow(f, end, Report::Final);
+                self.end_flow(*f, end, Report::Final);
             }
         }
     }
