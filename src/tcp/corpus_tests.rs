@@ -33,10 +33,10 @@ struct Replay {
 }
 
 impl Replay {
-    fn total(&self, f: impl Fn(&DirMetrics) -> u64) -> u64 {
+    fn total<T: Into<u64>>(&self, f: impl Fn(&DirMetrics) -> T) -> u64 {
         self.flows
             .iter()
-            .map(|fl| f(&fl.conn.metrics().client) + f(&fl.conn.metrics().server))
+            .map(|fl| f(&fl.conn.metrics().client).into() + f(&fl.conn.metrics().server).into())
             .sum()
     }
 }

@@ -70,25 +70,26 @@
 
 use crate::event::JsonWriter;
 
-/// Counters for the segments one side sent.
+/// Counters for the segments one side sent (segment counts are `u32`,
+/// saturating, to keep a flow small; byte counts `u64`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DirMetrics {
     /// Segments carrying already-seen data, SYN or FIN (or late hole fillers).
-    pub retransmitted_segments: u64,
+    pub retransmitted_segments: u32,
     /// Already-seen payload bytes in those segments.
     pub retransmitted_bytes: u64,
     /// Segments that filled a hole shortly after it opened.
-    pub out_of_order_segments: u64,
+    pub out_of_order_segments: u32,
     /// Duplicate ACKs sent.
-    pub duplicate_acks: u64,
+    pub duplicate_acks: u32,
     /// Segments advertising a zero window.
-    pub zero_window_segments: u64,
+    pub zero_window_segments: u32,
     /// Keep-alives (and repeated zero-window probes) sent.
-    pub keep_alives: u64,
+    pub keep_alives: u32,
     /// RST segments sent that ended the connection.
-    pub resets: u64,
+    pub resets: u32,
     /// RST segments sent outside the receiver's window (ignored).
-    pub resets_ignored: u64,
+    pub resets_ignored: u32,
     /// Stream bytes never captured (delivered as gaps).
     pub gap_bytes: u64,
 }
@@ -96,14 +97,14 @@ pub struct DirMetrics {
 impl DirMetrics {
     fn write_json(&self, w: &mut JsonWriter<'_>, key: &str) {
         w.begin_obj(key);
-        w.u64("retransmitted_segments", self.retransmitted_segments);
+        w.u64("retransmitted_segments", self.retransmitted_segments.into());
         w.u64("retransmitted_bytes", self.retransmitted_bytes);
-        w.u64("out_of_order_segments", self.out_of_order_segments);
-        w.u64("duplicate_acks", self.duplicate_acks);
-        w.u64("zero_window_segments", self.zero_window_segments);
-        w.u64("keep_alives", self.keep_alives);
-        w.u64("resets", self.resets);
-        w.u64("resets_ignored", self.resets_ignored);
+        w.u64("out_of_order_segments", self.out_of_order_segments.into());
+        w.u64("duplicate_acks", self.duplicate_acks.into());
+        w.u64("zero_window_segments", self.zero_window_segments.into());
+        w.u64("keep_alives", self.keep_alives.into());
+        w.u64("resets", self.resets.into());
+        w.u64("resets_ignored", self.resets_ignored.into());
         w.u64("gap_bytes", self.gap_bytes);
         w.end();
     }

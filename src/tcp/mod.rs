@@ -238,7 +238,8 @@ impl TcpConn {
             // RFC 5961 section 3: a RST outside the receiver's window is
             // dropped by the stack (Linux answers an in-window but inexact
             // one with a challenge ACK); the connection goes on.
-            self.metrics.dir_mut(d).resets_ignored += 1;
+            self.metrics.dir_mut(d).resets_ignored =
+                self.metrics.dir_mut(d).resets_ignored.saturating_add(1);
             counters.add("tcp.resets_ignored", 1);
             return;
         }
@@ -248,7 +249,7 @@ impl TcpConn {
 
         if rst {
             self.state.rst[d] = true;
-            self.metrics.dir_mut(d).resets += 1;
+            self.metrics.dir_mut(d).resets = self.metrics.dir_mut(d).resets.saturating_add(1);
             if self.state.syn
                 && !self.state.syn_ack
                 && !self.state.established
@@ -384,7 +385,7 @@ impl TcpConn {
         let keep_alive = wire <= 1 && !sfr && self.next_seq[d] == Some(seq.wrapping_add(1));
         let m = self.metrics.dir_mut(d);
         if seg.window == 0 && !sfr {
-            m.zero_window_segments += 1;
+            m.zero_window_segments = m.zero_window_segments.saturating_add(1);
         }
         if ack
             && wire == 0
@@ -393,7 +394,7 @@ impl TcpConn {
             && self.last_ack[d] == Some((seg.ack, seg.window))
             && self.next_seq[d] == Some(seq)
         {
-            m.duplicate_acks += 1;
+            m.duplicate_acks = m.duplicate_acks.saturating_add(1);
             self.dup_acks_in_row[d] = self.dup_acks_in_row[d].saturating_add(1);
         }
         if self.last_ack[d].map(|(a, _)| a) != ack.then_some(seg.ack) {
@@ -426,10 +427,14 @@ impl TcpConn {
                     n => n,
                 };
                 let m = self.metrics.dir_mut(d);
-                m.retransmitted_segments += 1;
+                m.retransmitted_segments = m.retransmitted_segments.saturating_add(1);
                 m.retransmitted_bytes += bytes;
             } else if ooo {
-                self.metrics.dir_mut(d).out_of_order_segments += 1;
+                self.metrics.dir_mut(d).out_of_order_segments = self
+                    .metrics
+                    .dir_mut(d)
+                    .out_of_order_segments
+                    .saturating_add(1);
             }
         }
 

@@ -191,7 +191,7 @@ impl Stream {
         if !seg.syn && !seg.fin && wire <= 1 && s == self.high as i64 - 1 {
             // Keep-alive (or a repeated zero-window probe): the byte, if any,
             // is garbage or already delivered.
-            cx.metrics.keep_alives += 1;
+            cx.metrics.keep_alives = cx.metrics.keep_alives.saturating_add(1);
             return;
         }
         if e > s {

@@ -847,7 +847,7 @@ fn every_split_point_in_any_order_reassembles() {
             // A copy of the whole request on top changes nothing.
             h.data(C, 42, stream);
             assert_eq!(h.evs(C), &[d(stream)], "cut {cut} reversed {reversed}");
-            assert_eq!(h.m(C).out_of_order_segments, u64::from(reversed));
+            assert_eq!(h.m(C).out_of_order_segments, u32::from(reversed));
         }
     }
 }
