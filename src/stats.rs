@@ -187,6 +187,17 @@ pub fn summary_text(c: &Counters, elapsed: std::time::Duration) -> String {
         c.get("flows.evicted"),
         c.get("flows.segments_after_close")
     );
+    let _ = writeln!(
+        s,
+        "  memcap hits: flow table {}, reassembly {}, protocol state {}, exporter queue {}; evicted embryonic {}, no state {}, with state {}",
+        c.get("memcap.flow_table_hits"),
+        c.get("memcap.reassembly_hits"),
+        c.get("memcap.protocol_state_hits"),
+        c.get("memcap.exporter_queue_hits"),
+        c.get("flows.evicted_embryonic"),
+        c.get("flows.evicted_no_state"),
+        c.get("flows.evicted_with_state")
+    );
     let events: Vec<String> = c
         .iter()
         .filter(|(k, v)| k.starts_with("events.") && *v > 0)

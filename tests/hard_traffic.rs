@@ -386,3 +386,53 @@ fn wsgi_drum_duplicated_capture_has_sixteen_connections_and_no_unmatched_respons
     assert!(!events.iter().any(|e| e.to_string().contains("Unmatched")));
     assert!(stats["capture"]["duplicates"].as_u64().unwrap() > 500);
 }
+
+#[test]
+fn memory_budgets_are_enforced_and_counted() {
+    // Budgets of 0 MiB: every use hits them.
+    let run_with = |memcap: &str, file: &str| {
+        let cfg = config_file(&format!("[memcap]\n{memcap}\n"));
+        let stats = tempfile::NamedTempFile::new().unwrap();
+        let out = run(&[
+            "replay",
+            "--no-progress",
+            "-c",
+            cfg.path().to_str().unwrap(),
+            "--stats-json",
+            stats.path().to_str().unwrap(),
+            "-o",
+            "/dev/null",
+            data(file).to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        let stats: Value = serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
+        (stats, err)
+    };
+    let (s, err) = run_with("protocol_state_mb = 0", "http_sample.pcap");
+    assert_eq!(
+        s["memcap"]["protocol_state_hits"], 12,
+        "one per HTTP connection"
+    );
+    assert!(
+        s["events"].get("http").is_none(),
+        "no session, no transaction"
+    );
+    assert!(err.contains("protocol state 12"), "stats line: {err}");
+
+    let (s, _) = run_with("reassembly_mb = 0", "impaired_http.pcap");
+    assert!(s["memcap"]["reassembly_hits"].as_u64().unwrap() >= 1);
+    assert_eq!(s["memcap"]["reassembly_bytes"], 0);
+
+    let (s, err) = run_with("flow_table_mb = 0", "http_sample.pcap");
+    assert!(s["memcap"]["flow_table_hits"].as_u64().unwrap() >= 10);
+    assert!(s["flows"]["evicted"].as_u64().unwrap() >= 10);
+    assert!(err.contains("memcap hits: flow table"), "{err}");
+
+    // Defaults: nothing hit on a small capture.
+    let (s, _) = run_with("", "http_sample.pcap");
+    assert!(s
+        .get("memcap")
+        .is_none_or(|m| m.get("flow_table_hits").is_none()));
+    assert_eq!(s["events"]["http"], 15);
+}

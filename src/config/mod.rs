@@ -252,6 +252,8 @@ pub struct RawConfig {
     pub output: OutputConfig,
     /// `[monitor]`
     pub monitor: MonitorConfig,
+    /// `[memcap]`: memory budgets per subsystem.
+    pub memcap: crate::worker::MemcapConfig,
 }
 
 /// Command-line values that override the file.

@@ -509,6 +509,27 @@ impl TcpConn {
         }
     }
 
+    /// A memory budget was hit: both directions hand over what they
+    /// buffered out of order at once, with gaps for the holes before it.
+    pub fn give_up_buffered(
+        &mut self,
+        ts: Timestamp,
+        counters: &mut Counters,
+        deliver: &mut dyn FnMut(Dir, Delivery<'_>, Timestamp),
+    ) {
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let i = dir.idx();
+            let mut cx = Ctx {
+                dir,
+                ts,
+                counters: &mut *counters,
+                metrics: self.metrics.dir_mut(i),
+                deliver: &mut *deliver,
+            };
+            self.streams[i].give_up_buffered(&mut cx);
+        }
+    }
+
     /// The flow is ending: deliver what is still buffered (with gaps for
     /// what never came) and end both directions. Also decides
     /// `syn_unanswered`.

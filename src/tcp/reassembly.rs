@@ -482,6 +482,14 @@ impl Stream {
         }
     }
 
+    /// A memory budget was hit: deliver everything buffered now, with gaps
+    /// for the holes before it (the stream goes on after it).
+    pub fn give_up_buffered(&mut self, cx: &mut Ctx<'_, '_>) {
+        if let Some(last) = self.pieces.last().map(Piece::end) {
+            self.release_to(last, cx);
+        }
+    }
+
     /// The connection is over (RST or flow end): deliver everything buffered
     /// with gaps for what is missing, then `End`.
     pub fn close(&mut self, cx: &mut Ctx<'_, '_>) {

@@ -37,6 +37,15 @@ use std::sync::Arc;
 
 mod closed;
 mod embryo;
+mod memcap;
+
+pub use memcap::MemcapConfig;
+
+/// Estimated flow-table bytes of a flow: its bucket (key, slot, control
+/// byte) at the table's highest fill (7/8).
+const BUCKET_BYTES: u64 = ((std::mem::size_of::<(FlowKey, Slot)>() + 1) * 8 / 7) as u64;
+/// Estimated extra bytes of a full flow: the box and its small strings.
+const FULL_FLOW_BYTES: u64 = (std::mem::size_of::<Flow>() + 64) as u64;
 
 /// Encoded bytes after which a worker hands its event batch on.
 const EVENT_BATCH_BYTES: usize = 256 * 1024;
@@ -121,6 +130,10 @@ pub struct Worker {
     now: Timestamp,
     /// Recently closed TCP connections.
     closed: closed::Closed,
+    /// This worker's memory budgets and what it holds.
+    budget: memcap::Budget,
+    /// Full (not embryonic) flows in the table.
+    full_flows: u64,
 }
 
 impl Worker {
@@ -136,6 +149,7 @@ impl Worker {
             (config.raw.flows.max_flows_per_worker / 4).max(1024),
             config.raw.flows.tcp_timeout.nanos(),
         );
+        let budget = memcap::Budget::new(&config.raw.memcap, config.raw.pipeline.workers);
         let (exporter, spare_events) = exporter;
         Worker {
             id,
@@ -150,6 +164,8 @@ impl Worker {
             published,
             now: 0,
             closed,
+            budget,
+            full_flows: 0,
         }
     }
 
@@ -189,7 +205,15 @@ impl Worker {
         c.merge(&self.tcp_counters);
         c.set(gauge_name(self.id), self.flows.len() as u64);
         c.set("flows.closed_remembered", self.closed.len() as u64);
+        c.set("memcap.flow_table_bytes", self.flow_table_bytes());
+        c.set("memcap.reassembly_bytes", self.budget.reassembly);
+        c.set("memcap.protocol_state_bytes", self.budget.protocol);
         c
+    }
+
+    /// The flow table's estimated bytes (see [`memcap`]).
+    fn flow_table_bytes(&self) -> u64 {
+        self.flows.len() as u64 * BUCKET_BYTES + self.full_flows * FULL_FLOW_BYTES
     }
 
     fn publish(&mut self) {
@@ -208,7 +232,16 @@ impl Worker {
                 .try_recv()
                 .unwrap_or_else(|_| EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024)),
         );
-        if self.exporter.send(batch).is_err() {
+        let sent = match self.exporter.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(b)) => {
+                // The exporter queue's budget: wait for room.
+                self.counters.add("memcap.exporter_queue_hits", 1);
+                self.exporter.send(b).map_err(|_| ())
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(()),
+        };
+        if sent.is_err() {
             self.counters.add("output.events_lost_exporter_gone", n);
         }
     }
@@ -315,6 +348,17 @@ impl Worker {
             Some(p) => (None, p.datagram(&registry.config)),
             None => (None, None),
         };
+        let (mut session, mut datagrams) = (session, datagrams);
+        let state = session_bytes(&session, &datagrams);
+        if state > 0 {
+            if self.budget.protocol + state > self.budget.protocol_cap {
+                self.counters.add("memcap.protocol_state_hits", 1);
+                session = None;
+                datagrams = None;
+            } else {
+                self.budget.protocol += state;
+            }
+        }
         let protocol = protocol.filter(|_| session.is_some() || datagrams.is_some());
         if let Some(p) = protocol {
             self.counters.add(p.sessions_counter(), 1);
@@ -359,7 +403,10 @@ impl Worker {
     /// Removes a flow from the table, full.
     fn take(&mut self, key: &FlowKey) -> Option<Box<Flow>> {
         match self.flows.remove(key)? {
-            Slot::Full(f) => Some(f),
+            Slot::Full(f) => {
+                self.full_flows -= 1;
+                Some(f)
+            }
             Slot::Embryo(e) => Some(self.promote(key, e)),
         }
     }
@@ -396,6 +443,11 @@ impl Worker {
             }
             if self.flows.len() >= self.config.raw.flows.max_flows_per_worker {
                 self.evict_oldest();
+            } else if self.flow_table_bytes() + BUCKET_BYTES + FULL_FLOW_BYTES
+                > self.budget.flow_table_cap
+            {
+                self.counters.add("memcap.flow_table_hits", 1);
+                self.evict_oldest();
             }
             self.counters.add("flows.created", 1);
             let tcp_level = self.config.raw.flows.level() >= Analysis::Tcp;
@@ -419,11 +471,13 @@ impl Worker {
             }
             let f = Box::new(self.new_flow(rec));
             self.flows.insert(rec.key, Slot::Full(f));
+            self.full_flows += 1;
         }
         if let Some(Slot::Embryo(e)) = self.flows.get(&rec.key) {
             let e = *e;
             let f = self.promote(&rec.key, e);
             self.flows.insert(rec.key, Slot::Full(f));
+            self.full_flows += 1;
         }
         let Some(Slot::Full(flow)) = self.flows.get_mut(&rec.key) else {
             return;
@@ -460,22 +514,28 @@ impl Worker {
             };
             let events = &mut self.events;
             let counters = &mut self.counters;
-            tcp.segment(
-                dir,
-                &seg,
-                rec.ts,
-                &mut self.tcp_counters,
-                &mut |d, delivery, ts| {
-                    if let Some(s) = session.as_mut() {
-                        let mut sink = TxSink {
-                            flow: ctx,
-                            events,
-                            counters,
-                        };
-                        deliver(s.as_mut(), d, delivery, ts, &mut sink);
-                    }
-                },
-            );
+            let before = buffered(tcp);
+            let mut to_session = |d: Dir, delivery: Delivery<'_>, ts: Timestamp| {
+                if let Some(s) = session.as_mut() {
+                    let mut sink = TxSink {
+                        flow: ctx,
+                        events: &mut *events,
+                        counters: &mut *counters,
+                    };
+                    deliver(s.as_mut(), d, delivery, ts, &mut sink);
+                }
+            };
+            tcp.segment(dir, &seg, rec.ts, &mut self.tcp_counters, &mut to_session);
+            let after = buffered(tcp);
+            let held = &mut self.budget.reassembly;
+            *held = (*held + after).saturating_sub(before);
+            if after > 0 && *held > self.budget.reassembly_cap {
+                // The reassembly budget: this connection hands over what it
+                // buffered, with gaps for its holes.
+                tcp.give_up_buffered(rec.ts, &mut self.tcp_counters, &mut to_session);
+                *held = held.saturating_sub(after);
+                self.tcp_counters.add("memcap.reassembly_hits", 1);
+            }
             if ctx.handshake_rtt_us.is_none() {
                 ctx.handshake_rtt_us = tcp.handshake_rtt_us();
             }
@@ -562,6 +622,9 @@ impl Worker {
             .iter()
             .map(|(k, s)| (s.class(), s.last_ts(), *k))
             .collect();
+        if ages.is_empty() {
+            return;
+        }
         let n = (ages.len() / 16).max(1);
         ages.select_nth_unstable(n - 1);
         ages.truncate(n);
@@ -584,6 +647,11 @@ impl Worker {
 
     fn end_flow(&mut self, mut f: Flow, now: Timestamp, why: Report) {
         let end = now.max(f.last_ts);
+        if let Some(t) = &f.tcp {
+            self.budget.reassembly = self.budget.reassembly.saturating_sub(buffered(t));
+        }
+        let state = session_bytes(&f.session, &f.datagrams);
+        self.budget.protocol = self.budget.protocol.saturating_sub(state);
         let Flow {
             ctx,
             tcp,
@@ -636,6 +704,19 @@ impl Worker {
             }
         }
     }
+}
+
+/// Out-of-order bytes a connection holds, both directions.
+fn buffered(t: &TcpConn) -> u64 {
+    (t.buffered_bytes(Dir::ToServer) + t.buffered_bytes(Dir::ToClient)) as u64
+}
+
+/// Inline bytes of a flow's protocol session (its buffers are bounded by
+/// the decoder's own settings).
+fn session_bytes(s: &Option<Box<dyn Session>>, d: &Option<Box<dyn DatagramSession>>) -> u64 {
+    let a = s.as_deref().map_or(0, std::mem::size_of_val);
+    let b = d.as_deref().map_or(0, std::mem::size_of_val);
+    (a + b) as u64
 }
 
 fn deliver(
