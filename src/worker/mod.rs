@@ -692,6 +692,12 @@ impl Worker {
         if self.config.raw.flows.enabled {
             write_flow_event(&mut f, &mut self.events, &mut self.counters, why);
         }
+        // Many flows end at once (eviction, expiry, end of input): hand
+        // full batches on as they fill, so that the exporter queue's bound
+        // also bounds them.
+        if self.events.buf.len() >= EVENT_BATCH_BYTES {
+            self.ship();
+        }
     }
 
     fn finish(&mut self, now: Timestamp) {
