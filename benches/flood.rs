@@ -159,7 +159,6 @@ fn main() {
     for (t, f) in next_extra {
         write(*t, f);
     }
-    drop(write);
     out.flush().unwrap();
     drop(out);
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

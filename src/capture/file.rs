@@ -326,7 +326,7 @@ fn check_linktype(
     lt: i32,
     iface: Option<(usize, Option<String>)>,
 ) -> Result<(), CaptureError> {
-    if crate::dispatch::decode::linktype::supported(lt) {
+    if super::linktype::supported(lt) {
         return Ok(());
     }
     let what = match iface {

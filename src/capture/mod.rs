@@ -17,6 +17,8 @@
 
 mod file;
 
+pub mod linktype;
+
 use crate::time::Timestamp;
 use pcap::{Activated, BpfProgram, Capture, Precision};
 use std::collections::HashMap;
@@ -393,7 +395,7 @@ impl Source {
             }
         };
         let lt = cap.get_datalink().0;
-        if !crate::dispatch::decode::linktype::supported(lt) {
+        if !linktype::supported(lt) {
             return Err(CaptureError::LinkType {
                 what: opts.interface.clone(),
                 linktype: lt,

@@ -5,9 +5,7 @@
 //! rather than a silently ignored setting. Command-line options are applied
 //! on top of the file by [`Config::apply_overrides`] before validation.
 
-pub mod duration;
-
-pub use duration::HumanDuration;
+pub use crate::time::HumanDuration;
 
 use crate::dispatch::filter::{CidrError, Filter, GroupMap};
 use crate::proto::{ProtocolsConfig, Registry};
@@ -230,6 +228,29 @@ impl Default for OutputConfig {
     }
 }
 
+/// `[memcap]`: memory budgets per subsystem (the worker's `memcap` module
+/// says how each is estimated and what a hit does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemcapConfig {
+    /// Flow table (flows and their TCP state).
+    pub flow_table_mb: u64,
+    /// TCP out-of-order buffers.
+    pub reassembly_mb: u64,
+    /// Protocol sessions' inline state.
+    pub protocol_state_mb: u64,
+}
+
+impl Default for MemcapConfig {
+    fn default() -> Self {
+        MemcapConfig {
+            flow_table_mb: 256,
+            reassembly_mb: 128,
+            protocol_state_mb: 64,
+        }
+    }
+}
+
 /// The whole file, as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -253,7 +274,7 @@ pub struct RawConfig {
     /// `[monitor]`
     pub monitor: MonitorConfig,
     /// `[memcap]`: memory budgets per subsystem.
-    pub memcap: crate::worker::MemcapConfig,
+    pub memcap: MemcapConfig,
 }
 
 /// Command-line values that override the file.

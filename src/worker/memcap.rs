@@ -21,29 +21,7 @@
 //!   most 320 KiB each (2.5 MiB by default); a worker finding it full
 //!   counts `memcap.exporter_queue_hits` and waits (replay) for room.
 
-use serde::{Deserialize, Serialize};
-
-/// `[memcap]` settings, MiB for the whole process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MemcapConfig {
-    /// Flow table (flows and their TCP state).
-    pub flow_table_mb: u64,
-    /// TCP out-of-order buffers.
-    pub reassembly_mb: u64,
-    /// Protocol sessions' inline state.
-    pub protocol_state_mb: u64,
-}
-
-impl Default for MemcapConfig {
-    fn default() -> Self {
-        MemcapConfig {
-            flow_table_mb: 256,
-            reassembly_mb: 128,
-            protocol_state_mb: 64,
-        }
-    }
-}
+use crate::config::MemcapConfig;
 
 /// One worker's share of the budgets and what it holds, in bytes.
 #[derive(Debug, Default)]

@@ -39,8 +39,6 @@ mod closed;
 mod embryo;
 mod memcap;
 
-pub use memcap::MemcapConfig;
-
 /// Estimated flow-table bytes of a flow: its bucket (key, slot, control
 /// byte) at the table's highest fill (7/8).
 const BUCKET_BYTES: u64 = ((std::mem::size_of::<(FlowKey, Slot)>() + 1) * 8 / 7) as u64;
