@@ -124,7 +124,8 @@ pub struct ReplayArgs {
     /// Never show the progress bar.
     #[arg(long = "no-progress")]
     pub no_progress: bool,
-    /// Capture files (pcap or pcapng).
+    /// Capture files (pcap or pcapng; FIFOs too); `-` reads standard input
+    /// (as `tcpdump -r -`).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }

@@ -147,6 +147,7 @@ pub fn run(
             batch_timeout: p.batch_timeout.0,
             realtime: opts.realtime,
             progress: opts.progress,
+            keep_duplicates: config.raw.capture.keep_duplicates,
         },
         registry.slot(),
         opts.live,

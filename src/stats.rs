@@ -181,18 +181,31 @@ pub fn summary_text(c: &Counters, elapsed: std::time::Duration) -> String {
     );
     let _ = writeln!(
         s,
-        "  drops: kernel {}, interface {}, queue {}; truncated files {}",
+        "  drops: kernel {}, interface {}, queue {}; truncated files {}; duplicates {}",
         c.get("capture.kernel_dropped"),
         c.get("capture.interface_dropped"),
         c.get("capture.queue_dropped_packets"),
-        c.get("capture.truncated_files")
+        c.get("capture.truncated_files"),
+        c.get("capture.duplicates")
     );
     let _ = writeln!(
         s,
-        "  flows {} (expired {}, evicted {})",
+        "  flows {} (expired {}, evicted {}); segments after close {}",
         c.get("flows.created"),
         c.get("flows.expired"),
-        c.get("flows.evicted")
+        c.get("flows.evicted"),
+        c.get("flows.segments_after_close")
+    );
+    let _ = writeln!(
+        s,
+        "  memcap hits: flow table {}, reassembly {}, protocol state {}, exporter queue {}; evicted embryonic {}, no state {}, with state {}",
+        c.get("memcap.flow_table_hits"),
+        c.get("memcap.reassembly_hits"),
+        c.get("memcap.protocol_state_hits"),
+        c.get("memcap.exporter_queue_hits"),
+        c.get("flows.evicted_embryonic"),
+        c.get("flows.evicted_no_state"),
+        c.get("flows.evicted_with_state")
     );
     let events: Vec<String> = c
         .iter()
