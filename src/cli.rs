@@ -30,6 +30,9 @@ pub enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// Build the HTML report from NDJSON event files (what `replay` and
+    /// `live` write).
+    Report(ReportArgs),
     /// Read a capture interface's and the host's settings and print what to
     /// change and why (read-only: changes nothing).
     Doctor {
@@ -87,6 +90,28 @@ pub struct CommonArgs {
     pub quiet: bool,
 }
 
+/// `spanlens report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = "report.html"
+    )]
+    pub output: PathBuf,
+    /// TOML config file (its `[report]` bounds apply).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A `--stats-json` file of the run, for the sensor health panel.
+    #[arg(long = "stats", value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// NDJSON event files.
+    #[arg(required = true, value_name = "EVENTS")]
+    pub files: Vec<PathBuf>,
+}
+
 /// `spanlens replay`
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -96,6 +121,9 @@ pub struct ReplayArgs {
     /// Pace packets by their capture timestamps (optionally SPEED times faster).
     #[arg(long = "realtime", value_name = "SPEED", num_args = 0..=1, default_missing_value = "1")]
     pub realtime: Option<f64>,
+    /// Also write the HTML report of the run to this file.
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Never show the progress bar.
     #[arg(long = "no-progress")]
     pub no_progress: bool,

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod capture;
 pub mod cli;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod monitor;
 pub mod output;
 pub mod pipeline;
 pub mod proto;
+pub mod report;
 pub mod stats;
 pub mod tcp;
 #[cfg(test)]

@@ -63,6 +63,37 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             eprintln!("spanlens: {} is valid", file.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report(args) => {
+            let raw = match &args.config {
+                Some(p) => RawConfig::load(p)?,
+                None => RawConfig::default(),
+            };
+            let cfg = raw.validate()?;
+            spanlens::report::assets_available()?;
+            let agg = spanlens::report::read_ndjson(&args.files, cfg.raw.report)?;
+            let sensor = match &args.stats {
+                Some(p) => Some(read_stats_json(p)?),
+                None => None,
+            };
+            let sources: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+            let size =
+                spanlens::report::write_report(&args.output, &agg, sensor.as_ref(), &sources)?;
+            eprintln!(
+                "spanlens: wrote {} ({} transactions, {} bytes{})",
+                args.output.display(),
+                agg.requests(),
+                size,
+                if agg.bounds.bad_lines > 0 {
+                    format!(
+                        ", {} lines that are not events skipped",
+                        agg.bounds.bad_lines
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor { interface } => {
             let stdout = std::io::stdout();
             spanlens::doctor::run(&interface, &mut stdout.lock())?;
@@ -204,6 +235,15 @@ fn execute(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a `--stats-json` file back into counters (for the sensor panel).
+fn read_stats_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --stats file {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a --stats-json file (not JSON)", path.display()))?;
+    Ok(v)
 }
 
 fn write_stats_json(path: &Path, s: &RunSummary) -> Result<()> {

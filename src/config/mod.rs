@@ -220,6 +220,8 @@ pub struct RawConfig {
     pub output: OutputConfig,
     /// `[monitor]`
     pub monitor: MonitorConfig,
+    /// `[report]`: the aggregator's interval and bounds.
+    pub report: crate::aggregate::AggConfig,
 }
 
 /// Wrapper so `ProtocolsConfig` compares by value in tests.
