@@ -1,0 +1,299 @@
+//! The report page in a real browser (Debian's chromium, headless): built
+//! from real captures, it must load with no console error, draw every
+//! panel, and show the same totals (transactions, errors per status code,
+//! per-server p95) as an independent computation from the NDJSON done here.
+//! A screenshot is saved under target/ as a test artifact.
+//! Needs chromium (tests/deps.sh --test); skips with a message otherwise.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The captures the page is built from: HTTP, MySQL, Redis and flows.
+const CAPTURES: [&str; 4] = [
+    "http_sample.pcap",
+    "mysqlslap.pcap",
+    "redis-cli.pcap",
+    "flows_sample.pcap",
+];
+
+fn artifacts() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-test");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| have(c))
+}
+
+/// Runs headless chromium on `page` with `extra` args; returns (stdout, stderr).
+pub fn browse(page: &str, extra: &[&str]) -> (String, String) {
+    let browser = chromium().expect("checked by the caller");
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1400,5200",
+            "--virtual-time-budget=8000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(page)
+        .output()
+        .expect("spawn chromium");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Console messages chromium logged for the page (it logs every level as
+/// `INFO:CONSOLE`; the page logs nothing itself, so any message fails).
+pub fn console_errors(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every `attr="..."` value on elements carrying `marker`.
+pub fn attrs<'a>(html: &'a str, marker: &str, attr: &str) -> Vec<(&'a str, String)> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(marker) {
+        let tag_start = rest[..i].rfind('<').unwrap_or(0);
+        let tag_end = i + rest[i..].find('>').unwrap_or(rest.len() - i);
+        let tag = &rest[tag_start..tag_end];
+        let needle = format!("{attr}=\"");
+        if let Some(j) = tag.find(&needle) {
+            let v = &tag[j + needle.len()..];
+            let v = &v[..v.find('"').unwrap_or(v.len())];
+            out.push((tag, v.replace("&amp;", "&").replace("&quot;", "\"")));
+        }
+        rest = &rest[tag_end.min(rest.len())..];
+        if rest.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+fn attr_of(tag: &str, attr: &str) -> Option<String> {
+    let needle = format!("{attr}=\"");
+    let j = tag.find(&needle)?;
+    let v = &tag[j + needle.len()..];
+    Some(v[..v.find('"')?].replace("&amp;", "&"))
+}
+
+/// The p95 the way the page defines it: the smallest value with at least
+/// 95% of the values at or below it.
+fn p95(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    let rank = ((0.95 * v.len() as f64).ceil() as usize).max(1);
+    v[rank - 1]
+}
+
+/// The code column of an event, computed here from the raw JSON.
+fn code_of(e: &Value) -> Option<String> {
+    match e["type"].as_str()? {
+        "http" => e["http"]["response"]["status_code"]
+            .as_u64()
+            .map(|c| c.to_string()),
+        "mysql" => e["mysql"]["error_code"].as_u64().map(|c| c.to_string()),
+        "redis" => e["redis"]["error"].as_str().map(|m| {
+            let w = m.split_whitespace().next().unwrap_or("");
+            if !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase()) {
+                w.to_string()
+            } else {
+                "ERR".to_string()
+            }
+        }),
+        _ => None,
+    }
+    .or_else(|| (e["status"] == "Error").then(|| "error".to_string()))
+}
+
+fn build_events(dir: &Path) -> (PathBuf, PathBuf) {
+    let events = dir.join("events.ndjson");
+    let stats = dir.join("stats.json");
+    let files: Vec<PathBuf> = CAPTURES.iter().map(|c| data(c)).collect();
+    let out = bin()
+        .args(["replay", "-q", "--no-progress", "-o"])
+        .arg(&events)
+        .arg("--stats-json")
+        .arg(&stats)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (events, stats)
+}
+
+#[test]
+fn report_page_draws_every_panel_with_the_figures_of_the_ndjson() {
+    if chromium().is_none() {
+        eprintln!("SKIPPED: report browser test needs chromium (tests/deps.sh --test)");
+        return;
+    }
+    let dir = artifacts();
+    let (events, stats) = build_events(&dir);
+    let page = dir.join("report.html");
+    let out = bin()
+        .arg("report")
+        .arg(&events)
+        .arg("--stats")
+        .arg(&stats)
+        .arg("-o")
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Self-contained: nothing is fetched when the page opens.
+    for needle in [
+        "src=\"http",
+        "href=\"http",
+        "@import",
+        "fetch(\"http",
+        "<link ",
+    ] {
+        assert!(!html.contains(needle), "the page refers to {needle}");
+    }
+
+    // The console check itself catches an error.
+    let bad = dir.join("bad.html");
+    std::fs::write(&bad, "<script>undefinedFunction();</script>").unwrap();
+    let (_, bad_log) = browse(&format!("file://{}", bad.display()), &["--dump-dom"]);
+    assert!(
+        !console_errors(&bad_log).is_empty(),
+        "console errors are detected: {bad_log}"
+    );
+
+    let url = format!("file://{}", page.display());
+    let (dom, log) = browse(&url, &["--dump-dom"]);
+    let shot = dir.join("report.png");
+    let (_, log2) = browse(&url, &[&format!("--screenshot={}", shot.display())]);
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "screenshot at {}",
+        shot.display()
+    );
+    eprintln!("screenshot: {}", shot.display());
+    let errs: Vec<String> = console_errors(&log)
+        .into_iter()
+        .chain(console_errors(&log2))
+        .collect();
+    assert!(errs.is_empty(), "console errors: {errs:#?}");
+    assert!(
+        dom.contains("data-rendered="),
+        "the page script never finished"
+    );
+    // The drawn document, without the scripts' own text.
+    let dom = &dom[..dom.find("<script").expect("scripts are in the page")];
+    assert!(
+        dom.contains("<div id=\"errors\"></div>"),
+        "the page reported a script error"
+    );
+
+    // Every panel drawn.
+    let panels = attrs(&dom, "data-panel=", "data-panel");
+    assert!(panels.len() >= 25, "{} panels", panels.len());
+    for (tag, name) in &panels {
+        assert_eq!(
+            attr_of(tag, "data-state").as_deref(),
+            Some("ok"),
+            "panel {name} not drawn: {tag}"
+        );
+    }
+    // Charts drew canvases.
+    let canvases = dom.matches("<canvas").count();
+    let chart_divs = dom.matches("class=\"chart").count();
+    assert!(chart_divs >= 14, "{chart_divs} charts");
+    assert_eq!(canvases, chart_divs, "every chart drew its canvas");
+
+    // Independent figures from the NDJSON.
+    let all = parse_ndjson(&std::fs::read(&events).unwrap());
+    let txs: Vec<&Value> = all.iter().filter(|e| e["type"] != "flow").collect();
+    let kpi = attrs(&dom, "id=\"kpi-requests\"", "data-value");
+    assert_eq!(kpi[0].1, txs.len().to_string(), "transactions");
+    let errors = txs.iter().filter(|e| e["status"] == "Error").count();
+    assert_eq!(
+        attrs(&dom, "id=\"kpi-errors\"", "data-value")[0].1,
+        errors.to_string()
+    );
+
+    let mut codes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for e in &txs {
+        if let Some(c) = code_of(e) {
+            let v = codes.entry(c).or_default();
+            v.0 += 1;
+            v.1 += u64::from(e["status"] == "Error");
+        }
+    }
+    let mut page_codes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for (tag, code) in attrs(&dom, "data-code=", "data-code") {
+        let n = attr_of(tag, "data-n").unwrap().parse().unwrap();
+        let e = attr_of(tag, "data-errors").unwrap().parse().unwrap();
+        page_codes.insert(code, (n, e));
+    }
+    assert_eq!(page_codes, codes, "transactions and errors per code");
+    assert!(codes.contains_key("404") && codes.contains_key("200"));
+
+    // Per-server p95 (HdrHistogram keeps 2 significant digits: the page's
+    // value is the top of the bucket holding the exact p95, within 1%).
+    let mut by_server: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for e in &txs {
+        let id = format!(
+            "s:|{}:{}|{}",
+            e["server"]["ip"].as_str().unwrap(),
+            e["server"]["port"],
+            e["type"].as_str().unwrap()
+        );
+        let us = (e["event"]["duration"].as_u64().unwrap() / 1000).max(1);
+        by_server.entry(id).or_default().push(us);
+    }
+    let rows = attrs(&dom, "data-id=\"s:", "data-id");
+    let mut seen = 0;
+    for (tag, id) in rows {
+        let Some(durations) = by_server.get(&id) else {
+            continue;
+        };
+        let n: usize = attr_of(tag, "data-requests").unwrap().parse().unwrap();
+        assert_eq!(n, durations.len(), "requests of {id}");
+        let page: u64 = attr_of(tag, "data-p95").unwrap().parse().unwrap();
+        let exact = p95(durations.clone());
+        assert!(
+            page >= exact && page as f64 <= exact as f64 * 1.01 + 1.0,
+            "p95 of {id}: page {page}, exact {exact}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, by_server.len(), "every server has a row");
+}
