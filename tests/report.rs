@@ -223,7 +223,7 @@ fn report_page_draws_every_panel_with_the_figures_of_the_ndjson() {
     );
 
     // Every panel drawn.
-    let panels = attrs(&dom, "data-panel=", "data-panel");
+    let panels = attrs(dom, "data-panel=", "data-panel");
     assert!(panels.len() >= 25, "{} panels", panels.len());
     for (tag, name) in &panels {
         assert_eq!(
@@ -241,11 +241,11 @@ fn report_page_draws_every_panel_with_the_figures_of_the_ndjson() {
     // Independent figures from the NDJSON.
     let all = parse_ndjson(&std::fs::read(&events).unwrap());
     let txs: Vec<&Value> = all.iter().filter(|e| e["type"] != "flow").collect();
-    let kpi = attrs(&dom, "id=\"kpi-requests\"", "data-value");
+    let kpi = attrs(dom, "id=\"kpi-requests\"", "data-value");
     assert_eq!(kpi[0].1, txs.len().to_string(), "transactions");
     let errors = txs.iter().filter(|e| e["status"] == "Error").count();
     assert_eq!(
-        attrs(&dom, "id=\"kpi-errors\"", "data-value")[0].1,
+        attrs(dom, "id=\"kpi-errors\"", "data-value")[0].1,
         errors.to_string()
     );
 
@@ -258,7 +258,7 @@ fn report_page_draws_every_panel_with_the_figures_of_the_ndjson() {
         }
     }
     let mut page_codes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for (tag, code) in attrs(&dom, "data-code=", "data-code") {
+    for (tag, code) in attrs(dom, "data-code=", "data-code") {
         let n = attr_of(tag, "data-n").unwrap().parse().unwrap();
         let e = attr_of(tag, "data-errors").unwrap().parse().unwrap();
         page_codes.insert(code, (n, e));
@@ -279,7 +279,7 @@ fn report_page_draws_every_panel_with_the_figures_of_the_ndjson() {
         let us = (e["event"]["duration"].as_u64().unwrap() / 1000).max(1);
         by_server.entry(id).or_default().push(us);
     }
-    let rows = attrs(&dom, "data-id=\"s:", "data-id");
+    let rows = attrs(dom, "data-id=\"s:", "data-id");
     let mut seen = 0;
     for (tag, id) in rows {
         let Some(durations) = by_server.get(&id) else {
