@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod doctor;
 pub mod event;
 pub mod flow;
+pub mod geoip;
 pub mod monitor;
 pub mod output;
 pub mod pipeline;
