@@ -88,6 +88,9 @@ pub struct CommonArgs {
     /// Do not print the summary on stderr.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+    /// Also write the HTML report of the run to this file at the end.
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// `spanlens report`
@@ -121,9 +124,6 @@ pub struct ReplayArgs {
     /// Pace packets by their capture timestamps (optionally SPEED times faster).
     #[arg(long = "realtime", value_name = "SPEED", num_args = 0..=1, default_missing_value = "1")]
     pub realtime: Option<f64>,
-    /// Also write the HTML report of the run to this file.
-    #[arg(long = "report", value_name = "FILE")]
-    pub report: Option<PathBuf>,
     /// Never show the progress bar.
     #[arg(long = "no-progress")]
     pub no_progress: bool,
@@ -153,4 +153,7 @@ pub struct LiveArgs {
     /// Deliver packets immediately instead of in kernel batches.
     #[arg(long = "immediate")]
     pub immediate: bool,
+    /// Serve the live page at http://ADDR/ (e.g. 127.0.0.1:9900; also `[ui] listen`).
+    #[arg(long = "ui", value_name = "ADDR")]
+    pub ui: Option<String>,
 }

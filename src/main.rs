@@ -112,11 +112,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 progress: !args.no_progress && std::io::stderr().is_terminal(),
                 stop: stop_flag()?,
                 live: false,
+                aggregate: None,
             };
-            execute(cfg, &mut source, opts, &args.common)
+            let sources = args.files.iter().map(|p| p.display().to_string()).collect();
+            execute(cfg, &mut source, opts, &args.common, sources)
         }
         Command::Live(args) => {
-            let cfg = load_config(args.common.config.as_deref(), &args.common)?;
+            let mut cfg = load_config(args.common.config.as_deref(), &args.common)?;
+            if let Some(ui) = &args.ui {
+                cfg.raw.ui.listen = Some(ui.clone());
+                cfg.raw
+                    .ui
+                    .check()
+                    .map_err(|m| anyhow::anyhow!("--ui: {m}"))?;
+            }
             let c = &cfg.raw.capture;
             let live = LiveOptions {
                 interface: args.interface.clone(),
@@ -131,8 +140,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 progress: false,
                 stop: stop_flag()?,
                 live: true,
+                aggregate: None,
             };
-            execute(cfg, &mut source, opts, &args.common)
+            let sources = vec![format!("live on {}", args.interface)];
+            execute(cfg, &mut source, opts, &args.common, sources)
         }
     }
 }
@@ -183,8 +194,9 @@ fn open_output(cfg: &Config, live: bool) -> Result<Box<dyn Output>> {
 fn execute(
     cfg: Config,
     source: &mut Source,
-    opts: RunOptions,
+    mut opts: RunOptions,
     common: &CommonArgs,
+    sources: Vec<String>,
 ) -> Result<ExitCode> {
     let m = &cfg.raw.monitor;
     spanlens::monitor::log::init(&m.log_level, m.log_format == "json", m.log_file.as_deref())
@@ -216,8 +228,36 @@ fn execute(
             .spawn(move || spanlens::monitor::reporter(reg, interval, stop, hup))
             .context("cannot start the monitor thread")?
     };
+    // The report file and the live page share one aggregator per worker.
+    let ui_addr = if opts.live {
+        cfg.raw.ui.listen.clone()
+    } else {
+        None
+    };
+    let collector = if common.report.is_some() || ui_addr.is_some() {
+        spanlens::report::assets_available()?;
+        let (tx, c) = spanlens::report::live::Collector::start(cfg.raw.report, ui_addr.is_some())
+            .context("cannot start the report collector thread")?;
+        opts.aggregate = Some((cfg.raw.report, tx));
+        Some(c)
+    } else {
+        None
+    };
+    if let (Some(addr), Some(c)) = (&ui_addr, &collector) {
+        let bound = spanlens::report::live::serve(
+            addr,
+            c.shared(),
+            registry.clone(),
+            Arc::clone(&monitor_stop),
+        )?;
+        tracing::info!("serving the live page at http://{bound}/");
+        if !common.quiet {
+            eprintln!("spanlens: live page at http://{bound}/");
+        }
+    }
     let output = open_output(&cfg, opts.live)?;
     let result = run(cfg, source, output, opts, &registry);
+    let aggregate = collector.map(|c| c.finish());
     monitor_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reporter.thread().unpark();
     let _ = reporter.join();
@@ -227,6 +267,13 @@ fn execute(
     }
     if let Some(path) = &common.stats_json {
         write_stats_json(path, &summary)?;
+    }
+    if let (Some(path), Some(agg)) = (&common.report, &aggregate) {
+        let sensor = summary.counters.to_json();
+        let size = spanlens::report::write_report(path, agg, Some(&sensor), &sources)?;
+        if !common.quiet {
+            eprintln!("spanlens: wrote report {} ({size} bytes)", path.display());
+        }
     }
     if !common.quiet {
         eprint!(

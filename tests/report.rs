@@ -297,3 +297,104 @@ fn report_page_draws_every_panel_with_the_figures_of_the_ndjson() {
     }
     assert_eq!(seen, by_server.len(), "every server has a row");
 }
+
+/// The model a report page embeds, without what legitimately differs
+/// between the two ways of building it (input names, run counters).
+fn embedded_model(page: &Path) -> Value {
+    let html = std::fs::read_to_string(page).unwrap();
+    let start = html.find("window.SPANLENS_DATA = ").unwrap() + "window.SPANLENS_DATA = ".len();
+    let end = html.find(";\nwindow.SPANLENS_LIVE").unwrap();
+    let text = html[start..end]
+        .replace("<\\/", "</")
+        .replace("<\\!--", "<!--");
+    let mut m: Value = serde_json::from_str(&text).unwrap();
+    m["meta"].as_object_mut().unwrap().remove("sources");
+    m.as_object_mut().unwrap().remove("sensor");
+    m
+}
+
+#[test]
+fn replay_report_and_report_from_ndjson_give_the_same_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = CAPTURES.iter().map(|c| data(c)).collect();
+    let mut models = Vec::new();
+    for workers in ["1", "3"] {
+        let events = dir.path().join(format!("events{workers}.ndjson"));
+        let direct = dir.path().join(format!("direct{workers}.html"));
+        let out = bin()
+            .args(["replay", "-q", "--no-progress", "-w", workers, "-o"])
+            .arg(&events)
+            .arg("--report")
+            .arg(&direct)
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let from_ndjson = dir.path().join(format!("ndjson{workers}.html"));
+        let out = bin()
+            .arg("report")
+            .arg(&events)
+            .arg("-o")
+            .arg(&from_ndjson)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let a = embedded_model(&direct);
+        let b = embedded_model(&from_ndjson);
+        assert_eq!(
+            a, b,
+            "replay --report and report EVENTS differ ({workers} workers)"
+        );
+        models.push(a);
+    }
+    assert_eq!(
+        models[0], models[1],
+        "1 worker and 3 workers give the same report"
+    );
+    let m = &models[0];
+    assert_eq!(m["views"]["all"]["totals"]["requests"], 87);
+    assert!(m["views"]["all"]["mysql"]["reads"].as_u64().unwrap() > 0);
+    assert!(!m["views"]["all"]["redis"]["commands"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(m["views"]["all"]["tcp"]["flows"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn report_errors_are_one_line_and_name_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["report", "/nonexistent/events.ndjson", "-o"])
+        .arg(dir.path().join("r.html"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/events.ndjson"), "{err}");
+    // Lines that are not events are counted, not fatal.
+    let bad = dir.path().join("mixed.ndjson");
+    std::fs::write(&bad, "not json\n{\"type\":\"http\"}\n").unwrap();
+    let out = bin()
+        .arg("report")
+        .arg(&bad)
+        .arg("-o")
+        .arg(dir.path().join("r.html"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 lines that are not events"));
+}

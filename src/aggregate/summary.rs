@@ -139,6 +139,43 @@ pub struct FlowSummary<'a> {
     pub tcp: Option<TcpSummary>,
 }
 
+impl<'a> TxSummary<'a> {
+    /// The summary of a transaction at emission: the same figures the
+    /// NDJSON path reads back from the event this transaction encodes to.
+    pub fn from_tx(
+        tx: &'a crate::event::Transaction<'a>,
+        flow: &'a crate::event::FlowContext,
+    ) -> Self {
+        let start = tx.start();
+        let (server_us, network_us) = tx.split_us(flow);
+        let geo = match tx.real_client_ip {
+            None => flow.client_geo.as_deref(),
+            Some(_) => None,
+        };
+        let d = &tx.detail;
+        TxSummary {
+            ts: start,
+            proto: tx.kind,
+            error: tx.status == Some(crate::event::Status::Error),
+            duration_ns: tx.end() - start,
+            server_us,
+            network_us,
+            request_bytes: tx.request_bytes,
+            response_bytes: tx.response_bytes,
+            server: SocketAddr::new(flow.server.0, flow.server.1),
+            group: flow.server_group.as_deref(),
+            client: tx.real_client_ip.unwrap_or(flow.client.0),
+            code: d.code,
+            content_type: d.content_type,
+            method: d.method,
+            resource: d.resource,
+            user_agent: d.user_agent,
+            country: geo.and_then(|g| g.country_iso_code.as_deref()),
+            place: geo.and_then(|g| g.place.as_deref()),
+        }
+    }
+}
+
 impl FlowSummary<'_> {
     /// The client address as text.
     pub fn client_str(&self) -> String {

@@ -33,6 +33,8 @@ pub struct Geo {
     pub location: Option<(f64, f64)>,
     /// `private` or `unknown` when the database has no entry.
     pub label: Option<&'static str>,
+    /// The report's map point for `location` (`lat,lon` to 0.1 degree).
+    pub place: Option<String>,
 }
 
 impl Geo {
@@ -146,6 +148,7 @@ impl GeoIp {
             city_name: rec.city.as_ref().and_then(|c| en(&c.names)),
             location: loc,
             label: None,
+            place: loc.map(|(lat, lon)| crate::aggregate::summary::place_label(lat, lon)),
         };
         if g.country_iso_code.is_none() && g.location.is_none() {
             return Geo {

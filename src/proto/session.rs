@@ -46,6 +46,18 @@ impl TxSink<'_> {
         self.events.push(tx.start(), flow.flow_id, index, |w| {
             tx.encode(flow, w, body)
         });
+        if let Some(agg) = self.events.aggregate.as_deref_mut() {
+            let buf = &self.events.buf;
+            let line = self
+                .events
+                .events
+                .last()
+                .map(|m| &buf[m.start as usize..(m.start + m.len) as usize]);
+            let summary = crate::aggregate::TxSummary::from_tx(tx, flow);
+            agg.add_tx(&summary, || {
+                line.and_then(|l| String::from_utf8(l.to_vec()).ok())
+            });
+        }
         self.counters
             .add(super::registry::event_counter(tx.kind), 1);
     }

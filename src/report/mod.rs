@@ -6,6 +6,7 @@
 //! every figure it shows (totals, percentiles, codes) comes from this
 //! module and is tested against an independent computation.
 
+pub mod live;
 pub mod model;
 
 use crate::aggregate::summary::{Event, Parsed};
