@@ -119,7 +119,7 @@ pub fn run(
             registry.slot(),
         );
         let w = match &opts.aggregate {
-            Some((cfg, sealed)) => w.with_aggregator(*cfg, sealed.clone()),
+            Some((cfg, sealed)) => w.with_aggregator(*cfg, sealed.clone(), opts.live),
             None => w,
         };
         let core = if pinned {

@@ -7,11 +7,11 @@
 
 mod common;
 
+use common::browser::*;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The captures the page is built from: HTTP, MySQL, Redis and flows.
 const CAPTURES: [&str; 4] = [
@@ -25,81 +25,6 @@ fn artifacts() -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-test");
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| have(c))
-}
-
-/// Runs headless chromium on `page` with `extra` args; returns (stdout, stderr).
-pub fn browse(page: &str, extra: &[&str]) -> (String, String) {
-    let browser = chromium().expect("checked by the caller");
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1400,5200",
-            "--virtual-time-budget=8000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(page)
-        .output()
-        .expect("spawn chromium");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Console messages chromium logged for the page (it logs every level as
-/// `INFO:CONSOLE`; the page logs nothing itself, so any message fails).
-pub fn console_errors(stderr: &str) -> Vec<String> {
-    stderr
-        .lines()
-        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Every `attr="..."` value on elements carrying `marker`.
-pub fn attrs<'a>(html: &'a str, marker: &str, attr: &str) -> Vec<(&'a str, String)> {
-    let mut out = Vec::new();
-    let mut rest = html;
-    while let Some(i) = rest.find(marker) {
-        let tag_start = rest[..i].rfind('<').unwrap_or(0);
-        let tag_end = i + rest[i..].find('>').unwrap_or(rest.len() - i);
-        let tag = &rest[tag_start..tag_end];
-        let needle = format!("{attr}=\"");
-        if let Some(j) = tag.find(&needle) {
-            let v = &tag[j + needle.len()..];
-            let v = &v[..v.find('"').unwrap_or(v.len())];
-            out.push((tag, v.replace("&amp;", "&").replace("&quot;", "\"")));
-        }
-        rest = &rest[tag_end.min(rest.len())..];
-        if rest.is_empty() {
-            break;
-        }
-    }
-    out
-}
-
-fn attr_of(tag: &str, attr: &str) -> Option<String> {
-    let needle = format!("{attr}=\"");
-    let j = tag.find(&needle)?;
-    let v = &tag[j + needle.len()..];
-    Some(v[..v.find('"')?].replace("&amp;", "&"))
 }
 
 /// The p95 the way the page defines it: the smallest value with at least
@@ -397,4 +322,97 @@ fn report_errors_are_one_line_and_name_the_fix() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 lines that are not events"));
+}
+
+#[test]
+fn geoip_adds_client_geo_to_events_and_places_clients_on_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("test.mmdb");
+    std::fs::write(&db, common::mmdb::test_database()).unwrap();
+    let cfg = config_file(&format!(
+        "[geoip]\ndatabase = {:?}\n",
+        db.display().to_string()
+    ));
+    let events = dir.path().join("events.ndjson");
+    let page = dir.path().join("report.html");
+    let out = bin()
+        .args(["replay", "-q", "--no-progress", "-c"])
+        .arg(cfg.path())
+        .arg("-o")
+        .arg(&events)
+        .arg("--report")
+        .arg(&page)
+        .arg(data("http_sample.pcap"))
+        .arg(data("redis-cli.pcap"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = parse_ndjson(&std::fs::read(&events).unwrap());
+    for e in &all {
+        let geo = &e["client"]["geo"];
+        if e["client"]["ip"].as_str().unwrap().starts_with("10.99.0.") {
+            assert_eq!(geo["country_iso_code"], "FR", "{e}");
+            assert_eq!(geo["country_name"], "France");
+            assert_eq!(geo["city_name"], "Paris");
+            assert_eq!(geo["location"]["lat"], 48.86);
+            assert_eq!(geo["location"]["lon"], 2.35);
+        } else {
+            // 127.0.0.1: not in the database, and not routable.
+            assert_eq!(geo["name"], "private", "{e}");
+            assert!(geo.get("country_iso_code").is_none());
+        }
+    }
+    let m = embedded_model(&page);
+    assert_eq!(m["meta"]["geoip"], true);
+    let all_view = &m["views"]["all"];
+    assert_eq!(
+        all_view["places"][0],
+        serde_json::json!([2.4, 48.9, 15]),
+        "{}",
+        all_view["places"]
+    );
+    let countries: BTreeMap<String, u64> = all_view["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
+        .collect();
+    let http = all.iter().filter(|e| e["type"] == "http").count() as u64;
+    let redis = all.iter().filter(|e| e["type"] == "redis").count() as u64;
+    assert_eq!(countries.get("FR"), Some(&http));
+    assert_eq!(countries.get("private"), Some(&redis));
+    // The same from the NDJSON.
+    let again = dir.path().join("again.html");
+    let out = bin()
+        .arg("report")
+        .arg(&events)
+        .arg("-o")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(embedded_model(&again), m);
+    // A database that is not one: a one-line error naming the key.
+    let bad = dir.path().join("bad.mmdb");
+    std::fs::write(&bad, b"nope").unwrap();
+    let cfg = config_file(&format!(
+        "[geoip]\ndatabase = {:?}\n",
+        bad.display().to_string()
+    ));
+    let out = bin()
+        .args(["replay", "-q", "-c"])
+        .arg(cfg.path())
+        .arg(data("http_sample.pcap"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("geoip.database") && err.contains("bad.mmdb"),
+        "{err}"
+    );
 }

@@ -90,6 +90,8 @@ pub struct Worker {
     now: Timestamp,
     /// Where sealed aggregator intervals go (report, live page).
     sealed: Option<Sender<Box<Aggregator>>>,
+    /// Send everything at every tick (live page), not only past intervals.
+    seal_all: bool,
 }
 
 impl Worker {
@@ -115,16 +117,24 @@ impl Worker {
             published,
             now: 0,
             sealed: None,
+            seal_all: false,
         }
     }
 
     /// Runs an aggregator fed at event emission (in this thread, no lock):
-    /// on each tick the intervals before the previous one are sealed and
-    /// sent to `sealed`; the rest is sent at the end of the run. A full
-    /// channel drops the chunk and counts it (`report.chunks_dropped`).
-    pub fn with_aggregator(mut self, cfg: AggConfig, sealed: Sender<Box<Aggregator>>) -> Self {
+    /// on each tick the intervals before the previous one (with `live`:
+    /// everything so far, so the page is at most a tick behind) are sent to
+    /// `sealed`, where they merge; the rest is sent at the end of the run.
+    /// A full channel drops the chunk and counts it (`report.chunks_dropped`).
+    pub fn with_aggregator(
+        mut self,
+        cfg: AggConfig,
+        sealed: Sender<Box<Aggregator>>,
+        live: bool,
+    ) -> Self {
         self.events.aggregate = Some(Box::new(Aggregator::new(cfg)));
         self.sealed = Some(sealed);
+        self.seal_all = live;
         self
     }
 
@@ -159,7 +169,12 @@ impl Worker {
                     self.publish();
                     if let Some(agg) = self.events.aggregate.as_deref() {
                         let i = agg.config.interval_secs.max(1);
-                        self.send_sealed(agg.interval_of(now).saturating_sub(i));
+                        let before = if self.seal_all {
+                            u64::MAX
+                        } else {
+                            agg.interval_of(now).saturating_sub(i)
+                        };
+                        self.send_sealed(before);
                     }
                 }
                 ShardMsg::Finish(now) => {
