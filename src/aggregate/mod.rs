@@ -21,7 +21,7 @@ pub use summary::{Code, FlowSummary, TcpSummary, TxSummary};
 use ahash::AHashMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -268,15 +268,42 @@ impl Tally {
     }
 }
 
+/// A fixed-seed hasher, so sketches behave the same on every run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fixed;
+
+impl std::hash::BuildHasher for Fixed {
+    type Hasher = ahash::AHasher;
+    fn build_hasher(&self) -> ahash::AHasher {
+        crate::flow::fixed_state().build_hasher()
+    }
+}
+
 /// A bounded heavy-hitter sketch (Metwally et al.'s space-saving): at most
-/// `cap` entries; a new value replaces the smallest entry and inherits its
-/// count as its estimate error. Weighted by count (or by bytes for talkers).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// `cap` entries; a new value replaces the smallest entry (ties broken by
+/// value, so the result does not depend on arrival or hash order) and
+/// inherits its count as its estimate error. Weighted by count (or by
+/// bytes for talkers). One hash lookup per record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TopK {
-    /// The entries.
-    pub entries: BTreeMap<String, Tally>,
+    /// The entries, in no particular order.
+    pub entries: Vec<(String, Tally)>,
     /// Records not attributed to an entry's exact count (sum of evicted counts).
     pub evicted: u64,
+    /// Position of each entry (rebuilt when missing, e.g. after deserialising).
+    #[serde(skip)]
+    index: HashMap<String, usize, Fixed>,
+}
+
+impl PartialEq for TopK {
+    fn eq(&self, o: &TopK) -> bool {
+        fn sorted(t: &TopK) -> Vec<&(String, Tally)> {
+            let mut v: Vec<&(String, Tally)> = t.entries.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        }
+        self.evicted == o.evicted && sorted(self) == sorted(o)
+    }
 }
 
 impl TopK {
@@ -289,37 +316,72 @@ impl TopK {
         }
     }
 
+    /// The tally of one value, if it is an entry.
+    pub fn get(&self, item: &str) -> Option<&Tally> {
+        self.entries.iter().find(|e| e.0 == item).map(|e| &e.1)
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            self.index.insert(k.clone(), i);
+        }
+    }
+
     /// The entry for `item`, making room when needed.
+    #[inline]
     fn slot(&mut self, item: &str, cap: usize, by_bytes: bool, bounds: &mut Bounds) -> &mut Tally {
-        if !self.entries.contains_key(item) && self.entries.len() >= cap.max(1) {
-            let (min_key, min_w) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, t)| Self::weight(t, by_bytes))
-                .map(|(k, t)| (k.clone(), Self::weight(t, by_bytes)))
-                .unwrap_or_default();
-            if let Some(old) = self.entries.remove(&min_key) {
+        if self.index.len() != self.entries.len() {
+            self.reindex();
+        }
+        if let Some(&i) = self.index.get(item) {
+            return &mut self.entries[i].1;
+        }
+        self.new_slot(item, cap, by_bytes, bounds)
+    }
+
+    #[cold]
+    fn new_slot(
+        &mut self,
+        item: &str,
+        cap: usize,
+        by_bytes: bool,
+        bounds: &mut Bounds,
+    ) -> &mut Tally {
+        let mut t = Tally::default();
+        if self.entries.len() >= cap.max(1) {
+            let min = (0..self.entries.len()).min_by(|&a, &b| {
+                let (ka, ta) = &self.entries[a];
+                let (kb, tb) = &self.entries[b];
+                Self::weight(ta, by_bytes)
+                    .cmp(&Self::weight(tb, by_bytes))
+                    .then_with(|| ka.cmp(kb))
+            });
+            if let Some(i) = min {
+                let (old_key, old) = self.entries.swap_remove(i);
+                self.index.remove(&old_key);
+                if let Some((moved, _)) = self.entries.get(i) {
+                    self.index.insert(moved.clone(), i);
+                }
                 self.evicted += old.n;
                 bounds.top_evictions += 1;
-                let mut t = Tally {
-                    err: min_w,
-                    ..Tally::default()
-                };
+                let w = Self::weight(&old, by_bytes);
+                t.err = w;
                 if by_bytes {
-                    t.bytes = min_w;
+                    t.bytes = w;
                 } else {
-                    t.n = min_w;
+                    t.n = w;
                 }
-                self.entries.insert(item.to_owned(), t);
             }
         }
-        if !self.entries.contains_key(item) {
-            self.entries.insert(item.to_owned(), Tally::default());
-        }
-        self.entries.get_mut(item).expect("inserted above")
+        self.entries.push((item.to_owned(), t));
+        let i = self.entries.len() - 1;
+        self.index.insert(item.to_owned(), i);
+        &mut self.entries[i].1
     }
 
     /// Counts one transaction of `item`.
+    #[inline]
     fn count(&mut self, item: &str, error: bool, us: u64, cap: usize, bounds: &mut Bounds) {
         let t = self.slot(item, cap, false, bounds);
         t.n += 1;
@@ -336,52 +398,99 @@ impl TopK {
 
     /// Merges another sketch, keeping the `cap` heaviest.
     pub fn merge(&mut self, o: &TopK, cap: usize, by_bytes: bool, bounds: &mut Bounds) {
+        let mut all: BTreeMap<String, Tally> =
+            std::mem::take(&mut self.entries).into_iter().collect();
         for (k, t) in &o.entries {
-            self.entries.entry(k.clone()).or_default().add(t);
+            all.entry(k.clone()).or_default().add(t);
         }
         self.evicted += o.evicted;
-        if self.entries.len() > cap {
-            let mut v: Vec<(String, Tally)> =
-                std::mem::take(&mut self.entries).into_iter().collect();
-            v.sort_by(|a, b| Self::weight(&b.1, by_bytes).cmp(&Self::weight(&a.1, by_bytes)));
+        let mut v: Vec<(String, Tally)> = all.into_iter().collect();
+        if v.len() > cap {
+            v.sort_by(|a, b| {
+                Self::weight(&b.1, by_bytes)
+                    .cmp(&Self::weight(&a.1, by_bytes))
+                    .then_with(|| a.0.cmp(&b.0))
+            });
             for (_, t) in v.drain(cap..) {
                 self.evicted += t.n;
                 bounds.top_evictions += 1;
             }
-            self.entries = v.into_iter().collect();
         }
+        self.entries = v;
+        self.reindex();
     }
 }
 
-/// Exact counts of a small set of labels, bounded: labels past `cap` go to
-/// `other`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Labels(pub BTreeMap<String, Tally>);
+/// Exact counts of a small set of labels (codes, types, methods, agents,
+/// countries), bounded: labels past `cap` go to `other`. A short list
+/// searched from the most recent hit: these sets hold a handful of values.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Labels(pub Vec<(String, Tally)>);
+
+impl PartialEq for Labels {
+    fn eq(&self, o: &Labels) -> bool {
+        fn sorted(l: &Labels) -> Vec<&(String, Tally)> {
+            let mut v: Vec<&(String, Tally)> = l.0.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        }
+        sorted(self) == sorted(o)
+    }
+}
 
 impl Labels {
-    fn entry(&mut self, label: &str, cap: usize, bounds: &mut Bounds) -> &mut Tally {
-        if !self.0.contains_key(label) {
-            let label = if self.0.len() >= cap {
-                bounds.labels += 1;
-                "other"
-            } else {
-                label
-            };
-            return self.0.entry(label.to_owned()).or_default();
-        }
-        self.0.get_mut(label).expect("present")
+    /// The tally of one label, if present.
+    pub fn get(&self, label: &str) -> Option<&Tally> {
+        self.0.iter().find(|e| e.0 == label).map(|e| &e.1)
     }
 
-    fn count(&mut self, label: &str, error: bool, us: u64, cap: usize, bounds: &mut Bounds) {
+    #[inline]
+    fn entry(&mut self, label: &str, cap: usize, bounds: &mut Bounds) -> &mut Tally {
+        match self.0.iter().position(|e| e.0 == label) {
+            Some(i) => &mut self.0[i].1,
+            None => self.add_label(label, cap, bounds),
+        }
+    }
+
+    #[cold]
+    fn add_label(&mut self, label: &str, cap: usize, bounds: &mut Bounds) -> &mut Tally {
+        let label = if self.0.len() >= cap {
+            bounds.labels += 1;
+            "other"
+        } else {
+            label
+        };
+        if let Some(i) = self.0.iter().position(|e| e.0 == label) {
+            return &mut self.0[i].1;
+        }
+        self.0.push((label.to_owned(), Tally::default()));
+        &mut self.0.last_mut().expect("pushed").1
+    }
+
+    /// Counts one transaction; `us` is recorded when given (methods).
+    #[inline]
+    fn count(
+        &mut self,
+        label: &str,
+        error: bool,
+        us: Option<u64>,
+        cap: usize,
+        bounds: &mut Bounds,
+    ) {
         let t = self.entry(label, cap, bounds);
         t.n += 1;
         t.errors += u64::from(error);
-        t.lat.record(us);
+        if let Some(us) = us {
+            t.lat.record(us);
+        }
     }
 
     fn merge(&mut self, o: &Labels) {
         for (k, t) in &o.0 {
-            self.0.entry(k.clone()).or_default().add(t);
+            match self.0.iter_mut().find(|e| e.0 == *k) {
+                Some(e) => e.1.add(t),
+                None => self.0.push((k.clone(), t.clone())),
+            }
         }
     }
 }
@@ -535,6 +644,8 @@ pub struct Aggregator {
     /// Interned strings (servers, groups, protocols), so the hot path
     /// allocates only for new keys.
     intern: AHashMap<String, Arc<str>>,
+    /// The last key used: consecutive transactions mostly share it.
+    last: Option<(u64, SocketAddr, &'static str, usize)>,
 }
 
 /// The serialised form: config, bounds and `[key, stats]` pairs.
@@ -651,9 +762,19 @@ impl Aggregator {
     ) -> &mut Stats {
         let start = self.interval_of(ts);
         let proto = static_proto(proto);
+        if let Some((t, srv, p, i)) = self.last {
+            if t == start
+                && srv == server
+                && std::ptr::eq(p, proto)
+                && self.slots[i].0.group.as_deref() == group
+            {
+                return &mut self.slots[i].1;
+            }
+        }
         if let Some(&i) = self.index.get(&(start, server, proto)) {
             if self.slots[i].0.group.as_deref() == group {
                 // Hot path: one hash lookup on a Copy key.
+                self.last = Some((start, server, proto, i));
                 return &mut self.slots[i].1;
             }
         }
@@ -676,6 +797,7 @@ impl Aggregator {
         };
         if !over {
             self.index.insert((start, server, proto), i);
+            self.last = Some((start, server, proto, i));
         }
         &mut self.slots[i].1
     }
@@ -702,28 +824,28 @@ impl Aggregator {
         let cap = cfg.max_labels;
         let mut digits = [0u8; 20];
         match tx.code.as_str(&mut digits) {
-            Some(c) => s.codes.count(c, err, us, cap, &mut bounds),
-            None if err => s.codes.count("error", err, us, cap, &mut bounds),
+            Some(c) => s.codes.count(c, err, None, cap, &mut bounds),
+            None if err => s.codes.count("error", err, None, cap, &mut bounds),
             None => {}
         }
         if let Some(c) = tx.content_type {
-            s.content_types.count(c, err, us, cap, &mut bounds);
+            s.content_types.count(c, err, None, cap, &mut bounds);
         }
         if let Some(m) = tx.method {
-            s.methods.count(m, err, us, cap, &mut bounds);
+            s.methods.count(m, err, Some(us), cap, &mut bounds);
         }
         if let Some(a) = tx.user_agent {
-            s.agents.count(a, err, us, cap, &mut bounds);
+            s.agents.count(a, err, None, cap, &mut bounds);
         }
         s.countries.count(
             tx.country.unwrap_or_else(|| geo_label(tx.client)),
             err,
-            us,
+            None,
             cap,
             &mut bounds,
         );
         if let Some(p) = tx.place {
-            s.places.count(p, err, us, cap, &mut bounds);
+            s.places.count(p, err, None, cap, &mut bounds);
         }
         let room = s.clients.len() < cfg.max_clients;
         let slot = if room || s.clients.contains_key(&tx.client) {
@@ -823,6 +945,7 @@ impl Aggregator {
             .partition(|(k, _)| k.start < start);
         self.by_key.clear();
         self.index.clear();
+        self.last = None;
         for (k, v) in keep {
             self.insert(k, v);
         }

@@ -26,6 +26,13 @@ impl<'a> Code<'a> {
         match *self {
             Code::None => None,
             Code::Text(t) => Some(t),
+            Code::Num(n) if (100..1000).contains(&n) => {
+                // HTTP status codes: three digits, no loop.
+                buf[0] = b'0' + (n / 100) as u8;
+                buf[1] = b'0' + (n / 10 % 10) as u8;
+                buf[2] = b'0' + (n % 10) as u8;
+                std::str::from_utf8(&buf[..3]).ok()
+            }
             Code::Num(mut n) => {
                 let mut i = buf.len();
                 loop {
@@ -142,6 +149,7 @@ pub struct FlowSummary<'a> {
 impl<'a> TxSummary<'a> {
     /// The summary of a transaction at emission: the same figures the
     /// NDJSON path reads back from the event this transaction encodes to.
+    #[inline]
     pub fn from_tx(
         tx: &'a crate::event::Transaction<'a>,
         flow: &'a crate::event::FlowContext,

@@ -129,7 +129,7 @@ fn space_saving_keeps_the_heavy_hitter() {
         };
         t.count(&item, false, 10, 8, &mut b);
     }
-    let hot = &t.entries["hot"];
+    let hot = t.get("hot").unwrap();
     assert!(hot.n >= 334 && hot.n - hot.err <= 334, "{hot:?}");
     assert!(t.entries.len() <= 8);
 }
@@ -176,7 +176,7 @@ fn flows_count_only_final_reports() {
     let s = a.stats().next().unwrap().1;
     assert_eq!(s.tcp.flows, 1);
     assert_eq!(s.tcp.bytes_out, 900);
-    assert_eq!(s.talkers.entries["10.0.0.9"].bytes, 1000);
+    assert_eq!(s.talkers.get("10.0.0.9").unwrap().bytes, 1000);
     assert_eq!(a.stats().next().unwrap().0.group.as_deref(), Some("web"));
 }
 

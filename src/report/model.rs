@@ -61,7 +61,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 /// Rows of a label table, biggest first: `[label, n, errors, p50, p95]`.
 fn label_rows(l: &Labels, limit: usize) -> Vec<Value> {
     let mut v: Vec<_> = l.0.iter().collect();
-    v.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(b.0)));
+    v.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
     v.into_iter()
         .take(limit)
         .map(|(k, t)| json!([k, t.n, t.errors, t.lat.q(0.5), t.lat.q(0.95)]))
@@ -170,7 +170,7 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
             .collect()
     };
     let mut clients: Vec<_> = total.clients.iter().collect();
-    clients.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(b.0)));
+    clients.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
     let mut clients: Vec<Value> = clients
         .into_iter()
         .take(LIST * 5)
@@ -184,10 +184,10 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
             total.clients_other[1]
         ]));
     }
-    let places: Vec<Value> = total
-        .places
-        .0
-        .iter()
+    let mut place_list: Vec<&(String, crate::aggregate::Tally)> = total.places.0.iter().collect();
+    place_list.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
+    let places: Vec<Value> = place_list
+        .into_iter()
         .filter_map(|(p, t)| {
             let (lat, lon) = p.split_once(',')?;
             Some(json!([
@@ -218,7 +218,7 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
         "rtt": hist_json(&tcp.rtt),
     });
     let mut talkers: Vec<_> = total.talkers.entries.iter().collect();
-    talkers.sort_by_key(|x| std::cmp::Reverse(x.1.bytes));
+    talkers.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(&b.0)));
     let talkers: Vec<Value> = talkers
         .into_iter()
         .take(LIST)
@@ -226,7 +226,7 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
         .collect();
     let top_rows = |s: &Stats| -> Vec<Value> {
         let mut v: Vec<_> = s.top.entries.iter().collect();
-        v.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(b.0)));
+        v.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
         v.into_iter()
             .take(LIST)
             .map(|(k, t)| {
@@ -270,7 +270,7 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
             }
         }
         let mut slow: Vec<_> = s.top.entries.iter().collect();
-        slow.sort_by(|a, b| b.1.lat.q(0.95).cmp(&a.1.lat.q(0.95)).then(a.0.cmp(b.0)));
+        slow.sort_by(|a, b| b.1.lat.q(0.95).cmp(&a.1.lat.q(0.95)).then(a.0.cmp(&b.0)));
         let slow: Vec<Value> = slow
             .into_iter()
             .take(LIST)
@@ -410,7 +410,7 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
             "bytes": t.bytes_in + t.bytes_out + t.tcp.bytes_in + t.tcp.bytes_out,
         }));
     }
-    by_requests.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    by_requests.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     for (id, _) in by_requests.iter().take(cfg.server_pages) {
         if let Some((k, parts)) = rows.get(*id) {
             let title = format!("{} ({})", k.server, k.proto);
@@ -440,8 +440,8 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
         || agg.stats().any(|(_, s)| {
             s.countries
                 .0
-                .keys()
-                .any(|c| c != "private" && c != "unknown")
+                .iter()
+                .any(|(c, _)| c != "private" && c != "unknown")
         });
     json!({
         "meta": {
