@@ -94,6 +94,8 @@
     return rows.length > 0;
   }
 
+  // Few intervals (a short capture): draw the points, a line alone would not show.
+  function few() { return D.meta.t.length < 30; }
   function times() { return D.meta.t.map(function (t) { return new Date(t).toISOString().substr(11, 8); }); }
   function timeAxis() { return { type: 'category', data: times(), boundaryGap: false }; }
   function base(extra) {
@@ -131,16 +133,16 @@
     state('kpis', true);
     var s = v.series;
     chart('c-requests', base({ xAxis: timeAxis(), yAxis: { type: 'value' },
-      series: [{ name: 'requests', type: 'line', data: s.requests, showSymbol: false, areaStyle: { opacity: 0.15 } },
-        { name: 'errors', type: 'line', data: s.errors, showSymbol: false, color: '#d6453d' }] }));
+      series: [{ name: 'requests', type: 'line', data: s.requests, showSymbol: few(), areaStyle: { opacity: 0.15 } },
+        { name: 'errors', type: 'line', data: s.errors, showSymbol: few(), color: '#d6453d' }] }));
     state('requests', t.requests > 0, 'no transactions in this view');
     chart('c-bytes', base({ xAxis: timeAxis(), yAxis: { type: 'value', axisLabel: { formatter: bytes } },
-      series: [{ name: 'client to server', type: 'line', data: s.bytes_in, showSymbol: false },
-        { name: 'server to client', type: 'line', data: s.bytes_out, showSymbol: false }] }));
+      series: [{ name: 'client to server', type: 'line', data: s.bytes_in, showSymbol: few() },
+        { name: 'server to client', type: 'line', data: s.bytes_out, showSymbol: few() }] }));
     state('bytes', s.bytes_in.some(Boolean) || s.bytes_out.some(Boolean), 'no bytes in this view');
     chart('c-latency', base({ xAxis: timeAxis(), yAxis: { type: 'log', axisLabel: { formatter: us } },
       tooltip: { trigger: 'axis', valueFormatter: us },
-      series: ['p50', 'p95', 'p99'].map(function (p) { return { name: p, type: 'line', data: s[p], showSymbol: false, connectNulls: true }; }) }));
+      series: ['p50', 'p95', 'p99'].map(function (p) { return { name: p, type: 'line', data: s[p], showSymbol: few(), connectNulls: true }; }) }));
     state('latency', t.latency.n > 0, 'no latencies in this view');
     var heatMax = v.heat.data.reduce(function (m, d) { return Math.max(m, d[2]); }, 1);
     chart('c-heat', { animation: false, tooltip: { position: 'top' }, grid: { left: 60, right: 20, top: 10, bottom: 60 },
@@ -235,7 +237,7 @@
     }
     var codes = Object.keys(h.code_series);
     chart('c-http-codes', base({ xAxis: timeAxis(), yAxis: { type: 'value' },
-      series: codes.map(function (c) { return { name: c, type: 'line', stack: 'codes', areaStyle: {}, showSymbol: false, data: h.code_series[c] }; }) }));
+      series: codes.map(function (c) { return { name: c, type: 'line', stack: 'codes', areaStyle: {}, showSymbol: few(), data: h.code_series[c] }; }) }));
     state('http_codes', codes.length > 0, 'no HTTP status codes');
     var ok = table('t-http-top', [{ h: 'URL', k: 0, cls: 'txt' }, { h: 'requests', k: 1, cls: 'num', fmt: num },
       { h: 'error %', k: 2, cls: 'num', fmt: pct }, { h: 'p50', k: 3, cls: 'num', fmt: us }, { h: 'p95', k: 4, cls: 'num', fmt: us }], h.top);

@@ -439,6 +439,24 @@ impl PartialEq for Labels {
 }
 
 impl Labels {
+    /// Adds `n` transactions (`errors` of them errors) to a label.
+    pub fn add(&mut self, label: &str, n: u64, errors: u64) {
+        match self.0.iter_mut().find(|e| e.0 == label) {
+            Some(e) => {
+                e.1.n += n;
+                e.1.errors += errors;
+            }
+            None => self.0.push((
+                label.to_owned(),
+                Tally {
+                    n,
+                    errors,
+                    ..Tally::default()
+                },
+            )),
+        }
+    }
+
     /// The tally of one label, if present.
     pub fn get(&self, label: &str) -> Option<&Tally> {
         self.0.iter().find(|e| e.0 == label).map(|e| &e.1)
@@ -493,6 +511,19 @@ impl Labels {
             }
         }
     }
+}
+
+/// One client of a key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Client {
+    /// Transactions.
+    pub n: u64,
+    /// Of which errors.
+    pub errors: u64,
+    /// `client.geo.country_iso_code`, when known.
+    pub country: Option<String>,
+    /// `lat,lon` (0.1 degree), when known.
+    pub place: Option<String>,
 }
 
 /// One slow transaction, kept whole.
@@ -577,13 +608,14 @@ pub struct Stats {
     pub methods: Labels,
     /// User agents (parsed into browser and OS when the page is built).
     pub agents: Labels,
-    /// Countries of clients (ISO code or `private` / `unknown`).
+    /// Countries (ISO code or `private` / `unknown`) of the clients past
+    /// `max_clients`; tracked clients carry their own.
     pub countries: Labels,
-    /// Clients by address: `[requests, errors]`.
-    pub clients: BTreeMap<IpAddr, [u64; 2]>,
+    /// Clients by address.
+    pub clients: BTreeMap<IpAddr, Client>,
     /// Clients past `max_clients`: `[requests, errors]`.
     pub clients_other: [u64; 2],
-    /// Client locations: `lat,lon` rounded to 0.1 degree.
+    /// Locations (`lat,lon`, 0.1 degree) of the clients past `max_clients`.
     pub places: Labels,
     /// Top URLs, queries, commands.
     pub top: TopK,
@@ -611,9 +643,13 @@ impl Stats {
         self.agents.merge(&o.agents);
         self.countries.merge(&o.countries);
         for (ip, c) in &o.clients {
-            let e = self.clients.entry(*ip).or_default();
-            e[0] += c[0];
-            e[1] += c[1];
+            let e = self.clients.entry(*ip).or_insert_with(|| Client {
+                n: 0,
+                errors: 0,
+                ..c.clone()
+            });
+            e.n += c.n;
+            e.errors += c.errors;
         }
         self.clients_other[0] += o.clients_other[0];
         self.clients_other[1] += o.clients_other[1];
@@ -837,25 +873,34 @@ impl Aggregator {
         if let Some(a) = tx.user_agent {
             s.agents.count(a, err, None, cap, &mut bounds);
         }
-        s.countries.count(
-            tx.country.unwrap_or_else(|| geo_label(tx.client)),
-            err,
-            None,
-            cap,
-            &mut bounds,
-        );
-        if let Some(p) = tx.place {
-            s.places.count(p, err, None, cap, &mut bounds);
-        }
-        let room = s.clients.len() < cfg.max_clients;
-        let slot = if room || s.clients.contains_key(&tx.client) {
-            s.clients.entry(tx.client).or_default()
+        // A client's country and place are its own: counted per client,
+        // summed by country when the page is built.
+        let c = if s.clients.len() < cfg.max_clients {
+            Some(s.clients.entry(tx.client).or_insert_with(|| Client {
+                n: 0,
+                errors: 0,
+                country: tx.country.map(str::to_owned),
+                place: tx.place.map(str::to_owned),
+            }))
         } else {
-            bounds.clients += 1;
-            &mut s.clients_other
+            s.clients.get_mut(&tx.client)
         };
-        slot[0] += 1;
-        slot[1] += u64::from(err);
+        match c {
+            Some(c) => {
+                c.n += 1;
+                c.errors += u64::from(err);
+            }
+            None => {
+                bounds.clients += 1;
+                s.clients_other[0] += 1;
+                s.clients_other[1] += u64::from(err);
+                let country = tx.country.unwrap_or_else(|| geo_label(tx.client));
+                s.countries.count(country, err, None, cap, &mut bounds);
+                if let Some(p) = tx.place {
+                    s.places.count(p, err, None, cap, &mut bounds);
+                }
+            }
+        }
         if let Some(r) = tx.resource {
             s.top.count(r, err, us, cfg.top_entries, &mut bounds);
         }

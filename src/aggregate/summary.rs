@@ -27,11 +27,10 @@ impl<'a> Code<'a> {
             Code::None => None,
             Code::Text(t) => Some(t),
             Code::Num(n) if (100..1000).contains(&n) => {
-                // HTTP status codes: three digits, no loop.
-                buf[0] = b'0' + (n / 100) as u8;
-                buf[1] = b'0' + (n / 10 % 10) as u8;
-                buf[2] = b'0' + (n % 10) as u8;
-                std::str::from_utf8(&buf[..3]).ok()
+                // HTTP status codes: from a table built once.
+                static THREE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+                let t = THREE.get_or_init(|| (100..1000).map(|n| n.to_string()).collect());
+                Some(t[(n - 100) as usize].as_str())
             }
             Code::Num(mut n) => {
                 let mut i = buf.len();

@@ -110,7 +110,7 @@ fn bounds_are_counted_when_hit() {
         assert!(s.slowest.len() <= 2);
         // Nothing is lost: every request is in some client bucket.
         assert_eq!(
-            s.clients.values().map(|c| c[0]).sum::<u64>() + s.clients_other[0],
+            s.clients.values().map(|c| c.n).sum::<u64>() + s.clients_other[0],
             s.requests
         );
     }

@@ -62,6 +62,12 @@ impl TxSink<'_> {
             .add(super::registry::event_counter(tx.kind), 1);
     }
 
+    /// Whether an aggregator takes this flow's transactions (a session may
+    /// skip filling [`Transaction::detail`] when not).
+    pub fn aggregating(&self) -> bool {
+        self.events.aggregate.is_some()
+    }
+
     /// Adds `n` to a counter (use dotted names under the protocol's prefix,
     /// e.g. `http.body_bytes_skipped`).
     pub fn count(&mut self, name: &'static str, n: u64) {

@@ -169,12 +169,32 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
             .map(|(k, n)| json!([k, n]))
             .collect()
     };
+    // Countries and places: each tracked client's own, plus those of the
+    // clients past the bound.
+    let mut countries = total.countries.clone();
+    let mut places_l = total.places.clone();
+    for (ip, c) in &total.clients {
+        let country = c
+            .country
+            .as_deref()
+            .unwrap_or_else(|| crate::aggregate::geo_label(*ip));
+        countries.add(country, c.n, c.errors);
+        if let Some(p) = &c.place {
+            places_l.add(p, c.n, c.errors);
+        }
+    }
     let mut clients: Vec<_> = total.clients.iter().collect();
-    clients.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then(a.0.cmp(&b.0)));
+    clients.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(b.0)));
     let mut clients: Vec<Value> = clients
         .into_iter()
         .take(LIST * 5)
-        .map(|(ip, c)| json!([ip.to_string(), crate::aggregate::geo_label(*ip), c[0], c[1]]))
+        .map(|(ip, c)| {
+            let where_ = c
+                .country
+                .as_deref()
+                .unwrap_or_else(|| crate::aggregate::geo_label(*ip));
+            json!([ip.to_string(), where_, c.n, c.errors])
+        })
         .collect();
     if total.clients_other[0] > 0 {
         clients.push(json!([
@@ -184,7 +204,7 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
             total.clients_other[1]
         ]));
     }
-    let mut place_list: Vec<&(String, crate::aggregate::Tally)> = total.places.0.iter().collect();
+    let mut place_list: Vec<&(String, crate::aggregate::Tally)> = places_l.0.iter().collect();
     place_list.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
     let places: Vec<Value> = place_list
         .into_iter()
@@ -319,7 +339,7 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
         "types": types,
         "slowest": slowest,
         "clients": clients,
-        "countries": label_rows(&total.countries, LIST * 2),
+        "countries": label_rows(&countries, LIST * 2),
         "places": places,
         "browsers": sorted(browsers),
         "os": sorted(oses),
@@ -410,7 +430,7 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
             "bytes": t.bytes_in + t.bytes_out + t.tcp.bytes_in + t.tcp.bytes_out,
         }));
     }
-    by_requests.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    by_requests.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     for (id, _) in by_requests.iter().take(cfg.server_pages) {
         if let Some((k, parts)) = rows.get(*id) {
             let title = format!("{} ({})", k.server, k.proto);
@@ -436,7 +456,9 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
         }));
         views.insert(id, view(&format!("Group {g}"), parts, &starts, agg));
     }
-    let has_geo = agg.stats().any(|(_, s)| !s.places.0.is_empty())
+    let has_geo = agg
+        .stats()
+        .any(|(_, s)| !s.places.0.is_empty() || s.clients.values().any(|c| c.country.is_some()))
         || agg.stats().any(|(_, s)| {
             s.countries
                 .0
