@@ -19,6 +19,7 @@ pub mod doctor;
 pub mod event;
 pub mod flow;
 pub mod geoip;
+pub mod harness;
 pub mod monitor;
 pub mod output;
 pub mod pipeline;
