@@ -17,7 +17,11 @@ struct Lab {
     host_if: String,
     children: Vec<Child>,
     dir: tempfile::TempDir,
+    /// One lab at a time: they share names and the 10.99.7.0/24 subnet.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Drop for Lab {
     fn drop(&mut self) {
@@ -70,6 +74,7 @@ fn lab() -> Option<Lab> {
         host_if: host_if.clone(),
         children: vec![],
         dir,
+        _one_at_a_time: LAB.lock().unwrap_or_else(|e| e.into_inner()),
     };
     let setup = format!(
         "ip netns add {ns} && ip link add {host_if} type veth peer name {peer} && \
