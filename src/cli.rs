@@ -32,6 +32,9 @@ pub enum Command {
     },
     /// The Elasticsearch output's on-disk spool (same config as the run).
     Spool(SpoolArgs),
+    /// Build the HTML report from NDJSON event files (what `replay` and
+    /// `live` write).
+    Report(ReportArgs),
     /// Read a capture interface's and the host's settings and print what to
     /// change and why (read-only: changes nothing).
     Doctor {
@@ -87,6 +90,31 @@ pub struct CommonArgs {
     /// Do not print the summary on stderr.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+    /// Also write the HTML report of the run to this file at the end.
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// `spanlens report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = "report.html"
+    )]
+    pub output: PathBuf,
+    /// TOML config file (its `[report]` bounds apply).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A `--stats-json` file of the run, for the sensor health panel.
+    #[arg(long = "stats", value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// NDJSON event files.
+    #[arg(required = true, value_name = "EVENTS")]
+    pub files: Vec<PathBuf>,
 }
 
 /// `spanlens spool`
@@ -151,4 +179,7 @@ pub struct LiveArgs {
     /// Deliver packets immediately instead of in kernel batches.
     #[arg(long = "immediate")]
     pub immediate: bool,
+    /// Serve the live page at http://ADDR/ (e.g. 127.0.0.1:9900; also `[ui] listen`).
+    #[arg(long = "ui", value_name = "ADDR")]
+    pub ui: Option<String>,
 }

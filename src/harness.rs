@@ -79,6 +79,7 @@ pub fn replay(files: &[PathBuf], config_toml: &str, workers: usize) -> Result<Re
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
         live: false,
+        aggregate: None,
     };
     let summary = run(
         config,

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod capture;
 pub mod cli;
 pub mod config;
@@ -17,11 +18,13 @@ pub mod dispatch;
 pub mod doctor;
 pub mod event;
 pub mod flow;
+pub mod geoip;
 pub mod harness;
 pub mod monitor;
 pub mod output;
 pub mod pipeline;
 pub mod proto;
+pub mod report;
 pub mod stats;
 pub mod tcp;
 #[cfg(test)]

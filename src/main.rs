@@ -64,6 +64,37 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Spool(args) => spool(args),
+        Command::Report(args) => {
+            let raw = match &args.config {
+                Some(p) => RawConfig::load(p)?,
+                None => RawConfig::default(),
+            };
+            let cfg = raw.validate()?;
+            spanlens::report::assets_available()?;
+            let agg = spanlens::report::read_ndjson(&args.files, cfg.raw.report)?;
+            let sensor = match &args.stats {
+                Some(p) => Some(read_stats_json(p)?),
+                None => None,
+            };
+            let sources: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+            let size =
+                spanlens::report::write_report(&args.output, &agg, sensor.as_ref(), &sources)?;
+            eprintln!(
+                "spanlens: wrote {} ({} transactions, {} bytes{})",
+                args.output.display(),
+                agg.requests(),
+                size,
+                if agg.bounds.bad_lines > 0 {
+                    format!(
+                        ", {} lines that are not events skipped",
+                        agg.bounds.bad_lines
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor { interface } => {
             let stdout = std::io::stdout();
             spanlens::doctor::run(&interface, &mut stdout.lock())?;
@@ -82,14 +113,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 progress: !args.no_progress && std::io::stderr().is_terminal(),
                 stop: stop_flag()?,
                 live: false,
+                aggregate: None,
             };
-            execute(cfg, &mut source, opts, &args.common)
+            let sources = args.files.iter().map(|p| p.display().to_string()).collect();
+            execute(cfg, &mut source, opts, &args.common, sources)
         }
         Command::Live(args) => {
             if args.interface.trim().is_empty() {
                 bail!("no capture interface given: pass -i IFACE (under systemd, set SPANLENS_INTERFACE=<mirror port> in /etc/default/spanlens)");
             }
-            let cfg = load_config(args.common.config.as_deref(), &args.common)?;
+            let mut cfg = load_config(args.common.config.as_deref(), &args.common)?;
+            if let Some(ui) = &args.ui {
+                cfg.raw.ui.listen = Some(ui.clone());
+                cfg.raw
+                    .ui
+                    .check()
+                    .map_err(|m| anyhow::anyhow!("--ui: {m}"))?;
+            }
             let c = &cfg.raw.capture;
             let live = LiveOptions {
                 interface: args.interface.clone(),
@@ -104,8 +144,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 progress: false,
                 stop: stop_flag()?,
                 live: true,
+                aggregate: None,
             };
-            execute(cfg, &mut source, opts, &args.common)
+            let sources = vec![format!("live on {}", args.interface)];
+            execute(cfg, &mut source, opts, &args.common, sources)
         }
     }
 }
@@ -253,8 +295,9 @@ fn open_output(cfg: &Config, live: bool, common: &CommonArgs) -> Result<Box<dyn 
 fn execute(
     cfg: Config,
     source: &mut Source,
-    opts: RunOptions,
+    mut opts: RunOptions,
     common: &CommonArgs,
+    sources: Vec<String>,
 ) -> Result<ExitCode> {
     let m = &cfg.raw.monitor;
     spanlens::monitor::log::init(&m.log_level, m.log_format == "json", m.log_file.as_deref())
@@ -286,8 +329,36 @@ fn execute(
             .spawn(move || spanlens::monitor::reporter(reg, interval, stop, hup))
             .context("cannot start the monitor thread")?
     };
+    // The report file and the live page share one aggregator per worker.
+    let ui_addr = if opts.live {
+        cfg.raw.ui.listen.clone()
+    } else {
+        None
+    };
+    let collector = if common.report.is_some() || ui_addr.is_some() {
+        spanlens::report::assets_available()?;
+        let (tx, c) = spanlens::report::live::Collector::start(cfg.raw.report, ui_addr.is_some())
+            .context("cannot start the report collector thread")?;
+        opts.aggregate = Some((cfg.raw.report, tx));
+        Some(c)
+    } else {
+        None
+    };
+    if let (Some(addr), Some(c)) = (&ui_addr, &collector) {
+        let bound = spanlens::report::live::serve(
+            addr,
+            c.shared(),
+            registry.clone(),
+            Arc::clone(&monitor_stop),
+        )?;
+        tracing::info!("serving the live page at http://{bound}/");
+        if !common.quiet {
+            eprintln!("spanlens: live page at http://{bound}/");
+        }
+    }
     let output = open_output(&cfg, opts.live, common)?;
     let result = run(cfg, source, output, opts, &registry);
+    let aggregate = collector.map(|c| c.finish());
     monitor_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reporter.thread().unpark();
     let _ = reporter.join();
@@ -301,6 +372,13 @@ fn execute(
         Some(path) => write_stats_json(path, &summary),
         None => Ok(()),
     };
+    if let (Some(path), Some(agg)) = (&common.report, &aggregate) {
+        let sensor = summary.counters.to_json();
+        let size = spanlens::report::write_report(path, agg, Some(&sensor), &sources)?;
+        if !common.quiet {
+            tracing::info!("wrote report {} ({size} bytes)", path.display());
+        }
+    }
     if !common.quiet {
         for line in spanlens::stats::summary_text(&summary.counters, summary.elapsed).lines() {
             tracing::info!("{line}");
@@ -319,6 +397,15 @@ fn execute(
         return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a `--stats-json` file back into counters (for the sensor panel).
+fn read_stats_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --stats file {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a --stats-json file (not JSON)", path.display()))?;
+    Ok(v)
 }
 
 fn write_stats_json(path: &Path, s: &RunSummary) -> Result<()> {

@@ -28,6 +28,12 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Live capture (drops instead of blocking).
     pub live: bool,
+    /// Run an aggregator in every worker, sending sealed intervals here
+    /// (report file, live page).
+    pub aggregate: Option<(
+        crate::aggregate::AggConfig,
+        crossbeam_channel::Sender<Box<crate::aggregate::Aggregator>>,
+    )>,
 }
 
 /// Errors that end a run.
@@ -119,6 +125,10 @@ pub fn run(
             rc_tx.clone(),
             registry.slot(),
         );
+        let w = match &opts.aggregate {
+            Some((cfg, sealed)) => w.with_aggregator(*cfg, sealed.clone(), opts.live),
+            None => w,
+        };
         let core = if pinned {
             cores.get(id + 1).copied()
         } else {

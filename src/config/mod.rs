@@ -275,6 +275,12 @@ pub struct RawConfig {
     pub monitor: MonitorConfig,
     /// `[memcap]`: memory budgets per subsystem.
     pub memcap: MemcapConfig,
+    /// `[report]`: the aggregator's interval and bounds.
+    pub report: crate::aggregate::AggConfig,
+    /// `[geoip]`: client locations.
+    pub geoip: crate::geoip::GeoipConfig,
+    /// `[ui]`: the live page.
+    pub ui: crate::report::live::UiConfig,
 }
 
 /// Command-line values that override the file.
@@ -316,6 +322,8 @@ pub struct Config {
     pub groups: GroupMap,
     /// Port to protocol registry.
     pub registry: Registry,
+    /// The open `[geoip]` database.
+    pub geoip: Option<std::sync::Arc<crate::geoip::GeoIp>>,
 }
 
 impl RawConfig {
@@ -504,11 +512,27 @@ impl RawConfig {
             key: "protocols".into(),
             message: e.to_string(),
         })?;
+        let r = &self.report;
+        if r.interval_secs == 0 || r.slowest > 1000 || r.top_entries == 0 {
+            return Err(invalid(
+                "report",
+                "interval_secs and top_entries must be at least 1, slowest at most 1000".into(),
+            ));
+        }
+        self.ui.check().map_err(|m| invalid("ui.listen", m))?;
+        let geoip = match &self.geoip.database {
+            Some(p) => Some(
+                crate::geoip::GeoIp::open(p)
+                    .map_err(|e| invalid("geoip.database", e.to_string()))?,
+            ),
+            None => None,
+        };
         Ok(Config {
             raw: self,
             filter,
             groups,
             registry,
+            geoip,
         })
     }
 }

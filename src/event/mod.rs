@@ -47,6 +47,11 @@ pub struct EventBatch {
     pub buf: Vec<u8>,
     /// One record per event, in order.
     pub events: Vec<EventMeta>,
+    /// The worker's aggregator (report, live page), when one runs: it rides
+    /// with the batch being filled, so every place that emits an event
+    /// feeds it without a lock, and the worker moves it to the next batch
+    /// before shipping this one (it never reaches the exporter).
+    pub aggregate: Option<Box<crate::aggregate::Aggregator>>,
 }
 
 impl EventBatch {
@@ -55,6 +60,7 @@ impl EventBatch {
         EventBatch {
             buf: Vec::with_capacity(bytes),
             events: Vec::new(),
+            aggregate: None,
         }
     }
 
@@ -131,6 +137,8 @@ pub struct FlowContext {
     pub handshake_rtt_us: Option<u64>,
     /// Index of the next event of this flow.
     pub next_index: u32,
+    /// Where the client is (`[geoip]`), looked up once per flow.
+    pub client_geo: Option<Arc<crate::geoip::Geo>>,
     /// The flow's own JSON fields, rendered once for all its transactions.
     /// Filled by [`FlowJson::prepare`]; the identity fields above must not
     /// change after that.
@@ -230,6 +238,7 @@ impl FlowContext {
             server_group: None,
             handshake_rtt_us: None,
             next_index: 0,
+            client_geo: None,
             json: None,
         }
     }
@@ -241,6 +250,10 @@ impl FlowContext {
         w.begin_obj("client");
         w.ip("ip", client_ip_shown);
         w.u64("port", self.client.1.into());
+        // The flow's client only: a forwarded address is not looked up.
+        if let (None, Some(g)) = (client_ip, &self.client_geo) {
+            g.write_json(w);
+        }
         w.end();
         w.begin_obj("server");
         w.ip("ip", self.server.0);
@@ -329,6 +342,25 @@ pub struct Transaction<'a> {
     /// `real_ip_header`): it becomes `client.ip` and `network.forwarded_ip`;
     /// the proxy stays in `source.ip`.
     pub real_client_ip: Option<IpAddr>,
+    /// What the report ranks and counts (the protocol's own fields, typed).
+    pub detail: TxDetail<'a>,
+}
+
+/// A transaction's protocol fields the aggregator needs, set by the
+/// session next to what its `body` writes (so a report built at emission
+/// and one built from the NDJSON agree).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TxDetail<'a> {
+    /// Status or error code (HTTP status, MySQL error code, Redis error prefix).
+    pub code: crate::aggregate::Code<'a>,
+    /// `method`.
+    pub method: Option<&'a str>,
+    /// What top lists rank: `path` (HTTP), `query` (MySQL), `resource` (Redis).
+    pub resource: Option<&'a str>,
+    /// `http.response.mime_type`.
+    pub content_type: Option<&'a str>,
+    /// `user_agent.original`.
+    pub user_agent: Option<&'a str>,
 }
 
 impl Transaction<'_> {
@@ -413,6 +445,19 @@ impl Transaction<'_> {
         w.begin_obj("flow");
         w.hex64("id", flow.flow_id);
         w.end();
+    }
+
+    /// `transaction.server_us` and `transaction.network_us`, when known.
+    pub fn split_us(&self, flow: &FlowContext) -> (Option<u64>, Option<u64>) {
+        let us = |a: Timestamp, b: Timestamp| b.saturating_sub(a) / MICROSECOND;
+        match (flow.handshake_rtt_us, self.request_end, self.response_start) {
+            (Some(rtt), Some(a), Some(b)) => {
+                let server = us(a, b).saturating_sub(rtt);
+                let total = us(self.start(), self.end());
+                (Some(server), Some(total.saturating_sub(server)))
+            }
+            _ => (None, None),
+        }
     }
 
     /// `transaction.*`: where the time went (microseconds).

@@ -21,6 +21,7 @@
 //! `flows.max_flows_per_worker` flows; when it is full the oldest-idle
 //! sixteenth is reported and evicted (counter `flows.evicted`).
 
+use crate::aggregate::{AggConfig, Aggregator, FlowSummary, TcpSummary};
 use crate::config::{Analysis, Config};
 use crate::dispatch::{PacketBatch, PacketRec, ShardMsg};
 use crate::event::{EventBatch, FlowContext, JsonWriter, Transport};
@@ -132,6 +133,10 @@ pub struct Worker {
     budget: memcap::Budget,
     /// Full (not embryonic) flows in the table.
     full_flows: u64,
+    /// Where sealed aggregator intervals go (report, live page).
+    sealed: Option<Sender<Box<Aggregator>>>,
+    /// Send everything at every tick (live page), not only past intervals.
+    seal_all: bool,
 }
 
 impl Worker {
@@ -164,6 +169,35 @@ impl Worker {
             closed,
             budget,
             full_flows: 0,
+            sealed: None,
+            seal_all: false,
+        }
+    }
+
+    /// Runs an aggregator fed at event emission (in this thread, no lock):
+    /// on each tick the intervals before the previous one (with `live`:
+    /// everything so far, so the page is at most a tick behind) are sent to
+    /// `sealed`, where they merge; the rest is sent at the end of the run.
+    /// A full channel drops the chunk and counts it (`report.chunks_dropped`).
+    pub fn with_aggregator(
+        mut self,
+        cfg: AggConfig,
+        sealed: Sender<Box<Aggregator>>,
+        live: bool,
+    ) -> Self {
+        self.events.aggregate = Some(Box::new(Aggregator::new(cfg)));
+        self.sealed = Some(sealed);
+        self.seal_all = live;
+        self
+    }
+
+    fn send_sealed(&mut self, before: u64) {
+        let (Some(agg), Some(tx)) = (self.events.aggregate.as_deref_mut(), &self.sealed) else {
+            return;
+        };
+        let chunk = agg.take_before(before);
+        if !chunk.is_empty() && tx.try_send(Box::new(chunk)).is_err() {
+            self.counters.add("report.chunks_dropped", 1);
         }
     }
 
@@ -186,6 +220,15 @@ impl Worker {
                     self.tick(now);
                     self.ship();
                     self.publish();
+                    if let Some(agg) = self.events.aggregate.as_deref() {
+                        let i = agg.config.interval_secs.max(1);
+                        let before = if self.seal_all {
+                            u64::MAX
+                        } else {
+                            agg.interval_of(now).saturating_sub(i)
+                        };
+                        self.send_sealed(before);
+                    }
                 }
                 ShardMsg::Finish(now) => {
                     self.finish(now);
@@ -194,6 +237,7 @@ impl Worker {
             }
         }
         self.ship();
+        self.send_sealed(u64::MAX);
         self.publish();
         self.all_counters()
     }
@@ -224,12 +268,14 @@ impl Worker {
             return;
         }
         let n = self.events.len() as u64;
-        let batch = std::mem::replace(
+        let mut batch = std::mem::replace(
             &mut self.events,
             self.spare_events
                 .try_recv()
                 .unwrap_or_else(|_| EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024)),
         );
+        // The aggregator stays in this worker.
+        self.events.aggregate = batch.aggregate.take();
         let sent = match self.exporter.try_send(batch) {
             Ok(()) => Ok(()),
             Err(crossbeam_channel::TrySendError::Full(b)) => {
@@ -341,6 +387,7 @@ impl Worker {
         );
         ctx.vlan = key.vlan.iter().copied().filter(|v| *v != 0).collect();
         ctx.server_group = cfg.groups.lookup(server.0);
+        ctx.client_geo = cfg.geoip.as_ref().map(|g| Arc::new(g.lookup(client.0)));
         let (session, datagrams) = match protocol {
             Some(p) if is_tcp => (p.stream(&registry.config), None),
             Some(p) => (None, p.datagram(&registry.config)),
@@ -762,6 +809,36 @@ fn endpoint(w: &mut JsonWriter<'_>, key: &str, ep: (IpAddr, u16), packets: u64, 
     w.end();
 }
 
+/// What the aggregator takes from a final flow report (the figures the
+/// flow event carries).
+fn flow_summary(f: &Flow) -> FlowSummary<'_> {
+    FlowSummary {
+        ts: f.last_ts,
+        final_report: true,
+        proto: f.protocol.map_or(f.ctx.transport.name(), |p| p.name()),
+        server: std::net::SocketAddr::new(f.ctx.server.0, f.ctx.server.1),
+        group: f.ctx.server_group.as_deref(),
+        client: f.ctx.client.0,
+        packets: f.packets[0] + f.packets[1],
+        bytes_in: f.bytes[0],
+        bytes_out: f.bytes[1],
+        tcp: f.tcp.as_ref().map(|t| {
+            let m = t.metrics();
+            let (c, s) = (&m.client, &m.server);
+            TcpSummary {
+                retrans: u64::from(c.retransmitted_segments) + u64::from(s.retransmitted_segments),
+                ooo: u64::from(c.out_of_order_segments) + u64::from(s.out_of_order_segments),
+                resets: u64::from(c.resets) + u64::from(s.resets),
+                zero_windows: u64::from(c.zero_window_segments) + u64::from(s.zero_window_segments),
+                lost_bytes: c.gap_bytes + s.gap_bytes,
+                syn_unanswered: m.syn_unanswered,
+                syn_rejected: m.syn_rejected,
+                handshake_rtt_us: m.handshake_rtt_us,
+            }
+        }),
+    }
+}
+
 /// Encodes a `type: flow` event with the flow's totals so far.
 fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counters, why: Report) {
     let index = f.ctx.next_index;
@@ -805,6 +882,9 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
         }
     });
     counters.add("events.flow", 1);
+    if let (Some(agg), true) = (events.aggregate.as_deref_mut(), why != Report::Interim) {
+        agg.add_flow(&flow_summary(f));
+    }
 }
 
 // The table slot of an embryonic flow holds it inline and a full flow is

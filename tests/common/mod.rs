@@ -1,6 +1,9 @@
 //! Helpers shared by the binary-level tests.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod mmdb;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -15,6 +15,7 @@
 use super::message::{errors, Message};
 use super::parser::{trim, Head};
 use super::HttpConfig;
+use crate::aggregate::Code;
 use crate::event::{JsonWriter, Status, Transaction};
 use crate::proto::{common, TxSink};
 use base64::Engine;
@@ -446,6 +447,23 @@ pub(crate) fn emit(
         ..common::transaction("http", req.map(|r| &r.leg), resp.map(|r| &r.leg))
     };
     tx.response_bytes += interim;
+    // What the report counts: the same values the body writes below.
+    if out.aggregating() {
+        tx.detail.code = resp.map_or(Code::None, |r| Code::Num(r.head.status.into()));
+        tx.detail.content_type = resp
+            .and_then(|r| r.head.value(r.head.content_type))
+            .map(mime_type)
+            .filter(|m| !m.is_empty())
+            .and_then(|b| std::str::from_utf8(b).ok());
+        if let (Some(r), Some(p)) = (req, &parts) {
+            tx.detail.method = std::str::from_utf8(r.head.method()).ok();
+            tx.detail.resource = std::str::from_utf8(p.path).ok();
+            tx.detail.user_agent = r
+                .head
+                .value(r.head.user_agent)
+                .and_then(|b| std::str::from_utf8(b).ok());
+        }
+    }
     out.emit(&tx, |w| {
         let version = req.or(resp).map_or(1, |m| m.head.minor);
         w.begin_obj("http");
