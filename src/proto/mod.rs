@@ -14,6 +14,7 @@
 
 pub mod http;
 pub mod mysql;
+pub mod pgsql;
 pub mod redis;
 
 use crate::event::{EventBatch, FlowContext, JsonWriter, Transaction};
