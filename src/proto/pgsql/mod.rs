@@ -22,7 +22,11 @@ pub mod session;
 pub(crate) mod tests;
 
 use crate::config::HumanDuration;
+use crate::flow::Transport::Tcp;
+use crate::proto::registry::default_ports;
+use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use session::PgsqlSession;
 
@@ -61,7 +65,7 @@ impl Default for PgsqlConfig {
     fn default() -> Self {
         PgsqlConfig {
             enabled: true,
-            ports: vec![5432],
+            ports: default_ports(Pgsql::DEFAULT_PORTS),
             max_rows: 10,
             max_row_length: 1024,
             send_request: false,
@@ -71,5 +75,38 @@ impl Default for PgsqlConfig {
             max_prepared_statements: 1024,
             transaction_timeout: HumanDuration::secs(10),
         }
+    }
+}
+
+/// The PostgreSQL protocol (one line in `protocols!`).
+pub struct Pgsql;
+
+impl Protocol for Pgsql {
+    const NAME: &'static str = "pgsql";
+    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[(Tcp, 5432)];
+    // Query "SELECT 1": RowDescription (1 field), DataRow "1",
+    // CommandComplete "SELECT 1", ReadyForQuery idle.
+    const SAMPLE: &'static [(Dir, &'static [u8])] = &[
+        (Dir::ToServer, b"Q\x00\x00\x00\x0dSELECT 1\x00"),
+        (
+            Dir::ToClient,
+            b"T\x00\x00\x00\x21\x00\x01?column?\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x17\x00\x04\xff\xff\xff\xff\x00\x00\
+              D\x00\x00\x00\x0b\x00\x01\x00\x00\x00\x011\
+              C\x00\x00\x00\x0dSELECT 1\x00\
+              Z\x00\x00\x00\x05I",
+        ),
+    ];
+    type Config = PgsqlConfig;
+    fn stream(cfg: &Arc<PgsqlConfig>) -> Option<Box<dyn Session>> {
+        Some(Box::new(PgsqlSession::new(Arc::clone(cfg))))
+    }
+}
+
+impl ProtocolConfig for PgsqlConfig {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn ports(&self) -> &[u16] {
+        &self.ports
     }
 }

@@ -36,6 +36,8 @@
 use super::parser::{self, be, fe, Head, Header};
 use super::PgsqlConfig;
 use crate::event::{JsonWriter, Status, Transaction};
+use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
+use crate::proto::common::{self, Leg, Overflow, Resync, Scan, TxQueue};
 use crate::proto::mysql::parser::{sql_method, trim_sql, truncate_string};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
@@ -46,8 +48,13 @@ use std::sync::Arc;
 pub const MAX_BUFFERED: usize = 64 * 1024;
 /// Larger messages are parsed from this many leading bytes.
 pub const PREFIX_WANT: usize = 8 * 1024;
-/// Bytes kept for the next scan while a direction is lost.
-const RESYNC_KEEP: usize = 16 * 1024;
+/// Where a lost direction resumes: the kit's scan with PostgreSQL's
+/// message-chain test; 16 KiB kept for the next scan.
+const RESYNC: Resync = Resync {
+    resyncs: "pgsql.resyncs",
+    skipped: "pgsql.resync_skipped_bytes",
+    keep: 16 * 1024,
+};
 /// Bytes skipped without finding sync before the connection is given up.
 const MAX_UNSYNCED: u64 = 1 << 20;
 /// Named portals remembered (most clients use only the unnamed one).
@@ -61,12 +68,6 @@ const EXPECT_PER_TX: usize = 8;
 /// Expectations searched for an answer after a loss.
 const RESYNC_LOOKAHEAD: usize = 16;
 
-/// `error.message` of a transaction whose response lost bytes.
-pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
-/// `error.message` of a transaction whose request lost bytes.
-pub const LOSS_REQUEST: &str = "Packet loss while capturing the request";
-/// `error.message` of a request that never got a response.
-pub const UNMATCHED_REQUEST: &str = "Unmatched request";
 /// `error.message` of an Execute the server skipped after an error.
 pub const NOT_EXECUTED: &str = "Not executed: an earlier message of the pipeline failed";
 
@@ -128,30 +129,55 @@ impl Expect {
     }
 }
 
-/// One side of a transaction: first and last byte times, bytes, loss.
+/// One side of a transaction: the kit's [`Leg`] once its first byte is
+/// seen, and whether bytes of it were lost (also before that).
 #[derive(Debug, Clone, Copy, Default)]
-struct Leg {
-    start: Option<Timestamp>,
-    end: Option<Timestamp>,
-    bytes: u64,
+struct Side {
+    leg: Option<Leg>,
     lost: bool,
 }
 
-impl Leg {
+impl Side {
     fn add(&mut self, n: u64, ts: Timestamp) {
-        self.start.get_or_insert(ts);
-        self.end = Some(ts);
-        self.bytes += n;
+        self.leg.get_or_insert_with(|| Leg::at(ts)).add(ts, n);
     }
 
-    /// Puts `earlier` (bytes seen before this leg's) in front of it.
-    fn absorb(&mut self, earlier: Leg) {
-        if earlier.start.is_some() {
-            self.start = earlier.start;
-            self.end = self.end.or(earlier.end);
+    fn started(&self) -> bool {
+        self.leg.is_some()
+    }
+
+    /// The time of the last byte seen.
+    fn last(&self) -> Option<Timestamp> {
+        self.leg.map(|l| l.end)
+    }
+
+    /// Marks the side active at `ts` (bytes skipped inside a message).
+    fn touch(&mut self, ts: Timestamp) {
+        if let Some(l) = &mut self.leg {
+            l.end = l.end.max(ts);
         }
-        self.bytes += earlier.bytes;
+    }
+
+    /// Puts `earlier` (bytes seen before this side's) in front of it.
+    fn absorb(&mut self, earlier: Side) {
         self.lost |= earlier.lost;
+        let Some(e) = earlier.leg else { return };
+        match &mut self.leg {
+            Some(l) => {
+                l.start = e.start;
+                l.end = l.end.max(e.end);
+                l.bytes += e.bytes;
+            }
+            None => self.leg = Some(e),
+        }
+    }
+
+    /// The leg with its loss, for [`common::transaction`].
+    fn leg(&self) -> Option<Leg> {
+        self.leg.map(|l| Leg {
+            lost: self.lost,
+            ..l
+        })
     }
 }
 
@@ -201,8 +227,8 @@ struct PgTx {
     method: Option<Arc<str>>,
     query: Option<Arc<str>>,
     statement: Option<Arc<str>>,
-    request: Leg,
-    response: Leg,
+    request: Side,
+    response: Side,
     /// More client messages (up to a Sync) belong to this request.
     open: bool,
     /// A response is expected (false for CancelRequest).
@@ -246,7 +272,7 @@ pub struct PgsqlSession {
     /// next byte is the one-byte answer.
     awaiting_answer: Option<u8>,
     /// The startup packets' leg (for SSL, LOGIN and CANCEL events).
-    startup: Leg,
+    startup: Side,
     user: Option<String>,
     database: Option<String>,
     application_name: Option<String>,
@@ -254,12 +280,12 @@ pub struct PgsqlSession {
     backend_pid: Option<u32>,
     streams: [Stream; 2],
     expect: VecDeque<Expect>,
-    txs: VecDeque<PgTx>,
+    txs: TxQueue<PgTx>,
     /// Client bytes (Parse, Bind, Describe, Close) waiting for the
     /// transaction they lead to.
-    pre_request: Leg,
+    pre_request: Side,
     /// Describe answers that came before their Execute: bytes and fields.
-    pre_response: Leg,
+    pre_response: Side,
     pre_fields: Option<u64>,
     /// The server skips client messages up to the next Sync (an error in
     /// the extended protocol was answered before the Sync was sent).
@@ -276,11 +302,12 @@ pub struct PgsqlSession {
 impl PgsqlSession {
     /// A new session with the given settings.
     pub fn new(cfg: Arc<PgsqlConfig>) -> Self {
+        let txs = TxQueue::new(cfg.max_in_flight, Overflow::EvictOldest);
         PgsqlSession {
             cfg,
             phase: Phase::Start,
             awaiting_answer: None,
-            startup: Leg::default(),
+            startup: Side::default(),
             user: None,
             database: None,
             application_name: None,
@@ -288,9 +315,9 @@ impl PgsqlSession {
             backend_pid: None,
             streams: Default::default(),
             expect: VecDeque::new(),
-            txs: VecDeque::new(),
-            pre_request: Leg::default(),
-            pre_response: Leg::default(),
+            txs,
+            pre_request: Side::default(),
+            pre_response: Side::default(),
             pre_fields: None,
             discarding: false,
             suspect: false,
@@ -339,12 +366,12 @@ impl PgsqlSession {
         match dir {
             Dir::ToServer => {
                 if let Some(tx) = self.txs.back_mut() {
-                    tx.request.end = Some(ts);
+                    tx.request.touch(ts);
                 }
             }
             Dir::ToClient => {
                 if let Some(tx) = self.txs.front_mut() {
-                    tx.response.end = Some(ts);
+                    tx.response.touch(ts);
                 }
             }
         }
@@ -367,21 +394,17 @@ impl PgsqlSession {
             }
             let rest = bytes.get(pos..).unwrap_or(&[]);
             if self.streams[d].lost {
-                match (0..rest.len()).find(|&off| parser::chain_at(rest, off, dir == Dir::ToServer))
-                {
-                    Some(off) => {
+                let client = dir == Dir::ToServer;
+                let find = |b: &[u8]| (0..b.len()).find(|&off| parser::chain_at(b, off, client));
+                match RESYNC.scan(rest, find, out) {
+                    Scan::Found(off) => {
                         let s = &mut self.streams[d];
                         s.lost_bytes = 0;
                         s.lost = false;
-                        out.count("pgsql.resyncs", 1);
-                        out.count("pgsql.resync_skipped_bytes", off as u64);
                         pos += off;
                         continue;
                     }
-                    None => {
-                        let keep = rest.len().min(RESYNC_KEEP);
-                        let drop = rest.len() - keep;
-                        out.count("pgsql.resync_skipped_bytes", drop as u64);
+                    Scan::NotFound(drop) => {
                         let s = &mut self.streams[d];
                         s.lost_bytes += drop as u64;
                         if s.lost_bytes > MAX_UNSYNCED {
@@ -558,7 +581,7 @@ impl PgsqlSession {
             return;
         }
         out.count("pgsql.encrypted_connections", 1);
-        let mut response = Leg::default();
+        let mut response = Side::default();
         response.add(1, ts);
         let tx = PgTx {
             method: Some(Arc::from(if req == b'G' { "GSSENC" } else { "SSL" })),
@@ -581,14 +604,14 @@ impl PgsqlSession {
                 self.backend_pid = parser::parse_backend_key(body).map(|(pid, _)| pid);
             }
             be::READY_FOR_QUERY => {
-                self.startup = Leg::default();
+                self.startup = Side::default();
                 self.phase = Phase::Ready;
             }
             be::ERROR => {
                 // A failed login (bad password, unknown database, too many
                 // connections): one LOGIN event.
                 out.count("pgsql.login_failures", 1);
-                let mut response = Leg::default();
+                let mut response = Side::default();
                 response.add(h.total() as u64, ts);
                 let tx = PgTx {
                     method: Some(Arc::from("LOGIN")),
@@ -790,11 +813,12 @@ impl PgsqlSession {
             self.emit(tx, out);
             return;
         }
-        if self.txs.len() >= self.cfg.max_in_flight.max(1) {
+        if self.txs.kept() >= self.cfg.max_in_flight.max(1) {
             self.drop_oldest(out);
         }
         self.expect.push_back(e);
-        self.txs.push_back(tx);
+        // Room was made above, so the queue keeps it.
+        let _ = self.txs.push(tx);
     }
 
     /// Bound hit: the oldest expectation (with its transaction) goes.
@@ -802,7 +826,7 @@ impl PgsqlSession {
         out.count("pgsql.in_flight_dropped", 1);
         while let Some(e) = self.expect.pop_front() {
             if e.has_tx() {
-                if let Some(tx) = self.txs.pop_front() {
+                if let Some(tx) = self.txs.pop_tx() {
                     self.emit(tx, out);
                 }
                 return;
@@ -1043,7 +1067,7 @@ impl PgsqlSession {
     fn give_up_front(&mut self, out: &mut TxSink<'_>) {
         if let Some(e) = self.expect.pop_front() {
             if e.has_tx() {
-                if let Some(mut tx) = self.txs.pop_front() {
+                if let Some(mut tx) = self.txs.pop_tx() {
                     tx.response.lost = true;
                     self.emit(tx, out);
                 }
@@ -1107,7 +1131,7 @@ impl PgsqlSession {
                     if !e.has_tx() {
                         continue;
                     }
-                    let Some(mut tx) = self.txs.pop_front() else {
+                    let Some(mut tx) = self.txs.pop_tx() else {
                         continue;
                     };
                     if first {
@@ -1124,7 +1148,7 @@ impl PgsqlSession {
                     self.discarding = true;
                 }
                 self.pre_fields = None;
-                self.pre_response = Leg::default();
+                self.pre_response = Side::default();
             }
         }
     }
@@ -1141,7 +1165,7 @@ impl PgsqlSession {
                 Expect::Sync => break,
                 Expect::Execute => {
                     // Never answered before the cycle ended (lost).
-                    if let Some(mut tx) = self.txs.pop_front() {
+                    if let Some(mut tx) = self.txs.pop_tx() {
                         tx.response.lost = true;
                         self.emit(tx, out);
                     }
@@ -1152,7 +1176,7 @@ impl PgsqlSession {
         if !answered {
             out.count("pgsql.unmatched_responses", 1);
         }
-        self.pre_response = Leg::default();
+        self.pre_response = Side::default();
         self.pre_fields = None;
         if !self.streams[0].lost && !self.streams[1].lost {
             self.suspect = false;
@@ -1161,7 +1185,7 @@ impl PgsqlSession {
 
     /// Emits the front transaction (its expectation was just popped).
     fn push_front_done(&mut self, out: &mut TxSink<'_>) {
-        if let Some(tx) = self.txs.pop_front() {
+        if let Some(tx) = self.txs.pop_tx() {
             self.emit(tx, out);
         }
     }
@@ -1173,7 +1197,7 @@ impl PgsqlSession {
     }
 
     fn emit(&self, tx: PgTx, out: &mut TxSink<'_>) {
-        let unmatched = tx.expects_response && !tx.not_executed && tx.response.start.is_none();
+        let unmatched = tx.expects_response && !tx.not_executed && !tx.response.started();
         let error = if tx.response.lost {
             Some(LOSS_RESPONSE)
         } else if tx.request.lost {
@@ -1193,17 +1217,11 @@ impl PgsqlSession {
         } else {
             Status::Ok
         };
+        let (request, response) = (tx.request.leg(), tx.response.leg());
         let t = Transaction {
-            kind: "pgsql",
             status: Some(status),
-            request_start: tx.request.start,
-            request_end: tx.request.end,
-            response_start: tx.response.start,
-            response_end: tx.response.end,
-            request_bytes: tx.request.bytes,
-            response_bytes: tx.response.bytes,
             error,
-            real_client_ip: None,
+            ..common::transaction("pgsql", request.as_ref(), response.as_ref())
         };
         let cfg = &self.cfg;
         out.emit(&t, |w| {
@@ -1231,12 +1249,7 @@ impl PgsqlSession {
     fn flush_pending(&mut self, older_than: Option<Timestamp>, out: &mut TxSink<'_>) {
         while let Some(front) = self.txs.front() {
             if let Some(limit) = older_than {
-                let last = front
-                    .response
-                    .end
-                    .or(front.request.end)
-                    .or(front.request.start)
-                    .unwrap_or(0);
+                let last = front.response.last().max(front.request.last()).unwrap_or(0);
                 if last >= limit {
                     break;
                 }
@@ -1247,10 +1260,10 @@ impl PgsqlSession {
                     break;
                 }
             }
-            let Some(mut tx) = self.txs.pop_front() else {
+            let Some(mut tx) = self.txs.pop_tx() else {
                 break;
             };
-            if tx.response.start.is_some() && !tx.response.lost && older_than.is_none() {
+            if tx.response.started() && !tx.response.lost && older_than.is_none() {
                 // The connection ended in the middle of the response.
                 tx.response.lost = true;
             }

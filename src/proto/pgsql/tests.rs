@@ -849,7 +849,10 @@ fn gap_inside_a_skipped_row_keeps_sync_and_reports_loss() {
     let ev = h.events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["pgsql"]["num_rows"], 1);
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_RESPONSE);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_RESPONSE
+    );
     assert_eq!(h.counters.get("pgsql.resyncs"), 0);
 }
 
@@ -882,7 +885,10 @@ fn gap_between_messages_resyncs_at_the_next_one() {
     h.close(T0 + SECOND);
     let ev = h.events();
     assert_eq!(ev.len(), 2, "{ev:?}");
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_RESPONSE);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_RESPONSE
+    );
     assert_eq!(ev[0]["pgsql"]["num_rows"], 3);
     assert_eq!(ev[1]["query"], "SELECT 2");
     assert_eq!(ev[1]["status"], "OK");
@@ -907,7 +913,10 @@ fn gap_in_requests_resyncs_at_the_next_query() {
     let ev = h.events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["query"], "SELECT now()");
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_REQUEST);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_REQUEST
+    );
 }
 
 #[test]
@@ -932,7 +941,10 @@ fn unmatched_request_times_out_as_error() {
     let ev = h.events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["status"], "Error");
-    assert_eq!(ev[0]["error"]["message"], super::session::UNMATCHED_REQUEST);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::UNMATCHED_REQUEST
+    );
     assert_eq!(h.counters.get("pgsql.unmatched_requests"), 1);
 }
 
