@@ -57,6 +57,8 @@ const RESYNC: Resync = Resync {
 };
 /// Bytes skipped without finding sync before the connection is given up.
 const MAX_UNSYNCED: u64 = 1 << 20;
+/// Distinct `method` texts cached per connection.
+const MAX_METHODS: usize = 32;
 /// Named portals remembered (most clients use only the unnamed one).
 const MAX_PORTALS: usize = 64;
 /// Bytes kept of error and notice messages and of startup parameters.
@@ -297,6 +299,9 @@ pub struct PgsqlSession {
     unnamed_portal: Option<Stmt>,
     portals: HashMap<Box<[u8]>, Stmt>,
     last_parse: Option<Stmt>,
+    /// `method` texts seen on this connection (a handful of keywords),
+    /// shared by its transactions instead of one allocation each.
+    methods: Vec<Arc<str>>,
 }
 
 impl PgsqlSession {
@@ -326,6 +331,7 @@ impl PgsqlSession {
             unnamed_portal: None,
             portals: HashMap::new(),
             last_parse: None,
+            methods: Vec::new(),
         }
     }
 
@@ -358,6 +364,19 @@ impl PgsqlSession {
             buf = Vec::new();
         }
         self.streams[d].buf = buf;
+    }
+
+    /// The `method` of a statement, from the connection's cache.
+    fn method(&mut self, q: &[u8]) -> Arc<str> {
+        let m = sql_method(q);
+        if let Some(a) = self.methods.iter().find(|a| ***a == *m) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(m);
+        if self.methods.len() < MAX_METHODS {
+            self.methods.push(Arc::clone(&a));
+        }
+        a
     }
 
     /// Marks the transaction the skipped bytes of `dir` belong to as
@@ -646,8 +665,8 @@ impl PgsqlSession {
             fe::QUERY => {
                 let q = statement_text(parser::cstr_or_all(body));
                 let tx = PgTx {
-                    method: Some(Arc::from(sql_method(q))),
-                    query: Some(Arc::from(bounded(q, self.cfg.max_query_length))),
+                    method: Some(self.method(q)),
+                    query: Some(shared(q, self.cfg.max_query_length)),
                     ..Default::default()
                 };
                 self.push_tx(Expect::Query, tx, n, ts, out);
@@ -657,16 +676,18 @@ impl PgsqlSession {
                 if let Some(p) = parser::parse_parse(body) {
                     let q = statement_text(p.query);
                     let st = Stmt {
-                        method: Arc::from(sql_method(q)),
-                        query: Arc::from(bounded(q, self.cfg.max_query_length)),
-                        name: (!p.name.is_empty()).then(|| Arc::from(bounded(p.name, MAX_TEXT))),
+                        method: self.method(q),
+                        query: shared(q, self.cfg.max_query_length),
+                        name: (!p.name.is_empty()).then(|| shared(p.name, MAX_TEXT)),
                     };
                     self.last_parse = Some(st.clone());
                     if p.name.is_empty() {
                         self.unnamed = Some(st);
                     } else {
                         let max = self.cfg.max_prepared_statements.max(1);
-                        insert_bounded(&mut self.stmts, p.name, st, max, out);
+                        if insert_bounded(&mut self.stmts, p.name, st, max) {
+                            out.count("pgsql.statements_evicted", 1);
+                        }
                     }
                 }
                 self.push_expect(Expect::Parse, out);
@@ -682,7 +703,9 @@ impl PgsqlSession {
                     match st {
                         Some(st) if b.portal.is_empty() => self.unnamed_portal = Some(st),
                         Some(st) => {
-                            insert_bounded(&mut self.portals, b.portal, st, MAX_PORTALS, out)
+                            if insert_bounded(&mut self.portals, b.portal, st, MAX_PORTALS) {
+                                out.count("pgsql.portals_evicted", 1);
+                            }
                         }
                         None => {
                             out.count("pgsql.unknown_statements", 1);
@@ -885,13 +908,14 @@ impl PgsqlSession {
                 }
             }
             be::DATA_ROW => {
-                let cfg = Arc::clone(&self.cfg);
+                let keep = self.cfg.send_response.then_some(self.cfg.max_rows);
+                let row_len = self.cfg.max_row_length;
                 if let Some(tx) = self.result_tx(out) {
                     tx.response.add(n, ts);
                     tx.num_rows += 1;
-                    if cfg.send_response && tx.rows.len() < cfg.max_rows {
+                    if keep.is_some_and(|max| tx.rows.len() < max) {
                         let mut row = Vec::new();
-                        parser::data_row(body, cfg.max_row_length, &mut row);
+                        parser::data_row(body, row_len, &mut row);
                         tx.rows.push(row);
                     }
                 }
@@ -1275,25 +1299,36 @@ impl PgsqlSession {
     }
 }
 
-/// Inserts into a bounded name map; when full, one other entry goes.
-fn insert_bounded(
-    map: &mut HashMap<Box<[u8]>, Stmt>,
-    name: &[u8],
-    st: Stmt,
-    max: usize,
-    out: &mut TxSink<'_>,
-) {
+/// Inserts into a bounded name map; when full, one other entry goes
+/// (returns true then).
+fn insert_bounded(map: &mut HashMap<Box<[u8]>, Stmt>, name: &[u8], st: Stmt, max: usize) -> bool {
     if let Some(slot) = map.get_mut(name) {
         *slot = st;
-        return;
+        return false;
     }
+    let mut evicted = false;
     if map.len() >= max {
         if let Some(k) = map.keys().next().cloned() {
             map.remove(&k);
-            out.count("pgsql.statements_evicted", 1);
+            evicted = true;
         }
     }
     map.insert(name.into(), st);
+    evicted
+}
+
+/// `b` as shared text of at most `max` bytes (cut at a character
+/// boundary; invalid UTF-8 replaced), with one allocation when valid.
+fn shared(b: &[u8], max: usize) -> Arc<str> {
+    let cut = b.get(..b.len().min(max)).unwrap_or(b);
+    match std::str::from_utf8(cut) {
+        Ok(s) => Arc::from(s),
+        // Only the cut split a character: keep the whole ones.
+        Err(e) if e.error_len().is_none() => {
+            Arc::from(std::str::from_utf8(&cut[..e.valid_up_to()]).unwrap_or_default())
+        }
+        Err(_) => Arc::from(bounded(b, max)),
+    }
 }
 
 fn write_pgsql(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
