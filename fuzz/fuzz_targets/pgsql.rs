@@ -3,9 +3,6 @@
 //! the input itself). Nothing may panic; every event must be valid JSON.
 #![no_main]
 
-#[path = "common.rs"]
-mod common;
-
 use libfuzzer_sys::fuzz_target;
 use spanlens::proto::pgsql::{parser, PgsqlConfig, PgsqlSession};
 use std::sync::Arc;
@@ -38,8 +35,8 @@ fuzz_target!(|data: &[u8]| {
         max_prepared_statements: 4,
         ..Default::default()
     });
-    let s = PgsqlSession::new(cfg);
-    common::drive(s, 5432, data, 3, |ctl| {
+    let mut s = PgsqlSession::new(cfg);
+    spanlens::proto::testkit::fuzz_stream(&mut s, 5432, data, 3, |ctl| {
         (ctl & 2 != 0 && ctl > 0xf0).then(|| u64::from(ctl & 0x3f))
     });
 });

@@ -6,9 +6,20 @@
 //! - [`AnySession`]: a stream or datagram session of any registered
 //!   protocol, made from its registry entry ([`AnySession::new`]), fed the
 //!   protocol's own [`Protocol::SAMPLE`](super::Protocol::SAMPLE).
+//! - The generic checks every decoder passes, run on every registered
+//!   protocol's sample by this module's tests (so a new protocol is checked
+//!   by adding its registry line), and callable with any exchange from a
+//!   protocol's own tests: [`check_every_prefix`] (a prefix of a message
+//!   is incomplete: no event, no counter moves), [`check_every_split`] (cut
+//!   anywhere, the same events), [`check_random_bytes`] (random and mutated
+//!   input never panics, every event is valid JSON).
+//! - [`fuzz_stream`] / [`fuzz_datagram`]: the fuzz driver, so that each
+//!   fuzz target is a few lines; [`bench_exchange`], the loop the
+//!   all-protocols benchmark (`benches/protocols.rs`) times.
 //!
-//! Not here: packet decoding or reassembly (pcap replays go through the
-//! real capture, dispatch, worker and `tcp::TcpConn` code).
+//! Not here: packet decoding or reassembly. To run a capture through the
+//! real capture, dispatch, worker and `tcp::TcpConn` code, use
+//! [`crate::harness::replay`].
 
 use super::{DatagramSession, Dir, ProtocolId, ProtocolsConfig, Session, TxSink};
 use crate::event::{EventBatch, FlowContext};
@@ -149,6 +160,338 @@ pub fn run_sample(p: ProtocolId) -> Driver {
     d
 }
 
+/// A sequence of steps: the bytes of one direction (stream) or one
+/// datagram each.
+pub type Exchange<'a> = &'a [(Dir, &'a [u8])];
+
+fn fresh(p: ProtocolId, cfg: &ProtocolsConfig) -> (AnySession, Driver) {
+    let s = AnySession::new(p, cfg);
+    let port = p.default_ports().first().map_or(0, |x| x.1);
+    let d = Driver::new(s.transport(), port);
+    (s, d)
+}
+
+/// What the checks run: a name for messages and a session maker. The
+/// `check_*` functions build one from a registered protocol; a decoder not
+/// (yet) in the registry, such as `proto::template`, uses [`prefix_check`],
+/// [`split_check`] and [`random_check`] with its own.
+pub struct Subject<'a> {
+    /// Shown in failure messages.
+    pub name: &'a str,
+    /// Makes a fresh session.
+    pub make: &'a dyn Fn() -> AnySession,
+}
+
+impl Subject<'_> {
+    fn fresh(&self) -> (AnySession, Driver) {
+        let s = (self.make)();
+        let d = Driver::new(s.transport(), 1);
+        (s, d)
+    }
+}
+
+/// One piece: the whole step.
+fn uncut(_: usize, b: &[u8]) -> Vec<std::ops::Range<usize>> {
+    std::iter::once(0..b.len()).collect()
+}
+
+/// Feeds `steps`, each cut into the pieces `cut(step index, bytes)`
+/// returns (all at the step's time), then closes; returns the driver.
+fn drive_cut(
+    subject: &Subject<'_>,
+    steps: Exchange<'_>,
+    cut: impl Fn(usize, &[u8]) -> Vec<std::ops::Range<usize>>,
+    close: bool,
+) -> Driver {
+    let (mut s, mut d) = subject.fresh();
+    let mut ts = T0;
+    for (i, (dir, bytes)) in steps.iter().enumerate() {
+        for r in cut(i, bytes) {
+            s.feed(&mut d, *dir, &bytes[r], ts);
+        }
+        ts += 1_000_000;
+    }
+    if close {
+        s.close(&mut d, ts);
+    }
+    d
+}
+
+fn counters_of(d: &Driver) -> Vec<(&'static str, u64)> {
+    let mut v: Vec<_> = d.counters.iter().filter(|(_, n)| *n > 0).collect();
+    v.sort();
+    v
+}
+
+/// Every strict prefix of each step of a stream exchange, fed after the
+/// whole steps before it, gives no new event and moves no counter: the
+/// decoder waits for more bytes instead of failing. Each step must be one
+/// message, or messages none of which completes a transaction alone
+/// (pipelined requests); the split check takes any steps. (Datagram protocols:
+/// a cut datagram is a truncated message, which may be an error; their
+/// prefixes are checked for panics and valid JSON only.)
+pub fn check_every_prefix(p: ProtocolId, cfg: &ProtocolsConfig, steps: Exchange<'_>) {
+    let make = || AnySession::new(p, cfg);
+    prefix_check(
+        &Subject {
+            name: p.name(),
+            make: &make,
+        },
+        steps,
+    );
+}
+
+/// [`check_every_prefix`] for any session maker.
+pub fn prefix_check(subject: &Subject<'_>, steps: Exchange<'_>) {
+    let datagram = matches!((subject.make)(), AnySession::Datagram(_));
+    for i in 0..steps.len() {
+        let before = drive_cut(subject, &steps[..i], uncut, false);
+        let (base_events, base_counters) = (before.lines(), counters_of(&before));
+        for k in 1..steps[i].1.len() {
+            let mut part = steps[..i].to_vec();
+            part.push((steps[i].0, &steps[i].1[..k]));
+            let d = drive_cut(subject, &part, uncut, false);
+            let _ = d.events(); // valid JSON, always
+            if datagram {
+                continue;
+            }
+            assert_eq!(
+                d.lines(),
+                base_events,
+                "{}: step {i} cut at {k} of {} emitted an event",
+                subject.name,
+                steps[i].1.len()
+            );
+            assert_eq!(
+                counters_of(&d),
+                base_counters,
+                "{}: step {i} cut at {k} of {} moved a counter",
+                subject.name,
+                steps[i].1.len()
+            );
+        }
+    }
+}
+
+/// A stream exchange cut at any point of any step (two `data` calls), or
+/// byte by byte throughout, gives exactly the events of the uncut run.
+/// (Datagrams cannot be cut; for them this checks nothing more than the
+/// uncut run.)
+pub fn check_every_split(p: ProtocolId, cfg: &ProtocolsConfig, steps: Exchange<'_>) {
+    let make = || AnySession::new(p, cfg);
+    split_check(
+        &Subject {
+            name: p.name(),
+            make: &make,
+        },
+        steps,
+    );
+}
+
+/// [`check_every_split`] for any session maker.
+pub fn split_check(subject: &Subject<'_>, steps: Exchange<'_>) {
+    let whole = drive_cut(subject, steps, uncut, true).lines();
+    if matches!((subject.make)(), AnySession::Datagram(_)) {
+        return;
+    }
+    for i in 0..steps.len() {
+        for k in 1..steps[i].1.len() {
+            let d = drive_cut(
+                subject,
+                steps,
+                |j, b| {
+                    if j == i {
+                        vec![0..k, k..b.len()]
+                    } else {
+                        uncut(j, b)
+                    }
+                },
+                true,
+            );
+            assert_eq!(d.lines(), whole, "{}: step {i} split at {k}", subject.name);
+        }
+    }
+    let bytewise = drive_cut(
+        subject,
+        steps,
+        |_, b| (0..b.len()).map(|x| x..x + 1).collect(),
+        true,
+    );
+    assert_eq!(
+        bytewise.lines(),
+        whole,
+        "{}: fed byte by byte",
+        subject.name
+    );
+}
+
+/// One step of Marsaglia's xorshift64 (`x` must not start at zero).
+pub fn xorshift64(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+/// `rounds` runs of random input from `seed`: the exchange with random
+/// bytes flipped, cut at random points, repeated, mixed with random bytes,
+/// gaps and ticks. Nothing may panic; every event must be valid JSON.
+pub fn check_random_bytes(
+    p: ProtocolId,
+    cfg: &ProtocolsConfig,
+    steps: Exchange<'_>,
+    seed: u64,
+    rounds: usize,
+) {
+    let make = || AnySession::new(p, cfg);
+    random_check(
+        &Subject {
+            name: p.name(),
+            make: &make,
+        },
+        steps,
+        seed,
+        rounds,
+    );
+}
+
+/// [`check_random_bytes`] for any session maker.
+pub fn random_check(subject: &Subject<'_>, steps: Exchange<'_>, seed: u64, rounds: usize) {
+    let mut x = seed | 1;
+    for _ in 0..rounds {
+        let (mut s, mut d) = subject.fresh();
+        let mut ts = T0;
+        for _ in 0..(xorshift64(&mut x) % 12 + 1) {
+            let r = xorshift64(&mut x);
+            let (dir, mut bytes) = match steps.get((r % (steps.len() as u64 + 1)) as usize) {
+                Some((dir, b)) => (*dir, b.to_vec()),
+                None => {
+                    let dir = if r & 1 == 0 {
+                        Dir::ToServer
+                    } else {
+                        Dir::ToClient
+                    };
+                    let n = (xorshift64(&mut x) % 64) as usize;
+                    (dir, (0..n).map(|_| xorshift64(&mut x) as u8).collect())
+                }
+            };
+            for _ in 0..(xorshift64(&mut x) % 4) {
+                if !bytes.is_empty() {
+                    let at = (xorshift64(&mut x) % bytes.len() as u64) as usize;
+                    bytes[at] = xorshift64(&mut x) as u8;
+                }
+            }
+            let cut = (xorshift64(&mut x) % (bytes.len() as u64 + 1)) as usize;
+            s.feed(&mut d, dir, &bytes[..cut], ts);
+            match (&mut s, xorshift64(&mut x) % 8) {
+                (AnySession::Stream(st), 0) => {
+                    st.gap(dir, xorshift64(&mut x) % 100 + 1, ts, &mut d.sink())
+                }
+                (AnySession::Stream(st), 1) => st.end(dir, ts, &mut d.sink()),
+                (_, 2) => {
+                    ts += 11_000_000_000;
+                    s.tick(&mut d, ts);
+                }
+                _ => {}
+            }
+            s.feed(&mut d, dir, &bytes[cut..], ts);
+            ts += 1_000_000;
+        }
+        s.close(&mut d, ts);
+        let _ = d.events();
+    }
+}
+
+/// The fuzz driver for stream sessions: each chunk's control byte picks
+/// the direction (bit 0), the length (`(ctl >> 2) * len_unit` bytes) and
+/// whether it is a gap instead (`gap(ctl)` gives its size). Ticks one
+/// second after every chunk, closes at the end, and checks that every
+/// event is valid JSON.
+pub fn fuzz_stream(
+    session: &mut dyn Session,
+    server_port: u16,
+    data: &[u8],
+    len_unit: usize,
+    gap: impl Fn(u8) -> Option<u64>,
+) {
+    let mut d = Driver::new(Transport::Tcp, server_port);
+    let mut rest = data;
+    let mut ts = T0;
+    while let Some((&ctl, tail)) = rest.split_first() {
+        let dir = if ctl & 1 == 0 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        let len = ((ctl >> 2) as usize * len_unit).min(tail.len());
+        let (chunk, next) = tail.split_at(len);
+        match gap(ctl) {
+            Some(n) => session.gap(dir, n, ts, &mut d.sink()),
+            None => session.data(dir, chunk, ts, &mut d.sink()),
+        }
+        ts += 1_000_000_000;
+        session.tick(ts, &mut d.sink());
+        rest = next;
+    }
+    session.close(ts, &mut d.sink());
+    let _ = d.events();
+}
+
+/// The fuzz driver for datagram sessions: each datagram is preceded by a
+/// control byte (bit 0: direction, the rest: length in bytes, at most
+/// 127 per datagram; bit 7 set: a tick of 11 s first). Closes at the end
+/// and checks that every event is valid JSON.
+pub fn fuzz_datagram(session: &mut dyn DatagramSession, server_port: u16, data: &[u8]) {
+    let mut d = Driver::new(Transport::Udp, server_port);
+    let mut rest = data;
+    let mut ts = T0;
+    while let Some((&ctl, tail)) = rest.split_first() {
+        let dir = if ctl & 1 == 0 {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        if ctl & 0x80 != 0 {
+            ts += 11_000_000_000;
+            session.tick(ts, &mut d.sink());
+        }
+        let len = (((ctl & 0x7f) >> 1) as usize * 4).min(tail.len());
+        let (dgram, next) = tail.split_at(len);
+        session.datagram(dir, dgram, ts, &mut d.sink());
+        ts += 1_000_000;
+        rest = next;
+    }
+    session.close(ts, &mut d.sink());
+    let _ = d.events();
+}
+
+/// One benchmark iteration's work: feeds `steps` to `session` (1 µs
+/// apart from `*ts`), keeping the event batch from growing without
+/// bound. Returns the events emitted (transactions).
+pub fn bench_exchange(
+    s: &mut AnySession,
+    d: &mut Driver,
+    steps: Exchange<'_>,
+    ts: &mut Timestamp,
+) -> usize {
+    let before = d.batch.len();
+    for (dir, bytes) in steps {
+        s.feed(d, *dir, bytes, *ts);
+        *ts += 1_000;
+    }
+    let n = d.batch.len() - before;
+    if d.batch.len() >= 1024 {
+        d.batch.clear();
+    }
+    n
+}
+
+/// A fresh session and driver for protocol `p` with default settings
+/// (for benchmarks).
+pub fn session_for(p: ProtocolId) -> (AnySession, Driver) {
+    fresh(p, &ProtocolsConfig::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +509,78 @@ mod tests {
             }
             assert_eq!(d.counters.get(p.events_counter()), ev.len() as u64);
         }
+    }
+
+    /// The generic checks, on every registered protocol's sample.
+    #[test]
+    fn every_prefix_of_every_sample_is_incomplete_never_an_error() {
+        let cfg = ProtocolsConfig::default();
+        for &p in ProtocolId::ALL {
+            check_every_prefix(p, &cfg, p.sample());
+        }
+    }
+
+    #[test]
+    fn every_split_of_every_sample_gives_the_same_events() {
+        let cfg = ProtocolsConfig::default();
+        for &p in ProtocolId::ALL {
+            check_every_split(p, &cfg, p.sample());
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_samples_never_panic() {
+        let cfg = ProtocolsConfig::default();
+        for &p in ProtocolId::ALL {
+            check_random_bytes(p, &cfg, p.sample(), 0x5eed_0000 + p as u64, 2000);
+        }
+    }
+
+    /// A decoder that emits one event per `data` call: wrong by both
+    /// checks, and both must say so.
+    struct EagerSession;
+
+    impl Session for EagerSession {
+        fn data(&mut self, _: Dir, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+            let t = crate::event::Transaction {
+                kind: "http",
+                request_start: Some(ts),
+                request_bytes: data.len() as u64,
+                ..Default::default()
+            };
+            out.emit(&t, |_| {});
+        }
+        fn gap(&mut self, _: Dir, _: u64, _: Timestamp, _: &mut TxSink<'_>) {}
+        fn end(&mut self, _: Dir, _: Timestamp, _: &mut TxSink<'_>) {}
+        fn tick(&mut self, _: Timestamp, _: &mut TxSink<'_>) {}
+        fn close(&mut self, _: Timestamp, _: &mut TxSink<'_>) {}
+    }
+
+    fn eager() -> AnySession {
+        AnySession::Stream(Box::new(EagerSession))
+    }
+
+    #[test]
+    #[should_panic(expected = "eager: step 0 cut at 1 of 3 emitted an event")]
+    fn the_prefix_check_catches_an_event_on_a_prefix() {
+        prefix_check(
+            &Subject {
+                name: "eager",
+                make: &eager,
+            },
+            &[(Dir::ToServer, b"abc")],
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "eager: step 0 split at 1")]
+    fn the_split_check_catches_events_that_depend_on_the_cut() {
+        split_check(
+            &Subject {
+                name: "eager",
+                make: &eager,
+            },
+            &[(Dir::ToServer, b"abc")],
+        );
     }
 }
