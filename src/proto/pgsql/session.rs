@@ -454,6 +454,15 @@ impl PgsqlSession {
             let untagged = dir == Dir::ToServer
                 && matches!(self.phase, Phase::Start | Phase::Handshake)
                 && (self.phase == Phase::Handshake || parser::looks_like_startup(rest));
+            if dir == Dir::ToServer
+                && self.phase == Phase::Start
+                && rest[0] == 0
+                && rest.len() < parser::STARTUP_HEADER_LEN
+            {
+                // A startup packet (its length's high byte is 0) cut
+                // short: wait for its code. Tagged types are letters.
+                break;
+            }
             if dir == Dir::ToServer && self.phase == Phase::Start {
                 self.phase = if untagged {
                     Phase::Handshake

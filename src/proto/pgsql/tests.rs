@@ -1274,3 +1274,86 @@ fn local_pgbench_prepared_capture() {
     assert!(exec.len() >= 140, "{}", exec.len());
     assert!(exec.iter().all(|e| e["query"].is_string()));
 }
+
+// ---------------------------------------------------------------- testkit checks
+
+/// A whole connection, one step per message: SSLRequest answered N,
+/// startup and authentication, a simple query with rows, a pipeline with a
+/// named statement, a COPY FROM STDIN, an error.
+fn connection_steps() -> Vec<(Dir, Vec<u8>)> {
+    let mut ps = cs("server_version");
+    ps.extend(cs("15.8"));
+    let mut v: Vec<(Dir, Vec<u8>)> = vec![
+        (Dir::ToServer, ssl_request()),
+        (Dir::ToClient, b"N".to_vec()),
+        (
+            Dir::ToServer,
+            startup(&[("user", "alice"), ("database", "shop")]),
+        ),
+        (Dir::ToClient, msg(b'R', &[0, 0, 0, 0])),
+        (Dir::ToClient, msg(b'S', &ps)),
+        (Dir::ToClient, msg(b'K', &[0, 0, 0x10, 0x92, 1, 2, 3, 4])),
+        (Dir::ToClient, ready()),
+    ];
+    let (q, r) = select_exchange();
+    v.push((Dir::ToServer, q));
+    v.push((Dir::ToClient, r));
+    for m in [
+        parse("s1", "SELECT $1"),
+        bind("", "s1"),
+        describe_portal(""),
+        execute(""),
+        sync(),
+    ] {
+        v.push((Dir::ToServer, m));
+    }
+    for m in [
+        msg(b'1', &[]),
+        msg(b'2', &[]),
+        row_description(&["x"]),
+        data_row(&[Some("7")]),
+        complete("SELECT 1"),
+        ready(),
+    ] {
+        v.push((Dir::ToClient, m));
+    }
+    v.push((Dir::ToServer, query("COPY t FROM STDIN")));
+    v.push((Dir::ToClient, msg(b'G', &[0, 0, 1, 0, 0])));
+    v.push((Dir::ToServer, msg(b'd', b"1\n")));
+    v.push((Dir::ToServer, msg(b'c', &[])));
+    v.push((Dir::ToClient, complete("COPY 1")));
+    v.push((Dir::ToClient, ready()));
+    v.push((Dir::ToServer, query("SELECT * FROM nope")));
+    v.push((
+        Dir::ToClient,
+        error("ERROR", "42P01", "relation \"nope\" does not exist"),
+    ));
+    v.push((Dir::ToClient, ready()));
+    v
+}
+
+#[test]
+fn testkit_generic_checks_on_a_whole_connection() {
+    use crate::proto::testkit;
+    use crate::proto::{ProtocolId, ProtocolsConfig};
+    let owned = connection_steps();
+    let steps: Vec<(Dir, &[u8])> = owned.iter().map(|(d, b)| (*d, b.as_slice())).collect();
+    let cfg = ProtocolsConfig::default();
+    testkit::check_every_prefix(ProtocolId::Pgsql, &cfg, &steps);
+    testkit::check_every_split(ProtocolId::Pgsql, &cfg, &steps);
+    testkit::check_random_bytes(ProtocolId::Pgsql, &cfg, &steps, 0x5eed_0001, 200);
+    // And what the connection decodes to, so the checks compare real events.
+    let (mut s, mut d) = testkit::session_for(ProtocolId::Pgsql);
+    let mut ts = testkit::T0;
+    for (dir, b) in &steps {
+        ts += MILLISECOND;
+        s.feed(&mut d, *dir, b, ts);
+    }
+    s.close(&mut d, ts + SECOND);
+    let ev = d.events();
+    assert_eq!(ev.len(), 4, "{ev:?}");
+    assert_eq!(ev[1]["pgsql"]["statement"], "s1");
+    assert_eq!(ev[2]["pgsql"]["copy"]["rows"], 1);
+    assert_eq!(ev[3]["pgsql"]["error_code"], "42P01");
+    assert!(ev.iter().all(|e| e["user"]["name"] == "alice"));
+}
