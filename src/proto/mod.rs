@@ -24,6 +24,7 @@
 pub mod common;
 pub mod http;
 pub mod mysql;
+pub mod pgsql;
 pub mod redis;
 pub mod registry;
 pub mod session;

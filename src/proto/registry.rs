@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{http, mysql, redis};
+use super::{http, mysql, pgsql, redis};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -183,6 +183,8 @@ protocols! {
     Mysql: mysql => mysql::Mysql,
     /// Redis RESP2/RESP3.
     Redis: redis => redis::Redis,
+    /// PostgreSQL frontend/backend protocol v3.
+    Pgsql: pgsql => pgsql::Pgsql,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
