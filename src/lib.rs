@@ -13,6 +13,8 @@
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod decap;
+pub mod defrag;
 pub mod dispatch;
 pub mod doctor;
 pub mod event;

@@ -54,6 +54,11 @@ pub enum Undecodable {
     Fragment,
     /// A transport header cut short.
     TruncatedTransport,
+    /// An IP fragment held for reassembly (not counted here: `defrag.*`
+    /// counts fragments).
+    FragmentHeld,
+    /// A malformed encapsulation header, or too many layers.
+    Tunnel(crate::decap::Bad),
 }
 
 impl Undecodable {
@@ -64,6 +69,8 @@ impl Undecodable {
             Undecodable::NotIp => "decode.not_ip",
             Undecodable::Fragment => "decode.ip_fragment",
             Undecodable::TruncatedTransport => "decode.truncated_transport",
+            Undecodable::FragmentHeld => "defrag.held",
+            Undecodable::Tunnel(b) => b.counter(),
         }
     }
 }
@@ -110,7 +117,7 @@ pub struct Decoded {
 
 impl Decoded {
     /// The network layer's fields; ports, TCP fields and payload still zero.
-    fn addresses(src: IpAddr, dst: IpAddr, proto: u8, vlan: [u16; 2]) -> Self {
+    pub(crate) fn addresses(src: IpAddr, dst: IpAddr, proto: u8, vlan: [u16; 2]) -> Self {
         Decoded {
             src,
             dst,
@@ -134,7 +141,7 @@ fn offset_in(frame: &[u8], part: &[u8]) -> usize {
 /// Decodes one frame of link type `lt`.
 #[inline]
 pub fn decode(lt: i32, frame: &[u8]) -> Result<Decoded, Undecodable> {
-    match decode_common(lt, frame) {
+    match decode_common(lt, frame, frame) {
         Some(d) => Ok(d),
         None => decode_lax(lt, frame),
     }
@@ -148,7 +155,11 @@ pub fn decode(lt: i32, frame: &[u8]) -> Result<Decoded, Undecodable> {
 /// the snaplen, fragments, ICMP, extension headers, other link types) is
 /// `None` and goes to [`decode_lax`]; where both apply they agree (tested
 /// frame by frame on every capture).
-fn decode_common(lt: i32, frame: &[u8]) -> Option<Decoded> {
+///
+/// `frame` lies inside `base` (the whole captured frame, when `frame` is a
+/// frame inside a tunnel); offsets are relative to `base`.
+#[inline]
+pub(crate) fn decode_common(lt: i32, base: &[u8], frame: &[u8]) -> Option<Decoded> {
     use etherparse::{
         Ethernet2HeaderSlice, Ipv4HeaderSlice, Ipv6HeaderSlice, SingleVlanHeaderSlice,
         TcpHeaderSlice, UdpHeaderSlice,
@@ -228,14 +239,14 @@ fn decode_common(lt: i32, frame: &[u8]) -> Option<Decoded> {
         }
         _ => return None,
     };
-    d.payload_off = offset_in(frame, l4) + hl;
+    d.payload_off = offset_in(base, l4) + hl;
     d.payload_len = l4.len() - hl;
     d.payload_wire_len = d.payload_len;
     Some(d)
 }
 
 /// Any frame of a supported link type, through etherparse's lax slicing.
-fn decode_lax(lt: i32, frame: &[u8]) -> Result<Decoded, Undecodable> {
+pub(crate) fn decode_lax(lt: i32, frame: &[u8]) -> Result<Decoded, Undecodable> {
     use linktype::*;
     let sliced = match lt {
         ETHERNET => LaxSlicedPacket::from_ethernet(frame).map_err(|_| Undecodable::Truncated)?,
@@ -255,6 +266,12 @@ fn decode_lax(lt: i32, frame: &[u8]) -> Result<Decoded, Undecodable> {
         }
         _ => LaxSlicedPacket::from_ip(frame).map_err(|_| Undecodable::NotIp)?,
     };
+    from_lax(frame, &sliced)
+}
+
+/// The headers of a lax-sliced packet; offsets relative to `frame`, which
+/// holds every slice of `sliced`.
+pub(crate) fn from_lax(frame: &[u8], sliced: &LaxSlicedPacket<'_>) -> Result<Decoded, Undecodable> {
     let mut vlan = [0u16; 2];
     for (i, v) in sliced.vlan_ids().iter().take(2).enumerate() {
         vlan[i] = v.value();
@@ -440,7 +457,7 @@ mod tests {
             let lt = cap.get_datalink().0;
             while let Ok(p) = cap.next_packet() {
                 total += 1;
-                if let Some(d) = decode_common(lt, p.data) {
+                if let Some(d) = decode_common(lt, p.data, p.data) {
                     common += 1;
                     assert_eq!(Ok(d), decode_lax(lt, p.data), "{}", f.display());
                 }
@@ -453,23 +470,28 @@ mod tests {
     #[test]
     fn common_path_leaves_the_unusual_to_the_lax_path() {
         // VLAN-tagged TCP SYN: common.
-        assert!(decode_common(linktype::ETHERNET, VLAN_TCP_SYN).is_some());
+        assert!(decode_common(linktype::ETHERNET, VLAN_TCP_SYN, VLAN_TCP_SYN).is_some());
         // Cut inside the TCP header, a fragment, a raw IP link: lax.
         assert!(
-            decode_common(linktype::ETHERNET, &VLAN_TCP_SYN[..VLAN_TCP_SYN.len() - 1]).is_none()
+            decode_common(
+                linktype::ETHERNET,
+                VLAN_TCP_SYN,
+                &VLAN_TCP_SYN[..VLAN_TCP_SYN.len() - 1]
+            )
+            .is_none()
         );
         let mut frag = VLAN_TCP_SYN.to_vec();
         frag[24] = 0x20;
-        assert!(decode_common(linktype::ETHERNET, &frag).is_none());
+        assert!(decode_common(linktype::ETHERNET, &frag, &frag).is_none());
         assert_eq!(
             decode(linktype::ETHERNET, &frag),
             Err(Undecodable::Fragment)
         );
-        assert!(decode_common(linktype::RAW, &VLAN_TCP_SYN[18..]).is_none());
+        assert!(decode_common(linktype::RAW, &VLAN_TCP_SYN[18..], &VLAN_TCP_SYN[18..]).is_none());
         // Ethernet padding after the IP packet is not payload.
         let mut padded = VLAN_TCP_SYN.to_vec();
         padded.extend_from_slice(&[0; 6]);
-        let d = decode_common(linktype::ETHERNET, &padded).unwrap();
+        let d = decode_common(linktype::ETHERNET, &padded, &padded).unwrap();
         assert_eq!(d.payload_len, 0);
         assert_eq!(Ok(d), decode_lax(linktype::ETHERNET, &padded));
     }

@@ -17,11 +17,12 @@ pub mod decode;
 pub mod filter;
 
 use crate::capture::{CaptureError, Next, Source};
+use crate::decap::{Decoder, Tunnel};
 use crate::flow::{FlowKey, Side};
 use crate::stats::{Counters, Published};
 use crate::time::{Timestamp, SECOND};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use decode::{decode, Decoded};
+use decode::{Decoded, Undecodable};
 use filter::Filter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +48,9 @@ pub struct PacketRec {
     pub dec: Decoded,
     /// Offset of the captured payload in [`PacketBatch::data`].
     pub data_off: u32,
+    /// 0: not tunnelled; else 1 + the index of its [`Tunnel`] in
+    /// [`PacketBatch::tunnels`].
+    pub tunnel: u32,
 }
 
 impl PacketRec {
@@ -55,6 +59,14 @@ impl PacketRec {
     pub fn payload<'a>(&self, data: &'a [u8]) -> &'a [u8] {
         let start = self.data_off as usize;
         data.get(start..start + self.dec.payload_len).unwrap_or(&[])
+    }
+
+    /// Where this packet came from, when it was tunnelled.
+    #[inline]
+    pub fn tunnel<'a>(&self, tunnels: &'a [Tunnel]) -> Option<&'a Tunnel> {
+        (self.tunnel as usize)
+            .checked_sub(1)
+            .and_then(|i| tunnels.get(i))
     }
 }
 
@@ -65,12 +77,16 @@ pub struct PacketBatch {
     pub data: Vec<u8>,
     /// Packet records.
     pub pkts: Vec<PacketRec>,
+    /// Tunnels of the tunnelled packets ([`PacketRec::tunnel`]).
+    pub tunnels: Vec<Tunnel>,
 }
 
 impl PacketBatch {
-    fn clear(&mut self) {
+    /// Empties the batch, keeping its allocations.
+    pub fn clear(&mut self) {
         self.data.clear();
         self.pkts.clear();
+        self.tunnels.clear();
     }
 }
 
@@ -114,6 +130,9 @@ pub struct Dispatcher {
     recycle: Receiver<PacketBatch>,
     batches: Vec<PacketBatch>,
     filter: Filter,
+    decoder: Decoder,
+    /// `--tunnel-id`: only packets from these tunnels (empty: all).
+    tunnel_ids: Vec<u32>,
     hasher: ahash::RandomState,
     opts: DispatchOptions,
     counters: Counters,
@@ -160,6 +179,8 @@ impl Dispatcher {
             recycle,
             batches: (0..n).map(|_| PacketBatch::default()).collect(),
             filter,
+            decoder: Decoder::with_defaults(),
+            tunnel_ids: Vec::new(),
             hasher: crate::flow::fixed_state(),
             opts,
             counters: Counters::new(),
@@ -171,6 +192,14 @@ impl Dispatcher {
             watermark: 0,
             last_flush: Instant::now(),
         }
+    }
+
+    /// Decodes with `decoder` (the `[decap]` and `[defrag]` settings) and
+    /// keeps only packets from the tunnels `tunnel_ids` (empty: all).
+    pub fn with_decoder(mut self, decoder: Decoder, tunnel_ids: Vec<u32>) -> Self {
+        self.decoder = decoder;
+        self.tunnel_ids = tunnel_ids;
+        self
     }
 
     fn fresh_batch(&self) -> PacketBatch {
@@ -231,6 +260,7 @@ impl Dispatcher {
                 self.broadcast(|| ShardMsg::Tick(now))?;
                 self.next_tick = Some(now + TICK);
                 self.counters.add("capture.ticks", 1);
+                self.decoder.expire(now);
                 self.publish();
             }
             Some(_) => {}
@@ -248,38 +278,82 @@ impl Dispatcher {
         self.packets += 1;
         self.bytes += u64::from(wire_len);
         self.advance(ts)?;
-        let dec = match decode(lt, frame) {
+        let dec = match self.decoder.decode(lt, ts, wire_len, frame) {
             Ok(d) => d,
+            Err(Undecodable::FragmentHeld) => return Ok(()),
             Err(why) => {
                 self.counters.add(why.counter(), 1);
                 return Ok(());
             }
         };
+        let tunnel = self.decoder.tunnel();
+        if !self.tunnel_ids.is_empty()
+            && !tunnel.is_some_and(|t| t.id.is_some_and(|id| self.tunnel_ids.contains(&id)))
+        {
+            self.counters.add("capture.filtered_out", 1);
+            return Ok(());
+        }
         if !self.filter.keep(dec.src, dec.dst) {
             self.counters.add("capture.filtered_out", 1);
             return Ok(());
         }
-        let (key, side) = FlowKey::new(
+        let (mut key, side) = FlowKey::new(
             (dec.src, dec.sport),
             (dec.dst, dec.dport),
             dec.proto,
             dec.vlan,
         );
+        if let Some(t) = tunnel {
+            if self.decoder.config().tunnel_id_in_flow_key {
+                key = key.in_tunnel(t.tenant);
+            }
+        }
         let shard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
-        let payload = frame
-            .get(dec.payload_off..dec.payload_off + dec.payload_len)
-            .unwrap_or(&[]);
+        let payload = self.decoder.payload(frame, &dec);
         let b = &mut self.batches[shard];
         let data_off = b.data.len() as u32;
         b.data.extend_from_slice(payload);
+        let tunnel_ix = match tunnel {
+            Some(t) => {
+                b.tunnels.push(*t);
+                b.tunnels.len() as u32
+            }
+            None => 0,
+        };
         b.pkts.push(PacketRec {
             ts,
-            wire_len,
+            wire_len: self.decoder.wire_len(wire_len),
             key,
             side,
             dec,
             data_off,
+            tunnel: tunnel_ix,
         });
+        if let Some(outer) = self.decoder.outer() {
+            if self.filter.keep(outer.src, outer.dst) {
+                let (key, side) = FlowKey::new(
+                    (outer.src, outer.sport),
+                    (outer.dst, outer.dport),
+                    outer.proto,
+                    outer.vlan,
+                );
+                let oshard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
+                let ob = &mut self.batches[oshard];
+                ob.pkts.push(PacketRec {
+                    ts,
+                    wire_len,
+                    key,
+                    side,
+                    dec: *outer,
+                    data_off: ob.data.len() as u32,
+                    tunnel: 0,
+                });
+                if oshard != shard && ob.pkts.len() >= self.opts.batch_packets {
+                    self.send_batch(oshard)?;
+                }
+            }
+        }
+        let b = &self.batches[shard];
         if b.pkts.len() >= self.opts.batch_packets || b.data.len() >= BATCH_BYTES {
             self.send_batch(shard)?;
         }
@@ -410,6 +484,7 @@ impl Dispatcher {
     }
 
     fn fold_packet_counts(&mut self) {
+        self.decoder.fold(&mut self.counters);
         if self.packets > 0 {
             self.counters.set("capture.packets", self.packets);
             self.counters.set("capture.bytes", self.bytes);

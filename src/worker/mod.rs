@@ -111,10 +111,9 @@ impl Worker {
             match msg {
                 ShardMsg::Packets(mut batch) => {
                     for rec in &batch.pkts {
-                        self.packet(rec, &batch.data);
+                        self.packet(rec, &batch.data, &batch.tunnels);
                     }
-                    batch.data.clear();
-                    batch.pkts.clear();
+                    batch.clear();
                     let _ = self.recycle.try_send(batch);
                     if self.events.buf.len() >= EVENT_BATCH_BYTES {
                         self.ship();
@@ -164,7 +163,7 @@ impl Worker {
         }
     }
 
-    fn new_flow(&mut self, rec: &PacketRec) -> Flow {
+    fn new_flow(&mut self, rec: &PacketRec, tunnel: Option<&crate::decap::Tunnel>) -> Flow {
         let cfg = &self.config;
         let d = &rec.dec;
         let src = (d.src, d.sport);
@@ -232,7 +231,11 @@ impl Worker {
             cid,
         );
         ctx.vlan = rec.key.vlan.iter().copied().filter(|v| *v != 0).collect();
-        ctx.server_group = cfg.groups.lookup(server.0);
+        ctx.tunnel = tunnel.copied();
+        ctx.server_group = match tunnel {
+            Some(t) => cfg.groups.lookup_in_tunnel(server.0, t.id),
+            None => cfg.groups.lookup(server.0),
+        };
         let session = protocol.map(|p| {
             self.counters.add(session_counter(p), 1);
             p.new_session(&registry.config)
@@ -252,7 +255,7 @@ impl Worker {
         }
     }
 
-    fn packet(&mut self, rec: &PacketRec, data: &[u8]) {
+    fn packet(&mut self, rec: &PacketRec, data: &[u8], tunnels: &[crate::decap::Tunnel]) {
         if rec.ts > self.now {
             self.now = rec.ts;
         }
@@ -260,7 +263,7 @@ impl Worker {
             if self.flows.len() >= self.config.raw.flows.max_flows_per_worker {
                 self.evict_oldest();
             }
-            let f = self.new_flow(rec);
+            let f = self.new_flow(rec, rec.tunnel(tunnels));
             self.counters.add("flows.created", 1);
             self.flows.insert(rec.key, f);
         }
