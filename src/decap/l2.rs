@@ -22,7 +22,7 @@ pub fn mpls(b: &[u8], off: usize, end: usize) -> Result<Next, Bad> {
                 return Err(Bad::MplsTruncated);
             };
             return Ok(match first >> 4 {
-                4 | 6 => Next::Ip(at),
+                4 | 6 if looks_like_ip(b, at, end) => Next::Ip(at),
                 // Pseudowire control word (RFC 4385: first nibble 0), then Ethernet.
                 0 => Next::Ether(at + 4),
                 // An Ethernet pseudowire without control word.
@@ -31,6 +31,20 @@ pub fn mpls(b: &[u8], off: usize, end: usize) -> Result<Next, Bad> {
         }
     }
     Err(Bad::MplsNoBottom)
+}
+
+/// Whether the bytes after a bottom label are an IP packet rather than an
+/// Ethernet pseudowire without control word whose destination MAC starts
+/// with a 4 or a 6: the IP length must match what is there.
+fn looks_like_ip(b: &[u8], at: usize, end: usize) -> bool {
+    let rest = end - at;
+    // Up to 46 bytes of Ethernet padding may follow a short packet.
+    let fits = |len: usize| len <= rest && rest - len <= 46;
+    match b[at] >> 4 {
+        4 => rest >= 20 && b[at] & 0x0f >= 5 && fits(usize::from(be16(b, at + 2))),
+        6 => rest >= 40 && fits(40 + usize::from(be16(b, at + 4))),
+        _ => false,
+    }
 }
 
 /// A PPPoE session header at `off`: the PPP payload and the session id.

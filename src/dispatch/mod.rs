@@ -283,7 +283,8 @@ impl Dispatcher {
             Err(Undecodable::FragmentHeld) => return Ok(()),
             Err(why) => {
                 self.counters.add(why.counter(), 1);
-                return Ok(());
+                // The tunnel's own packet is still a packet of the outer flow.
+                return self.push_outer(ts, wire_len, None);
             }
         };
         let tunnel = self.decoder.tunnel();
@@ -329,33 +330,48 @@ impl Dispatcher {
             data_off,
             tunnel: tunnel_ix,
         });
-        if let Some(outer) = self.decoder.outer() {
-            if self.filter.keep(outer.src, outer.dst) {
-                let (key, side) = FlowKey::new(
-                    (outer.src, outer.sport),
-                    (outer.dst, outer.dport),
-                    outer.proto,
-                    outer.vlan,
-                );
-                let oshard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
-                let ob = &mut self.batches[oshard];
-                ob.pkts.push(PacketRec {
-                    ts,
-                    wire_len,
-                    key,
-                    side,
-                    dec: *outer,
-                    data_off: ob.data.len() as u32,
-                    tunnel: 0,
-                });
-                if oshard != shard && ob.pkts.len() >= self.opts.batch_packets {
-                    self.send_batch(oshard)?;
-                }
-            }
-        }
+        self.push_outer(ts, wire_len, Some(shard))?;
         let b = &self.batches[shard];
         if b.pkts.len() >= self.opts.batch_packets || b.data.len() >= BATCH_BYTES {
             self.send_batch(shard)?;
+        }
+        Ok(())
+    }
+
+    /// With `decap.outer_flows`: the last packet's outermost tunnel packet
+    /// as a packet of its own flow (`inner_shard`: where the inner packet
+    /// went, whose batch the caller checks).
+    fn push_outer(
+        &mut self,
+        ts: Timestamp,
+        wire_len: u32,
+        inner_shard: Option<usize>,
+    ) -> Result<(), WorkerGone> {
+        let Some(outer) = self.decoder.outer() else {
+            return Ok(());
+        };
+        if !self.filter.keep(outer.src, outer.dst) {
+            return Ok(());
+        }
+        let (key, side) = FlowKey::new(
+            (outer.src, outer.sport),
+            (outer.dst, outer.dport),
+            outer.proto,
+            outer.vlan,
+        );
+        let oshard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
+        let ob = &mut self.batches[oshard];
+        ob.pkts.push(PacketRec {
+            ts,
+            wire_len,
+            key,
+            side,
+            dec: *outer,
+            data_off: ob.data.len() as u32,
+            tunnel: 0,
+        });
+        if Some(oshard) != inner_shard && ob.pkts.len() >= self.opts.batch_packets {
+            self.send_batch(oshard)?;
         }
         Ok(())
     }
