@@ -618,9 +618,11 @@ impl Decoder {
         if inner.proto == 17 && self.udp_interest(&inner, frame) {
             return None;
         }
+        let mut layers = [Kind::default(); MAX_LAYERS_NAMED];
+        layers[0] = Kind::Vxlan;
         self.tunnel = Tunnel {
             kind: Kind::Vxlan,
-            layers: [Kind::Vxlan; MAX_LAYERS_NAMED],
+            layers,
             depth: 1,
             id: Some(vni),
             tenant: vni,

@@ -578,7 +578,7 @@ mod tests {
         }
         assert_eq!(d.n.evicted, 1);
         assert_eq!(d.pending(), 2);
-        d.expire(cfg.timeout.nanos() + 1);
+        d.expire(cfg.timeout.nanos() + 10);
         assert_eq!(d.n.timeouts, 2);
         assert_eq!(d.pending(), 0);
         assert_eq!(d.held_bytes(), 0);
