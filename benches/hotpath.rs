@@ -47,7 +47,12 @@ fn vxlan(inner: &[u8]) -> Vec<u8> {
 /// The capture thread's per-packet work but the channel: decode, filter,
 /// flow key and shard hash, payload copied into a batch (cleared every 256
 /// packets), over every frame of a capture.
-fn capture_work(dec: &mut Decoder, frames: &[Vec<u8>], filter: &Filter, batch: &mut Vec<u8>) -> u64 {
+fn capture_work(
+    dec: &mut Decoder,
+    frames: &[Vec<u8>],
+    filter: &Filter,
+    batch: &mut Vec<u8>,
+) -> u64 {
     let state = fixed_state();
     let mut sum = 0u64;
     for (i, f) in frames.iter().enumerate() {
@@ -85,7 +90,10 @@ fn capture_per_packet(c: &mut Criterion) {
     g.throughput(Throughput::Elements(plain.len() as u64));
     let mut dec = Decoder::with_defaults();
     let mut batch = Vec::with_capacity(1 << 20);
-    for (name, frames) in [("http_sample_plain", &plain), ("http_sample_vxlan", &wrapped)] {
+    for (name, frames) in [
+        ("http_sample_plain", &plain),
+        ("http_sample_vxlan", &wrapped),
+    ] {
         g.bench_function(name, |b| {
             b.iter(|| capture_work(&mut dec, black_box(frames), &filter, &mut batch))
         });
@@ -225,6 +233,7 @@ fn batch_handoff(c: &mut Criterion) {
         side,
         dec,
         data_off: 0,
+        tunnel: 0,
     };
     let mut g = c.benchmark_group("handoff");
     g.throughput(Throughput::Elements(1));
@@ -309,5 +318,11 @@ fn json(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, capture_thread, capture_per_packet, batch_handoff, json);
+criterion_group!(
+    benches,
+    capture_thread,
+    capture_per_packet,
+    batch_handoff,
+    json
+);
 criterion_main!(benches);

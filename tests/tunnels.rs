@@ -17,9 +17,7 @@ use std::path::{Path, PathBuf};
 fn corpus_tunnels() -> Option<PathBuf> {
     let dir = std::env::var_os("SPANLENS_CORPUS_TUNNELS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus-tunnels")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus-tunnels"));
     if dir.join("MANIFEST.md").is_file() {
         Some(dir)
     } else {
@@ -46,8 +44,8 @@ fn replay_stats(file: &Path, args: &[&str]) -> (Vec<Value>, Value) {
         String::from_utf8_lossy(&out.stderr)
     );
     let events = common::parse_ndjson(&out.stdout);
-    let st: Value = serde_json::from_slice(&std::fs::read(stats.path()).expect("stats"))
-        .expect("stats JSON");
+    let st: Value =
+        serde_json::from_slice(&std::fs::read(stats.path()).expect("stats")).expect("stats JSON");
     (events, st)
 }
 
@@ -93,8 +91,14 @@ fn corpus_tunnels_match_the_manifest() {
     let (ev, st) = replay_stats(&f("sv_decode-erspan-typeI-02.pcap"), &[]);
     let fl = flows(&ev);
     assert_eq!(fl.len(), 2);
-    let vlans: BTreeSet<String> = fl.iter().map(|e| e["network"]["vlan"].to_string()).collect();
-    assert_eq!(vlans, BTreeSet::from(["[1011]".to_string(), "[999]".to_string()]));
+    let vlans: BTreeSet<String> = fl
+        .iter()
+        .map(|e| e["network"]["vlan"].to_string())
+        .collect();
+    assert_eq!(
+        vlans,
+        BTreeSet::from(["[1011]".to_string(), "[999]".to_string()])
+    );
     assert!(fl.iter().all(|e| e["tunnel"]["type"] == "erspan1"
         && e["tunnel"]["source"]["ip"] == "100.95.0.15"
         && e["tunnel"]["destination"]["ip"] == "100.95.254.129"));
@@ -201,7 +205,10 @@ fn corpus_tunnels_match_the_manifest() {
     let oc = outer.path().to_str().unwrap();
     let (ev, st) = replay_stats(&f("sv_vxlan-decoder-02.pcap"), &["-c", oc]);
     let fl = flows(&ev);
-    let icmp: Vec<_> = fl.iter().filter(|e| e["network"]["transport"] == "icmp").collect();
+    let icmp: Vec<_> = fl
+        .iter()
+        .filter(|e| e["network"]["transport"] == "icmp")
+        .collect();
     assert_eq!(icmp.len(), 1);
     assert_eq!(pkts(icmp[0]), (4, 4));
     assert_eq!(icmp[0]["tunnel"]["id"], 100);
@@ -251,7 +258,10 @@ fn corpus_tunnels_match_the_manifest() {
     assert_eq!(ep(fl[0], "source"), ("10.2.0.1".into(), 39198));
     assert_eq!(ep(fl[0], "destination"), ("10.2.0.2".into(), 1234));
     assert_eq!(fl[0]["tunnel"]["depth"], 2);
-    assert_eq!(fl[0]["tunnel"]["layers"], serde_json::json!(["geneve", "gre"]));
+    assert_eq!(
+        fl[0]["tunnel"]["layers"],
+        serde_json::json!(["geneve", "gre"])
+    );
     let t = txs(&ev);
     assert_eq!(t.len(), 1);
     assert_eq!(t[0]["http"]["response"]["status_code"], 200);
@@ -259,7 +269,13 @@ fn corpus_tunnels_match_the_manifest() {
 
     // IP in IP, all four combinations.
     for (file, kind, inner_src, outer_src, counter_name) in [
-        ("sv_bug-4571-01.pcap", "ipv4_in_ipv4", "10.1.0.3", "10.1.0.1", "decap.ipv4_in_ipv4"),
+        (
+            "sv_bug-4571-01.pcap",
+            "ipv4_in_ipv4",
+            "10.1.0.3",
+            "10.1.0.1",
+            "decap.ipv4_in_ipv4",
+        ),
         (
             "sv_bug-4571-04.pcap",
             "ipv6_in_ipv4",
@@ -311,10 +327,18 @@ fn corpus_tunnels_match_the_manifest() {
 
     // Teredo: the IPv4 HTTP and, inside the relay flow, zeek's two IPv6 GETs.
     let (ev, st) = replay_stats(&f("sv_decode-teredo-01.pcap"), &[]);
-    let t: Vec<_> = txs(&ev).into_iter().filter(|e| e["type"] == "http").collect();
-    let teredo: Vec<_> = t.iter().filter(|e| e["tunnel"]["type"] == "teredo").collect();
+    let t: Vec<_> = txs(&ev)
+        .into_iter()
+        .filter(|e| e["type"] == "http")
+        .collect();
+    let teredo: Vec<_> = t
+        .iter()
+        .filter(|e| e["tunnel"]["type"] == "teredo")
+        .collect();
     assert_eq!(teredo.len(), 2);
-    assert!(teredo.iter().all(|e| e["client"]["port"] == 1286 && e["method"] == "GET"));
+    assert!(teredo
+        .iter()
+        .all(|e| e["client"]["port"] == 1286 && e["method"] == "GET"));
     assert!(teredo
         .iter()
         .all(|e| e["tunnel"]["destination"]["ip"] == "83.170.1.38"));
@@ -323,7 +347,10 @@ fn corpus_tunnels_match_the_manifest() {
         .filter(|e| e.get("tunnel").is_none())
         .map(|e| e["client"]["port"].as_u64().unwrap_or(0))
         .collect();
-    assert!(v4_ports.contains(&1578) && v4_ports.contains(&1580), "{v4_ports:?}");
+    assert!(
+        v4_ports.contains(&1578) && v4_ports.contains(&1580),
+        "{v4_ports:?}"
+    );
     assert!(counter(&st, "decap.teredo") >= 25);
 
     // PPPoE: HTTP inside a session with a 1-byte PPP protocol field; control only.
@@ -438,7 +465,9 @@ fn eth(et: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 fn ipv4_frag(proto: u8, id: u16, frag: u16, payload: &[u8]) -> Vec<u8> {
-    let mut v = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
+    let mut v = vec![
+        0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
+    ];
     v[2..4].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
     v[4..6].copy_from_slice(&id.to_be_bytes());
     v[6..8].copy_from_slice(&frag.to_be_bytes());
@@ -504,7 +533,12 @@ fn fragment_v4(proto: u8, id: u16, payload: &[u8], chunk: usize, reverse: bool) 
     while off < payload.len() {
         let end = (off + chunk).min(payload.len());
         let more = if end < payload.len() { 0x2000 } else { 0 };
-        out.push(ipv4_frag(proto, id, more | (off / 8) as u16, &payload[off..end]));
+        out.push(ipv4_frag(
+            proto,
+            id,
+            more | (off / 8) as u16,
+            &payload[off..end],
+        ));
         off = end;
     }
     if reverse {
@@ -568,83 +602,216 @@ fn the_sample_wrapped_in_every_encapsulation_gives_the_same_transactions() {
     let gre_udp_port = 4754;
     // (name, counter, tunnel.type, tunnel.id, IPv6 sample, drop vlan, wrap)
     let cases: Vec<(&str, &str, &str, Option<u64>, bool, bool, Wrap)> = vec![
-        ("vxlan", "decap.vxlan", "vxlan", Some(42), false, false, |f, i| {
-            vec![eth(0x0800, &ipv4(17, &udp(40000 + (i % 7) as u16, 4789, &vxlan(42, f))))]
-        }),
-        ("vxlan_in_ipv6", "decap.vxlan", "vxlan", Some(7), true, false, |f, _| {
-            vec![eth(0x86dd, &ipv6(17, &udp(40000, 4789, &vxlan(7, f))))]
-        }),
-        ("geneve_options", "decap.geneve", "geneve", Some(99), false, false, |f, _| {
-            // Two 4-byte-long options (8 bytes each), Ethernet payload.
-            let mut g = vec![0x04, 0, 0x65, 0x58, 0, 0, 99, 0];
-            g.extend_from_slice(&[0x01, 0x02, 0x80, 0x01, 1, 2, 3, 4]);
-            g.extend_from_slice(&[0xff, 0xff, 0x01, 0x01, 5, 6, 7, 8]);
-            g.extend_from_slice(f);
-            vec![eth(0x0800, &ipv4(17, &udp(12345, 6081, &g)))]
-        }),
-        ("gre_ipv4", "decap.gre", "gre", Some(5), false, false, |f, _| {
-            let (et, ip) = ip_of(f);
-            vec![eth(0x0800, &ipv4(47, &gre(0x2000, et, &5u32.to_be_bytes(), ip)))]
-        }),
-        ("gre_ipv6_payload", "decap.gre", "gre", None, true, false, |f, _| {
-            let (et, ip) = ip_of(f);
-            vec![eth(0x0800, &ipv4(47, &gre(0, et, &[], ip)))]
-        }),
-        ("gretap", "decap.gretap", "gretap", None, false, false, |f, _| {
-            vec![eth(0x0800, &ipv4(47, &gre(0, 0x6558, &[], f)))]
-        }),
-        ("erspan1", "decap.erspan1", "erspan1", None, false, false, |f, _| {
-            vec![eth(0x0800, &ipv4(47, &gre(0, 0x88be, &[], f)))]
-        }),
-        ("erspan2", "decap.erspan2", "erspan2", Some(300), false, true, |f, i| {
-            let mut h = (i as u32).to_be_bytes().to_vec();
-            h.extend_from_slice(&[0x10, 0x0a, 0x01, 0x2c, 0, 0, 0, 0]); // v1, VLAN 10, session 300
-            vec![eth(0x0800, &ipv4(47, &gre(0x1000, 0x88be, &h, f)))]
-        }),
-        ("erspan3", "decap.erspan3", "erspan3", Some(301), false, true, |f, i| {
-            let mut h = (i as u32).to_be_bytes().to_vec();
-            h.extend_from_slice(&[0x20, 0x0a, 0x01, 0x2d]); // v2, VLAN 10, session 301
-            h.extend_from_slice(&(1000 + i as u32).to_be_bytes()); // timestamp
-            h.extend_from_slice(&[0, 0, 0x00, 0x08]); // Ethernet, egress, no sub-header
-            vec![eth(0x0800, &ipv4(47, &gre(0x1000, 0x22eb, &h, f)))]
-        }),
-        ("gre_in_udp", "decap.gre_udp", "gre_udp", None, false, false, |f, _| {
-            let (et, ip) = ip_of(f);
-            vec![eth(0x0800, &ipv4(17, &udp(50000, 4754, &gre(0, et, &[], ip))))]
-        }),
-        ("ipv4_in_ipv4", "decap.ipv4_in_ipv4", "ipv4_in_ipv4", None, false, false, |f, _| {
-            vec![eth(0x0800, &ipv4(4, ip_of(f).1))]
-        }),
-        ("ipv4_in_ipv6", "decap.ipv4_in_ipv6", "ipv4_in_ipv6", None, false, false, |f, _| {
-            vec![eth(0x86dd, &ipv6(4, ip_of(f).1))]
-        }),
-        ("ipv6_in_ipv4", "decap.ipv6_in_ipv4", "ipv6_in_ipv4", None, true, false, |f, _| {
-            vec![eth(0x0800, &ipv4(41, ip_of(f).1))]
-        }),
-        ("mpls_ip", "decap.mpls", "mpls", None, false, false, |f, _| {
-            let mut m = vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40]; // 16, 32 (bottom)
-            m.extend_from_slice(ip_of(f).1);
-            vec![eth(0x8847, &m)]
-        }),
-        ("mpls_pw_control_word", "decap.mpls", "mpls", None, false, false, |f, _| {
-            let mut m = vec![0x00, 0x01, 0x01, 0x40, 0, 0, 0, 0];
-            m.extend_from_slice(f);
-            vec![eth(0x8847, &m)]
-        }),
-        ("mpls_pw_no_control_word", "decap.mpls", "mpls", None, false, false, |f, _| {
-            // The sample's MACs start with 6 and b: the IP length check tells.
-            let mut m = vec![0x00, 0x01, 0x01, 0x40];
-            m.extend_from_slice(f);
-            vec![eth(0x8847, &m)]
-        }),
-        ("pppoe", "decap.pppoe", "pppoe", Some(0x1234), false, false, |f, _| {
-            let (et, ip) = ip_of(f);
-            let mut p = vec![0x11, 0, 0x12, 0x34, 0, 0];
-            p[4..6].copy_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
-            p.extend_from_slice(if et == 0x0800 { &[0, 0x21] } else { &[0, 0x57] });
-            p.extend_from_slice(ip);
-            vec![eth(0x8864, &p)]
-        }),
+        (
+            "vxlan",
+            "decap.vxlan",
+            "vxlan",
+            Some(42),
+            false,
+            false,
+            |f, i| {
+                vec![eth(
+                    0x0800,
+                    &ipv4(17, &udp(40000 + (i % 7) as u16, 4789, &vxlan(42, f))),
+                )]
+            },
+        ),
+        (
+            "vxlan_in_ipv6",
+            "decap.vxlan",
+            "vxlan",
+            Some(7),
+            true,
+            false,
+            |f, _| vec![eth(0x86dd, &ipv6(17, &udp(40000, 4789, &vxlan(7, f))))],
+        ),
+        (
+            "geneve_options",
+            "decap.geneve",
+            "geneve",
+            Some(99),
+            false,
+            false,
+            |f, _| {
+                // Two 4-byte-long options (8 bytes each), Ethernet payload.
+                let mut g = vec![0x04, 0, 0x65, 0x58, 0, 0, 99, 0];
+                g.extend_from_slice(&[0x01, 0x02, 0x80, 0x01, 1, 2, 3, 4]);
+                g.extend_from_slice(&[0xff, 0xff, 0x01, 0x01, 5, 6, 7, 8]);
+                g.extend_from_slice(f);
+                vec![eth(0x0800, &ipv4(17, &udp(12345, 6081, &g)))]
+            },
+        ),
+        (
+            "gre_ipv4",
+            "decap.gre",
+            "gre",
+            Some(5),
+            false,
+            false,
+            |f, _| {
+                let (et, ip) = ip_of(f);
+                vec![eth(
+                    0x0800,
+                    &ipv4(47, &gre(0x2000, et, &5u32.to_be_bytes(), ip)),
+                )]
+            },
+        ),
+        (
+            "gre_ipv6_payload",
+            "decap.gre",
+            "gre",
+            None,
+            true,
+            false,
+            |f, _| {
+                let (et, ip) = ip_of(f);
+                vec![eth(0x0800, &ipv4(47, &gre(0, et, &[], ip)))]
+            },
+        ),
+        (
+            "gretap",
+            "decap.gretap",
+            "gretap",
+            None,
+            false,
+            false,
+            |f, _| vec![eth(0x0800, &ipv4(47, &gre(0, 0x6558, &[], f)))],
+        ),
+        (
+            "erspan1",
+            "decap.erspan1",
+            "erspan1",
+            None,
+            false,
+            false,
+            |f, _| vec![eth(0x0800, &ipv4(47, &gre(0, 0x88be, &[], f)))],
+        ),
+        (
+            "erspan2",
+            "decap.erspan2",
+            "erspan2",
+            Some(300),
+            false,
+            true,
+            |f, i| {
+                let mut h = (i as u32).to_be_bytes().to_vec();
+                h.extend_from_slice(&[0x10, 0x0a, 0x01, 0x2c, 0, 0, 0, 0]); // v1, VLAN 10, session 300
+                vec![eth(0x0800, &ipv4(47, &gre(0x1000, 0x88be, &h, f)))]
+            },
+        ),
+        (
+            "erspan3",
+            "decap.erspan3",
+            "erspan3",
+            Some(301),
+            false,
+            true,
+            |f, i| {
+                let mut h = (i as u32).to_be_bytes().to_vec();
+                h.extend_from_slice(&[0x20, 0x0a, 0x01, 0x2d]); // v2, VLAN 10, session 301
+                h.extend_from_slice(&(1000 + i as u32).to_be_bytes()); // timestamp
+                h.extend_from_slice(&[0, 0, 0x00, 0x08]); // Ethernet, egress, no sub-header
+                vec![eth(0x0800, &ipv4(47, &gre(0x1000, 0x22eb, &h, f)))]
+            },
+        ),
+        (
+            "gre_in_udp",
+            "decap.gre_udp",
+            "gre_udp",
+            None,
+            false,
+            false,
+            |f, _| {
+                let (et, ip) = ip_of(f);
+                vec![eth(
+                    0x0800,
+                    &ipv4(17, &udp(50000, 4754, &gre(0, et, &[], ip))),
+                )]
+            },
+        ),
+        (
+            "ipv4_in_ipv4",
+            "decap.ipv4_in_ipv4",
+            "ipv4_in_ipv4",
+            None,
+            false,
+            false,
+            |f, _| vec![eth(0x0800, &ipv4(4, ip_of(f).1))],
+        ),
+        (
+            "ipv4_in_ipv6",
+            "decap.ipv4_in_ipv6",
+            "ipv4_in_ipv6",
+            None,
+            false,
+            false,
+            |f, _| vec![eth(0x86dd, &ipv6(4, ip_of(f).1))],
+        ),
+        (
+            "ipv6_in_ipv4",
+            "decap.ipv6_in_ipv4",
+            "ipv6_in_ipv4",
+            None,
+            true,
+            false,
+            |f, _| vec![eth(0x0800, &ipv4(41, ip_of(f).1))],
+        ),
+        (
+            "mpls_ip",
+            "decap.mpls",
+            "mpls",
+            None,
+            false,
+            false,
+            |f, _| {
+                let mut m = vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40]; // 16, 32 (bottom)
+                m.extend_from_slice(ip_of(f).1);
+                vec![eth(0x8847, &m)]
+            },
+        ),
+        (
+            "mpls_pw_control_word",
+            "decap.mpls",
+            "mpls",
+            None,
+            false,
+            false,
+            |f, _| {
+                let mut m = vec![0x00, 0x01, 0x01, 0x40, 0, 0, 0, 0];
+                m.extend_from_slice(f);
+                vec![eth(0x8847, &m)]
+            },
+        ),
+        (
+            "mpls_pw_no_control_word",
+            "decap.mpls",
+            "mpls",
+            None,
+            false,
+            false,
+            |f, _| {
+                // The sample's MACs start with 6 and b: the IP length check tells.
+                let mut m = vec![0x00, 0x01, 0x01, 0x40];
+                m.extend_from_slice(f);
+                vec![eth(0x8847, &m)]
+            },
+        ),
+        (
+            "pppoe",
+            "decap.pppoe",
+            "pppoe",
+            Some(0x1234),
+            false,
+            false,
+            |f, _| {
+                let (et, ip) = ip_of(f);
+                let mut p = vec![0x11, 0, 0x12, 0x34, 0, 0];
+                p[4..6].copy_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+                p.extend_from_slice(if et == 0x0800 { &[0, 0x21] } else { &[0, 0x57] });
+                p.extend_from_slice(ip);
+                vec![eth(0x8864, &p)]
+            },
+        ),
         ("qinq_8021ad", "", "", None, false, true, |f, _| {
             let (et, ip) = ip_of(f);
             let mut t = vec![0x00, 0x64, 0x81, 0x00, 0x00, 0xc8];
@@ -658,13 +825,21 @@ fn the_sample_wrapped_in_every_encapsulation_gives_the_same_transactions() {
             n.extend_from_slice(f);
             vec![eth(0x894f, &n)]
         }),
-        ("vntag", "decap.vntag", "vntag", None, false, false, |f, _| {
-            let (et, ip) = ip_of(f);
-            let mut t = vec![0x80, 0x01, 0x00, 0x02];
-            t.extend_from_slice(&et.to_be_bytes());
-            t.extend_from_slice(ip);
-            vec![eth(0x8926, &t)]
-        }),
+        (
+            "vntag",
+            "decap.vntag",
+            "vntag",
+            None,
+            false,
+            false,
+            |f, _| {
+                let (et, ip) = ip_of(f);
+                let mut t = vec![0x80, 0x01, 0x00, 0x02];
+                t.extend_from_slice(&et.to_be_bytes());
+                t.extend_from_slice(ip);
+                vec![eth(0x8926, &t)]
+            },
+        ),
         ("etag", "decap.etag", "etag", None, false, false, |f, _| {
             let (et, ip) = ip_of(f);
             let mut t = vec![0x00, 0x00, 0x00, 0xd3, 0x00, 0x00];
@@ -672,61 +847,130 @@ fn the_sample_wrapped_in_every_encapsulation_gives_the_same_transactions() {
             t.extend_from_slice(ip);
             vec![eth(0x893f, &t)]
         }),
-        ("fabricpath", "decap.fabricpath", "fabricpath", None, false, false, |f, _| {
-            let mut v = vec![0x02, 0, 0, 1, 0, 1, 0x02, 0, 0, 2, 0, 2, 0x89, 0x03, 0x00, 0x20];
-            v.extend_from_slice(f);
-            vec![v]
-        }),
+        (
+            "fabricpath",
+            "decap.fabricpath",
+            "fabricpath",
+            None,
+            false,
+            false,
+            |f, _| {
+                let mut v = vec![
+                    0x02, 0, 0, 1, 0, 1, 0x02, 0, 0, 2, 0, 2, 0x89, 0x03, 0x00, 0x20,
+                ];
+                v.extend_from_slice(f);
+                vec![v]
+            },
+        ),
         // Nestings: VXLAN in VXLAN (the outer VNI names the tenant), MPLS
         // in GRE, VXLAN over ERSPAN II, GENEVE in IP-in-IP.
-        ("vxlan_in_vxlan", "decap.vxlan", "vxlan", Some(1), false, false, |f, _| {
-            let inner = eth(0x0800, &ipv4(17, &udp(40001, 4789, &vxlan(2, f))));
-            vec![eth(0x0800, &ipv4(17, &udp(40000, 4789, &vxlan(1, &inner))))]
-        }),
-        ("mpls_in_gre", "decap.mpls", "gre", Some(9), false, false, |f, _| {
-            let mut m = vec![0x00, 0x01, 0x01, 0x40];
-            m.extend_from_slice(ip_of(f).1);
-            vec![eth(0x0800, &ipv4(47, &gre(0x2000, 0x8847, &9u32.to_be_bytes(), &m)))]
-        }),
-        ("vxlan_over_erspan2", "decap.vxlan", "erspan2", Some(300), false, false, |f, i| {
-            let inner = eth(0x0800, &ipv4(17, &udp(40000, 4789, &vxlan(42, f))));
-            let mut h = (i as u32).to_be_bytes().to_vec();
-            h.extend_from_slice(&[0x10, 0x00, 0x01, 0x2c, 0, 0, 0, 0]);
-            vec![eth(0x0800, &ipv4(47, &gre(0x1000, 0x88be, &h, &inner)))]
-        }),
-        ("geneve_in_ipip", "decap.geneve", "ipv4_in_ipv4", Some(5), false, false, |f, _| {
-            let mut g = vec![0x00, 0, 0x65, 0x58, 0, 0, 5, 0];
-            g.extend_from_slice(f);
-            vec![eth(0x0800, &ipv4(4, &ipv4(17, &udp(1, 6081, &g))))]
-        }),
+        (
+            "vxlan_in_vxlan",
+            "decap.vxlan",
+            "vxlan",
+            Some(1),
+            false,
+            false,
+            |f, _| {
+                let inner = eth(0x0800, &ipv4(17, &udp(40001, 4789, &vxlan(2, f))));
+                vec![eth(0x0800, &ipv4(17, &udp(40000, 4789, &vxlan(1, &inner))))]
+            },
+        ),
+        (
+            "mpls_in_gre",
+            "decap.mpls",
+            "gre",
+            Some(9),
+            false,
+            false,
+            |f, _| {
+                let mut m = vec![0x00, 0x01, 0x01, 0x40];
+                m.extend_from_slice(ip_of(f).1);
+                vec![eth(
+                    0x0800,
+                    &ipv4(47, &gre(0x2000, 0x8847, &9u32.to_be_bytes(), &m)),
+                )]
+            },
+        ),
+        (
+            "vxlan_over_erspan2",
+            "decap.vxlan",
+            "erspan2",
+            Some(300),
+            false,
+            false,
+            |f, i| {
+                let inner = eth(0x0800, &ipv4(17, &udp(40000, 4789, &vxlan(42, f))));
+                let mut h = (i as u32).to_be_bytes().to_vec();
+                h.extend_from_slice(&[0x10, 0x00, 0x01, 0x2c, 0, 0, 0, 0]);
+                vec![eth(0x0800, &ipv4(47, &gre(0x1000, 0x88be, &h, &inner)))]
+            },
+        ),
+        (
+            "geneve_in_ipip",
+            "decap.geneve",
+            "ipv4_in_ipv4",
+            Some(5),
+            false,
+            false,
+            |f, _| {
+                let mut g = vec![0x00, 0, 0x65, 0x58, 0, 0, 5, 0];
+                g.extend_from_slice(f);
+                vec![eth(0x0800, &ipv4(4, &ipv4(17, &udp(1, 6081, &g))))]
+            },
+        ),
         // Fragmented outer packets: reassembled before decapsulation.
-        ("vxlan_fragmented_outer", "defrag.reassembled", "vxlan", Some(42), false, false, |f, i| {
-            let u = udp(40000, 4789, &vxlan(42, f));
-            fragment_v4(17, i as u16, &u, 96, i % 2 == 0)
-                .into_iter()
-                .map(|p| eth(0x0800, &p))
-                .collect()
-        }),
-        ("geneve_fragmented_ipv6_outer", "defrag.reassembled", "geneve", Some(3), false, false, |f, i| {
-            let mut g = vec![0x00, 0, 0x65, 0x58, 0, 0, 3, 0];
-            g.extend_from_slice(f);
-            fragment_v6(17, i as u32, &udp(1, 6081, &g), 200)
-                .into_iter()
-                .map(|p| eth(0x86dd, &p))
-                .collect()
-        }),
-        ("gre_fragmented_inner", "defrag.reassembled", "gre", None, false, false, |f, i| {
-            let (_, ip) = ip_of(f);
-            let ihl = usize::from(ip[0] & 0x0f) * 4;
-            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-            fragment_v4(ip[9], 0x5000 + i as u16, &ip[ihl..total], 64, true)
-                .into_iter()
-                .map(|mut p| {
-                    p[12..20].copy_from_slice(&ip[12..20]);
-                    eth(0x0800, &ipv4(47, &gre(0, 0x0800, &[], &p)))
-                })
-                .collect()
-        }),
+        (
+            "vxlan_fragmented_outer",
+            "defrag.reassembled",
+            "vxlan",
+            Some(42),
+            false,
+            false,
+            |f, i| {
+                let u = udp(40000, 4789, &vxlan(42, f));
+                fragment_v4(17, i as u16, &u, 96, i % 2 == 0)
+                    .into_iter()
+                    .map(|p| eth(0x0800, &p))
+                    .collect()
+            },
+        ),
+        (
+            "geneve_fragmented_ipv6_outer",
+            "defrag.reassembled",
+            "geneve",
+            Some(3),
+            false,
+            false,
+            |f, i| {
+                let mut g = vec![0x00, 0, 0x65, 0x58, 0, 0, 3, 0];
+                g.extend_from_slice(f);
+                fragment_v6(17, i as u32, &udp(1, 6081, &g), 200)
+                    .into_iter()
+                    .map(|p| eth(0x86dd, &p))
+                    .collect()
+            },
+        ),
+        (
+            "gre_fragmented_inner",
+            "defrag.reassembled",
+            "gre",
+            None,
+            false,
+            false,
+            |f, i| {
+                let (_, ip) = ip_of(f);
+                let ihl = usize::from(ip[0] & 0x0f) * 4;
+                let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+                fragment_v4(ip[9], 0x5000 + i as u16, &ip[ihl..total], 64, true)
+                    .into_iter()
+                    .map(|mut p| {
+                        p[12..20].copy_from_slice(&ip[12..20]);
+                        eth(0x0800, &ipv4(47, &gre(0, 0x0800, &[], &p)))
+                    })
+                    .collect()
+            },
+        ),
     ];
     let _ = gre_udp_port;
     let mut failures = Vec::new();
@@ -772,7 +1016,9 @@ fn the_sample_wrapped_in_every_encapsulation_gives_the_same_transactions() {
             assert!(t[0]["tunnel"]["erspan"]["timestamp"].as_u64().unwrap_or(0) >= 1000);
         }
         if name == "qinq_8021ad" {
-            assert!(t.iter().all(|e| e["network"]["vlan"] == serde_json::json!([100, 200])));
+            assert!(t
+                .iter()
+                .all(|e| e["network"]["vlan"] == serde_json::json!([100, 200])));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -786,7 +1032,11 @@ fn tenants_do_not_merge_and_tunnel_id_filters_and_groups_apply() {
     let mut out = Vec::new();
     for vni in [42u32, 43] {
         for (s, us, f) in &v4 {
-            out.push((*s, *us, eth(0x0800, &ipv4(17, &udp(40000, 4789, &vxlan(vni, f))))));
+            out.push((
+                *s,
+                *us,
+                eth(0x0800, &ipv4(17, &udp(40000, 4789, &vxlan(vni, f)))),
+            ));
         }
     }
     out.sort_by_key(|(s, us, _)| (*s, *us));
@@ -798,8 +1048,15 @@ fn tenants_do_not_merge_and_tunnel_id_filters_and_groups_apply() {
     let t = txs(&ev);
     assert_eq!(t.len(), 2 * n);
     let ids: BTreeSet<String> = t.iter().map(|e| e["flow"]["id"].to_string()).collect();
-    let plain_ids: BTreeSet<String> = txs(&plain).iter().map(|e| e["flow"]["id"].to_string()).collect();
-    assert_eq!(ids.len(), 2 * plain_ids.len(), "flows of two tenants never merge");
+    let plain_ids: BTreeSet<String> = txs(&plain)
+        .iter()
+        .map(|e| e["flow"]["id"].to_string())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        2 * plain_ids.len(),
+        "flows of two tenants never merge"
+    );
     // --tunnel-id keeps one tenant.
     let (ev, _) = replay_stats(&path, &["--tunnel-id", "43"]);
     let t = txs(&ev);
@@ -811,13 +1068,20 @@ fn tenants_do_not_merge_and_tunnel_id_filters_and_groups_apply() {
     );
     let (ev, _) = replay_stats(&path, &["-c", cfg.path().to_str().unwrap()]);
     for e in txs(&ev) {
-        let want = if e["tunnel"]["id"] == 42 { "tenant_a" } else { "farm" };
+        let want = if e["tunnel"]["id"] == 42 {
+            "tenant_a"
+        } else {
+            "farm"
+        };
         assert_eq!(e["server"]["group"], want);
     }
     // With the tunnel id out of the flow key, the two copies share flows.
     let cfg = config_file("[decap]\ntunnel_id_in_flow_key = false\n");
     let (ev, _) = replay_stats(&path, &["-c", cfg.path().to_str().unwrap()]);
-    let ids: BTreeSet<String> = txs(&ev).iter().map(|e| e["flow"]["id"].to_string()).collect();
+    let ids: BTreeSet<String> = txs(&ev)
+        .iter()
+        .map(|e| e["flow"]["id"].to_string())
+        .collect();
     assert_eq!(ids.len(), plain_ids.len());
     // Decapsulation off: only the outer UDP flows, no transaction.
     let cfg = config_file("[decap]\nvxlan = false\n");
@@ -833,14 +1097,23 @@ fn malformed_encapsulations_are_counted_by_reason() {
     let (_, ip) = ip_of(f);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("decode.gre_truncated", eth(0x0800, &ipv4(47, &[0x20, 0]))),
-        ("decode.gre_truncated", eth(0x0800, &ipv4(47, &gre(0x2000, 0x0800, &[0, 0], &[])))),
-        ("decode.gre_bad_version", eth(0x0800, &ipv4(47, &gre(0x0003, 0x0800, &[], ip)))),
+        (
+            "decode.gre_truncated",
+            eth(0x0800, &ipv4(47, &gre(0x2000, 0x0800, &[0, 0], &[]))),
+        ),
+        (
+            "decode.gre_bad_version",
+            eth(0x0800, &ipv4(47, &gre(0x0003, 0x0800, &[], ip))),
+        ),
         ("decode.vxlan_no_vni_flag", {
             let mut v = vxlan(5, f);
             v[0] = 0;
             eth(0x0800, &ipv4(17, &udp(1, 4789, &v)))
         }),
-        ("decode.vxlan_truncated", eth(0x0800, &ipv4(17, &udp(1, 4789, &[8, 0, 0])))),
+        (
+            "decode.vxlan_truncated",
+            eth(0x0800, &ipv4(17, &udp(1, 4789, &[8, 0, 0]))),
+        ),
         ("decode.mpls_no_bottom_label", eth(0x8847, &[0u8; 80])),
         ("decode.mpls_truncated", eth(0x8847, &[0, 0, 0])),
         ("decode.erspan_bad_version", {
@@ -853,10 +1126,25 @@ fn malformed_encapsulations_are_counted_by_reason() {
             g.extend_from_slice(f);
             eth(0x0800, &ipv4(17, &udp(1, 6081, &g)))
         }),
-        ("decode.geneve_bad_version", eth(0x0800, &ipv4(17, &udp(1, 6081, &[0xc0, 0, 0x65, 0x58, 0, 0, 1, 0])))),
-        ("decode.pppoe_bad_header", eth(0x8864, &[0x22, 0, 0, 1, 0, 2, 0, 0x21])),
-        ("decode.nsh_bad_header", eth(0x894f, &[0xc0, 0x06, 0x01, 0x01, 0, 0, 0, 0])),
-        ("decode.tunnel_inner_ip_version", eth(0x0800, &ipv4(4, &[0x55; 40]))),
+        (
+            "decode.geneve_bad_version",
+            eth(
+                0x0800,
+                &ipv4(17, &udp(1, 6081, &[0xc0, 0, 0x65, 0x58, 0, 0, 1, 0])),
+            ),
+        ),
+        (
+            "decode.pppoe_bad_header",
+            eth(0x8864, &[0x22, 0, 0, 1, 0, 2, 0, 0x21]),
+        ),
+        (
+            "decode.nsh_bad_header",
+            eth(0x894f, &[0xc0, 0x06, 0x01, 0x01, 0, 0, 0, 0]),
+        ),
+        (
+            "decode.tunnel_inner_ip_version",
+            eth(0x0800, &ipv4(4, &[0x55; 40])),
+        ),
     ];
     for (want, frame) in cases {
         let path = dir.path().join("bad.pcap");
@@ -898,7 +1186,12 @@ fn real_vxlan_underlay_gives_the_overlay_transactions() {
     for e in txs(&under) {
         assert_eq!(e["tunnel"]["type"], "vxlan");
         assert_eq!(e["tunnel"]["id"], 4242);
-        assert_eq!(e["tunnel"]["source"]["ip"].as_str().map(|s| s.starts_with("10.98.0.")), Some(true));
+        assert_eq!(
+            e["tunnel"]["source"]["ip"]
+                .as_str()
+                .map(|s| s.starts_with("10.98.0.")),
+            Some(true)
+        );
         assert_eq!(e["client"]["ip"], "10.97.0.2");
     }
     assert!(txs(&over).iter().all(|e| e.get("tunnel").is_none()));
@@ -930,7 +1223,10 @@ fn real_fragments_are_reassembled_as_tshark_does() {
         assert_eq!(pkts(u), (1, 0));
         assert!(u["source"]["bytes"].as_u64().unwrap_or(0) > 3000);
     }
-    assert_eq!(counter(&st, "defrag.overlaps") + counter(&st, "defrag.timeouts"), 0);
+    assert_eq!(
+        counter(&st, "defrag.overlaps") + counter(&st, "defrag.timeouts"),
+        0
+    );
     if !common::have("tshark") {
         eprintln!("SKIPPED (partly): tshark not installed, reassembly counts not compared");
         return;

@@ -627,16 +627,29 @@ mod tests {
         .unwrap();
         let c = r.clone().validate().unwrap();
         let ip = "10.0.0.1".parse().unwrap();
-        assert_eq!(c.groups.lookup_in_tunnel(ip, Some(42)).as_deref(), Some("tenant_a"));
-        assert_eq!(c.groups.lookup_in_tunnel(ip, Some(7)).as_deref(), Some("web"));
+        assert_eq!(
+            c.groups.lookup_in_tunnel(ip, Some(42)).as_deref(),
+            Some("tenant_a")
+        );
+        assert_eq!(
+            c.groups.lookup_in_tunnel(ip, Some(7)).as_deref(),
+            Some("web")
+        );
         assert_eq!(r.decap.vxlan_ports, vec![4789, 8472]);
         assert!(!r.decap.teredo);
         assert_eq!(RawConfig::parse(&c.to_toml()).unwrap(), r);
         let bad = RawConfig::parse("[decap]\ngeneve_ports = [4789]\n").unwrap();
         let e = bad.validate().unwrap_err().to_string();
-        assert!(e.contains("decap.geneve_ports") && e.contains("4789"), "{e}");
+        assert!(
+            e.contains("decap.geneve_ports") && e.contains("4789"),
+            "{e}"
+        );
         let bad = RawConfig::parse("[defrag]\nmax_bytes = 10\n").unwrap();
-        assert!(bad.validate().unwrap_err().to_string().contains("defrag.max_bytes"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("defrag.max_bytes"));
         let e = RawConfig::parse("[decap]\nvxlan_port = [1]\n").unwrap_err();
         assert!(e.contains("vxlan_port"), "{e}");
     }

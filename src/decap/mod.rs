@@ -115,10 +115,7 @@ impl DecapConfig {
     /// Checks the values; the error is `(key, message)`.
     pub fn validate(&self) -> Result<(), (String, String)> {
         if !(1..=32).contains(&self.max_depth) {
-            return Err((
-                "decap.max_depth".into(),
-                "must be between 1 and 32".into(),
-            ));
+            return Err(("decap.max_depth".into(), "must be between 1 and 32".into()));
         }
         let mut all = Vec::new();
         for (key, ports) in [
@@ -529,7 +526,11 @@ impl Decoder {
     /// the datagram rebuilt from fragments.
     #[inline]
     pub fn payload<'a>(&'a self, frame: &'a [u8], d: &Decoded) -> &'a [u8] {
-        let buf = if self.in_reasm { &self.reasm[..] } else { frame };
+        let buf = if self.in_reasm {
+            &self.reasm[..]
+        } else {
+            frame
+        };
         buf.get(d.payload_off..d.payload_off + d.payload_len)
             .unwrap_or(&[])
     }
@@ -702,7 +703,9 @@ impl Decoder {
                 self.outer = None;
                 decode::decode_lax(lt, frame)
             }
-            Err(Undecodable::Truncated | Undecodable::NotIp | Undecodable::TruncatedTransport) if self.tunnel.depth == 0 && !self.in_reasm => {
+            Err(Undecodable::Truncated | Undecodable::NotIp | Undecodable::TruncatedTransport)
+                if self.tunnel.depth == 0 && !self.in_reasm =>
+            {
                 self.outer = None;
                 decode::decode_lax(lt, frame)
             }

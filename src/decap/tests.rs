@@ -31,7 +31,10 @@ fn vxlan_wrap(vni: u32, inner: &[u8]) -> Vec<u8> {
 fn plain_frames_decode_as_before_and_carry_no_tunnel() {
     let f = syn();
     let mut d = Decoder::with_defaults();
-    assert_eq!(d.decode(linktype::ETHERNET, 0, 60, &f), decode(linktype::ETHERNET, &f));
+    assert_eq!(
+        d.decode(linktype::ETHERNET, 0, 60, &f),
+        decode(linktype::ETHERNET, &f)
+    );
     assert!(d.tunnel().is_none());
     let p = d.decode(linktype::ETHERNET, 0, 60, &f).unwrap();
     assert_eq!(d.payload(&f, &p), b"hello");
@@ -44,7 +47,10 @@ fn vxlan_fast_path_equals_the_walk() {
     let mut d = Decoder::with_defaults();
     let fast = d.decode(linktype::ETHERNET, 0, 0, &f).unwrap();
     let t = *d.tunnel().unwrap();
-    assert_eq!((t.kind, t.id, t.tenant, t.depth), (Kind::Vxlan, Some(42), 42, 1));
+    assert_eq!(
+        (t.kind, t.id, t.tenant, t.depth),
+        (Kind::Vxlan, Some(42), 42, 1)
+    );
     assert_eq!(d.payload(&f, &fast), b"hello");
     assert_eq!((fast.sport, fast.dport), (40000, 80));
     d.tunnel.depth = 0;
@@ -52,7 +58,10 @@ fn vxlan_fast_path_equals_the_walk() {
     assert_eq!(fast, walked);
     assert_eq!(*d.tunnel().unwrap(), t);
     let plain = decode(linktype::ETHERNET, &inner).unwrap();
-    assert_eq!((plain.src, plain.dst, plain.tcp), (fast.src, fast.dst, fast.tcp));
+    assert_eq!(
+        (plain.src, plain.dst, plain.tcp),
+        (fast.src, fast.dst, fast.tcp)
+    );
 }
 
 #[test]
@@ -87,7 +96,11 @@ fn depth_limit_is_counted() {
     let got = d.decode(linktype::ETHERNET, 0, 0, &f).unwrap();
     assert_eq!(got.dport, 80);
     let t = d.tunnel().unwrap();
-    assert_eq!((t.depth, t.id), (4, Some(3)), "the outermost VNI names the tunnel");
+    assert_eq!(
+        (t.depth, t.id),
+        (4, Some(3)),
+        "the outermost VNI names the tunnel"
+    );
 }
 
 /// Arbitrary bytes, and every prefix and single-byte mutation of real
@@ -99,7 +112,10 @@ fn bounded_random_input_never_panics() {
     if let Some(dir) = std::env::var_os("SPANLENS_CORPUS_TUNNELS")
         .map(std::path::PathBuf::from)
         .or_else(|| {
-            Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus-tunnels"))
+            Some(
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../shared/corpus-tunnels"),
+            )
         })
         .filter(|d| d.is_dir())
     {
@@ -155,7 +171,9 @@ fn bounded_random_input_never_panics() {
             .collect();
         // Steer some of them into the encapsulations.
         if f.len() > 14 {
-            let et: [u16; 8] = [0x0800, 0x86dd, 0x8847, 0x8864, 0x894f, 0x8926, 0x893f, 0x8903];
+            let et: [u16; 8] = [
+                0x0800, 0x86dd, 0x8847, 0x8864, 0x894f, 0x8926, 0x893f, 0x8903,
+            ];
             f[12..14].copy_from_slice(&et[(i % 8) as usize].to_be_bytes());
         }
         check(&mut d, lts[(i % 5) as usize], &f, i);

@@ -74,10 +74,7 @@ impl DefragConfig {
             return bad("max_datagrams", "must be at least 1");
         }
         if self.max_bytes < 65_535 {
-            return bad(
-                "max_bytes",
-                "must be at least 65535 (one whole datagram)",
-            );
+            return bad("max_bytes", "must be at least 65535 (one whole datagram)");
         }
         if self.max_fragments < 2 {
             return bad("max_fragments", "must be at least 2");
@@ -203,7 +200,16 @@ impl Defrag {
         // The rebuilt header: same bytes, fragment fields cleared, length
         // fixed when complete.
         let head = (offset == 0).then_some(header);
-        let out = self.add(ts, wire_len, key, offset, more, payload, head, header.len() as u32);
+        let out = self.add(
+            ts,
+            wire_len,
+            key,
+            offset,
+            more,
+            payload,
+            head,
+            header.len() as u32,
+        );
         match out {
             Outcome::Complete(mut pkt, w) => {
                 let total = pkt.len() as u16;
@@ -383,10 +389,7 @@ impl Defrag {
             insert_run(&mut d.runs, (offset, end));
         }
         let complete = match d.total {
-            Some(t) => {
-                !d.head.is_empty()
-                    && (t == 0 || (d.runs.len() == 1 && d.runs[0] == (0, t)))
-            }
+            Some(t) => !d.head.is_empty() && (t == 0 || (d.runs.len() == 1 && d.runs[0] == (0, t))),
             None => false,
         };
         if !complete {
@@ -534,7 +537,9 @@ mod tests {
             for i in order {
                 let (off, more) = parts[i];
                 let end = if more { off as usize + 16 } else { 40 };
-                if let Outcome::Complete(p, w) = feed(&mut d, 7, off, more, &payload[off as usize..end]) {
+                if let Outcome::Complete(p, w) =
+                    feed(&mut d, 7, off, more, &payload[off as usize..end])
+                {
                     out = Some((p, w));
                 }
             }
@@ -555,7 +560,10 @@ mod tests {
         assert_eq!(feed(&mut d, 1, 0, true, &p[..24]), Outcome::Held);
         assert_eq!(feed(&mut d, 1, 8, true, &p[..8]), Outcome::Held);
         assert_eq!(d.n.duplicates, 1);
-        assert!(matches!(feed(&mut d, 1, 24, false, &p[..24]), Outcome::Complete(..)));
+        assert!(matches!(
+            feed(&mut d, 1, 24, false, &p[..24]),
+            Outcome::Complete(..)
+        ));
         // Overlap: 0..24 then 16..40.
         assert_eq!(feed(&mut d, 2, 0, true, &p[..24]), Outcome::Held);
         assert_eq!(feed(&mut d, 2, 16, true, &p[..24]), Outcome::Held);

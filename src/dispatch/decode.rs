@@ -472,14 +472,12 @@ mod tests {
         // VLAN-tagged TCP SYN: common.
         assert!(decode_common(linktype::ETHERNET, VLAN_TCP_SYN, VLAN_TCP_SYN).is_some());
         // Cut inside the TCP header, a fragment, a raw IP link: lax.
-        assert!(
-            decode_common(
-                linktype::ETHERNET,
-                VLAN_TCP_SYN,
-                &VLAN_TCP_SYN[..VLAN_TCP_SYN.len() - 1]
-            )
-            .is_none()
-        );
+        assert!(decode_common(
+            linktype::ETHERNET,
+            VLAN_TCP_SYN,
+            &VLAN_TCP_SYN[..VLAN_TCP_SYN.len() - 1]
+        )
+        .is_none());
         let mut frag = VLAN_TCP_SYN.to_vec();
         frag[24] = 0x20;
         assert!(decode_common(linktype::ETHERNET, &frag, &frag).is_none());

@@ -178,7 +178,10 @@ impl GroupMap {
         name: &str,
         cidr: &str,
     ) -> Result<(), CidrError> {
-        self.tenants.entry(tunnel_id).or_default().insert(name, cidr)
+        self.tenants
+            .entry(tunnel_id)
+            .or_default()
+            .insert(name, cidr)
     }
 
     /// The group of an address seen in tunnel `id`: the tunnel's own groups
