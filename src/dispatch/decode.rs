@@ -4,8 +4,12 @@
 //! Link types: Ethernet (with 802.1Q / QinQ), Linux cooked capture (SLL and
 //! SLL2), BSD loopback (NULL and LOOP) and raw IP. Parsing is lax
 //! (etherparse `LaxSlicedPacket`): a packet cut by the snaplen is still
-//! keyed from the headers it has. IP fragments are counted and skipped (no
-//! reassembly): see [`Undecodable::Fragment`].
+//! keyed from the headers it has. This is the plain-frame part: the capture
+//! thread calls [`crate::decap::Decoder`], which uses the fast path here for
+//! plain frames (and for both levels of VXLAN), walks tunnels itself, hands
+//! IP fragments to [`crate::defrag`], and falls back to the lax path here for
+//! the innermost packet. [`decode`] alone (no tunnels, no reassembly) reports
+//! a fragment as [`Undecodable::Fragment`].
 
 use crate::flow::community_id::icmp_ports;
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};

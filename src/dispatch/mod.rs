@@ -1,7 +1,9 @@
 //! The capture thread: header decode, filter, flow hash, batches, ticks.
 //!
 //! For every packet the capture thread decodes only the headers
-//! ([`decode`]), drops what the CIDR [`filter`] excludes, computes the
+//! ([`crate::decap::Decoder`]: tunnels peeled, IP fragments reassembled,
+//! plain frames through [`decode`]), drops what the CIDR [`filter`] and
+//! `--tunnel-id` exclude, computes the
 //! symmetric flow hash and appends the packet's payload and a
 //! [`PacketRec`] to the batch of the shard `hash % workers`. Batches travel
 //! over bounded channels and come back empty through a recycle channel, so
