@@ -57,5 +57,6 @@ for cap in over under; do
     (cd "$WORK" && valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.$cap" \
         "$BIN" replay -q --no-progress -w 1 -o /dev/null "$WORK/$cap.pcap" >/dev/null 2>&1)
     ir=$(grep -h "^summary:\|^totals:" "$WORK/cg.$cap-01" | head -1 | awk '{print $2}')
+    [[ -n ${KEEP:-} ]] && cp "$WORK/$cap.pcap" "$WORK/cg.$cap-01" "$KEEP/"
     echo "$cap: $n packets, capture thread $ir instructions, $((ir / n)) per packet"
 done

@@ -6,13 +6,17 @@ use super::{be16, be32, Bad, Next};
 /// A VXLAN header at `off`: the inner Ethernet frame and the VNI.
 #[inline]
 pub fn vxlan(b: &[u8], off: usize, end: usize) -> Result<(Next, u32), Bad> {
-    if off + 8 + 14 > end {
-        return Err(Bad::VxlanTruncated);
-    }
-    if b[off] & 0x08 == 0 {
+    let h = match b.get(off..end) {
+        Some(h) if h.len() >= 8 + 14 => h,
+        _ => return Err(Bad::VxlanTruncated),
+    };
+    if h[0] & 0x08 == 0 {
         return Err(Bad::VxlanNoVni);
     }
-    Ok((Next::Ether(off + 8), be32(b, off + 4) >> 8))
+    Ok((
+        Next::Ether(off + 8),
+        u32::from_be_bytes([0, h[4], h[5], h[6]]),
+    ))
 }
 
 /// Longest GENEVE options (6 bits of 4-byte words).

@@ -286,7 +286,10 @@ impl Dispatcher {
             Err(why) => {
                 self.counters.add(why.counter(), 1);
                 // The tunnel's own packet is still a packet of the outer flow.
-                return self.push_outer(ts, wire_len, None);
+                if self.decoder.outer().is_some() {
+                    return self.push_outer(ts, wire_len, None);
+                }
+                return Ok(());
             }
         };
         let tunnel = self.decoder.tunnel();
@@ -332,7 +335,9 @@ impl Dispatcher {
             data_off,
             tunnel: tunnel_ix,
         });
-        self.push_outer(ts, wire_len, Some(shard))?;
+        if self.decoder.outer().is_some() {
+            self.push_outer(ts, wire_len, Some(shard))?;
+        }
         let b = &self.batches[shard];
         if b.pkts.len() >= self.opts.batch_packets || b.data.len() >= BATCH_BYTES {
             self.send_batch(shard)?;
@@ -343,6 +348,7 @@ impl Dispatcher {
     /// With `decap.outer_flows`: the last packet's outermost tunnel packet
     /// as a packet of its own flow (`inner_shard`: where the inner packet
     /// went, whose batch the caller checks).
+    #[cold]
     fn push_outer(
         &mut self,
         ts: Timestamp,
