@@ -424,11 +424,7 @@ fn frames(path: &Path) -> Vec<(i64, i64, Vec<u8>)> {
     let mut cap = pcap::Capture::from_file(path).expect("open capture");
     let mut out = Vec::new();
     while let Ok(p) = cap.next_packet() {
-        out.push((
-            p.header.ts.tv_sec as i64,
-            p.header.ts.tv_usec as i64,
-            p.data.to_vec(),
-        ));
+        out.push((p.header.ts.tv_sec, p.header.ts.tv_usec, p.data.to_vec()));
     }
     out
 }
@@ -566,6 +562,18 @@ fn fragment_v6(nh: u8, id: u32, payload: &[u8], chunk: usize) -> Vec<Vec<u8>> {
 
 type Wrap = fn(&[u8], usize) -> Vec<Vec<u8>>;
 
+/// One wrapping case: name, counter, `tunnel.type`, `tunnel.id`, on the
+/// IPv6 sample, VLANs of the wrapping to ignore, the wrapper.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<u64>,
+    bool,
+    bool,
+    Wrap,
+);
+
 /// Transactions with what the tunnel changes taken out: the `tunnel`
 /// object, the flow id (the tunnel id is in the flow key) and the VLANs of
 /// the wrapping.
@@ -601,7 +609,7 @@ fn the_sample_wrapped_in_every_encapsulation_gives_the_same_transactions() {
     assert!(want4.len() >= 10 && !want6.is_empty());
     let gre_udp_port = 4754;
     // (name, counter, tunnel.type, tunnel.id, IPv6 sample, drop vlan, wrap)
-    let cases: Vec<(&str, &str, &str, Option<u64>, bool, bool, Wrap)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "vxlan",
             "decap.vxlan",

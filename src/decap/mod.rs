@@ -606,7 +606,7 @@ impl Decoder {
     }
 
     /// VXLAN around a plain inner frame: the fast path on both.
-    #[inline]
+    #[inline(always)]
     fn vxlan_fast(&mut self, d: &Decoded, frame: &[u8]) -> Option<Decoded> {
         if self.udp_kind(d.dport) != Some(Kind::Vxlan) {
             return None;

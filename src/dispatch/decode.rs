@@ -303,7 +303,7 @@ pub(crate) fn from_lax(frame: &[u8], sliced: &LaxSlicedPacket<'_>) -> Result<Dec
             return Err(match sliced.stop_err {
                 Some(_) if sliced.link.is_some() || !sliced.link_exts.is_empty() => {
                     // Stopped inside an IP header, or a non-IP ether type.
-                    if is_ip_ether_type(&sliced) {
+                    if is_ip_ether_type(sliced) {
                         Undecodable::Truncated
                     } else {
                         Undecodable::NotIp

@@ -321,6 +321,10 @@ impl Dispatcher {
         b.data.extend_from_slice(payload);
         let tunnel_ix = match tunnel {
             Some(t) => {
+                if b.tunnels.capacity() == 0 {
+                    // One allocation per batch, not a doubling series.
+                    b.tunnels.reserve(self.opts.batch_packets);
+                }
                 b.tunnels.push(*t);
                 b.tunnels.len() as u32
             }
