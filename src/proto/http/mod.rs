@@ -5,6 +5,8 @@
 //! - [`session`]: [`HttpSession`] pairs requests with responses (in order,
 //!   for pipelining), handles `100-continue`, upgrades, losses, timeouts and
 //!   the bounds below, and counts what it drops.
+//! - [`message`]: [`message::Message`], what is kept of one request or
+//!   response, and the `error.message` texts.
 //! - [`event`]: the event's HTTP fields (`http.*`, `url.*`, `user_agent.*`,
 //!   `user.name` and Packetbeat's `method`, `query`, `path`).
 //!
@@ -12,6 +14,7 @@
 //! received), cookies split into fields.
 
 pub mod event;
+pub mod message;
 pub mod parser;
 pub mod session;
 #[cfg(test)]
@@ -19,8 +22,12 @@ mod tests;
 
 pub use session::{fuzz_one, HttpSession};
 
-use crate::config::HumanDuration;
+use crate::flow::Transport::Tcp;
+use crate::proto::registry::default_ports;
+use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// `[protocols.http]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +72,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             enabled: true,
-            ports: vec![80, 8080, 8000, 5000, 8002],
+            ports: default_ports(Http::DEFAULT_PORTS),
             send_headers: Vec::new(),
             send_all_headers: false,
             include_body_for: Vec::new(),
@@ -78,5 +85,42 @@ impl Default for HttpConfig {
             max_in_flight: 64,
             max_head_bytes: parser::DEFAULT_MAX_HEAD,
         }
+    }
+}
+
+/// The `http` registry entry (`src/proto/registry.rs`).
+pub struct Http;
+
+impl Protocol for Http {
+    const NAME: &'static str = "http";
+    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[
+        (Tcp, 80),
+        (Tcp, 8080),
+        (Tcp, 8000),
+        (Tcp, 5000),
+        (Tcp, 8002),
+    ];
+    const SAMPLE: &'static [(Dir, &'static [u8])] = &[
+        (
+            Dir::ToServer,
+            b"GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n",
+        ),
+        (
+            Dir::ToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n<html></html>",
+        ),
+    ];
+    type Config = HttpConfig;
+    fn stream(cfg: &Arc<HttpConfig>) -> Option<Box<dyn Session>> {
+        Some(Box::new(HttpSession::new(Arc::clone(cfg))))
+    }
+}
+
+impl ProtocolConfig for HttpConfig {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn ports(&self) -> &[u16] {
+        &self.ports
     }
 }

@@ -17,8 +17,12 @@ pub mod session;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use crate::config::HumanDuration;
+use crate::flow::Transport::Tcp;
+use crate::proto::registry::default_ports;
+use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use session::MysqlSession;
 
@@ -58,7 +62,7 @@ impl Default for MysqlConfig {
     fn default() -> Self {
         MysqlConfig {
             enabled: true,
-            ports: vec![3306, 3307],
+            ports: default_ports(Mysql::DEFAULT_PORTS),
             max_rows: 10,
             max_row_length: 1024,
             send_request: false,
@@ -69,5 +73,38 @@ impl Default for MysqlConfig {
             max_params: 64,
             transaction_timeout: HumanDuration::secs(10),
         }
+    }
+}
+
+/// The `mysql` registry entry (`src/proto/registry.rs`).
+pub struct Mysql;
+
+impl Protocol for Mysql {
+    const NAME: &'static str = "mysql";
+    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[(Tcp, 3306), (Tcp, 3307)];
+    // COM_QUERY "SELECT 1": one column, one row, classic EOFs.
+    const SAMPLE: &'static [(Dir, &'static [u8])] = &[
+        (Dir::ToServer, b"\x09\x00\x00\x00\x03SELECT 1"),
+        (
+            Dir::ToClient,
+            b"\x01\x00\x00\x01\x01\
+              \x17\x00\x00\x02\x03def\x00\x00\x00\x011\x00\x0c\x3f\x00\x01\x00\x00\x00\x08\x81\x00\x00\x00\x00\
+              \x05\x00\x00\x03\xfe\x00\x00\x02\x00\
+              \x02\x00\x00\x04\x011\
+              \x05\x00\x00\x05\xfe\x00\x00\x02\x00",
+        ),
+    ];
+    type Config = MysqlConfig;
+    fn stream(cfg: &Arc<MysqlConfig>) -> Option<Box<dyn Session>> {
+        Some(Box::new(MysqlSession::new(Arc::clone(cfg))))
+    }
+}
+
+impl ProtocolConfig for MysqlConfig {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn ports(&self) -> &[u16] {
+        &self.ports
     }
 }

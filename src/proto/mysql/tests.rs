@@ -697,7 +697,10 @@ fn gap_between_rows_resyncs_and_keeps_counting() {
     let ev = h.events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["mysql"]["num_rows"], 2);
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_RESPONSE);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_RESPONSE
+    );
 }
 
 #[test]
@@ -964,7 +967,7 @@ fn corpus_gap_keeps_the_transaction() {
     assert_eq!(c.get("mysql.resyncs"), 1);
 }
 
-const LOSS: &str = super::session::LOSS_RESPONSE;
+const LOSS: &str = crate::proto::common::errors::LOSS_RESPONSE;
 
 #[test]
 fn corpus_whitespace_statements() {
@@ -982,4 +985,17 @@ fn corpus_whitespace_statements() {
     assert!(q.iter().all(|e| e["status"] == "OK"));
     // tshark -Y mysql.command counts 12 (7 queries, 5 pings).
     assert_eq!(ev.len(), 12);
+}
+
+#[test]
+fn the_test_kits_generic_checks_pass_on_a_result_set_in_both_eof_variants() {
+    use crate::proto::{testkit, ProtocolId, ProtocolsConfig};
+    let cfg = ProtocolsConfig::default();
+    for deprecate_eof in [false, true] {
+        let (req, resp) = select_exchange(deprecate_eof);
+        let steps: &[(Dir, &[u8])] = &[(Dir::ToServer, &req), (Dir::ToClient, &resp)];
+        testkit::check_every_prefix(ProtocolId::Mysql, &cfg, steps);
+        testkit::check_every_split(ProtocolId::Mysql, &cfg, steps);
+        testkit::check_random_bytes(ProtocolId::Mysql, &cfg, steps, 11, 300);
+    }
 }

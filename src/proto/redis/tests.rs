@@ -6,8 +6,8 @@
 use super::parser::{Kind, RespParser, Token, Visitor};
 use super::session::{Collector, Message};
 use super::{RedisConfig, RedisSession};
+use crate::flow::Dir;
 use crate::proto::mysql::tests::{corpus, replay, Harness};
-use crate::proto::Dir;
 use crate::time::{MILLISECOND, SECOND};
 use serde_json::Value;
 use std::sync::Arc;
@@ -191,7 +191,7 @@ fn collector_renders_return_values() {
     let m = collect(true, 1024, SET_CMD);
     assert_eq!(m[0].text, "set key3 me");
     assert_eq!(m[0].elems, vec!["set", "key3", "me"]);
-    assert_eq!(m[0].bytes, SET_CMD.len() as u64);
+    assert_eq!(m[0].leg.bytes, SET_CMD.len() as u64);
 }
 
 // ---------------------------------------------------------------- session
@@ -378,8 +378,14 @@ fn reply_gap_reports_pending_and_never_shifts_pairing() {
     h.data(Dir::ToClient, b"$2\r\nvc\r\n", 2 * SECOND);
     let ev = h.events();
     assert_eq!(ev.len(), 3);
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_RESPONSE);
-    assert_eq!(ev[1]["error"]["message"], super::session::LOSS_RESPONSE);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_RESPONSE
+    );
+    assert_eq!(
+        ev[1]["error"]["message"],
+        crate::proto::common::errors::LOSS_RESPONSE
+    );
     assert_eq!(ev[2]["resource"], "c");
     assert_eq!(ev[2]["redis"]["return_value"], "vc");
 }
@@ -412,7 +418,10 @@ fn request_gap_with_pending_commands_never_mispairs() {
     let ev = h.events();
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[0]["resource"], "a");
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_REQUEST);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_REQUEST
+    );
     assert_eq!(ev[1]["resource"], "c");
     assert_eq!(ev[1]["redis"]["return_value"], "vc");
 }
@@ -554,4 +563,23 @@ fn kinds_are_exhaustive() {
             assert!(!(k.is_aggregate() && k.is_bulk()));
         }
     }
+}
+
+#[test]
+fn the_test_kits_generic_checks_pass_on_a_pipeline_with_an_error_reply() {
+    use crate::proto::{testkit, ProtocolId, ProtocolsConfig};
+    let cfg = ProtocolsConfig::default();
+    let steps: &[(Dir, &[u8])] = &[
+        (
+            Dir::ToServer,
+            b"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*3\r\n$5\r\nLPUSH\r\n$1\r\nk\r\n$1\r\nv\r\n",
+        ),
+        (Dir::ToClient, b":1\r\n"),
+        (Dir::ToClient, b"-WRONGTYPE Operation against a key\r\n"),
+        (Dir::ToServer, b"*1\r\n$4\r\nPING\r\n"),
+        (Dir::ToClient, b"+PONG\r\n"),
+    ];
+    testkit::check_every_prefix(ProtocolId::Redis, &cfg, steps);
+    testkit::check_every_split(ProtocolId::Redis, &cfg, steps);
+    testkit::check_random_bytes(ProtocolId::Redis, &cfg, steps, 13, 500);
 }
