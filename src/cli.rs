@@ -59,6 +59,10 @@ pub struct CommonArgs {
     /// Never analyse traffic to or from this address or CIDR (repeatable).
     #[arg(long = "exclude", value_name = "CIDR")]
     pub exclude: Vec<String>,
+    /// Analyse only packets from this tunnel (VXLAN/GENEVE VNI, ERSPAN
+    /// session id, GRE key; repeatable).
+    #[arg(long = "tunnel-id", value_name = "ID")]
+    pub tunnel_id: Vec<u32>,
     /// A BPF filter expression applied by libpcap.
     #[arg(long = "bpf", value_name = "EXPR")]
     pub bpf: Option<String>,

@@ -14,6 +14,8 @@ pub mod aggregate;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod decap;
+pub mod defrag;
 pub mod dispatch;
 pub mod doctor;
 pub mod event;

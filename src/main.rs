@@ -247,6 +247,7 @@ fn load_config(path: Option<&Path>, common: &CommonArgs) -> Result<Config> {
         workers: common.workers,
         server: common.server.clone(),
         exclude: common.exclude.clone(),
+        tunnel_id: common.tunnel_id.clone(),
         bpf: common.bpf.clone(),
         output: common.output.clone(),
         es: common.es.clone(),

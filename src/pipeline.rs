@@ -161,6 +161,10 @@ pub fn run(
         },
         registry.slot(),
         opts.live,
+    )
+    .with_decoder(
+        crate::decap::Decoder::new(&config.raw.decap, &config.raw.defrag),
+        config.raw.filter.tunnel_id.clone(),
     );
     let dispatched = dispatcher.run(source, &opts.stop);
 

@@ -112,6 +112,7 @@ fn per_flow(n: u32, packets: impl Fn(u32) -> Vec<Vec<u8>>) -> f64 {
                 dec,
                 data_off: 0,
                 frame: frame_no,
+                tunnel: 0,
             });
         }
         b

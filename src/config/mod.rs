@@ -85,6 +85,26 @@ pub struct FilterConfig {
     pub server: Vec<String>,
     /// Addresses or CIDRs never analysed (either endpoint matching drops the packet).
     pub exclude: Vec<String>,
+    /// Tunnel ids (VNI, ERSPAN session id, GRE key) analysed; empty keeps
+    /// every packet, tunnelled or not; otherwise untunnelled packets are dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tunnel_id: Vec<u32>,
+}
+
+/// One `[servers]` group: a list of CIDRs, or CIDRs that hold only inside
+/// one tunnel (`tenant_a = { tunnel_id = 42, cidrs = ["10.0.0.0/24"] }`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServerGroup {
+    /// `name = ["cidr", ...]`
+    Cidrs(Vec<String>),
+    /// `name = { tunnel_id = N, cidrs = [...] }`
+    InTunnel {
+        /// The tunnel id (VNI, ERSPAN session id, GRE key).
+        tunnel_id: u32,
+        /// Prefixes of the group inside that tunnel.
+        cidrs: Vec<String>,
+    },
 }
 
 /// `[flows]`: flow table and flow events.
@@ -259,8 +279,9 @@ pub struct RawConfig {
     pub capture: CaptureConfig,
     /// `[filter]`
     pub filter: FilterConfig,
-    /// `[servers]`: named server groups, `name = ["cidr", ...]`.
-    pub servers: BTreeMap<String, Vec<String>>,
+    /// `[servers]`: named server groups, `name = ["cidr", ...]` or
+    /// `name = { tunnel_id = N, cidrs = [...] }`.
+    pub servers: BTreeMap<String, ServerGroup>,
     /// `[flows]`
     pub flows: FlowsConfig,
     /// `[tcp]`
@@ -269,6 +290,10 @@ pub struct RawConfig {
     pub protocols: ProtocolsConfig,
     /// `[pipeline]`
     pub pipeline: PipelineConfig,
+    /// `[decap]`
+    pub decap: crate::decap::DecapConfig,
+    /// `[defrag]`
+    pub defrag: crate::defrag::DefragConfig,
     /// `[output]`
     pub output: OutputConfig,
     /// `[monitor]`
@@ -292,6 +317,8 @@ pub struct Overrides {
     pub server: Vec<String>,
     /// `--exclude` (replaces `filter.exclude` when given)
     pub exclude: Vec<String>,
+    /// `--tunnel-id` (replaces `filter.tunnel_id` when given)
+    pub tunnel_id: Vec<u32>,
     /// `--bpf`
     pub bpf: Option<String>,
     /// `--output`
@@ -363,6 +390,9 @@ impl RawConfig {
         }
         if !o.exclude.is_empty() {
             self.filter.exclude = o.exclude.clone();
+        }
+        if !o.tunnel_id.is_empty() {
+            self.filter.tunnel_id = o.tunnel_id.clone();
         }
         if let Some(b) = &o.bpf {
             self.capture.bpf = Some(b.clone());
@@ -486,15 +516,24 @@ impl RawConfig {
                 )
             })?;
         let mut groups = GroupMap::default();
-        for (name, nets) in &self.servers {
+        for (name, group) in &self.servers {
             if name.is_empty() {
                 return Err(invalid("servers", "a group name must not be empty".into()));
             }
+            let (tunnel, nets) = match group {
+                ServerGroup::Cidrs(nets) => (None, nets),
+                ServerGroup::InTunnel { tunnel_id, cidrs } => (Some(*tunnel_id), cidrs),
+            };
             for n in nets {
-                groups
-                    .insert(name, n)
-                    .map_err(|e| cidr(&format!("servers.{name}"), e))?;
+                match tunnel {
+                    Some(t) => groups.insert_in_tunnel(t, name, n),
+                    None => groups.insert(name, n),
+                }
+                .map_err(|e| cidr(&format!("servers.{name}"), e))?;
             }
+        }
+        for r in [self.decap.validate(), self.defrag.validate()] {
+            r.map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         }
         if self.flows.tcp_analysis == Some(false) && self.flows.analysis != Analysis::Full {
             return Err(invalid(
@@ -647,6 +686,42 @@ mod tests {
         let text = r.validate().unwrap().to_toml();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn tenant_groups_decap_and_defrag_sections() {
+        let r = RawConfig::parse(
+            "[servers]\nweb = [\"10.0.0.0/24\"]\ntenant_a = { tunnel_id = 42, cidrs = [\"10.0.0.0/24\"] }\n\
+             [decap]\nvxlan_ports = [4789, 8472]\nteredo = false\n[defrag]\ntimeout = \"10s\"\n",
+        )
+        .unwrap();
+        let c = r.clone().validate().unwrap();
+        let ip = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            c.groups.lookup_in_tunnel(ip, Some(42)).as_deref(),
+            Some("tenant_a")
+        );
+        assert_eq!(
+            c.groups.lookup_in_tunnel(ip, Some(7)).as_deref(),
+            Some("web")
+        );
+        assert_eq!(r.decap.vxlan_ports, vec![4789, 8472]);
+        assert!(!r.decap.teredo);
+        assert_eq!(RawConfig::parse(&c.to_toml()).unwrap(), r);
+        let bad = RawConfig::parse("[decap]\ngeneve_ports = [4789]\n").unwrap();
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("decap.geneve_ports") && e.contains("4789"),
+            "{e}"
+        );
+        let bad = RawConfig::parse("[defrag]\nmax_bytes = 10\n").unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("defrag.max_bytes"));
+        let e = RawConfig::parse("[decap]\nvxlan_port = [1]\n").unwrap_err();
+        assert!(e.contains("vxlan_port"), "{e}");
     }
 
     #[test]

@@ -135,6 +135,8 @@ pub struct FlowContext {
     pub server_group: Option<Arc<str>>,
     /// Handshake RTT as seen from the mirror port, once known.
     pub handshake_rtt_us: Option<u64>,
+    /// The tunnel the flow's first packet came through (`tunnel.*`).
+    pub tunnel: Option<crate::decap::Tunnel>,
     /// Index of the next event of this flow.
     pub next_index: u32,
     /// Where the client is (`[geoip]`), looked up once per flow.
@@ -237,6 +239,7 @@ impl FlowContext {
             community_id,
             server_group: None,
             handshake_rtt_us: None,
+            tunnel: None,
             next_index: 0,
             client_geo: None,
             json: None,
@@ -262,6 +265,9 @@ impl FlowContext {
             w.str("group", g);
         }
         w.end();
+        if let Some(t) = &self.tunnel {
+            t.write_json(w);
+        }
     }
 
     /// Writes the `network` object (without byte/packet totals).

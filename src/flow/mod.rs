@@ -109,6 +109,8 @@ pub struct FlowKey {
     pub proto: u8,
     /// Outer and inner VLAN id (0 when absent).
     pub vlan: [u16; 2],
+    /// Tunnel id (VNI, ERSPAN session id, GRE key) when `decap.tunnel_id_in_flow_key`, else 0.
+    pub tunnel: u32,
 }
 
 /// Which way a packet went relative to its [`FlowKey`].
@@ -131,6 +133,7 @@ impl FlowKey {
                     hi: dst,
                     proto,
                     vlan,
+                    tunnel: 0,
                 },
                 Side::LoToHi,
             )
@@ -141,10 +144,18 @@ impl FlowKey {
                     hi: src,
                     proto,
                     vlan,
+                    tunnel: 0,
                 },
                 Side::HiToLo,
             )
         }
+    }
+
+    /// The same key in tunnel `id` (tenants never share a flow).
+    #[inline]
+    pub fn in_tunnel(mut self, id: u32) -> FlowKey {
+        self.tunnel = id;
+        self
     }
 
     /// The symmetric hash used to pick a shard.

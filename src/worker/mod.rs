@@ -207,10 +207,9 @@ impl Worker {
             match msg {
                 ShardMsg::Packets(mut batch) => {
                     for rec in &batch.pkts {
-                        self.packet(rec, &batch.data);
+                        self.packet(rec, &batch.data, &batch.tunnels);
                     }
-                    batch.data.clear();
-                    batch.pkts.clear();
+                    batch.clear();
                     let _ = self.recycle.try_send(batch);
                     if self.events.buf.len() >= EVENT_BATCH_BYTES {
                         self.ship();
@@ -290,7 +289,7 @@ impl Worker {
         }
     }
 
-    fn new_flow(&mut self, rec: &PacketRec) -> Flow {
+    fn new_flow(&mut self, rec: &PacketRec, tunnel: Option<&crate::decap::Tunnel>) -> Flow {
         let d = &rec.dec;
         self.new_flow_at(
             &rec.key,
@@ -299,11 +298,13 @@ impl Worker {
             rec.frame,
             d.tcp.flags,
             d.icmp_one_way,
+            tunnel.copied(),
         )
     }
 
     /// The flow whose first packet went `side` of `key` at `ts` (frame
     /// number `frame`, TCP flags `tcp_flags`).
+    #[allow(clippy::too_many_arguments)]
     fn new_flow_at(
         &mut self,
         key: &FlowKey,
@@ -312,6 +313,7 @@ impl Worker {
         frame: u64,
         tcp_flags: u8,
         icmp_one_way: bool,
+        tunnel: Option<crate::decap::Tunnel>,
     ) -> Flow {
         let cfg = &self.config;
         let (src, dst) = match side {
@@ -386,7 +388,11 @@ impl Worker {
             cid,
         );
         ctx.vlan = key.vlan.iter().copied().filter(|v| *v != 0).collect();
-        ctx.server_group = cfg.groups.lookup(server.0);
+        ctx.tunnel = tunnel;
+        ctx.server_group = match &tunnel {
+            Some(t) => cfg.groups.lookup_in_tunnel(server.0, t.id),
+            None => cfg.groups.lookup(server.0),
+        };
         ctx.client_geo = cfg.geoip.as_ref().map(|g| Arc::new(g.lookup(client.0)));
         let (session, datagrams) = match protocol {
             Some(p) if is_tcp => (p.stream(&registry.config), None),
@@ -427,7 +433,7 @@ impl Worker {
     /// The full flow of an embryo: built as from its SYN, which is then
     /// fed to the TCP connection.
     fn promote(&mut self, key: &FlowKey, e: embryo::Embryo) -> Box<Flow> {
-        let mut f = Box::new(self.new_flow_at(key, e.side, e.ts, e.frame, e.flags, false));
+        let mut f = Box::new(self.new_flow_at(key, e.side, e.ts, e.frame, e.flags, false, None));
         let dir = f.dir(e.side);
         f.packets[dir.idx()] = 1;
         f.bytes[dir.idx()] = u64::from(e.wire_len);
@@ -456,7 +462,7 @@ impl Worker {
         }
     }
 
-    fn packet(&mut self, rec: &PacketRec, data: &[u8]) {
+    fn packet(&mut self, rec: &PacketRec, data: &[u8], tunnels: &[crate::decap::Tunnel]) {
         if rec.ts > self.now {
             self.now = rec.ts;
         }
@@ -494,12 +500,14 @@ impl Worker {
                 self.counters.add("memcap.flow_table_hits", 1);
                 self.evict_oldest();
             }
+            let tunnel = rec.tunnel(tunnels);
             self.counters.add("flows.created", 1);
             let tcp_level = self.config.raw.flows.level() >= Analysis::Tcp;
             if is_tcp
                 && tcp_level
                 && fl & (flags::SYN | flags::ACK | flags::RST | flags::FIN) == flags::SYN
                 && rec.dec.payload_wire_len == 0
+                && tunnel.is_none()
             {
                 // Only a SYN so far: kept compact until the next packet.
                 let e = embryo::Embryo {
@@ -514,7 +522,7 @@ impl Worker {
                 self.flows.insert(rec.key, Slot::Embryo(e));
                 return;
             }
-            let f = Box::new(self.new_flow(rec));
+            let f = Box::new(self.new_flow(rec, tunnel));
             self.flows.insert(rec.key, Slot::Full(f));
             self.full_flows += 1;
         }
