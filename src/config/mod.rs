@@ -100,9 +100,35 @@ pub struct FlowsConfig {
     pub udp_timeout: HumanDuration,
     /// Flows per worker before the oldest idle ones are evicted.
     pub max_flows_per_worker: usize,
-    /// TCP reassembly and metrics. `false` gives the flow-only pipeline
-    /// (counts per flow, no `tcp.*`, no protocol decoding): for benchmarks.
-    pub tcp_analysis: bool,
+    /// How much work is done per flow: `flows`, `tcp` or `full` (the default).
+    pub analysis: Analysis,
+    /// Deprecated alias: `tcp_analysis = false` means `analysis = "flows"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_analysis: Option<bool>,
+}
+
+/// `flows.analysis`: the levels of work, each including the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Analysis {
+    /// Flow events only: packet and byte counts per flow, no `tcp.*`, no
+    /// protocol decoding (the cheapest; for benchmarks and pure flow logs).
+    Flows,
+    /// Flows plus TCP reassembly and metrics (`tcp.*`, handshake RTT),
+    /// no protocol decoding.
+    Tcp,
+    /// Everything: flows, TCP analysis and protocol decoding (TCP and UDP).
+    Full,
+}
+
+impl FlowsConfig {
+    /// The level in effect (`tcp_analysis = false` is `Flows`).
+    pub fn level(&self) -> Analysis {
+        match self.tcp_analysis {
+            Some(false) => Analysis::Flows,
+            _ => self.analysis,
+        }
+    }
 }
 
 impl Default for FlowsConfig {
@@ -114,7 +140,8 @@ impl Default for FlowsConfig {
             tcp_close_timeout: HumanDuration::secs(5),
             udp_timeout: HumanDuration::secs(30),
             max_flows_per_worker: 262_144,
-            tcp_analysis: true,
+            analysis: Analysis::Full,
+            tcp_analysis: None,
         }
     }
 }
@@ -213,7 +240,7 @@ pub struct RawConfig {
     /// `[tcp]`
     pub tcp: TcpConfig,
     /// `[protocols.*]`
-    pub protocols: ProtocolsConfigToml,
+    pub protocols: ProtocolsConfig,
     /// `[pipeline]`
     pub pipeline: PipelineConfig,
     /// `[output]`
@@ -222,14 +249,6 @@ pub struct RawConfig {
     pub monitor: MonitorConfig,
 }
 
-/// Wrapper so `ProtocolsConfig` compares by value in tests.
-pub type ProtocolsConfigToml = ProtocolsConfig;
-
-impl PartialEq for ProtocolsConfig {
-    fn eq(&self, other: &Self) -> bool {
-        self.http == other.http && self.mysql == other.mysql && self.redis == other.redis
-    }
-}
 
 /// Command-line values that override the file.
 #[derive(Debug, Clone, Default)]
@@ -442,14 +461,14 @@ impl RawConfig {
                     .map_err(|e| cidr(&format!("servers.{name}"), e))?;
             }
         }
-        for p in crate::proto::Protocol::ALL {
-            if self.protocols.ports(p).contains(&0) {
-                return Err(invalid(
-                    &format!("protocols.{}.ports", p.name()),
-                    "port 0 is not a port".into(),
-                ));
-            }
+        if self.flows.tcp_analysis == Some(false) && self.flows.analysis != Analysis::Full {
+            return Err(invalid(
+                "flows.tcp_analysis",
+                "is the deprecated spelling of flows.analysis; keep only flows.analysis".into(),
+            ));
         }
+        crate::proto::registry::validate(&self.protocols)
+            .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         if let Some(es) = &self.output.elasticsearch {
             es.validate()
                 .map_err(|(key, message)| ConfigError::Invalid { key, message })?;
@@ -577,6 +596,21 @@ mod tests {
         let text = r.validate().unwrap().to_toml();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn analysis_levels_and_the_deprecated_alias() {
+        let level = |t: &str| RawConfig::parse(t).unwrap().flows.level();
+        assert_eq!(level(""), Analysis::Full);
+        assert_eq!(level("[flows]\nanalysis = \"tcp\"\n"), Analysis::Tcp);
+        assert_eq!(level("[flows]\nanalysis = \"flows\"\n"), Analysis::Flows);
+        assert_eq!(level("[flows]\ntcp_analysis = false\n"), Analysis::Flows);
+        assert_eq!(level("[flows]\ntcp_analysis = true\n"), Analysis::Full);
+        let e = RawConfig::parse("[flows]\nanalysis = \"some\"\n").unwrap_err();
+        assert!(e.contains("flows") || e.contains("full"), "{e}");
+        let both = RawConfig::parse("[flows]\ntcp_analysis = false\nanalysis = \"tcp\"\n");
+        let e = both.unwrap().validate().unwrap_err().to_string();
+        assert!(e.contains("flows.tcp_analysis"), "{e}");
     }
 
     #[test]

@@ -108,47 +108,7 @@ impl EventBatch {
     }
 }
 
-/// The transport of a flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Transport {
-    /// TCP (IP protocol 6).
-    Tcp,
-    /// UDP (IP protocol 17).
-    Udp,
-    /// Any other IP protocol, by number.
-    Other(u8),
-}
-
-impl Transport {
-    /// From an IP protocol number.
-    pub fn from_ip_proto(p: u8) -> Self {
-        match p {
-            6 => Transport::Tcp,
-            17 => Transport::Udp,
-            n => Transport::Other(n),
-        }
-    }
-
-    /// The IP protocol number.
-    pub fn ip_proto(self) -> u8 {
-        match self {
-            Transport::Tcp => 6,
-            Transport::Udp => 17,
-            Transport::Other(n) => n,
-        }
-    }
-
-    /// ECS `network.transport` value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Udp => "udp",
-            Transport::Other(1) => "icmp",
-            Transport::Other(58) => "ipv6-icmp",
-            Transport::Other(_) => "other",
-        }
-    }
-}
+pub use crate::flow::Transport;
 
 /// What every event of one flow shares; owned by the worker's flow entry.
 #[derive(Debug, Clone)]

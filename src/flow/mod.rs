@@ -4,7 +4,9 @@
 //! A [`FlowKey`] stores the lower endpoint first, so both directions of a
 //! conversation produce the same key and the same hash; [`Side`] says which
 //! way one packet went. Hashes use ahash with fixed keys so that runs (and
-//! the shard a flow lands on) are reproducible.
+//! the shard a flow lands on) are reproducible. The small vocabulary every
+//! later stage shares lives here too: [`Dir`] (client to server or back)
+//! and [`Transport`].
 
 pub mod community_id;
 
@@ -22,6 +24,75 @@ const SEEDS: [u64; 4] = [
 /// The hasher used for shard selection, flow tables and flow ids.
 pub fn fixed_state() -> ahash::RandomState {
     ahash::RandomState::with_seeds(SEEDS[0], SEEDS[1], SEEDS[2], SEEDS[3])
+}
+
+/// Direction of application bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// Client to server (requests).
+    ToServer,
+    /// Server to client (responses).
+    ToClient,
+}
+
+impl Dir {
+    /// The other direction.
+    pub fn reverse(self) -> Dir {
+        match self {
+            Dir::ToServer => Dir::ToClient,
+            Dir::ToClient => Dir::ToServer,
+        }
+    }
+
+    /// 0 for `ToServer`, 1 for `ToClient` (index into per-direction arrays).
+    pub fn idx(self) -> usize {
+        match self {
+            Dir::ToServer => 0,
+            Dir::ToClient => 1,
+        }
+    }
+}
+
+/// The transport of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// TCP (IP protocol 6).
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+    /// Any other IP protocol, by number.
+    Other(u8),
+}
+
+impl Transport {
+    /// From an IP protocol number.
+    pub fn from_ip_proto(p: u8) -> Self {
+        match p {
+            6 => Transport::Tcp,
+            17 => Transport::Udp,
+            n => Transport::Other(n),
+        }
+    }
+
+    /// The IP protocol number.
+    pub fn ip_proto(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+            Transport::Other(n) => n,
+        }
+    }
+
+    /// ECS `network.transport` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Other(1) => "icmp",
+            Transport::Other(58) => "ipv6-icmp",
+            Transport::Other(_) => "other",
+        }
+    }
 }
 
 /// One endpoint: address and port (ICMP: the Community ID port equivalents).

@@ -10,12 +10,12 @@
 //! `flows.max_flows_per_worker` flows; when it is full the oldest-idle
 //! sixteenth is reported and evicted (counter `flows.evicted`).
 
-use crate::config::Config;
+use crate::config::{Analysis, Config};
 use crate::dispatch::{PacketBatch, PacketRec, ShardMsg};
 use crate::event::{EventBatch, FlowContext, JsonWriter, Transport};
 use crate::flow::community_id::community_id;
 use crate::flow::{FlowKey, Side};
-use crate::proto::{Dir, Protocol, Session, TxSink};
+use crate::proto::{DatagramSession, Dir, ProtocolId, Session, TxSink};
 use crate::stats::{Counters, Published};
 use crate::tcp::{flags, Delivery, Segment, TcpConn};
 use crate::time::Timestamp;
@@ -38,7 +38,9 @@ struct Flow {
     bytes: [u64; 2],
     tcp: Option<TcpConn>,
     session: Option<Box<dyn Session>>,
-    protocol: Option<Protocol>,
+    /// The session of a UDP or ICMP flow.
+    datagrams: Option<Box<dyn DatagramSession>>,
+    protocol: Option<ProtocolId>,
     last_report: Timestamp,
     packets_at_report: u64,
 }
@@ -175,7 +177,8 @@ impl Worker {
         // configured protocol port, else the lower port.
         let syn = is_tcp && d.tcp.flags & flags::SYN != 0;
         let ack = is_tcp && d.tcp.flags & flags::ACK != 0;
-        let proto_port = |p: u16| (is_tcp || d.proto == 17) && registry.lookup(p).is_some();
+        let is_udp = d.proto == 17;
+        let proto_port = |p: u16| (is_tcp || is_udp) && registry.claims(p);
         let is_icmp = d.proto == 1 || d.proto == 58;
         let src_is_client = if is_icmp {
             // The sender of a request type (or of a one-way message) is the client.
@@ -204,10 +207,13 @@ impl Worker {
                 Side::HiToLo => Side::LoToHi,
             }
         };
-        let protocol = if is_tcp && cfg.raw.flows.tcp_analysis {
-            registry.lookup(server.1)
-        } else {
+        let level = cfg.raw.flows.level();
+        let protocol = if level < Analysis::Full {
             None
+        } else if is_icmp {
+            registry.icmp()
+        } else {
+            registry.lookup(Transport::from_ip_proto(d.proto), server.1)
         };
         let has_ports = matches!(d.proto, 6 | 17 | 132 | 1 | 58);
         let one_way = d.icmp_one_way;
@@ -233,10 +239,15 @@ impl Worker {
         );
         ctx.vlan = rec.key.vlan.iter().copied().filter(|v| *v != 0).collect();
         ctx.server_group = cfg.groups.lookup(server.0);
-        let session = protocol.map(|p| {
-            self.counters.add(session_counter(p), 1);
-            p.new_session(&registry.config)
-        });
+        let (session, datagrams) = match protocol {
+            Some(p) if is_tcp => (p.stream(&registry.config), None),
+            Some(p) => (None, p.datagram(&registry.config)),
+            None => (None, None),
+        };
+        let protocol = protocol.filter(|_| session.is_some() || datagrams.is_some());
+        if let Some(p) = protocol {
+            self.counters.add(p.sessions_counter(), 1);
+        }
         Flow {
             ctx,
             client_side,
@@ -244,8 +255,9 @@ impl Worker {
             last_ts: rec.ts,
             packets: [0; 2],
             bytes: [0; 2],
-            tcp: (is_tcp && cfg.raw.flows.tcp_analysis).then(|| TcpConn::new(&cfg.raw.tcp)),
+            tcp: (is_tcp && level >= Analysis::Tcp).then(|| TcpConn::new(&cfg.raw.tcp)),
             session,
+            datagrams,
             protocol,
             last_report: rec.ts,
             packets_at_report: 0,
@@ -272,8 +284,20 @@ impl Worker {
         flow.bytes[dir.idx()] += u64::from(rec.wire_len);
         flow.last_ts = flow.last_ts.max(rec.ts);
         let Flow {
-            ctx, tcp, session, ..
+            ctx,
+            tcp,
+            session,
+            datagrams,
+            ..
         } = flow;
+        if let Some(s) = datagrams {
+            let mut sink = TxSink {
+                flow: ctx,
+                events: &mut self.events,
+                counters: &mut self.counters,
+            };
+            s.datagram(dir, rec.payload(data), rec.ts, &mut sink);
+        }
         if let Some(tcp) = tcp {
             let seg = Segment {
                 seq: rec.dec.tcp.seq,
@@ -338,13 +362,20 @@ impl Worker {
         }
         let flows_enabled = flows_cfg.enabled;
         for f in self.flows.values_mut() {
-            let Flow { ctx, session, .. } = f;
+            let Flow {
+                ctx,
+                session,
+                datagrams,
+                ..
+            } = f;
+            let mut sink = TxSink {
+                flow: ctx,
+                events: &mut self.events,
+                counters: &mut self.counters,
+            };
             if let Some(s) = session.as_mut() {
-                let mut sink = TxSink {
-                    flow: ctx,
-                    events: &mut self.events,
-                    counters: &mut self.counters,
-                };
+                s.tick(now, &mut sink);
+            } else if let Some(s) = datagrams.as_mut() {
                 s.tick(now, &mut sink);
             }
             let total = f.packets[0] + f.packets[1];
@@ -377,8 +408,20 @@ impl Worker {
     fn end_flow(&mut self, mut f: Flow, now: Timestamp, why: Report) {
         let end = now.max(f.last_ts);
         let Flow {
-            ctx, tcp, session, ..
+            ctx,
+            tcp,
+            session,
+            datagrams,
+            ..
         } = &mut f;
+        if let Some(s) = datagrams.as_mut() {
+            let mut sink = TxSink {
+                flow: ctx,
+                events: &mut self.events,
+                counters: &mut self.counters,
+            };
+            s.close(end, &mut sink);
+        }
         if let Some(s) = session.as_mut() {
             let events = &mut self.events;
             let counters = &mut self.counters;
@@ -438,14 +481,6 @@ fn is_icmp_reply(v6: bool, typ: u16) -> bool {
         matches!(typ, 129 | 131 | 134 | 136 | 140 | 145)
     } else {
         matches!(typ, 0 | 14 | 16 | 9 | 18)
-    }
-}
-
-fn session_counter(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Http => "sessions.http",
-        Protocol::Mysql => "sessions.mysql",
-        Protocol::Redis => "sessions.redis",
     }
 }
 

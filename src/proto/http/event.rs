@@ -15,7 +15,7 @@ use super::parser::{trim, Head};
 use super::session::{errors, Message};
 use super::HttpConfig;
 use crate::event::{JsonWriter, Status, Transaction};
-use crate::proto::TxSink;
+use crate::proto::{common, TxSink};
 use base64::Engine;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -369,7 +369,7 @@ fn write_message_common(
     body_override: Option<&[u8]>,
     tmp: &mut Vec<u8>,
 ) {
-    w.u64("bytes", m.bytes);
+    w.u64("bytes", m.leg.bytes);
     w.begin_obj("body");
     w.u64("bytes", m.body_bytes);
     if m.show_body && !m.body.is_empty() {
@@ -442,18 +442,13 @@ pub(crate) fn emit(
             sc.full.extend_from_slice(&sc.query);
         }
     }
-    let tx = Transaction {
-        kind: "http",
+    let mut tx = Transaction {
         status: Some(if failed { Status::Error } else { Status::Ok }),
-        request_start: req.map(|r| r.start),
-        request_end: req.map(|r| r.end),
-        response_start: resp.map(|r| r.start),
-        response_end: resp.map(|r| r.end),
-        request_bytes: req.map_or(0, |r| r.bytes),
-        response_bytes: resp.map_or(0, |r| r.bytes) + interim,
         error,
         real_client_ip: req.and_then(|r| real_ip(cfg, &r.head)),
+        ..common::transaction("http", req.map(|r| &r.leg), resp.map(|r| &r.leg))
     };
+    tx.response_bytes += interim;
     out.emit(&tx, |w| {
         let version = req.or(resp).map_or(1, |m| m.head.minor);
         w.begin_obj("http");

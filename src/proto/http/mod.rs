@@ -20,7 +20,11 @@ mod tests;
 pub use session::{fuzz_one, HttpSession};
 
 use crate::config::HumanDuration;
+use crate::flow::Transport::Tcp;
+use crate::proto::registry::default_ports;
+use crate::proto::{Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// `[protocols.http]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +69,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             enabled: true,
-            ports: vec![80, 8080, 8000, 5000, 8002],
+            ports: default_ports(Http::DEFAULT_PORTS),
             send_headers: Vec::new(),
             send_all_headers: false,
             include_body_for: Vec::new(),
@@ -78,5 +82,26 @@ impl Default for HttpConfig {
             max_in_flight: 64,
             max_head_bytes: parser::DEFAULT_MAX_HEAD,
         }
+    }
+}
+
+/// The `http` registry entry (`src/proto/registry.rs`).
+pub struct Http;
+
+impl Protocol for Http {
+    const NAME: &'static str = "http";
+    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[(Tcp, 80), (Tcp, 8080), (Tcp, 8000), (Tcp, 5000), (Tcp, 8002)];
+    type Config = HttpConfig;
+    fn stream(cfg: &Arc<HttpConfig>) -> Option<Box<dyn Session>> {
+        Some(Box::new(HttpSession::new(Arc::clone(cfg))))
+    }
+}
+
+impl ProtocolConfig for HttpConfig {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn ports(&self) -> &[u16] {
+        &self.ports
     }
 }

@@ -20,22 +20,17 @@ use super::event::{self, Scratch};
 use super::parser::{Framing, GapEffect, Head, ParseError, Step, StreamParser};
 use super::HttpConfig;
 use crate::event::{EventBatch, FlowContext, Transport};
+use crate::proto::common::{Leg, Overflow, Pushed, TxQueue};
 use crate::proto::{Dir, Session, TxSink};
 use crate::stats::Counters;
 use crate::time::Timestamp;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// `error.message` texts.
+/// `error.message` texts: the shared ones and HTTP's own.
 pub mod errors {
-    /// A response that no request explains.
-    pub const UNMATCHED_RESPONSE: &str = "Unmatched response";
-    /// A request that got no response in time.
-    pub const UNMATCHED_REQUEST: &str = "Unmatched request";
-    /// Bytes of the request were not captured.
-    pub const LOSS_REQUEST: &str = "Packet loss while capturing the request";
-    /// Bytes of the response were not captured.
-    pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
+    pub use crate::proto::common::errors::{
+        LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST, UNMATCHED_RESPONSE,
+    };
     /// The request head exceeded `max_head_bytes`.
     pub const REQUEST_HEAD_TOO_LARGE: &str = "Request head too large";
     /// The response head exceeded `max_head_bytes`.
@@ -55,12 +50,9 @@ pub mod errors {
 pub struct Message {
     /// The parsed head.
     pub head: Head,
-    /// Time of the first byte.
-    pub start: Timestamp,
-    /// Time of the last byte seen.
-    pub end: Timestamp,
-    /// Wire bytes (head, body, chunk framing).
-    pub bytes: u64,
+    /// Times of the first and last byte seen, wire bytes (head, body,
+    /// chunk framing), and whether bytes were lost inside this message.
+    pub leg: Leg,
     /// Body payload bytes.
     pub body_bytes: u64,
     /// Kept body bytes (at most `max_body_bytes`).
@@ -71,8 +63,6 @@ pub struct Message {
     pub show_body: bool,
     /// `application/x-www-form-urlencoded` (its parameters go to `url.query`).
     pub form: bool,
-    /// Bytes were lost inside this message.
-    pub lost: bool,
     /// Larger than `max_message_size`.
     pub over_max: bool,
     /// The message is complete.
@@ -87,14 +77,11 @@ impl Message {
     fn reset(&mut self) {
         self.head.clear();
         self.body.clear();
-        self.start = 0;
-        self.end = 0;
-        self.bytes = 0;
+        self.leg = Leg::default();
         self.body_bytes = 0;
         self.capture = false;
         self.show_body = false;
         self.form = false;
-        self.lost = false;
         self.over_max = false;
         self.complete = false;
         self.error = None;
@@ -144,9 +131,9 @@ pub struct HttpSession {
     req_parser: StreamParser,
     resp_parser: StreamParser,
     /// Requests waiting for their response, oldest first.
-    pending: VecDeque<Message>,
-    /// Requests beyond `max_in_flight`, behind everything in `pending`.
-    untracked: u64,
+    /// Requests beyond `max_in_flight` are untracked, behind every kept
+    /// one, until all of them are answered.
+    pending: TxQueue<Message>,
     /// Recycled records.
     free: Vec<Message>,
     /// Id of the request whose body is being received.
@@ -166,12 +153,12 @@ impl HttpSession {
     /// A new session with the given settings.
     pub fn new(config: Arc<HttpConfig>) -> Self {
         let max_head = config.max_head_bytes;
+        let max_in_flight = config.max_in_flight;
         HttpSession {
             cfg: config,
             req_parser: StreamParser::new(true, max_head),
             resp_parser: StreamParser::new(false, max_head),
-            pending: VecDeque::new(),
-            untracked: 0,
+            pending: TxQueue::new(max_in_flight, Overflow::UntrackUntilDrained),
             free: Vec::new(),
             cur_req: None,
             next_id: 1,
@@ -186,7 +173,7 @@ impl HttpSession {
 
     /// Requests waiting for a response (tracked ones).
     pub fn in_flight(&self) -> usize {
-        self.pending.len()
+        self.pending.kept()
     }
 
     fn new_record(&mut self) -> Message {
@@ -248,8 +235,8 @@ impl HttpSession {
     fn update_req(&mut self, ts: Timestamp) {
         let (bytes, body) = (self.req_parser.msg_bytes(), self.req_parser.body_bytes());
         if let Some(m) = self.cur_req_mut() {
-            m.end = ts;
-            m.bytes = bytes;
+            m.leg.end = ts;
+            m.leg.bytes = bytes;
             m.body_bytes = body;
         }
     }
@@ -264,7 +251,7 @@ impl HttpSession {
             Dir::ToClient => &mut self.resp,
         };
         let declared = m.head.content_length.unwrap_or(0);
-        if !m.over_max && (m.bytes > max || declared > max) {
+        if !m.over_max && (m.leg.bytes > max || declared > max) {
             m.over_max = true;
             m.capture = false;
             m.body.clear();
@@ -281,9 +268,9 @@ impl HttpSession {
             self.recycle(m);
             return;
         }
-        m.start = self.req_start;
-        m.end = ts;
-        m.bytes = self.req_parser.msg_bytes();
+        m.leg.start = self.req_start;
+        m.leg.end = ts;
+        m.leg.bytes = self.req_parser.msg_bytes();
         m.choose_capture(&self.cfg);
         let framing = match m.head.request_framing() {
             Ok(f) => f,
@@ -304,17 +291,19 @@ impl HttpSession {
 
     fn enqueue(&mut self, mut m: Message, done: bool, out: &mut TxSink<'_>) {
         m.complete = done;
-        if self.untracked > 0 || self.pending.len() >= self.cfg.max_in_flight.max(1) {
-            self.untracked += 1;
-            out.count("http.in_flight_overflow", 1);
-            self.cur_req = None;
-            self.recycle(m);
-            return;
+        let id = self.next_id;
+        m.id = id;
+        match self.pending.push(m) {
+            Pushed::Untracked(m) | Pushed::Evicted(m) => {
+                out.count("http.in_flight_overflow", 1);
+                self.cur_req = None;
+                self.recycle(m);
+            }
+            Pushed::Kept => {
+                self.next_id += 1;
+                self.cur_req = if done { None } else { Some(id) };
+            }
         }
-        m.id = self.next_id;
-        self.next_id += 1;
-        self.cur_req = if done { None } else { Some(m.id) };
-        self.pending.push_back(m);
     }
 
     fn request_done(&mut self) {
@@ -332,9 +321,9 @@ impl HttpSession {
                 let mut m = self.new_record();
                 m.head.raw.extend_from_slice(self.req_parser.head());
                 let _ = m.head.parse_request(true);
-                m.start = self.req_start;
-                m.end = ts;
-                m.bytes = self.req_parser.msg_bytes();
+                m.leg.start = self.req_start;
+                m.leg.end = ts;
+                m.leg.bytes = self.req_parser.msg_bytes();
                 m.error = Some(errors::REQUEST_HEAD_TOO_LARGE);
                 self.enqueue(m, true, out);
             }
@@ -357,7 +346,7 @@ impl HttpSession {
             let (n, step) = self.resp_parser.feed(&data[pos..]);
             pos += n;
             if !was && self.resp_parser.in_message() {
-                self.resp.start = ts;
+                self.resp.leg.start = ts;
             }
             match step {
                 Step::More => {
@@ -390,15 +379,15 @@ impl HttpSession {
     }
 
     fn update_resp(&mut self, ts: Timestamp) {
-        self.resp.end = ts;
-        self.resp.bytes = self.resp_parser.msg_bytes();
+        self.resp.leg.end = ts;
+        self.resp.leg.bytes = self.resp_parser.msg_bytes();
         self.resp.body_bytes = self.resp_parser.body_bytes();
     }
 
     fn match_response(&mut self) {
-        self.resp_match = if !self.pending.is_empty() {
+        self.resp_match = if self.pending.kept() > 0 {
             Match::Front
-        } else if self.untracked > 0 {
+        } else if self.pending.untracked() > 0 {
             Match::Untracked
         } else {
             Match::Unmatched
@@ -406,9 +395,9 @@ impl HttpSession {
     }
 
     fn response_head(&mut self, ts: Timestamp, out: &mut TxSink<'_>) {
-        let start = self.resp.start;
+        let start = self.resp.leg.start;
         self.resp.reset();
-        self.resp.start = start;
+        self.resp.leg.start = start;
         self.resp_parser.take_head(&mut self.resp.head.raw);
         if self.resp.head.parse_response(false).is_err() {
             out.count("http.parse_errors", 1);
@@ -420,7 +409,7 @@ impl HttpSession {
         if (100..200).contains(&status) && status != 101 {
             // Interim response: not the answer (RFC 9110 section 15.2).
             out.count("http.interim_responses", 1);
-            self.interim_bytes += self.resp.bytes;
+            self.interim_bytes += self.resp.leg.bytes;
             self.resp_parser.set_body(Framing::None);
             return;
         }
@@ -460,9 +449,9 @@ impl HttpSession {
             ParseError::NotHttp => out.count("http.not_http", 1),
             ParseError::HeadTooLarge => {
                 out.count("http.head_too_large", 1);
-                let start = self.resp.start;
+                let start = self.resp.leg.start;
                 self.resp.reset();
-                self.resp.start = start;
+                self.resp.leg.start = start;
                 self.resp
                     .head
                     .raw
@@ -489,15 +478,15 @@ impl HttpSession {
         let matched = std::mem::replace(&mut self.resp_match, Match::Unmatched);
         match matched {
             Match::Front => {
-                if let Some(req) = self.pending.pop_front() {
+                if let Some(req) = self.pending.pop_tx() {
                     if self.cur_req == Some(req.id) {
                         self.cur_req = None;
                     }
                     let error = req
                         .error
                         .or(self.resp.error)
-                        .or(req.lost.then_some(errors::LOSS_REQUEST))
-                        .or(self.resp.lost.then_some(errors::LOSS_RESPONSE));
+                        .or(req.leg.loss(true))
+                        .or(self.resp.leg.loss(false));
                     event::emit(
                         &self.cfg,
                         &mut self.scratch,
@@ -514,7 +503,7 @@ impl HttpSession {
                 self.emit_unmatched_response(interim, out);
             }
             Match::Untracked => {
-                self.untracked = self.untracked.saturating_sub(1);
+                self.pending.answer_untracked();
                 event::emit(
                     &self.cfg,
                     &mut self.scratch,
@@ -546,7 +535,7 @@ impl HttpSession {
 
     /// Reports the oldest waiting request without a response.
     fn expire_front(&mut self, error: &'static str, out: &mut TxSink<'_>) -> bool {
-        let Some(req) = self.pending.pop_front() else {
+        let Some(req) = self.pending.pop_tx() else {
             return false;
         };
         if self.cur_req == Some(req.id) {
@@ -607,8 +596,8 @@ impl Session for HttpSession {
                 GapEffect::InBody { done } => {
                     let (bytes, body) = (self.req_parser.msg_bytes(), self.req_parser.body_bytes());
                     if let Some(m) = self.cur_req_mut() {
-                        m.lost = true;
-                        m.bytes = bytes;
+                        m.leg.lost = true;
+                        m.leg.bytes = bytes;
                         m.body_bytes = body;
                     }
                     if done {
@@ -617,7 +606,7 @@ impl Session for HttpSession {
                 }
                 GapEffect::Truncated => {
                     if let Some(m) = self.cur_req_mut() {
-                        m.lost = true;
+                        m.leg.lost = true;
                     }
                     self.request_done();
                 }
@@ -633,16 +622,16 @@ impl Session for HttpSession {
                     self.interim_bytes = 0;
                 }
                 GapEffect::InBody { done } => {
-                    self.resp.lost = true;
-                    self.resp.bytes = self.resp_parser.msg_bytes();
+                    self.resp.leg.lost = true;
+                    self.resp.leg.bytes = self.resp_parser.msg_bytes();
                     self.resp.body_bytes = self.resp_parser.body_bytes();
                     if done {
                         self.response_done(out);
                     }
                 }
                 GapEffect::Truncated => {
-                    self.resp.lost = true;
-                    self.resp.bytes = self.resp_parser.msg_bytes();
+                    self.resp.leg.lost = true;
+                    self.resp.leg.bytes = self.resp_parser.msg_bytes();
                     self.resp.body_bytes = self.resp_parser.body_bytes();
                     self.response_done(out);
                 }
@@ -661,7 +650,7 @@ impl Session for HttpSession {
         // A response in progress answers the oldest request: never expire it.
         while !self.resp_parser.in_message() {
             match self.pending.front() {
-                Some(r) if r.end.saturating_add(timeout) <= now => {
+                Some(r) if r.leg.end.saturating_add(timeout) <= now => {
                     self.expire_front(errors::UNMATCHED_REQUEST, out);
                 }
                 _ => break,
@@ -674,9 +663,9 @@ impl Session for HttpSession {
             self.finish_response(out);
         }
         while self.expire_front(errors::UNMATCHED_REQUEST, out) {}
-        if self.untracked > 0 {
-            out.count("http.untracked_unanswered", self.untracked);
-            self.untracked = 0;
+        let untracked = self.pending.take_untracked();
+        if untracked > 0 {
+            out.count("http.untracked_unanswered", untracked);
         }
     }
 }

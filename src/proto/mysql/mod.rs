@@ -18,7 +18,11 @@ pub mod session;
 pub(crate) mod tests;
 
 use crate::config::HumanDuration;
+use crate::flow::Transport::Tcp;
+use crate::proto::registry::default_ports;
+use crate::proto::{Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use session::MysqlSession;
 
@@ -58,7 +62,7 @@ impl Default for MysqlConfig {
     fn default() -> Self {
         MysqlConfig {
             enabled: true,
-            ports: vec![3306, 3307],
+            ports: default_ports(Mysql::DEFAULT_PORTS),
             max_rows: 10,
             max_row_length: 1024,
             send_request: false,
@@ -69,5 +73,26 @@ impl Default for MysqlConfig {
             max_params: 64,
             transaction_timeout: HumanDuration::secs(10),
         }
+    }
+}
+
+/// The `mysql` registry entry (`src/proto/registry.rs`).
+pub struct Mysql;
+
+impl Protocol for Mysql {
+    const NAME: &'static str = "mysql";
+    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[(Tcp, 3306), (Tcp, 3307)];
+    type Config = MysqlConfig;
+    fn stream(cfg: &Arc<MysqlConfig>) -> Option<Box<dyn Session>> {
+        Some(Box::new(MysqlSession::new(Arc::clone(cfg))))
+    }
+}
+
+impl ProtocolConfig for MysqlConfig {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn ports(&self) -> &[u16] {
+        &self.ports
     }
 }

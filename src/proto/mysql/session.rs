@@ -26,27 +26,28 @@
 use super::parser::{self, caps, cmd, PacketHeader, HEADER_LEN, MAX_PAYLOAD};
 use super::MysqlConfig;
 use crate::event::{JsonWriter, Status, Transaction};
+use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
+use crate::proto::common::{Overflow, Pushed, Resync, Scan, TxQueue};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Packets up to this payload size are buffered whole before parsing.
 pub const MAX_BUFFERED: usize = 64 * 1024;
 /// Larger packets are parsed from this many leading bytes.
 pub const PREFIX_WANT: usize = 8 * 1024;
-/// Bytes kept for the next scan while a direction is lost.
-const RESYNC_KEEP: usize = 16 * 1024;
+/// Where a lost direction resumes; 16 KiB are kept for the next scan (a
+/// packet chain may straddle two chunks).
+const RESYNC: Resync = Resync {
+    resyncs: "mysql.resyncs",
+    skipped: "mysql.resync_skipped_bytes",
+    keep: 16 * 1024,
+};
 /// Bytes skipped without finding sync before the connection is given up.
 const MAX_UNSYNCED: u64 = 1 << 20;
 /// Links of a packet chain that are enough to trust a resync point.
 const CHAIN_ENOUGH: u32 = 32;
-/// `error.message` of a transaction whose response lost bytes.
-pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
-/// `error.message` of a transaction whose request lost bytes.
-pub const LOSS_REQUEST: &str = "Packet loss while capturing the request";
-/// `error.message` of a request that never got a response.
-pub const UNMATCHED_REQUEST: &str = "Unmatched request";
 /// Distinct tables kept for `path`.
 const MAX_TABLES: usize = 8;
 /// Column names/types kept per result set.
@@ -171,7 +172,8 @@ pub struct MysqlSession {
     user: Option<String>,
     database: Option<String>,
     streams: [Stream; 2],
-    pending: VecDeque<MysqlTx>,
+    /// Commands awaiting their response; a full queue reports its oldest.
+    pending: TxQueue<MysqlTx>,
     resp: Resp,
     /// A classic EOF with this sequence id may follow a response that was
     /// completed without knowing whether EOFs are sent; it is swallowed.
@@ -182,6 +184,7 @@ pub struct MysqlSession {
 impl MysqlSession {
     /// A new session with the given settings.
     pub fn new(cfg: Arc<MysqlConfig>) -> Self {
+        let pending = TxQueue::new(cfg.max_in_flight, Overflow::EvictOldest);
         MysqlSession {
             cfg,
             phase: Phase::Start,
@@ -191,7 +194,7 @@ impl MysqlSession {
             user: None,
             database: None,
             streams: Default::default(),
-            pending: VecDeque::new(),
+            pending,
             resp: Resp::Idle,
             swallow_eof: None,
             stmts: HashMap::new(),
@@ -262,19 +265,14 @@ impl MysqlSession {
             }
             let rest = bytes.get(pos..).unwrap_or(&[]);
             if self.streams[d].lost {
-                match self.find_sync(dir, rest) {
-                    Some(off) => {
+                match RESYNC.scan(rest, |b| self.find_sync(dir, b), out) {
+                    Scan::Found(off) => {
                         self.streams[d].lost_bytes = 0;
-                        out.count("mysql.resyncs", 1);
-                        out.count("mysql.resync_skipped_bytes", off as u64);
                         self.streams[d].lost = false;
                         pos += off;
                         continue;
                     }
-                    None => {
-                        let keep = rest.len().min(RESYNC_KEEP);
-                        let drop = rest.len() - keep;
-                        out.count("mysql.resync_skipped_bytes", drop as u64);
+                    Scan::NotFound(drop) => {
                         let s = &mut self.streams[d];
                         s.lost_bytes += drop as u64;
                         if s.lost_bytes > MAX_UNSYNCED {
@@ -503,7 +501,7 @@ impl MysqlSession {
         // a response nobody asked for is dropped.
         if let Some(front) = self.pending.front() {
             if front.orphan {
-                self.pending.pop_front();
+                self.pending.pop_tx();
                 out.count("mysql.unmatched_responses", 1);
                 self.resp = Resp::Idle;
             } else if self.resp == Resp::Generic && front.response_packets > 0 {
@@ -581,16 +579,13 @@ impl MysqlSession {
             self.emit(tx, false, out);
             return;
         }
-        if self.pending.len() >= self.cfg.max_in_flight.max(1) {
+        if let Pushed::Evicted(old) = self.pending.push(tx) {
             out.count("mysql.in_flight_dropped", 1);
-            if let Some(old) = self.pending.pop_front() {
-                self.resp = Resp::Idle;
-                if !old.orphan {
-                    self.emit(old, true, out);
-                }
+            self.resp = Resp::Idle;
+            if !old.orphan {
+                self.emit(old, true, out);
             }
         }
-        self.pending.push_back(tx);
     }
 
     fn on_response(&mut self, h: PacketHeader, p: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
@@ -602,7 +597,7 @@ impl MysqlSession {
             }
         }
         if self.pending.is_empty() {
-            self.pending.push_back(MysqlTx {
+            self.pending.push(MysqlTx {
                 command: cmd::QUERY,
                 orphan: true,
                 ..Default::default()
@@ -610,7 +605,7 @@ impl MysqlSession {
             self.resp = Resp::Idle;
         }
         let lost_front = self.pending.front().is_some_and(|t| t.response_lost);
-        if h.seq == 1 && self.resp != Resp::Idle && lost_front && self.pending.len() > 1 {
+        if h.seq == 1 && self.resp != Resp::Idle && lost_front && self.pending.kept() > 1 {
             // The end of a response was lost and the next one starts here.
             self.complete(out);
         }
@@ -770,7 +765,7 @@ impl MysqlSession {
     /// Pops the front transaction (its response is complete) and emits it.
     fn complete(&mut self, out: &mut TxSink<'_>) {
         self.resp = Resp::Idle;
-        let Some(tx) = self.pending.pop_front() else {
+        let Some(tx) = self.pending.pop_tx() else {
             return;
         };
         if tx.orphan {
@@ -861,7 +856,7 @@ impl MysqlSession {
                     break;
                 }
             }
-            let Some(mut tx) = self.pending.pop_front() else {
+            let Some(mut tx) = self.pending.pop_tx() else {
                 break;
             };
             self.resp = Resp::Idle;

@@ -697,7 +697,7 @@ fn gap_between_rows_resyncs_and_keeps_counting() {
     let ev = h.events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["mysql"]["num_rows"], 2);
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_RESPONSE);
+    assert_eq!(ev[0]["error"]["message"], crate::proto::common::errors::LOSS_RESPONSE);
 }
 
 #[test]
@@ -964,7 +964,7 @@ fn corpus_gap_keeps_the_transaction() {
     assert_eq!(c.get("mysql.resyncs"), 1);
 }
 
-const LOSS: &str = super::session::LOSS_RESPONSE;
+const LOSS: &str = crate::proto::common::errors::LOSS_RESPONSE;
 
 #[test]
 fn corpus_whitespace_statements() {

@@ -12,7 +12,11 @@ pub mod session;
 mod tests;
 
 use crate::config::HumanDuration;
+use crate::flow::Transport::Tcp;
+use crate::proto::registry::default_ports;
+use crate::proto::{Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub use session::RedisSession;
 
@@ -44,7 +48,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             enabled: true,
-            ports: vec![6379],
+            ports: default_ports(Redis::DEFAULT_PORTS),
             max_query_length: 1024,
             max_return_value_length: 1024,
             max_in_flight: 1000,
@@ -52,5 +56,26 @@ impl Default for RedisConfig {
             send_response: false,
             transaction_timeout: HumanDuration::secs(10),
         }
+    }
+}
+
+/// The `redis` registry entry (`src/proto/registry.rs`).
+pub struct Redis;
+
+impl Protocol for Redis {
+    const NAME: &'static str = "redis";
+    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[(Tcp, 6379)];
+    type Config = RedisConfig;
+    fn stream(cfg: &Arc<RedisConfig>) -> Option<Box<dyn Session>> {
+        Some(Box::new(RedisSession::new(Arc::clone(cfg))))
+    }
+}
+
+impl ProtocolConfig for RedisConfig {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn ports(&self) -> &[u16] {
+        &self.ports
     }
 }

@@ -25,17 +25,18 @@
 use super::parser::{self, Kind, RespParser, Token, Visitor};
 use super::RedisConfig;
 use crate::event::{Status, Transaction};
+use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
+use crate::proto::common::{self, Head, Leg, Overflow, Pushed, Resync, Scan, TxQueue};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// `error.message` for requests whose reply was lost in a gap.
-pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
-/// `error.message` for requests pending when request bytes were lost.
-pub const LOSS_REQUEST: &str = "Packet loss while capturing the request";
-/// `error.message` for a request without a reply.
-pub const UNMATCHED_REQUEST: &str = "Unmatched request";
+/// Where a lost direction resumes (see [`parser::find_request_start`]).
+const RESYNC: Resync = Resync {
+    resyncs: "redis.resyncs",
+    skipped: "redis.resync_skipped_bytes",
+    keep: 0,
+};
 /// Bytes of each of the first elements kept (pub/sub channel, kind).
 const ELEM_MAX: usize = 256;
 /// Arguments of a request remembered individually.
@@ -55,12 +56,8 @@ pub struct Message {
     pub elems: Vec<String>,
     /// Elements of the top-level aggregate.
     pub count: u64,
-    /// Bytes on the wire.
-    pub bytes: u64,
-    /// Time of the first and last byte.
-    pub start: Timestamp,
-    /// Time of the last byte.
-    pub end: Timestamp,
+    /// Time of the first and last byte, bytes on the wire.
+    pub leg: Leg,
 }
 
 /// Builds [`Message`]s from tokens.
@@ -175,7 +172,7 @@ impl Visitor for Collector {
     fn token(&mut self, t: Token<'_>) -> bool {
         if !self.started {
             self.started = true;
-            self.cur.start = self.ts;
+            self.cur.leg.start = self.ts;
         }
         match t {
             Token::Aggregate { kind, len } => {
@@ -307,8 +304,8 @@ impl Visitor for Collector {
             }
             Token::End { bytes } => {
                 let mut m = std::mem::take(&mut self.cur);
-                m.bytes = bytes;
-                m.end = self.ts;
+                m.leg.bytes = bytes;
+                m.leg.end = self.ts;
                 self.done.push(m);
                 self.reset();
                 return false;
@@ -331,13 +328,6 @@ struct Request {
     lost: Option<&'static str>,
 }
 
-#[derive(Debug)]
-enum Slot {
-    Req(Box<Request>),
-    /// Requests beyond `max_in_flight`, only counted.
-    Dropped(u64),
-}
-
 /// A Redis connection.
 pub struct RedisSession {
     cfg: Arc<RedisConfig>,
@@ -346,8 +336,9 @@ pub struct RedisSession {
     lost: [bool; 2],
     /// After a reply gap: replies are ignored until a request is seen.
     await_request: bool,
-    pending: VecDeque<Slot>,
-    kept: usize,
+    /// Requests beyond `max_in_flight` keep an untracked place, so later
+    /// replies still pair with the right command.
+    pending: TxQueue<Box<Request>>,
     /// A RESP2 SUBSCRIBE was seen: `message` arrays are pushes.
     subscribed: bool,
 }
@@ -357,14 +348,14 @@ impl RedisSession {
     pub fn new(cfg: Arc<RedisConfig>) -> Self {
         let q = cfg.max_query_length;
         let r = cfg.max_return_value_length;
+        let max_in_flight = cfg.max_in_flight;
         RedisSession {
             cfg,
             parsers: [RespParser::new(true), RespParser::new(false)],
             collectors: [Collector::new(true, q), Collector::new(false, r)],
             lost: [false; 2],
             await_request: false,
-            pending: VecDeque::new(),
-            kept: 0,
+            pending: TxQueue::new(max_in_flight, Overflow::Untrack),
             subscribed: false,
         }
     }
@@ -380,17 +371,12 @@ impl RedisSession {
                     Dir::ToClient if self.await_request => None,
                     Dir::ToClient => parser::find_reply_start(rest),
                 };
-                match found {
-                    Some(off) => {
-                        out.count("redis.resyncs", 1);
-                        out.count("redis.resync_skipped_bytes", off as u64);
+                match RESYNC.scan(rest, |_| found, out) {
+                    Scan::Found(off) => {
                         self.lost[d] = false;
                         rest = rest.get(off..).unwrap_or(&[]);
                     }
-                    None => {
-                        out.count("redis.resync_skipped_bytes", rest.len() as u64);
-                        return;
-                    }
+                    Scan::NotFound(_) => return,
                 }
             }
             let res = self.parsers[d].feed(rest, &mut self.collectors[d]);
@@ -435,22 +421,16 @@ impl RedisSession {
             }
             _ => 1,
         };
-        if self.kept >= self.cfg.max_in_flight.max(1) {
-            out.count("redis.in_flight_dropped", 1);
-            match self.pending.back_mut() {
-                Some(Slot::Dropped(n)) => *n += 1,
-                _ => self.pending.push_back(Slot::Dropped(1)),
-            }
-            return;
-        }
-        self.kept += 1;
-        self.pending.push_back(Slot::Req(Box::new(Request {
+        let r = Box::new(Request {
             msg: m,
             method,
             replies_left,
             reply: None,
             lost: None,
-        })));
+        });
+        if let Pushed::Untracked(_) = self.pending.push(r) {
+            out.count("redis.in_flight_dropped", 1);
+        }
     }
 
     fn on_reply(&mut self, m: Message, out: &mut TxSink<'_>) {
@@ -472,37 +452,35 @@ impl RedisSession {
             self.emit_push(m, out);
             return;
         }
-        let front_is_sub =
-            matches!(self.pending.front(), Some(Slot::Req(r)) if r.method.ends_with("SUBSCRIBE"));
+        let front_is_sub = self
+            .pending
+            .front()
+            .is_some_and(|r| r.method.ends_with("SUBSCRIBE"));
         if is_sub_reply && !front_is_sub {
             // A further (un)subscribe confirmation, e.g. UNSUBSCRIBE with
             // no arguments answers once per channel.
             out.count("redis.pubsub_replies_unpaired", 1);
             return;
         }
-        match self.pending.front_mut() {
+        match self.pending.head_mut() {
             None => {
                 out.count("redis.unmatched_responses", 1);
             }
-            Some(Slot::Dropped(n)) => {
-                *n -= 1;
-                if *n == 0 {
-                    self.pending.pop_front();
-                }
+            Some(Head::Untracked(_)) => {
+                self.pending.answer_untracked();
                 out.count("redis.unreported_transactions", 1);
             }
-            Some(Slot::Req(r)) => {
+            Some(Head::Tx(r)) => {
                 r.replies_left = r.replies_left.saturating_sub(1);
                 match r.reply.as_mut() {
                     None => r.reply = Some(m),
                     Some(acc) => {
-                        acc.bytes += m.bytes;
-                        acc.end = m.end;
+                        acc.leg.bytes += m.leg.bytes;
+                        acc.leg.end = m.leg.end;
                     }
                 }
                 if r.replies_left == 0 {
-                    if let Some(Slot::Req(r)) = self.pending.pop_front() {
-                        self.kept -= 1;
+                    if let Some(r) = self.pending.pop_tx() {
                         if r.method == "UNSUBSCRIBE" || r.method == "PUNSUBSCRIBE" {
                             self.subscribed = r
                                 .reply
@@ -522,12 +500,11 @@ impl RedisSession {
     /// request has been seen.
     fn lose_replies(&mut self, reason: &'static str, out: &mut TxSink<'_>) {
         while let Some(s) = self.pending.pop_front() {
-            if let Slot::Req(mut r) = s {
+            if let Head::Tx(mut r) = s {
                 r.lost = Some(reason);
                 self.emit(*r, out);
             }
         }
-        self.kept = 0;
         self.await_request = true;
         self.lost[Dir::ToClient.idx()] = true;
         self.parsers[1].reset();
@@ -552,16 +529,9 @@ impl RedisSession {
             Status::Ok
         };
         let t = Transaction {
-            kind: "redis",
             status: Some(status),
-            request_start: Some(r.msg.start),
-            request_end: Some(r.msg.end),
-            response_start: reply.map(|m| m.start),
-            response_end: reply.map(|m| m.end),
-            request_bytes: r.msg.bytes,
-            response_bytes: reply.map_or(0, |m| m.bytes),
             error,
-            real_client_ip: None,
+            ..common::transaction("redis", Some(&r.msg.leg), reply.map(|m| &m.leg))
         };
         let cfg = &self.cfg;
         out.emit(&t, |w| {
@@ -590,12 +560,8 @@ impl RedisSession {
     fn emit_push(&self, m: Message, out: &mut TxSink<'_>) {
         out.count("redis.pushes", 1);
         let t = Transaction {
-            kind: "redis",
             status: Some(Status::Ok),
-            response_start: Some(m.start),
-            response_end: Some(m.end),
-            response_bytes: m.bytes,
-            ..Default::default()
+            ..common::transaction("redis", None, Some(&m.leg))
         };
         let kind = m
             .elems
@@ -625,18 +591,15 @@ impl RedisSession {
     }
 
     fn flush(&mut self, older_than: Option<Timestamp>, out: &mut TxSink<'_>) {
-        while let Some(front) = self.pending.front() {
-            if let (Some(limit), Slot::Req(r)) = (older_than, front) {
-                if r.msg.end >= limit {
+        while let Some(front) = self.pending.head() {
+            if let (Some(limit), Head::Tx(r)) = (older_than, front) {
+                if r.msg.leg.end >= limit {
                     break;
                 }
             }
             match self.pending.pop_front() {
-                Some(Slot::Req(r)) => {
-                    self.kept -= 1;
-                    self.emit(*r, out);
-                }
-                Some(Slot::Dropped(n)) => out.count("redis.unreported_transactions", n),
+                Some(Head::Tx(r)) => self.emit(*r, out),
+                Some(Head::Untracked(n)) => out.count("redis.unreported_transactions", n),
                 None => break,
             }
         }

@@ -191,7 +191,7 @@ fn collector_renders_return_values() {
     let m = collect(true, 1024, SET_CMD);
     assert_eq!(m[0].text, "set key3 me");
     assert_eq!(m[0].elems, vec!["set", "key3", "me"]);
-    assert_eq!(m[0].bytes, SET_CMD.len() as u64);
+    assert_eq!(m[0].leg.bytes, SET_CMD.len() as u64);
 }
 
 // ---------------------------------------------------------------- session
@@ -378,8 +378,8 @@ fn reply_gap_reports_pending_and_never_shifts_pairing() {
     h.data(Dir::ToClient, b"$2\r\nvc\r\n", 2 * SECOND);
     let ev = h.events();
     assert_eq!(ev.len(), 3);
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_RESPONSE);
-    assert_eq!(ev[1]["error"]["message"], super::session::LOSS_RESPONSE);
+    assert_eq!(ev[0]["error"]["message"], crate::proto::common::errors::LOSS_RESPONSE);
+    assert_eq!(ev[1]["error"]["message"], crate::proto::common::errors::LOSS_RESPONSE);
     assert_eq!(ev[2]["resource"], "c");
     assert_eq!(ev[2]["redis"]["return_value"], "vc");
 }
@@ -412,7 +412,7 @@ fn request_gap_with_pending_commands_never_mispairs() {
     let ev = h.events();
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[0]["resource"], "a");
-    assert_eq!(ev[0]["error"]["message"], super::session::LOSS_REQUEST);
+    assert_eq!(ev[0]["error"]["message"], crate::proto::common::errors::LOSS_REQUEST);
     assert_eq!(ev[1]["resource"], "c");
     assert_eq!(ev[1]["redis"]["return_value"], "vc");
 }
