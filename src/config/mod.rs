@@ -249,7 +249,6 @@ pub struct RawConfig {
     pub monitor: MonitorConfig,
 }
 
-
 /// Command-line values that override the file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {

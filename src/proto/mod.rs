@@ -24,6 +24,7 @@ pub mod mysql;
 pub mod redis;
 pub mod registry;
 pub mod session;
+pub mod tls;
 
 pub use registry::{event_counter, PortConflict, ProtocolId, ProtocolsConfig, Registry};
 pub use session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session, TxSink};

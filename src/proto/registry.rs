@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Protocol, ProtocolConfig, Session};
-use super::{http, mysql, redis};
+use super::{http, mysql, redis, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -178,6 +178,8 @@ protocols! {
     Mysql: mysql => mysql::Mysql,
     /// Redis RESP2/RESP3.
     Redis: redis => redis::Redis,
+    /// TLS handshakes (SSL 3.0 to TLS 1.3).
+    Tls: tls => tls::Tls,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys

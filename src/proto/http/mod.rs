@@ -90,7 +90,13 @@ pub struct Http;
 
 impl Protocol for Http {
     const NAME: &'static str = "http";
-    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[(Tcp, 80), (Tcp, 8080), (Tcp, 8000), (Tcp, 5000), (Tcp, 8002)];
+    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[
+        (Tcp, 80),
+        (Tcp, 8080),
+        (Tcp, 8000),
+        (Tcp, 5000),
+        (Tcp, 8002),
+    ];
     type Config = HttpConfig;
     fn stream(cfg: &Arc<HttpConfig>) -> Option<Box<dyn Session>> {
         Some(Box::new(HttpSession::new(Arc::clone(cfg))))

@@ -697,7 +697,10 @@ fn gap_between_rows_resyncs_and_keeps_counting() {
     let ev = h.events();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0]["mysql"]["num_rows"], 2);
-    assert_eq!(ev[0]["error"]["message"], crate::proto::common::errors::LOSS_RESPONSE);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_RESPONSE
+    );
 }
 
 #[test]

@@ -378,8 +378,14 @@ fn reply_gap_reports_pending_and_never_shifts_pairing() {
     h.data(Dir::ToClient, b"$2\r\nvc\r\n", 2 * SECOND);
     let ev = h.events();
     assert_eq!(ev.len(), 3);
-    assert_eq!(ev[0]["error"]["message"], crate::proto::common::errors::LOSS_RESPONSE);
-    assert_eq!(ev[1]["error"]["message"], crate::proto::common::errors::LOSS_RESPONSE);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_RESPONSE
+    );
+    assert_eq!(
+        ev[1]["error"]["message"],
+        crate::proto::common::errors::LOSS_RESPONSE
+    );
     assert_eq!(ev[2]["resource"], "c");
     assert_eq!(ev[2]["redis"]["return_value"], "vc");
 }
@@ -412,7 +418,10 @@ fn request_gap_with_pending_commands_never_mispairs() {
     let ev = h.events();
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[0]["resource"], "a");
-    assert_eq!(ev[0]["error"]["message"], crate::proto::common::errors::LOSS_REQUEST);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::LOSS_REQUEST
+    );
     assert_eq!(ev[1]["resource"], "c");
     assert_eq!(ev[1]["redis"]["return_value"], "vc");
 }

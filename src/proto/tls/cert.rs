@@ -197,7 +197,11 @@ pub fn summarise(der: &[u8], keep_raw: bool) -> Option<CertInfo> {
     };
     let mut serial = upper_hex(tbs.raw_serial());
     let trimmed = serial.trim_start_matches('0').to_string();
-    serial = if trimmed.is_empty() { "0".into() } else { trimmed };
+    serial = if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed
+    };
     let mut alternative_names = Vec::new();
     if let Ok(Some(san)) = tbs.subject_alternative_name() {
         for n in &san.value.general_names {
@@ -206,12 +210,10 @@ pub fn summarise(der: &[u8], keep_raw: bool) -> Option<CertInfo> {
                     alternative_names.push(s.to_string())
                 }
                 GeneralName::IPAddress(b) => match b.len() {
-                    4 => alternative_names.push(
-                        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*b).ok()?).to_string(),
-                    ),
-                    16 => alternative_names.push(
-                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*b).ok()?).to_string(),
-                    ),
+                    4 => alternative_names
+                        .push(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*b).ok()?).to_string()),
+                    16 => alternative_names
+                        .push(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*b).ok()?).to_string()),
                     _ => {}
                 },
                 _ => {}

@@ -3,9 +3,10 @@
 use super::cert::{CertInfo, Name};
 use super::fingerprint;
 use super::names;
-use super::session::{errors, Handshake};
+use super::session::Handshake;
 use super::TlsConfig;
 use crate::event::{JsonWriter, Status, Transaction};
+use crate::proto::common::errors;
 use crate::proto::{Dir, TxSink};
 use crate::time::SECOND;
 
@@ -22,9 +23,9 @@ pub fn emit(cfg: &TlsConfig, h: &Handshake, out: &mut TxSink<'_>) {
     let established = h.established();
     let fatal = h.alerts.iter().any(|a| a.level == 2);
     let error = if h.lost[0] {
-        Some(errors::LOSS_CLIENT)
+        Some(errors::LOSS_REQUEST)
     } else if h.lost[1] {
-        Some(errors::LOSS_SERVER)
+        Some(errors::LOSS_RESPONSE)
     } else {
         None
     };
@@ -240,7 +241,9 @@ fn write_detailed(cfg: &TlsConfig, h: &Handshake, w: &mut JsonWriter<'_>) {
             str_list(
                 w,
                 "application_layer_protocol_negotiation",
-                ch.alpn.iter().map(|p| String::from_utf8_lossy(p).into_owned()),
+                ch.alpn
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned()),
             );
         }
         if !ch.point_formats.is_empty() {

@@ -40,9 +40,15 @@ fn hex(b: &[u8]) -> String {
 pub fn ja3_string(ch: &ClientHello) -> String {
     let mut s = String::with_capacity(256);
     let _ = write!(s, "{},", ch.version);
-    join_dec(&mut s, ch.ciphers.iter().copied().filter(|&c| !is_grease(c)));
+    join_dec(
+        &mut s,
+        ch.ciphers.iter().copied().filter(|&c| !is_grease(c)),
+    );
     s.push(',');
-    join_dec(&mut s, ch.extensions.iter().copied().filter(|&e| !is_grease(e)));
+    join_dec(
+        &mut s,
+        ch.extensions.iter().copied().filter(|&e| !is_grease(e)),
+    );
     s.push(',');
     join_dec(&mut s, ch.groups.iter().copied().filter(|&g| !is_grease(g)));
     s.push(',');
@@ -59,7 +65,10 @@ pub fn ja3(ch: &ClientHello) -> String {
 pub fn ja3s_string(sh: &ServerHello) -> String {
     let mut s = String::with_capacity(64);
     let _ = write!(s, "{},{},", sh.version, sh.cipher);
-    join_dec(&mut s, sh.extensions.iter().copied().filter(|&e| !is_grease(e)));
+    join_dec(
+        &mut s,
+        sh.extensions.iter().copied().filter(|&e| !is_grease(e)),
+    );
     s
 }
 
@@ -125,8 +134,18 @@ pub fn ja4_parts(ch: &ClientHello) -> (String, String, String) {
         .max()
         .unwrap_or(ch.version);
     let sni = if ch.extensions.contains(&0) { 'd' } else { 'i' };
-    let mut ciphers: Vec<u16> = ch.ciphers.iter().copied().filter(|&c| !is_grease(c)).collect();
-    let exts: Vec<u16> = ch.extensions.iter().copied().filter(|&e| !is_grease(e)).collect();
+    let mut ciphers: Vec<u16> = ch
+        .ciphers
+        .iter()
+        .copied()
+        .filter(|&c| !is_grease(c))
+        .collect();
+    let exts: Vec<u16> = ch
+        .extensions
+        .iter()
+        .copied()
+        .filter(|&e| !is_grease(e))
+        .collect();
     let alpn = match ch.alpn.first() {
         Some(p) if !p.is_empty() => {
             let (f, l) = (p[0], p[p.len() - 1]);
@@ -176,8 +195,8 @@ mod tests {
     fn ja4_matches_foxio_reference_vector() {
         let mut extensions = vec![0x0a0a, 0x0000, 0x0010]; // GREASE, SNI, ALPN
         extensions.extend([
-            0x0005, 0x000a, 0x000b, 0x000d, 0x0012, 0x0015, 0x0017, 0x001b, 0x0023, 0x002b,
-            0x002d, 0x0033, 0x4469, 0xff01,
+            0x0005, 0x000a, 0x000b, 0x000d, 0x0012, 0x0015, 0x0017, 0x001b, 0x0023, 0x002b, 0x002d,
+            0x0033, 0x4469, 0xff01,
         ]);
         let ch = ClientHello {
             version: 0x0303,

@@ -23,7 +23,11 @@ pub(crate) mod tests;
 pub use session::TlsSession;
 
 use crate::config::HumanDuration;
+use crate::flow::Transport::Tcp;
+use crate::proto::registry::default_ports;
+use crate::proto::{Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// `[protocols.tls]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +61,7 @@ impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
             enabled: true,
-            ports: vec![443, 993, 995, 5223, 8443, 8883, 9243],
+            ports: default_ports(Tls::DEFAULT_PORTS),
             send_certificates: true,
             include_raw_certificates: false,
             include_detailed_fields: true,
@@ -69,15 +73,47 @@ impl Default for TlsConfig {
     }
 }
 
-impl TlsConfig {
-    /// Checks the settings; the error names the key and what to do.
-    pub fn validate(&self) -> Result<(), String> {
+/// The `tls` registry entry (`src/proto/registry.rs`).
+pub struct Tls;
+
+impl Protocol for Tls {
+    const NAME: &'static str = "tls";
+    const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[
+        (Tcp, 443),
+        (Tcp, 993),
+        (Tcp, 995),
+        (Tcp, 5223),
+        (Tcp, 8443),
+        (Tcp, 8883),
+        (Tcp, 9243),
+    ];
+    type Config = TlsConfig;
+    fn stream(cfg: &Arc<TlsConfig>) -> Option<Box<dyn Session>> {
+        Some(Box::new(TlsSession::new(Arc::clone(cfg))))
+    }
+}
+
+impl ProtocolConfig for TlsConfig {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+    fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+    fn validate(&self) -> Result<(), (&'static str, String)> {
         for f in &self.fingerprints {
             if !matches!(f.as_str(), "md5" | "sha1" | "sha256") {
-                return Err(format!(
-                    "protocols.tls.fingerprints: unknown algorithm {f:?}; use md5, sha1 or sha256"
+                return Err((
+                    "fingerprints",
+                    format!("unknown algorithm {f:?}; use md5, sha1 or sha256"),
                 ));
             }
+        }
+        if self.max_handshake_bytes < 1024 {
+            return Err((
+                "max_handshake_bytes",
+                "must be at least 1024 (a ClientHello is often 512 bytes or more)".into(),
+            ));
         }
         Ok(())
     }

@@ -128,7 +128,9 @@ pub fn signature(s: u16) -> Option<&'static str> {
 
 /// A signature scheme name, or `(unknown:0x....)`.
 pub fn signature_or_unknown(s: u16) -> String {
-    signature(s).map(str::to_string).unwrap_or_else(|| unknown(s))
+    signature(s)
+        .map(str::to_string)
+        .unwrap_or_else(|| unknown(s))
 }
 
 /// ec_point_formats (RFC 8422 section 5.1.2).
@@ -224,7 +226,10 @@ mod tests {
         );
         assert_eq!(cipher_or_unknown(0x1301), "TLS_AES_128_GCM_SHA256");
         assert_eq!(cipher_or_unknown(0xff85), "(unknown:0xff85)");
-        assert_eq!(cipher_or_unknown(0x00ff), "TLS_EMPTY_RENEGOTIATION_INFO_SCSV");
+        assert_eq!(
+            cipher_or_unknown(0x00ff),
+            "TLS_EMPTY_RENEGOTIATION_INFO_SCSV"
+        );
         assert_eq!(signature_or_unknown(0x0301), "(unknown:0x0301)");
         assert_eq!(group_or_unknown(29), "x25519");
         assert_eq!(version_long(0x0303), "TLS 1.2");

@@ -304,7 +304,9 @@ impl RecordReader {
                 return None;
             }
             let t = avail[0];
-            let len = (usize::from(avail[1]) << 16) | (usize::from(avail[2]) << 8) | usize::from(avail[3]);
+            let len = (usize::from(avail[1]) << 16)
+                | (usize::from(avail[2]) << 8)
+                | usize::from(avail[3]);
             if len > self.max_message {
                 // Skip it: what is buffered now, the rest as it arrives.
                 let have = avail.len() - 4;

@@ -27,14 +27,6 @@ use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
 use std::sync::Arc;
 
-/// `error.message` texts.
-pub mod errors {
-    /// Bytes of the client's handshake were not captured.
-    pub const LOSS_CLIENT: &str = "Packet loss while capturing the request";
-    /// Bytes of the server's handshake were not captured.
-    pub const LOSS_SERVER: &str = "Packet loss while capturing the response";
-}
-
 /// Most alerts kept per connection.
 pub const MAX_ALERTS: usize = 16;
 
@@ -104,9 +96,7 @@ impl Handshake {
         let (c, s) = (self.client.as_ref()?, self.server.as_ref()?);
         let id_match = !c.session_id.is_empty() && c.session_id == s.session_id;
         if s.selected_version == Some(0x0304) {
-            return s
-                .psk
-                .then_some(if id_match { "id" } else { "ticket" });
+            return s.psk.then_some(if id_match { "id" } else { "ticket" });
         }
         let ticket = c.session_ticket.is_some_and(|n| n > 0) && s.session_ticket;
         if self.key_exchanged || !(id_match || ticket) {
