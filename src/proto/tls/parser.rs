@@ -180,6 +180,8 @@ impl RecordReader {
     }
 
     /// Consumes bytes up to the next event; returns how many were consumed.
+    /// [`Step::More`] means all of `data` was consumed and no whole message
+    /// is left: call again (with the rest, possibly empty) until then.
     pub fn feed(&mut self, data: &[u8]) -> (usize, Step) {
         // A message returned by the previous call is no longer needed.
         if self.consumed > 0 {
@@ -257,13 +259,11 @@ impl RecordReader {
                                 return (pos, step);
                             }
                         }
-                        content::CHANGE_CIPHER_SPEC => {
-                            if done {
-                                // TLS 1.3 sends it only for middleboxes (RFC 8446
-                                // appendix D.4): it changes nothing there.
-                                self.encrypted |= !self.tls13;
-                                return (pos, Step::ChangeCipherSpec);
-                            }
+                        // TLS 1.3 sends it only for middleboxes (RFC 8446
+                        // appendix D.4): it changes nothing there.
+                        content::CHANGE_CIPHER_SPEC if done => {
+                            self.encrypted |= !self.tls13;
+                            return (pos, Step::ChangeCipherSpec);
                         }
                         content::ALERT => {
                             for &b in chunk {

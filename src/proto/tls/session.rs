@@ -228,15 +228,12 @@ impl Session for TlsSession {
         self.hs.first[i].get_or_insert(ts);
         self.hs.last[i] = ts;
         let mut pos = 0;
-        while pos < data.len() {
+        loop {
             let (n, step) = self.readers[i].feed(&data[pos..]);
             pos += n;
             match step {
-                Step::More => {
-                    if n == 0 {
-                        break;
-                    }
-                }
+                // All input consumed and no whole message left.
+                Step::More => break,
                 Step::Handshake(t) => self.on_message(dir, t, ts, out),
                 Step::TooLarge(..) => out.count("tls.handshake_too_large", 1),
                 Step::ChangeCipherSpec => {
