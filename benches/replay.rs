@@ -138,7 +138,7 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let flow_only = std::env::temp_dir().join("spanlens-bench-flow-only.toml");
-    std::fs::write(&flow_only, "[flows]\ntcp_analysis = false\n").expect("write flow-only config");
+    std::fs::write(&flow_only, "[flows]\nanalysis = \"flows\"\n").expect("write flow-only config");
     let tcp_only = std::env::temp_dir().join("spanlens-bench-tcp-only.toml");
     std::fs::write(
         &tcp_only,

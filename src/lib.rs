@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod doctor;
 pub mod event;
 pub mod flow;
+pub mod harness;
 pub mod monitor;
 pub mod output;
 pub mod pipeline;

@@ -3,9 +3,6 @@
 //! the input itself). Nothing may panic; every event must be valid JSON.
 #![no_main]
 
-#[path = "common.rs"]
-mod common;
-
 use libfuzzer_sys::fuzz_target;
 use spanlens::proto::mysql::{parser, MysqlConfig, MysqlSession};
 use std::sync::Arc;
@@ -31,8 +28,8 @@ fuzz_target!(|data: &[u8]| {
         max_in_flight: 4,
         ..Default::default()
     });
-    let s = MysqlSession::new(cfg);
-    common::drive(s, 3306, data, 3, |ctl| {
+    let mut s = MysqlSession::new(cfg);
+    spanlens::proto::testkit::fuzz_stream(&mut s, 3306, data, 3, |ctl| {
         (ctl & 2 != 0 && ctl > 0xf0).then(|| u64::from(ctl & 0x3f))
     });
 });

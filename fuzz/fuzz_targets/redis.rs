@@ -4,9 +4,6 @@
 //! be valid JSON.
 #![no_main]
 
-#[path = "common.rs"]
-mod common;
-
 use libfuzzer_sys::fuzz_target;
 use spanlens::proto::redis::parser::{RespParser, Token, Visitor};
 use spanlens::proto::redis::{RedisConfig, RedisSession};
@@ -57,8 +54,8 @@ fuzz_target!(|data: &[u8]| {
         max_return_value_length: 32,
         ..Default::default()
     });
-    let s = RedisSession::new(cfg);
-    common::drive(s, 6379, data, 2, |ctl| {
+    let mut s = RedisSession::new(cfg);
+    spanlens::proto::testkit::fuzz_stream(&mut s, 6379, data, 2, |ctl| {
         (ctl > 0xf8).then(|| u64::from(ctl & 0x1f))
     });
 });

@@ -9,6 +9,8 @@
 //! - [`common`]: the bounded transaction queue, the request/response legs
 //!   that become the `transaction.*` fields, the shared error texts and the
 //!   resync helper.
+//! - [`testkit`]: the session driver and generic checks every decoder's
+//!   tests, fuzz targets and benchmarks use.
 //! - `http/`, `mysql/`, `redis/`: the decoders.
 //!
 //! # Adding a protocol
@@ -24,6 +26,7 @@ pub mod mysql;
 pub mod redis;
 pub mod registry;
 pub mod session;
+pub mod testkit;
 pub mod tls;
 
 pub use registry::{event_counter, PortConflict, ProtocolId, ProtocolsConfig, Registry};

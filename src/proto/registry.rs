@@ -22,7 +22,7 @@
 //! Not here: how a flow's server side is chosen, or when sessions are made
 //! (`worker/`).
 
-use super::session::{DatagramSession, Protocol, ProtocolConfig, Session};
+use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
 use super::{http, mysql, redis, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,11 @@ macro_rules! protocols {
             /// The protocol's `DEFAULT_PORTS`.
             pub fn default_ports(self) -> &'static [(Transport, u16)] {
                 match self { $( ProtocolId::$variant => <$ty as Protocol>::DEFAULT_PORTS ),+ }
+            }
+
+            /// The protocol's `SAMPLE` exchange.
+            pub fn sample(self) -> &'static [(Dir, &'static [u8])] {
+                match self { $( ProtocolId::$variant => <$ty as Protocol>::SAMPLE ),+ }
             }
 
             /// Whether the protocol takes the ICMP flows.

@@ -107,6 +107,12 @@ pub trait Protocol: 'static {
     /// True for a protocol that receives the ICMP and ICMPv6 flows through
     /// [`Protocol::datagram`] (each ICMP message whole). ICMP has no ports.
     const ICMP: bool = false;
+    /// A short, complete, successful exchange (for stream protocols: the
+    /// client's and server's bytes in order; for datagram protocols: one
+    /// datagram per entry), decoded by the generic checks in
+    /// [`testkit`](super::testkit) and by the benchmark over all protocols.
+    /// It must give at least one event, with `status: OK`.
+    const SAMPLE: &'static [(Dir, &'static [u8])];
     /// `[protocols.<NAME>]`.
     type Config: ProtocolConfig;
     /// A session for a new TCP flow on one of the protocol's ports.

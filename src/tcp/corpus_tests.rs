@@ -64,8 +64,9 @@ fn replay(name: &str) -> Option<Replay> {
     let mut counters = Counters::new();
     let mut last_ts = 0;
     while let Ok(pkt) = cap.next_packet() {
-        let ts = pkt.header.ts.tv_sec as u64 * crate::time::SECOND
-            + pkt.header.ts.tv_usec as u64 * crate::time::MICROSECOND;
+        // Negative capture times (nfs_v3.pcap) count as 0, as in capture/.
+        let ts = pkt.header.ts.tv_sec.max(0) as u64 * crate::time::SECOND
+            + pkt.header.ts.tv_usec.max(0) as u64 * crate::time::MICROSECOND;
         last_ts = last_ts.max(ts);
         let Some(p) = decode(linktype, pkt.data) else {
             continue;

@@ -6,6 +6,13 @@
 //! encodes events into an [`EventBatch`] and hands full batches to the
 //! exporter. Emptied packet batches go back to the capture thread.
 //!
+//! Sessions: a TCP flow on a registered server port gets its protocol's
+//! stream [`Session`], fed by [`TcpConn`] reassembly; a UDP flow on a
+//! registered port gets a [`DatagramSession`] fed one payload per datagram;
+//! ICMP and ICMPv6 flows go to the protocol registered with `ICMP = true`,
+//! one whole ICMP message per call. `flows.analysis` below `full` creates
+//! no sessions (and `flows` no reassembly either).
+//!
 //! Memory is bounded: the flow table holds at most
 //! `flows.max_flows_per_worker` flows; when it is full the oldest-idle
 //! sixteenth is reported and evicted (counter `flows.evicted`).
@@ -290,13 +297,14 @@ impl Worker {
             datagrams,
             ..
         } = flow;
-        if let Some(s) = datagrams {
+        let payload = rec.payload(data);
+        if let (Some(s), false) = (datagrams, payload.is_empty()) {
             let mut sink = TxSink {
                 flow: ctx,
                 events: &mut self.events,
                 counters: &mut self.counters,
             };
-            s.datagram(dir, rec.payload(data), rec.ts, &mut sink);
+            s.datagram(dir, payload, rec.ts, &mut sink);
         }
         if let Some(tcp) = tcp {
             let seg = Segment {

@@ -22,7 +22,7 @@ pub use session::{fuzz_one, HttpSession};
 use crate::config::HumanDuration;
 use crate::flow::Transport::Tcp;
 use crate::proto::registry::default_ports;
-use crate::proto::{Protocol, ProtocolConfig, Session};
+use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -96,6 +96,16 @@ impl Protocol for Http {
         (Tcp, 8000),
         (Tcp, 5000),
         (Tcp, 8002),
+    ];
+    const SAMPLE: &'static [(Dir, &'static [u8])] = &[
+        (
+            Dir::ToServer,
+            b"GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\n\r\n",
+        ),
+        (
+            Dir::ToClient,
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n<html></html>",
+        ),
     ];
     type Config = HttpConfig;
     fn stream(cfg: &Arc<HttpConfig>) -> Option<Box<dyn Session>> {

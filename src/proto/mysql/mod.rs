@@ -20,7 +20,7 @@ pub(crate) mod tests;
 use crate::config::HumanDuration;
 use crate::flow::Transport::Tcp;
 use crate::proto::registry::default_ports;
-use crate::proto::{Protocol, ProtocolConfig, Session};
+use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -82,6 +82,18 @@ pub struct Mysql;
 impl Protocol for Mysql {
     const NAME: &'static str = "mysql";
     const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[(Tcp, 3306), (Tcp, 3307)];
+    // COM_QUERY "SELECT 1": one column, one row, classic EOFs.
+    const SAMPLE: &'static [(Dir, &'static [u8])] = &[
+        (Dir::ToServer, b"\x09\x00\x00\x00\x03SELECT 1"),
+        (
+            Dir::ToClient,
+            b"\x01\x00\x00\x01\x01\
+              \x17\x00\x00\x02\x03def\x00\x00\x00\x011\x00\x0c\x3f\x00\x01\x00\x00\x00\x08\x81\x00\x00\x00\x00\
+              \x05\x00\x00\x03\xfe\x00\x00\x02\x00\
+              \x02\x00\x00\x04\x011\
+              \x05\x00\x00\x05\xfe\x00\x00\x02\x00",
+        ),
+    ];
     type Config = MysqlConfig;
     fn stream(cfg: &Arc<MysqlConfig>) -> Option<Box<dyn Session>> {
         Some(Box::new(MysqlSession::new(Arc::clone(cfg))))

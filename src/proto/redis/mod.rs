@@ -14,7 +14,7 @@ mod tests;
 use crate::config::HumanDuration;
 use crate::flow::Transport::Tcp;
 use crate::proto::registry::default_ports;
-use crate::proto::{Protocol, ProtocolConfig, Session};
+use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -65,6 +65,15 @@ pub struct Redis;
 impl Protocol for Redis {
     const NAME: &'static str = "redis";
     const DEFAULT_PORTS: &'static [(crate::flow::Transport, u16)] = &[(Tcp, 6379)];
+    const SAMPLE: &'static [(Dir, &'static [u8])] = &[
+        (
+            Dir::ToServer,
+            b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n",
+        ),
+        (Dir::ToClient, b"+OK\r\n"),
+        (Dir::ToServer, b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n"),
+        (Dir::ToClient, b"$5\r\nvalue\r\n"),
+    ];
     type Config = RedisConfig;
     fn stream(cfg: &Arc<RedisConfig>) -> Option<Box<dyn Session>> {
         Some(Box::new(RedisSession::new(Arc::clone(cfg))))

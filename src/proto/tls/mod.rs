@@ -25,7 +25,7 @@ pub use session::TlsSession;
 use crate::config::HumanDuration;
 use crate::flow::Transport::Tcp;
 use crate::proto::registry::default_ports;
-use crate::proto::{Protocol, ProtocolConfig, Session};
+use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -73,6 +73,49 @@ impl Default for TlsConfig {
     }
 }
 
+/// A TLS 1.2 ClientHello record with SNI `a.com`.
+#[rustfmt::skip]
+const SAMPLE_CLIENT_HELLO: &[u8] = &[
+    0x16, 0x03, 0x01, 0x00, 0x3d,       // record: handshake, TLS 1.0 framing, 61 bytes
+    0x01, 0x00, 0x00, 0x39,             // client_hello, 57 bytes
+    0x03, 0x03,                         // legacy_version TLS 1.2
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, // random
+    0x00,                               // session id: empty
+    0x00, 0x02, 0xc0, 0x2f,             // one cipher: ECDHE-RSA-AES128-GCM-SHA256
+    0x01, 0x00,                         // compression: NULL
+    0x00, 0x0e,                         // extensions: 14 bytes
+    0x00, 0x00, 0x00, 0x0a,             // server_name, 10 bytes
+    0x00, 0x08, 0x00, 0x00, 0x05,       // list of 8: host_name of 5
+    b'a', b'.', b'c', b'o', b'm',
+];
+
+/// ServerHello, ServerHelloDone, ChangeCipherSpec, encrypted Finished.
+#[rustfmt::skip]
+const SAMPLE_SERVER_FLIGHT: &[u8] = &[
+    0x16, 0x03, 0x03, 0x00, 0x30,       // record: handshake, 48 bytes
+    0x02, 0x00, 0x00, 0x28,             // server_hello, 40 bytes
+    0x03, 0x03,                         // version TLS 1.2
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, // random
+    0x00,                               // session id: empty
+    0xc0, 0x2f,                         // cipher
+    0x00,                               // compression NULL
+    0x00, 0x00,                         // no extensions
+    0x0e, 0x00, 0x00, 0x00,             // server_hello_done
+    0x14, 0x03, 0x03, 0x00, 0x01, 0x01, // change_cipher_spec
+    0x16, 0x03, 0x03, 0x00, 0x08,       // Finished, encrypted: 8 bytes
+    9, 9, 9, 9, 9, 9, 9, 9,
+];
+
+/// ClientKeyExchange and ChangeCipherSpec: the handshake is established.
+#[rustfmt::skip]
+const SAMPLE_CLIENT_FINISH: &[u8] = &[
+    0x16, 0x03, 0x03, 0x00, 0x06,       // record: handshake, 6 bytes
+    0x10, 0x00, 0x00, 0x02, 0x00, 0x00, // client_key_exchange, 2 bytes
+    0x14, 0x03, 0x03, 0x00, 0x01, 0x01, // change_cipher_spec
+];
+
 /// The `tls` registry entry (`src/proto/registry.rs`).
 pub struct Tls;
 
@@ -86,6 +129,11 @@ impl Protocol for Tls {
         (Tcp, 8443),
         (Tcp, 8883),
         (Tcp, 9243),
+    ];
+    const SAMPLE: &'static [(Dir, &'static [u8])] = &[
+        (Dir::ToServer, SAMPLE_CLIENT_HELLO),
+        (Dir::ToClient, SAMPLE_SERVER_FLIGHT),
+        (Dir::ToServer, SAMPLE_CLIENT_FINISH),
     ];
     type Config = TlsConfig;
     fn stream(cfg: &Arc<TlsConfig>) -> Option<Box<dyn Session>> {

@@ -555,3 +555,22 @@ fn tls13_handshake_with_compatibility_change_cipher_spec() {
     assert_eq!(t["resumed"], false);
     assert_eq!(ev[0]["event"]["duration"], 7 * MILLISECOND);
 }
+
+/// The test kit's generic checks on the full TLS 1.2 exchange above (the
+/// client's last step ends with its ChangeCipherSpec, which establishes).
+#[test]
+fn generic_checks_on_a_full_exchange() {
+    use crate::proto::{testkit, ProtocolId, ProtocolsConfig};
+    let (client, server) = tls12_exchange();
+    let cut_c = record(22, &handshake(1, &client_hello_body())).len();
+    let ccs_end = cut_c + record(22, &handshake(16, &[0, 2, 0xab, 0xcd])).len() + 6;
+    let steps: &[(Dir, &[u8])] = &[
+        (Dir::ToServer, &client[..cut_c]),
+        (Dir::ToClient, &server),
+        (Dir::ToServer, &client[cut_c..ccs_end]),
+    ];
+    let cfg = ProtocolsConfig::default();
+    testkit::check_every_prefix(ProtocolId::Tls, &cfg, steps);
+    testkit::check_every_split(ProtocolId::Tls, &cfg, steps);
+    testkit::check_random_bytes(ProtocolId::Tls, &cfg, steps, 7, 200);
+}

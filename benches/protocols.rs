@@ -1,0 +1,33 @@
+//! One micro benchmark over every registered protocol: transactions per
+//! second on one core, each protocol decoding its own `SAMPLE` exchange
+//! (framing, parsing, pairing and JSON encoding of the events) through the
+//! session a worker would create. A protocol added to the registry is
+//! benchmarked here without a line of bench code.
+//!
+//! Run: `cargo bench --bench protocols` (criterion reports time per
+//! exchange and, with `Throughput::Elements`, transactions per second).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use spanlens::proto::testkit::{bench_exchange, session_for, T0};
+use spanlens::proto::ProtocolId;
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("protocols");
+    for &p in ProtocolId::ALL {
+        let sample = p.sample();
+        // Transactions per exchange, counted once so the figure is per transaction.
+        let (mut s, mut d) = session_for(p);
+        let mut ts = T0;
+        let per = bench_exchange(&mut s, &mut d, sample, &mut ts).max(1) as u64;
+        g.throughput(Throughput::Elements(per));
+        g.bench_function(p.name(), |b| {
+            let (mut s, mut d) = session_for(p);
+            let mut ts = T0;
+            b.iter(|| bench_exchange(&mut s, &mut d, sample, &mut ts));
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
