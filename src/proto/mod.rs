@@ -22,6 +22,7 @@
 
 pub mod common;
 pub mod http;
+pub mod memcache;
 pub mod mysql;
 pub mod redis;
 pub mod registry;
