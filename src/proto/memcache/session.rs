@@ -226,12 +226,12 @@ fn write_request(cfg: &MemcacheConfig, r: &Side, w: &mut JsonWriter<'_>) {
                 }
             }
             "gat" | "gats" => {
-                if let Some(e) = num(a.get(0)) {
+                if let Some(e) = num(a.first()) {
                     w.u64("exptime", e);
                 }
             }
             "verbosity" => {
-                if let Some(v) = num(a.get(0)) {
+                if let Some(v) = num(a.first()) {
                     w.u64("verbosity", v);
                 }
             }
