@@ -379,3 +379,89 @@ fn text_udp_captures() {
         ],
     );
 }
+
+/// memcache-tools.pcap (made by make-captures-memcache.sh with memcached and
+/// libmemcached-tools, text and binary over TCP, stores over UDP) against
+/// tshark's memcache dissector: the same commands, opcodes and statuses.
+#[test]
+fn memcached_tools_capture_matches_tshark() {
+    use std::collections::BTreeMap;
+    let oracle: Value = serde_json::from_slice(
+        &std::fs::read(common::data("memcache-tools.expected.json")).expect("oracle file"),
+    )
+    .expect("oracle JSON");
+    let pcap = common::data("memcache-tools.pcap");
+    let bytes = std::fs::read(&pcap).expect("capture");
+    let sha = {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(oracle["sha256"], sha, "the oracle belongs to this capture");
+    let cfg = config_file("[flows]\nenabled = false\n");
+    let all = replay(&["-c", cfg.path().to_str().unwrap(), pcap.to_str().unwrap()]);
+    let ev: Vec<&Value> = of_type(&all, "memcache");
+    let hist = |f: &dyn Fn(&Value) -> Option<String>| -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for e in &ev {
+            if let Some(k) = f(e) {
+                *m.entry(k).or_insert(0) += 1;
+            }
+        }
+        m
+    };
+    let want = |k: &str| -> BTreeMap<String, u64> {
+        oracle[k]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect()
+    };
+    let tcp = |e: &Value, kind: &str| {
+        e["network"]["transport"] == "tcp" && e["memcache"]["protocol_type"] == kind
+    };
+    // Text: tshark 4.0 does not dissect `touch`; spanlens reports it too.
+    let mut text =
+        hist(&|e| tcp(e, "text").then(|| req(e)["command"].as_str().unwrap().to_string()));
+    assert_eq!(text.remove("touch"), Some(1));
+    assert_eq!(text, want("tcp_text_commands"));
+    let bin_req = hist(&|e| tcp(e, "binary").then(|| req(e)["opcode_value"].to_string()));
+    assert_eq!(bin_req, want("tcp_binary_requests"));
+    // tshark counts every response packet (a stats answer is many packets):
+    // the failures are one per event, the successes add up with the stats.
+    let mut statuses = want("tcp_binary_responses");
+    let ok_packets = statuses.remove("0").unwrap();
+    let bin_fail = hist(&|e| {
+        let s = resp(e)["status_code"].as_u64()?;
+        (tcp(e, "binary") && s != 0).then(|| s.to_string())
+    });
+    assert_eq!(bin_fail, statuses);
+    let stat_packets: u64 = ev
+        .iter()
+        .filter(|e| tcp(e, "binary") && req(e)["command"] == "stats")
+        .map(|e| resp(e)["stats"].as_array().unwrap().len() as u64 + 1)
+        .sum();
+    let other_ok = ev
+        .iter()
+        .filter(|e| tcp(e, "binary") && resp(e)["status_code"] == 0 && req(e)["command"] != "stats")
+        .count() as u64;
+    assert_eq!(stat_packets + other_ok, ok_packets);
+    for e in &ev {
+        let failed = resp(e)["status_code"].as_u64().is_some_and(|s| s != 0);
+        assert_eq!(e["status"], if failed { "Error" } else { "OK" }, "{e}");
+    }
+    // UDP: two stores sent, one per datagram, neither answered (the one
+    // server datagram is an empty frame).
+    let udp: Vec<&&Value> = ev
+        .iter()
+        .filter(|e| e["network"]["transport"] == "udp")
+        .collect();
+    assert_eq!(
+        udp.len() as u64,
+        oracle["udp_datagrams_to_server"].as_u64().unwrap()
+    );
+    assert!(udp.iter().all(|e| req(e)["command"] == "set"));
+}
