@@ -11,11 +11,21 @@ use crate::proto::{Dir, TxSink};
 use crate::time::SECOND;
 
 fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
+    for &x in b {
+        s.push(DIGITS[usize::from(x >> 4)] as char);
+        s.push(DIGITS[usize::from(x & 15)] as char);
     }
     s
+}
+
+/// An array element: the name when known, else `(unknown:0x....)`.
+fn elem_name(w: &mut JsonWriter<'_>, name: Option<&'static str>, v: u16) {
+    match name {
+        Some(n) => w.elem_str(n),
+        None => w.elem_str(&names::unknown(v)),
+    }
 }
 
 /// Writes one event for the handshake.
@@ -83,7 +93,11 @@ fn write_tls(cfg: &TlsConfig, h: &Handshake, established: bool, w: &mut JsonWrit
         w.str("ja4", &fingerprint::ja4(ch));
         w.begin_arr("supported_ciphers");
         for &c in &ch.ciphers {
-            w.elem_str(&names::cipher_or_unknown(c));
+            match c {
+                0x00ff => w.elem_str("TLS_EMPTY_RENEGOTIATION_INFO_SCSV"),
+                0x5600 => w.elem_str("TLS_FALLBACK_SCSV"),
+                c => elem_name(w, names::cipher(c), c),
+            }
         }
         w.end_arr();
     }
@@ -260,20 +274,18 @@ fn write_detailed(cfg: &TlsConfig, h: &Handshake, w: &mut JsonWriter<'_>) {
             w.str("session_ticket", if n == 0 { "" } else { "present" });
         }
         if !ch.signature_algorithms.is_empty() {
-            str_list(
-                w,
-                "signature_algorithms",
-                ch.signature_algorithms
-                    .iter()
-                    .map(|&s| names::signature_or_unknown(s)),
-            );
+            w.begin_arr("signature_algorithms");
+            for &s in &ch.signature_algorithms {
+                elem_name(w, names::signature(s), s);
+            }
+            w.end_arr();
         }
         if !ch.groups.is_empty() {
-            str_list(
-                w,
-                "supported_groups",
-                ch.groups.iter().map(|&g| names::group_or_unknown(g)),
-            );
+            w.begin_arr("supported_groups");
+            for &g in &ch.groups {
+                elem_name(w, names::group(g), g);
+            }
+            w.end_arr();
         }
         if !ch.supported_versions.is_empty() {
             str_list(
