@@ -8,8 +8,8 @@
 //! exchange and, with `Throughput::Elements`, transactions per second).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use spanlens::proto::testkit::{bench_exchange, session_for, T0};
-use spanlens::proto::ProtocolId;
+use spanlens::proto::testkit::{bench_exchange, session_for, AnySession, T0};
+use spanlens::proto::{ProtocolId, ProtocolsConfig};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("protocols");
@@ -24,12 +24,15 @@ fn bench(c: &mut Criterion) {
         // fresh session per exchange, the session's creation included.
         let per_connection = bench_exchange(&mut s, &mut d, sample, &mut ts) == 0;
         g.throughput(Throughput::Elements(per));
+        let cfg = ProtocolsConfig::default();
         g.bench_function(p.name(), |b| {
             let (mut s, mut d) = session_for(p);
             let mut ts = T0;
             b.iter(|| {
                 if per_connection {
-                    s = session_for(p).0;
+                    // What a worker does for a new flow: one session from
+                    // the shared settings.
+                    s = AnySession::new(p, &cfg);
                 }
                 bench_exchange(&mut s, &mut d, sample, &mut ts)
             });
