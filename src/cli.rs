@@ -1,12 +1,12 @@
 //! Command-line definitions (clap). Raw arguments only: validation and
 //! merging with the config file happen in `config`.
 
-use crate::config::HumanDuration;
+use crate::time::HumanDuration;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
-    crate::config::duration::parse(s).map(HumanDuration)
+    crate::time::duration::parse(s).map(HumanDuration)
 }
 
 /// spanlens: protocol transactions and TCP network metrics from a mirror port.

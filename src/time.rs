@@ -3,7 +3,12 @@
 //! Every time in spanlens is a [`Timestamp`]: nanoseconds since the Unix
 //! epoch, taken from the capture (never from the wall clock), so that a
 //! replay is deterministic. This module also formats timestamps as RFC 3339
-//! UTC strings with microsecond precision, without a date library.
+//! UTC strings with microsecond precision, without a date library, and
+//! holds [`HumanDuration`], the `"10s"` / `"500ms"` durations of settings.
+
+pub mod duration;
+
+pub use duration::HumanDuration;
 
 /// Nanoseconds since 1970-01-01T00:00:00Z, from the packet's capture time.
 pub type Timestamp = u64;

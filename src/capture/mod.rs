@@ -5,6 +5,8 @@
 //! nothing about protocols; the capture thread decodes headers. Errors are
 //! phrased for the operator: what failed and what to do about it.
 
+pub mod linktype;
+
 use crate::time::Timestamp;
 use pcap::{Activated, Capture, Precision};
 use std::path::{Path, PathBuf};
@@ -183,7 +185,7 @@ fn open_file(
         }
     })?;
     let lt = cap.get_datalink().0;
-    if !crate::dispatch::decode::linktype::supported(lt) {
+    if !linktype::supported(lt) {
         return Err(CaptureError::LinkType {
             what: path.display().to_string(),
             linktype: lt,
@@ -313,7 +315,7 @@ impl Source {
             }
         };
         let lt = cap.get_datalink().0;
-        if !crate::dispatch::decode::linktype::supported(lt) {
+        if !linktype::supported(lt) {
             return Err(CaptureError::LinkType {
                 what: opts.interface.clone(),
                 linktype: lt,

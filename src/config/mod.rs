@@ -5,9 +5,7 @@
 //! rather than a silently ignored setting. Command-line options are applied
 //! on top of the file by [`Config::apply_overrides`] before validation.
 
-pub mod duration;
-
-pub use duration::HumanDuration;
+pub use crate::time::HumanDuration;
 
 use crate::dispatch::filter::{CidrError, Filter, GroupMap};
 use crate::proto::{ProtocolsConfig, Registry};

@@ -11,7 +11,8 @@
 //!   resync helper.
 //! - [`testkit`]: the session driver and generic checks every decoder's
 //!   tests, fuzz targets and benchmarks use.
-//! - `http/`, `mysql/`, `redis/`: the decoders.
+//! - `http/`, `mysql/`, `redis/`: the decoders; [`template`]: a copy-me
+//!   decoder (compiled and tested, not registered).
 //!
 //! # Adding a protocol
 //! Copy `src/proto/template/` to `src/proto/<name>/`, add `pub mod <name>;`
@@ -27,6 +28,7 @@ pub mod mysql;
 pub mod redis;
 pub mod registry;
 pub mod session;
+pub mod template;
 pub mod testkit;
 pub mod tls;
 

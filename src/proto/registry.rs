@@ -384,6 +384,36 @@ mod tests {
         }
     }
 
+    /// A registered protocol is documented: its section in the README's
+    /// configuration reference and in the example config, and its counters
+    /// and events under its name in the README.
+    #[test]
+    fn every_registered_protocol_is_documented() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let example = std::fs::read_to_string(root.join("examples/spanlens.toml")).unwrap();
+        for &p in ProtocolId::ALL {
+            let section = format!("[protocols.{}]", p.name());
+            assert!(readme.contains(&section), "README.md has no {section}");
+            assert!(
+                example.contains(&section),
+                "examples/spanlens.toml has no {section}"
+            );
+            assert!(
+                readme.contains(&format!("`{}`", p.name())),
+                "README.md never names `{}` (its events and fields)",
+                p.name()
+            );
+        }
+        // The example is a valid config that names every section.
+        let cfg: ProtocolsConfig = toml::from_str::<toml::Table>(&example)
+            .ok()
+            .and_then(|t| t.get("protocols").cloned())
+            .and_then(|p| p.try_into().ok())
+            .expect("examples/spanlens.toml has a valid [protocols] table");
+        validate(&cfg).unwrap();
+    }
+
     #[test]
     fn port_zero_is_named_with_its_section() {
         let mut cfg = ProtocolsConfig::default();

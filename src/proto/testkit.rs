@@ -171,10 +171,15 @@ fn fresh(p: ProtocolId, cfg: &ProtocolsConfig) -> (AnySession, Driver) {
     (s, d)
 }
 
-/// What the checks run: a name for messages and a session maker.
-struct Subject<'a> {
-    name: &'a str,
-    make: &'a dyn Fn() -> AnySession,
+/// What the checks run: a name for messages and a session maker. The
+/// `check_*` functions build one from a registered protocol; a decoder not
+/// (yet) in the registry, such as `proto::template`, uses [`prefix_check`],
+/// [`split_check`] and [`random_check`] with its own.
+pub struct Subject<'a> {
+    /// Shown in failure messages.
+    pub name: &'a str,
+    /// Makes a fresh session.
+    pub make: &'a dyn Fn() -> AnySession,
 }
 
 impl Subject<'_> {
@@ -220,7 +225,9 @@ fn counters_of(d: &Driver) -> Vec<(&'static str, u64)> {
 
 /// Every strict prefix of each step of a stream exchange, fed after the
 /// whole steps before it, gives no new event and moves no counter: the
-/// decoder waits for more bytes instead of failing. (Datagram protocols:
+/// decoder waits for more bytes instead of failing. Each step must be one
+/// message, or messages none of which completes a transaction alone
+/// (pipelined requests); the split check takes any steps. (Datagram protocols:
 /// a cut datagram is a truncated message, which may be an error; their
 /// prefixes are checked for panics and valid JSON only.)
 pub fn check_every_prefix(p: ProtocolId, cfg: &ProtocolsConfig, steps: Exchange<'_>) {
@@ -234,7 +241,8 @@ pub fn check_every_prefix(p: ProtocolId, cfg: &ProtocolsConfig, steps: Exchange<
     );
 }
 
-fn prefix_check(subject: &Subject<'_>, steps: Exchange<'_>) {
+/// [`check_every_prefix`] for any session maker.
+pub fn prefix_check(subject: &Subject<'_>, steps: Exchange<'_>) {
     let datagram = matches!((subject.make)(), AnySession::Datagram(_));
     for i in 0..steps.len() {
         let before = drive_cut(subject, &steps[..i], uncut, false);
@@ -280,7 +288,8 @@ pub fn check_every_split(p: ProtocolId, cfg: &ProtocolsConfig, steps: Exchange<'
     );
 }
 
-fn split_check(subject: &Subject<'_>, steps: Exchange<'_>) {
+/// [`check_every_split`] for any session maker.
+pub fn split_check(subject: &Subject<'_>, steps: Exchange<'_>) {
     let whole = drive_cut(subject, steps, uncut, true).lines();
     if matches!((subject.make)(), AnySession::Datagram(_)) {
         return;
@@ -334,9 +343,23 @@ pub fn check_random_bytes(
     seed: u64,
     rounds: usize,
 ) {
+    let make = || AnySession::new(p, cfg);
+    random_check(
+        &Subject {
+            name: p.name(),
+            make: &make,
+        },
+        steps,
+        seed,
+        rounds,
+    );
+}
+
+/// [`check_random_bytes`] for any session maker.
+pub fn random_check(subject: &Subject<'_>, steps: Exchange<'_>, seed: u64, rounds: usize) {
     let mut x = seed | 1;
     for _ in 0..rounds {
-        let (mut s, mut d) = fresh(p, cfg);
+        let (mut s, mut d) = subject.fresh();
         let mut ts = T0;
         for _ in 0..(xorshift64(&mut x) % 12 + 1) {
             let r = xorshift64(&mut x);

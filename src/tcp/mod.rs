@@ -41,7 +41,7 @@ mod tests;
 pub use metrics::{DirMetrics, TcpMetrics};
 
 use crate::event::JsonWriter;
-use crate::proto::Dir;
+use crate::flow::Dir;
 use crate::stats::Counters;
 use crate::time::Timestamp;
 use reassembly::{Ctx, Limits, SegIn, Stream};

@@ -23,7 +23,7 @@
 
 use super::metrics::DirMetrics;
 use super::Delivery;
-use crate::proto::Dir;
+use crate::flow::Dir;
 use crate::stats::Counters;
 use crate::time::Timestamp;
 

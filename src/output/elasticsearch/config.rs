@@ -6,7 +6,7 @@
 //! pattern at run time. It does not contact the cluster.
 
 use super::encoder::IndexPattern;
-use crate::config::HumanDuration;
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -132,7 +132,7 @@ fn unreachable_cluster_is_one_line_error_with_url() {
     // Port 1 on loopback: nothing listens there.
     let cfg = ElasticsearchConfig {
         hosts: vec!["http://127.0.0.1:1".into()],
-        connect_timeout: crate::config::HumanDuration::millis(500),
+        connect_timeout: crate::time::HumanDuration::millis(500),
         ..Default::default()
     };
     let e = ElasticsearchOutput::new(cfg, false)
@@ -148,10 +148,10 @@ fn live_mode_queues_and_spools_while_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ElasticsearchConfig {
         hosts: vec!["http://127.0.0.1:1".into()],
-        connect_timeout: crate::config::HumanDuration::millis(200),
-        backoff_init: crate::config::HumanDuration::millis(50),
-        backoff_max: crate::config::HumanDuration::millis(100),
-        close_timeout: crate::config::HumanDuration::millis(300),
+        connect_timeout: crate::time::HumanDuration::millis(200),
+        backoff_init: crate::time::HumanDuration::millis(50),
+        backoff_max: crate::time::HumanDuration::millis(100),
+        close_timeout: crate::time::HumanDuration::millis(300),
         spool_dir: Some(dir.path().join("spool")),
         bulk_max_docs: 2,
         ..Default::default()

@@ -11,8 +11,8 @@
 //! Everything is written from byte ranges of the kept heads through a
 //! reused [`Scratch`]; nothing is allocated per event once it is warm.
 
+use super::message::{errors, Message};
 use super::parser::{trim, Head};
-use super::session::{errors, Message};
 use super::HttpConfig;
 use crate::event::{JsonWriter, Status, Transaction};
 use crate::proto::{common, TxSink};

@@ -5,6 +5,8 @@
 //! - [`session`]: [`HttpSession`] pairs requests with responses (in order,
 //!   for pipelining), handles `100-continue`, upgrades, losses, timeouts and
 //!   the bounds below, and counts what it drops.
+//! - [`message`]: [`message::Message`], what is kept of one request or
+//!   response, and the `error.message` texts.
 //! - [`event`]: the event's HTTP fields (`http.*`, `url.*`, `user_agent.*`,
 //!   `user.name` and Packetbeat's `method`, `query`, `path`).
 //!
@@ -12,6 +14,7 @@
 //! received), cookies split into fields.
 
 pub mod event;
+pub mod message;
 pub mod parser;
 pub mod session;
 #[cfg(test)]
@@ -19,10 +22,10 @@ mod tests;
 
 pub use session::{fuzz_one, HttpSession};
 
-use crate::config::HumanDuration;
 use crate::flow::Transport::Tcp;
 use crate::proto::registry::default_ports;
 use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

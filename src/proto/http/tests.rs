@@ -428,7 +428,7 @@ fn response_without_request_is_unmatched() {
 #[test]
 fn request_without_response_times_out_on_packet_time() {
     let mut h = Harness::new(HttpConfig {
-        transaction_timeout: crate::config::HumanDuration::secs(1),
+        transaction_timeout: crate::time::HumanDuration::secs(1),
         ..HttpConfig::default()
     });
     h.req(b"GET /something HTTP/1.1\r\nHost: h\r\n\r\n", T0);
@@ -720,4 +720,25 @@ fn fuzz_harness_on_pseudo_random_inputs() {
         }
         fuzz_one(&input);
     }
+}
+
+#[test]
+fn the_test_kits_generic_checks_pass_on_a_post_and_a_chunked_response() {
+    use crate::proto::{testkit, ProtocolId, ProtocolsConfig};
+    let cfg = ProtocolsConfig::default();
+    let steps: &[(Dir, &[u8])] = &[
+        (
+            Dir::ToServer,
+            b"POST /login HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 17\r\n\r\nuser=a&password=b",
+        ),
+        (
+            Dir::ToClient,
+            b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nno no\r\n0\r\n\r\n",
+        ),
+        (Dir::ToServer, b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n"),
+        (Dir::ToClient, b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ];
+    testkit::check_every_prefix(ProtocolId::Http, &cfg, steps);
+    testkit::check_every_split(ProtocolId::Http, &cfg, steps);
+    testkit::check_random_bytes(ProtocolId::Http, &cfg, steps, 17, 500);
 }

@@ -986,3 +986,16 @@ fn corpus_whitespace_statements() {
     // tshark -Y mysql.command counts 12 (7 queries, 5 pings).
     assert_eq!(ev.len(), 12);
 }
+
+#[test]
+fn the_test_kits_generic_checks_pass_on_a_result_set_in_both_eof_variants() {
+    use crate::proto::{testkit, ProtocolId, ProtocolsConfig};
+    let cfg = ProtocolsConfig::default();
+    for deprecate_eof in [false, true] {
+        let (req, resp) = select_exchange(deprecate_eof);
+        let steps: &[(Dir, &[u8])] = &[(Dir::ToServer, &req), (Dir::ToClient, &resp)];
+        testkit::check_every_prefix(ProtocolId::Mysql, &cfg, steps);
+        testkit::check_every_split(ProtocolId::Mysql, &cfg, steps);
+        testkit::check_random_bytes(ProtocolId::Mysql, &cfg, steps, 11, 300);
+    }
+}

@@ -11,10 +11,10 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
-use crate::config::HumanDuration;
 use crate::flow::Transport::Tcp;
 use crate::proto::registry::default_ports;
 use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

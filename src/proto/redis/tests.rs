@@ -6,8 +6,8 @@
 use super::parser::{Kind, RespParser, Token, Visitor};
 use super::session::{Collector, Message};
 use super::{RedisConfig, RedisSession};
+use crate::flow::Dir;
 use crate::proto::mysql::tests::{corpus, replay, Harness};
-use crate::proto::Dir;
 use crate::time::{MILLISECOND, SECOND};
 use serde_json::Value;
 use std::sync::Arc;
@@ -563,4 +563,23 @@ fn kinds_are_exhaustive() {
             assert!(!(k.is_aggregate() && k.is_bulk()));
         }
     }
+}
+
+#[test]
+fn the_test_kits_generic_checks_pass_on_a_pipeline_with_an_error_reply() {
+    use crate::proto::{testkit, ProtocolId, ProtocolsConfig};
+    let cfg = ProtocolsConfig::default();
+    let steps: &[(Dir, &[u8])] = &[
+        (
+            Dir::ToServer,
+            b"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*3\r\n$5\r\nLPUSH\r\n$1\r\nk\r\n$1\r\nv\r\n",
+        ),
+        (Dir::ToClient, b":1\r\n"),
+        (Dir::ToClient, b"-WRONGTYPE Operation against a key\r\n"),
+        (Dir::ToServer, b"*1\r\n$4\r\nPING\r\n"),
+        (Dir::ToClient, b"+PONG\r\n"),
+    ];
+    testkit::check_every_prefix(ProtocolId::Redis, &cfg, steps);
+    testkit::check_every_split(ProtocolId::Redis, &cfg, steps);
+    testkit::check_random_bytes(ProtocolId::Redis, &cfg, steps, 13, 500);
 }
