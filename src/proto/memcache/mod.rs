@@ -18,10 +18,10 @@ mod tests;
 
 pub use session::{MemcacheSession, MemcacheUdpSession};
 
-use crate::config::HumanDuration;
 use crate::flow::Transport::{Tcp, Udp};
 use crate::proto::registry::default_ports;
 use crate::proto::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

@@ -2,8 +2,8 @@
 
 use super::cert::{CertInfo, Name};
 use super::fingerprint;
+use super::handshake::Handshake;
 use super::names;
-use super::session::Handshake;
 use super::TlsConfig;
 use crate::event::{JsonWriter, Status, Transaction};
 use crate::proto::common::errors;

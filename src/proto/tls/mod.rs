@@ -14,6 +14,7 @@
 pub mod cert;
 pub mod event;
 pub mod fingerprint;
+pub mod handshake;
 pub mod names;
 pub mod parser;
 pub mod session;
@@ -22,10 +23,10 @@ pub(crate) mod tests;
 
 pub use session::TlsSession;
 
-use crate::config::HumanDuration;
 use crate::flow::Transport::Tcp;
 use crate::proto::registry::default_ports;
 use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
+use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
