@@ -13,14 +13,33 @@
 use super::parser::{is_grease, ClientHello, ServerHello};
 use md5::{Digest, Md5};
 use sha2::Sha256;
-use std::fmt::Write;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `v` in decimal (no formatting machinery: this runs per value).
+fn push_dec(out: &mut String, v: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(b as char);
+    }
+}
 
 fn join_dec<T: Into<u32> + Copy>(out: &mut String, vals: impl Iterator<Item = T>) {
     for (i, v) in vals.enumerate() {
         if i > 0 {
             out.push('-');
         }
-        let _ = write!(out, "{}", v.into());
+        push_dec(out, v.into());
     }
 }
 
@@ -30,8 +49,9 @@ fn md5_hex(s: &str) -> String {
 
 fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
+    for &x in b {
+        s.push(HEX[usize::from(x >> 4)] as char);
+        s.push(HEX[usize::from(x & 15)] as char);
     }
     s
 }
@@ -39,7 +59,8 @@ fn hex(b: &[u8]) -> String {
 /// The JA3 string of a ClientHello.
 pub fn ja3_string(ch: &ClientHello) -> String {
     let mut s = String::with_capacity(256);
-    let _ = write!(s, "{},", ch.version);
+    push_dec(&mut s, ch.version.into());
+    s.push(',');
     join_dec(
         &mut s,
         ch.ciphers.iter().copied().filter(|&c| !is_grease(c)),
@@ -64,7 +85,10 @@ pub fn ja3(ch: &ClientHello) -> String {
 /// The JA3S string of a ServerHello.
 pub fn ja3s_string(sh: &ServerHello) -> String {
     let mut s = String::with_capacity(64);
-    let _ = write!(s, "{},{},", sh.version, sh.cipher);
+    push_dec(&mut s, sh.version.into());
+    s.push(',');
+    push_dec(&mut s, sh.cipher.into());
+    s.push(',');
     join_dec(
         &mut s,
         sh.extensions.iter().copied().filter(|&e| !is_grease(e)),
@@ -103,7 +127,9 @@ fn hex_list(vals: &[u16], sep: char) -> String {
         if i > 0 {
             s.push(sep);
         }
-        let _ = write!(s, "{v:04x}");
+        for shift in [12, 8, 4, 0] {
+            s.push(HEX[usize::from((v >> shift) & 15)] as char);
+        }
     }
     s
 }
