@@ -208,10 +208,14 @@ fn write_x509(w: &mut JsonWriter<'_>, c: &CertInfo) {
     w.u64("version_number", u64::from(c.version));
 }
 
-fn str_list<'a>(w: &mut JsonWriter<'_>, k: &str, items: impl Iterator<Item = String> + 'a) {
+fn str_list<'a, S: AsRef<str>>(
+    w: &mut JsonWriter<'_>,
+    k: &str,
+    items: impl Iterator<Item = S> + 'a,
+) {
     w.begin_arr(k);
     for s in items {
-        w.elem_str(&s);
+        w.elem_str(s.as_ref());
     }
     w.end_arr();
 }
@@ -240,7 +244,7 @@ fn write_detailed(cfg: &TlsConfig, h: &Handshake, w: &mut JsonWriter<'_>) {
             ch.compression.iter().map(|&c| names::compression(c)),
         );
         w.begin_obj("extensions");
-        let mut unparsed = Vec::new();
+        let mut unparsed: Vec<std::borrow::Cow<'static, str>> = Vec::new();
         for &t in &ch.extensions {
             match t {
                 0 | 10 | 11 | 13 | 16 | 35 | 43 => {}
@@ -317,7 +321,7 @@ fn write_detailed(cfg: &TlsConfig, h: &Handshake, w: &mut JsonWriter<'_>) {
             &names::compression(sh.compression),
         );
         w.begin_obj("extensions");
-        let unparsed: Vec<String> = sh
+        let unparsed: Vec<std::borrow::Cow<'static, str>> = sh
             .extensions
             .iter()
             .filter(|&&t| !matches!(t, 11 | 16 | 35 | 43))

@@ -1,6 +1,7 @@
 //! Names of TLS code points as Packetbeat writes them (IANA registries;
 //! unknown values as `(unknown:0x....)`).
 
+use std::borrow::Cow;
 use tls_parser::TlsCipherSuiteID;
 
 /// Writes `(unknown:0x%04x)` into `out`.
@@ -36,21 +37,28 @@ pub fn version(v: u16) -> Option<(&'static str, &'static str)> {
 }
 
 /// `tls.detailed.version` style: "TLS 1.2", "SSL 3.0".
-pub fn version_long(v: u16) -> String {
+pub fn version_long(v: u16) -> Cow<'static, str> {
     match v {
         0x0300 => "SSL 3.0".into(),
         0x0301 => "TLS 1.0".into(),
         0x0302 => "TLS 1.1".into(),
         0x0303 => "TLS 1.2".into(),
         0x0304 => "TLS 1.3".into(),
-        v if v >> 8 == 0x7f => format!("TLS 1.3 draft {}", v & 0xff),
-        v => unknown(v),
+        v if v >> 8 == 0x7f => format!("TLS 1.3 draft {}", v & 0xff).into(),
+        v => unknown(v).into(),
     }
 }
 
 /// A hello's `version` as Packetbeat writes it ("3.3").
-pub fn version_dotted(v: u16) -> String {
-    format!("{}.{}", v >> 8, v & 0xff)
+pub fn version_dotted(v: u16) -> Cow<'static, str> {
+    match v {
+        0x0300 => "3.0".into(),
+        0x0301 => "3.1".into(),
+        0x0302 => "3.2".into(),
+        0x0303 => "3.3".into(),
+        0x0304 => "3.4".into(),
+        v => format!("{}.{}", v >> 8, v & 0xff).into(),
+    }
 }
 
 /// Supported groups (RFC 8446 section 4.2.7, RFC 7919, draft ML-KEM hybrids).
@@ -134,33 +142,33 @@ pub fn signature_or_unknown(s: u16) -> String {
 }
 
 /// ec_point_formats (RFC 8422 section 5.1.2).
-pub fn point_format(p: u8) -> String {
+pub fn point_format(p: u8) -> Cow<'static, str> {
     match p {
         0 => "uncompressed".into(),
         1 => "ansiX962_compressed_prime".into(),
         2 => "ansiX962_compressed_char2".into(),
-        p => unknown(u16::from(p)),
+        p => unknown(u16::from(p)).into(),
     }
 }
 
 /// Compression methods (RFC 3749).
-pub fn compression(c: u8) -> String {
+pub fn compression(c: u8) -> Cow<'static, str> {
     match c {
         0 => "NULL".into(),
         1 => "DEFLATE".into(),
         64 => "LZS".into(),
-        c => unknown(u16::from(c)),
+        c => unknown(u16::from(c)).into(),
     }
 }
 
 /// Names Packetbeat gives the extensions it recognises but does not
 /// expand (listed under `extensions._unparsed_`); others are numbers.
-pub fn extension(t: u16) -> String {
+pub fn extension(t: u16) -> Cow<'static, str> {
     match t {
         0 => "server_name_indication".into(),
         5 => "status_request".into(),
         0xff01 => "renegotiation_info".into(),
-        t => t.to_string(),
+        t => t.to_string().into(),
     }
 }
 
