@@ -632,8 +632,8 @@ impl DatagramSession for MemcacheUdpSession {
                 for m in msgs {
                     done = add_part(&mut resp, m, ts, &self.cfg);
                 }
-                let got = self.partial[at].2 + 1;
-                if seq + 1 >= total || got >= total || done {
+                let got = self.partial[at].2.saturating_add(1);
+                if u32::from(seq) + 1 >= u32::from(total) || got >= total || done {
                     self.partial.remove(at);
                     let req = self
                         .pending

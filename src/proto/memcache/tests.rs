@@ -207,3 +207,13 @@ fn in_flight_bound_reports_the_oldest() {
     assert_eq!(ev.len(), 3);
     assert_eq!(ev[2]["memcache"]["request"]["keys"][0], "c");
 }
+
+/// Found by the fuzz target: the last sequence number must not overflow.
+#[test]
+fn a_udp_frame_with_the_last_sequence_number() {
+    let mut s = MemcacheUdpSession::new(Arc::new(MemcacheConfig::default()));
+    let mut d = Driver::new(Transport::Udp, 11211);
+    let frame = [&[0, 1, 0xff, 0xff, 0xff, 0xff, 0, 0][..], b"END\r\n"].concat();
+    s.datagram(Dir::ToClient, &frame, T0, &mut d.sink());
+    assert_eq!(d.events().len(), 1);
+}
