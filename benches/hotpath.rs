@@ -149,6 +149,7 @@ fn batch_handoff(c: &mut Criterion) {
         side,
         dec,
         data_off: 0,
+        frame: 1,
     };
     let mut g = c.benchmark_group("handoff");
     g.throughput(Throughput::Elements(1));

@@ -30,6 +30,8 @@ pub enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// The Elasticsearch output's on-disk spool (same config as the run).
+    Spool(SpoolArgs),
     /// Read a capture interface's and the host's settings and print what to
     /// change and why (read-only: changes nothing).
     Doctor {
@@ -87,6 +89,29 @@ pub struct CommonArgs {
     pub quiet: bool,
 }
 
+/// `spanlens spool`
+#[derive(Debug, Args)]
+pub struct SpoolArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SpoolAction,
+    /// TOML config file (the one the run uses).
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Elasticsearch node URL (repeatable), as for `replay`/`live`.
+    #[arg(long = "es", value_name = "URL", global = true)]
+    pub es: Vec<String>,
+}
+
+/// `spanlens spool status|drain`
+#[derive(Debug, Subcommand)]
+pub enum SpoolAction {
+    /// What is spooled: documents, bytes, age, for which cluster.
+    Status,
+    /// Deliver the spool now and exit; exit status 1 when something remains.
+    Drain,
+}
+
 /// `spanlens replay`
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -99,7 +124,8 @@ pub struct ReplayArgs {
     /// Never show the progress bar.
     #[arg(long = "no-progress")]
     pub no_progress: bool,
-    /// Capture files (pcap or pcapng).
+    /// Capture files (pcap or pcapng; FIFOs too); `-` reads standard input
+    /// (as `tcpdump -r -`).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }

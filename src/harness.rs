@@ -88,6 +88,9 @@ pub fn replay(files: &[PathBuf], config_toml: &str, workers: usize) -> Result<Re
         &Registry::default(),
     )
     .map_err(|e| e.to_string())?;
+    if let Some(e) = summary.error {
+        return Err(e.to_string());
+    }
     let lines = std::mem::take(&mut *lines.lock().map_err(|_| "poisoned".to_string())?);
     Ok(Replayed {
         lines,

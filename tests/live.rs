@@ -53,7 +53,7 @@ fn can_run() -> bool {
     let root = is_root();
     let nginx = std::path::Path::new("/usr/sbin/nginx").exists() || have("nginx");
     if !(root && have("ip") && have("curl") && have("tcpdump") && nginx) {
-        eprintln!("SKIPPED: live test needs root, iproute2, curl, tcpdump and nginx");
+        common::skip("live test needs root, iproute2, curl, tcpdump and nginx");
         return false;
     }
     true
@@ -79,7 +79,7 @@ fn lab() -> Option<Lab> {
          ip -n {ns} link set lo up"
     );
     if !sh(&setup) {
-        eprintln!("SKIPPED: cannot create a network namespace here");
+        common::skip("cannot create a network namespace here");
         return None;
     }
     // Segmentation offloads off so both captures see wire-sized segments.
@@ -113,7 +113,7 @@ fn lab() -> Option<Lab> {
     let t = Instant::now();
     while !sh("curl -s -o /dev/null --max-time 1 http://10.99.7.2/") {
         if t.elapsed() > Duration::from_secs(10) {
-            eprintln!("SKIPPED: nginx did not start in the namespace");
+            common::skip("nginx did not start in the namespace");
             return None;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -298,7 +298,7 @@ fn live_capture_equals_replay_of_the_same_traffic_and_metrics_move() {
 #[test]
 fn live_exits_on_sigterm_when_no_packet_ever_arrives() {
     if !is_root() {
-        eprintln!("SKIPPED: live capture needs root");
+        common::skip("live capture needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

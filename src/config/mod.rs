@@ -57,6 +57,10 @@ pub struct CaptureConfig {
     pub immediate: bool,
     /// A BPF filter compiled by libpcap.
     pub bpf: Option<String>,
+    /// Hand exact duplicate frames (a SPAN session mirroring both
+    /// directions) on to the workers instead of counting them as
+    /// `capture.duplicates` and dropping them.
+    pub keep_duplicates: bool,
 }
 
 impl Default for CaptureConfig {
@@ -67,6 +71,7 @@ impl Default for CaptureConfig {
             promiscuous: true,
             immediate: false,
             bpf: None,
+            keep_duplicates: false,
         }
     }
 }
@@ -223,6 +228,29 @@ impl Default for OutputConfig {
     }
 }
 
+/// `[memcap]`: memory budgets per subsystem (the worker's `memcap` module
+/// says how each is estimated and what a hit does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemcapConfig {
+    /// Flow table (flows and their TCP state).
+    pub flow_table_mb: u64,
+    /// TCP out-of-order buffers.
+    pub reassembly_mb: u64,
+    /// Protocol sessions' inline state.
+    pub protocol_state_mb: u64,
+}
+
+impl Default for MemcapConfig {
+    fn default() -> Self {
+        MemcapConfig {
+            flow_table_mb: 256,
+            reassembly_mb: 128,
+            protocol_state_mb: 64,
+        }
+    }
+}
+
 /// The whole file, as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -245,6 +273,8 @@ pub struct RawConfig {
     pub output: OutputConfig,
     /// `[monitor]`
     pub monitor: MonitorConfig,
+    /// `[memcap]`: memory budgets per subsystem.
+    pub memcap: MemcapConfig,
 }
 
 /// Command-line values that override the file.

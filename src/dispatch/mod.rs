@@ -14,6 +14,7 @@
 //! shards, which makes replays deterministic.
 
 pub mod decode;
+pub mod dedup;
 pub mod filter;
 
 use crate::capture::{CaptureError, Next, Source};
@@ -47,6 +48,9 @@ pub struct PacketRec {
     pub dec: Decoded,
     /// Offset of the captured payload in [`PacketBatch::data`].
     pub data_off: u32,
+    /// Frame number in the input (1 for the first packet read), the same
+    /// whatever the number of workers: part of the flow id.
+    pub frame: u64,
 }
 
 impl PacketRec {
@@ -97,6 +101,9 @@ pub struct DispatchOptions {
     pub realtime: Option<f64>,
     /// Show a progress bar (replay on a terminal).
     pub progress: bool,
+    /// Hand exact duplicate frames on instead of counting and dropping
+    /// them ([`dedup`]).
+    pub keep_duplicates: bool,
 }
 
 /// What the capture loop ended with.
@@ -123,6 +130,8 @@ pub struct Dispatcher {
     bytes: u64,
     published: Published,
     live: bool,
+    /// Recent frames, when duplicates are dropped.
+    dedup: Option<dedup::Dedup>,
     next_tick: Option<Timestamp>,
     watermark: Timestamp,
     last_flush: Instant,
@@ -155,7 +164,9 @@ impl Dispatcher {
         live: bool,
     ) -> Self {
         let n = shards.len();
+        let dedup = (!opts.keep_duplicates).then(dedup::Dedup::default);
         Dispatcher {
+            dedup,
             shards,
             recycle,
             batches: (0..n).map(|_| PacketBatch::default()).collect(),
@@ -248,6 +259,12 @@ impl Dispatcher {
         self.packets += 1;
         self.bytes += u64::from(wire_len);
         self.advance(ts)?;
+        if let Some(d) = &mut self.dedup {
+            if d.is_duplicate(ts, wire_len, frame) {
+                self.counters.add("capture.duplicates", 1);
+                return Ok(());
+            }
+        }
         let dec = match decode(lt, frame) {
             Ok(d) => d,
             Err(why) => {
@@ -279,6 +296,7 @@ impl Dispatcher {
             side,
             dec,
             data_off,
+            frame: self.packets,
         });
         if b.pkts.len() >= self.opts.batch_packets || b.data.len() >= BATCH_BYTES {
             self.send_batch(shard)?;
@@ -317,7 +335,6 @@ impl Dispatcher {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let lt = source.linktype();
             let mut pkt: Option<(Timestamp, u32, usize)> = None;
             let mut err = None;
             let next = source.next(|p| {
@@ -329,7 +346,7 @@ impl Dispatcher {
                         std::thread::sleep(wait.min(Duration::from_secs(5)));
                     }
                 }
-                if let Err(e) = self.on_packet(lt, p.ts, p.wire_len, p.data) {
+                if let Err(e) = self.on_packet(p.linktype, p.ts, p.wire_len, p.data) {
                     err = Some(e);
                 }
             })?;
@@ -389,6 +406,7 @@ impl Dispatcher {
             pb.finish_and_clear();
         }
         self.kernel_counters(source);
+        summary.warnings.extend(source.take_warnings());
         self.counters
             .add("capture.truncated_files", truncated_files);
         self.flush_all()?;

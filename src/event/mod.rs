@@ -134,7 +134,8 @@ pub struct FlowContext {
     /// The flow's own JSON fields, rendered once for all its transactions.
     /// Filled by [`FlowJson::prepare`]; the identity fields above must not
     /// change after that.
-    json: FlowJson,
+    /// Boxed: most flows never carry a transaction, and a flow must stay small.
+    json: Option<Box<FlowJson>>,
 }
 
 /// Opens `"name":{"ip":...,"port":...` (`source` or `destination`; the
@@ -162,10 +163,14 @@ pub struct FlowJson {
 impl FlowJson {
     /// Renders the fragments for transactions of `kind` (once per flow).
     pub fn prepare(flow: &mut FlowContext, kind: &'static str) {
-        if flow.json.kind == kind && !flow.json.buf.is_empty() {
+        if flow
+            .json
+            .as_ref()
+            .is_some_and(|j| j.kind == kind && !j.buf.is_empty())
+        {
             return;
         }
-        let mut buf = std::mem::take(&mut flow.json.buf);
+        let mut buf = flow.json.take().map(|j| j.buf).unwrap_or_default();
         buf.clear();
         let mut ends = [0; 4];
         let mut w = JsonWriter::new(&mut buf);
@@ -188,7 +193,7 @@ impl FlowJson {
         w.hex64("id", flow.flow_id);
         w.end();
         ends[3] = buf.len();
-        flow.json = FlowJson { kind, buf, ends };
+        flow.json = Some(Box::new(FlowJson { kind, buf, ends }));
     }
 
     fn parts(&self, kind: &str) -> Option<[&[u8]; 4]> {
@@ -225,7 +230,7 @@ impl FlowContext {
             server_group: None,
             handshake_rtt_us: None,
             next_index: 0,
-            json: FlowJson::default(),
+            json: None,
         }
     }
 
@@ -366,7 +371,7 @@ impl Transaction<'_> {
         w.u64("duration", end - start);
         w.end();
         let cached = match self.real_client_ip {
-            None => flow.json.parts(self.kind),
+            None => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
             Some(_) => None,
         };
         if let Some(parts) = cached {
@@ -485,7 +490,7 @@ mod tests {
         ] {
             let slow = encode(&f, &tx);
             FlowJson::prepare(&mut f, "http");
-            assert!(f.json.parts("http").is_some());
+            assert!(f.json.as_ref().unwrap().parts("http").is_some());
             assert_eq!(
                 String::from_utf8_lossy(&encode(&f, &tx)),
                 String::from_utf8_lossy(&slow)
@@ -495,7 +500,7 @@ mod tests {
                 kind: "redis",
                 ..tx.clone()
             };
-            assert!(f.json.parts("redis").is_none());
+            assert!(f.json.as_ref().unwrap().parts("redis").is_none());
             let slow_other = encode(&f, &other);
             FlowJson::prepare(&mut f, "redis");
             assert_eq!(encode(&f, &other), slow_other);

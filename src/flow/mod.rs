@@ -153,11 +153,13 @@ impl FlowKey {
         state.hash_one(self)
     }
 
-    /// A deterministic id for one flow: the key plus its first packet time
-    /// (so a port reused later gives another id).
-    pub fn flow_id(&self, first_ts: u64, state: &ahash::RandomState) -> u64 {
+    /// A deterministic id for one flow: the key plus its first packet's
+    /// time and frame number in the input (so a port reused later, even
+    /// within the same timestamp, gives another id).
+    pub fn flow_id(&self, first_ts: u64, frame: u64, state: &ahash::RandomState) -> u64 {
         let mut h = state.build_hasher();
         std::hash::Hasher::write_u64(&mut h, first_ts);
+        std::hash::Hasher::write_u64(&mut h, frame);
         self.hash(&mut h);
         std::hash::Hasher::finish(&h)
     }
@@ -206,7 +208,9 @@ mod tests {
     fn flow_id_depends_on_start_time() {
         let st = fixed_state();
         let (k, _) = FlowKey::new(ep("10.0.0.1", 1), ep("10.0.0.2", 2), 6, [0, 0]);
-        assert_eq!(k.flow_id(5, &st), k.flow_id(5, &st));
-        assert_ne!(k.flow_id(5, &st), k.flow_id(6, &st));
+        assert_eq!(k.flow_id(5, 1, &st), k.flow_id(5, 1, &st));
+        assert_ne!(k.flow_id(5, 1, &st), k.flow_id(6, 1, &st));
+        // Same key and time (a port reused within one timestamp): another id.
+        assert_ne!(k.flow_id(5, 1, &st), k.flow_id(5, 2, &st));
     }
 }
