@@ -23,6 +23,7 @@
 
 pub mod common;
 pub mod http;
+pub mod memcache;
 pub mod mysql;
 pub mod pgsql;
 pub mod redis;
@@ -30,6 +31,7 @@ pub mod registry;
 pub mod session;
 pub mod template;
 pub mod testkit;
+pub mod tls;
 
 pub use registry::{event_counter, PortConflict, ProtocolId, ProtocolsConfig, Registry};
 pub use session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session, TxSink};

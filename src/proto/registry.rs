@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{http, mysql, pgsql, redis};
+use super::{http, memcache, mysql, pgsql, redis, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -185,6 +185,10 @@ protocols! {
     Redis: redis => redis::Redis,
     /// PostgreSQL frontend/backend protocol v3.
     Pgsql: pgsql => pgsql::Pgsql,
+    /// TLS handshakes (SSL 3.0 to TLS 1.3).
+    Tls: tls => tls::Tls,
+    /// Memcache text and binary, TCP and UDP.
+    Memcache: memcache => memcache::Memcache,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
