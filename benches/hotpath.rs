@@ -9,6 +9,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_channel::bounded;
 use etherparse::PacketBuilder;
+use spanlens::decap::Decoder;
 use spanlens::dispatch::decode::{decode, linktype};
 use spanlens::dispatch::filter::{Filter, GroupMap};
 use spanlens::dispatch::{PacketBatch, PacketRec};
@@ -31,6 +32,75 @@ fn frame() -> Vec<u8> {
     out
 }
 
+/// `inner` in Ethernet/IPv4/UDP 4789/VXLAN (VNI 42).
+fn vxlan(inner: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+    p.extend_from_slice(inner);
+    let b = PacketBuilder::ethernet2([1, 2, 3, 4, 5, 7], [7, 5, 4, 3, 2, 1])
+        .ipv4([192, 0, 2, 1], [192, 0, 2, 2], 64)
+        .udp(49152, 4789);
+    let mut out = Vec::with_capacity(b.size(p.len()));
+    b.write(&mut out, &p).expect("build frame");
+    out
+}
+
+/// The capture thread's per-packet work but the channel: decode, filter,
+/// flow key and shard hash, payload copied into a batch (cleared every 256
+/// packets), over every frame of a capture.
+fn capture_work(
+    dec: &mut Decoder,
+    frames: &[Vec<u8>],
+    filter: &Filter,
+    batch: &mut Vec<u8>,
+) -> u64 {
+    let state = fixed_state();
+    let mut sum = 0u64;
+    for (i, f) in frames.iter().enumerate() {
+        let Ok(d) = dec.decode(linktype::ETHERNET, i as u64, f.len() as u32, f) else {
+            continue;
+        };
+        if !filter.keep(d.src, d.dst) {
+            continue;
+        }
+        let (mut key, _) = FlowKey::new((d.src, d.sport), (d.dst, d.dport), d.proto, d.vlan);
+        if let Some(t) = dec.tunnel() {
+            key = key.in_tunnel(t.tenant);
+        }
+        sum = sum.wrapping_add(key.shard_hash(&state) % 8);
+        if i % 256 == 0 {
+            batch.clear();
+        }
+        batch.extend_from_slice(dec.payload(f, &d));
+    }
+    sum
+}
+
+/// The nginx/curl sample (real traffic), plain and wrapped in VXLAN: the
+/// capture thread's cost per packet for each.
+fn capture_per_packet(c: &mut Criterion) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/http_sample.pcap");
+    let mut cap = pcap::Capture::from_file(path).expect("sample capture");
+    let mut plain = Vec::new();
+    while let Ok(p) = cap.next_packet() {
+        plain.push(p.data.to_vec());
+    }
+    let wrapped: Vec<Vec<u8>> = plain.iter().map(|f| vxlan(f)).collect();
+    let filter = Filter::new(&[], &[]).expect("empty filter");
+    let mut g = c.benchmark_group("capture_per_packet");
+    g.throughput(Throughput::Elements(plain.len() as u64));
+    let mut dec = Decoder::with_defaults();
+    let mut batch = Vec::with_capacity(1 << 20);
+    for (name, frames) in [
+        ("http_sample_plain", &plain),
+        ("http_sample_vxlan", &wrapped),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| capture_work(&mut dec, black_box(frames), &filter, &mut batch))
+        });
+    }
+    g.finish();
+}
+
 /// Deterministic pseudo-random addresses (xorshift), no extra crate.
 fn addrs(n: usize) -> Vec<IpAddr> {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -50,6 +120,20 @@ fn capture_thread(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("decode_eth_ipv4_tcp", |b| {
         b.iter(|| decode(linktype::ETHERNET, black_box(&f)).expect("decodes"))
+    });
+    let mut dec = Decoder::with_defaults();
+    g.bench_function("decoder_eth_ipv4_tcp", |b| {
+        b.iter(|| {
+            dec.decode(linktype::ETHERNET, 0, 0, black_box(&f))
+                .expect("decodes")
+        })
+    });
+    let vx = vxlan(&f);
+    g.bench_function("decoder_vxlan_eth_ipv4_tcp", |b| {
+        b.iter(|| {
+            dec.decode(linktype::ETHERNET, 0, 0, black_box(&vx))
+                .expect("decodes")
+        })
     });
     let state = fixed_state();
     let v4: (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
@@ -149,6 +233,8 @@ fn batch_handoff(c: &mut Criterion) {
         side,
         dec,
         data_off: 0,
+        frame: 1,
+        tunnel: 0,
     };
     let mut g = c.benchmark_group("handoff");
     g.throughput(Throughput::Elements(1));
@@ -233,5 +319,11 @@ fn json(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, capture_thread, batch_handoff, json);
+criterion_group!(
+    benches,
+    capture_thread,
+    capture_per_packet,
+    batch_handoff,
+    json
+);
 criterion_main!(benches);

@@ -30,6 +30,11 @@ pub enum Command {
         /// The TOML file.
         file: PathBuf,
     },
+    /// The Elasticsearch output's on-disk spool (same config as the run).
+    Spool(SpoolArgs),
+    /// Build the HTML report from NDJSON event files (what `replay` and
+    /// `live` write).
+    Report(ReportArgs),
     /// Read a capture interface's and the host's settings and print what to
     /// change and why (read-only: changes nothing).
     Doctor {
@@ -54,6 +59,10 @@ pub struct CommonArgs {
     /// Never analyse traffic to or from this address or CIDR (repeatable).
     #[arg(long = "exclude", value_name = "CIDR")]
     pub exclude: Vec<String>,
+    /// Analyse only packets from this tunnel (VXLAN/GENEVE VNI, ERSPAN
+    /// session id, GRE key; repeatable).
+    #[arg(long = "tunnel-id", value_name = "ID")]
+    pub tunnel_id: Vec<u32>,
     /// A BPF filter expression applied by libpcap.
     #[arg(long = "bpf", value_name = "EXPR")]
     pub bpf: Option<String>,
@@ -85,6 +94,54 @@ pub struct CommonArgs {
     /// Do not print the summary on stderr.
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+    /// Also write the HTML report of the run to this file at the end.
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+/// `spanlens report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = "report.html"
+    )]
+    pub output: PathBuf,
+    /// TOML config file (its `[report]` bounds apply).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A `--stats-json` file of the run, for the sensor health panel.
+    #[arg(long = "stats", value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// NDJSON event files.
+    #[arg(required = true, value_name = "EVENTS")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `spanlens spool`
+#[derive(Debug, Args)]
+pub struct SpoolArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SpoolAction,
+    /// TOML config file (the one the run uses).
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Elasticsearch node URL (repeatable), as for `replay`/`live`.
+    #[arg(long = "es", value_name = "URL", global = true)]
+    pub es: Vec<String>,
+}
+
+/// `spanlens spool status|drain`
+#[derive(Debug, Subcommand)]
+pub enum SpoolAction {
+    /// What is spooled: documents, bytes, age, for which cluster.
+    Status,
+    /// Deliver the spool now and exit; exit status 1 when something remains.
+    Drain,
 }
 
 /// `spanlens replay`
@@ -99,7 +156,8 @@ pub struct ReplayArgs {
     /// Never show the progress bar.
     #[arg(long = "no-progress")]
     pub no_progress: bool,
-    /// Capture files (pcap or pcapng).
+    /// Capture files (pcap or pcapng; FIFOs too); `-` reads standard input
+    /// (as `tcpdump -r -`).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
@@ -125,4 +183,7 @@ pub struct LiveArgs {
     /// Deliver packets immediately instead of in kernel batches.
     #[arg(long = "immediate")]
     pub immediate: bool,
+    /// Serve the live page at http://ADDR/ (e.g. 127.0.0.1:9900; also `[ui] listen`).
+    #[arg(long = "ui", value_name = "ADDR")]
+    pub ui: Option<String>,
 }

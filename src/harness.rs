@@ -79,6 +79,7 @@ pub fn replay(files: &[PathBuf], config_toml: &str, workers: usize) -> Result<Re
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
         live: false,
+        aggregate: None,
     };
     let summary = run(
         config,
@@ -88,6 +89,9 @@ pub fn replay(files: &[PathBuf], config_toml: &str, workers: usize) -> Result<Re
         &Registry::default(),
     )
     .map_err(|e| e.to_string())?;
+    if let Some(e) = summary.error {
+        return Err(e.to_string());
+    }
     let lines = std::mem::take(&mut *lines.lock().map_err(|_| "poisoned".to_string())?);
     Ok(Replayed {
         lines,

@@ -10,18 +10,23 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod decap;
+pub mod defrag;
 pub mod dispatch;
 pub mod doctor;
 pub mod event;
 pub mod flow;
+pub mod geoip;
 pub mod harness;
 pub mod monitor;
 pub mod output;
 pub mod pipeline;
 pub mod proto;
+pub mod report;
 pub mod stats;
 pub mod tcp;
 #[cfg(test)]

@@ -8,7 +8,7 @@ use spanlens::cli::{Cli, Command, CommonArgs};
 use spanlens::config::{Config, Overrides, RawConfig};
 use spanlens::output::elasticsearch::ElasticsearchOutput;
 use spanlens::output::ndjson::NdjsonOutput;
-use spanlens::output::Output;
+use spanlens::output::{Output, Tee};
 use spanlens::pipeline::{run, RunOptions, RunSummary};
 use spanlens::stats::Registry;
 use std::io::IsTerminal;
@@ -63,6 +63,38 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             eprintln!("spanlens: {} is valid", file.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Spool(args) => spool(args),
+        Command::Report(args) => {
+            let raw = match &args.config {
+                Some(p) => RawConfig::load(p)?,
+                None => RawConfig::default(),
+            };
+            let cfg = raw.validate()?;
+            spanlens::report::assets_available()?;
+            let agg = spanlens::report::read_ndjson(&args.files, cfg.raw.report)?;
+            let sensor = match &args.stats {
+                Some(p) => Some(read_stats_json(p)?),
+                None => None,
+            };
+            let sources: Vec<String> = args.files.iter().map(|p| p.display().to_string()).collect();
+            let size =
+                spanlens::report::write_report(&args.output, &agg, sensor.as_ref(), &sources)?;
+            eprintln!(
+                "spanlens: wrote {} ({} transactions, {} bytes{})",
+                args.output.display(),
+                agg.requests(),
+                size,
+                if agg.bounds.bad_lines > 0 {
+                    format!(
+                        ", {} lines that are not events skipped",
+                        agg.bounds.bad_lines
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Doctor { interface } => {
             let stdout = std::io::stdout();
             spanlens::doctor::run(&interface, &mut stdout.lock())?;
@@ -81,11 +113,23 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 progress: !args.no_progress && std::io::stderr().is_terminal(),
                 stop: stop_flag()?,
                 live: false,
+                aggregate: None,
             };
-            execute(cfg, &mut source, opts, &args.common)
+            let sources = args.files.iter().map(|p| p.display().to_string()).collect();
+            execute(cfg, &mut source, opts, &args.common, sources)
         }
         Command::Live(args) => {
-            let cfg = load_config(args.common.config.as_deref(), &args.common)?;
+            if args.interface.trim().is_empty() {
+                bail!("no capture interface given: pass -i IFACE (under systemd, set SPANLENS_INTERFACE=<mirror port> in /etc/default/spanlens)");
+            }
+            let mut cfg = load_config(args.common.config.as_deref(), &args.common)?;
+            if let Some(ui) = &args.ui {
+                cfg.raw.ui.listen = Some(ui.clone());
+                cfg.raw
+                    .ui
+                    .check()
+                    .map_err(|m| anyhow::anyhow!("--ui: {m}"))?;
+            }
             let c = &cfg.raw.capture;
             let live = LiveOptions {
                 interface: args.interface.clone(),
@@ -100,8 +144,96 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 progress: false,
                 stop: stop_flag()?,
                 live: true,
+                aggregate: None,
             };
-            execute(cfg, &mut source, opts, &args.common)
+            let sources = vec![format!("live on {}", args.interface)];
+            execute(cfg, &mut source, opts, &args.common, sources)
+        }
+    }
+}
+
+fn spool(args: spanlens::cli::SpoolArgs) -> Result<ExitCode> {
+    use spanlens::cli::SpoolAction;
+    use spanlens::output::elasticsearch::spool::Spool;
+    let common = CommonArgs {
+        config: args.config.clone(),
+        es: args.es.clone(),
+        ..Default::default()
+    };
+    let cfg = load_config(args.config.as_deref(), &common)?;
+    let es = cfg.raw.output.elasticsearch.clone().unwrap_or_default();
+    let Some(dir) = es.spool_path() else {
+        bail!("the spool is turned off (output.elasticsearch.spool_dir = \"\")");
+    };
+    let show = |what: &str| -> Result<u64> {
+        if !dir.exists() {
+            println!(
+                "spool {}: empty (the directory does not exist)",
+                dir.display()
+            );
+            return Ok(0);
+        }
+        let i = Spool::inspect(&dir)?;
+        let age = |t: Option<std::time::SystemTime>| {
+            t.and_then(|t| t.elapsed().ok())
+                .map(|d| format!("{}s ago", d.as_secs()))
+                .unwrap_or_else(|| "-".into())
+        };
+        println!(
+            "spool {}{what}: {} documents in {} bulk requests, {} bytes (spool_max_bytes {}), oldest {}, newest {}",
+            dir.display(),
+            i.docs,
+            i.entries,
+            i.bytes,
+            es.spool_max_bytes,
+            age(i.oldest),
+            age(i.newest)
+        );
+        println!(
+            "  for cluster: {} (configured: {})",
+            i.cluster.as_deref().unwrap_or("unknown"),
+            es.hosts.join(", ")
+        );
+        if let Some(dl) = es.dead_letter_path() {
+            let n = std::fs::read(&dl)
+                .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+                .unwrap_or(0);
+            println!("  dead-letter file {}: {n} documents", dl.display());
+        }
+        Ok(i.docs)
+    };
+    match args.action {
+        SpoolAction::Status => {
+            show("")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        SpoolAction::Drain => {
+            let m = &cfg.raw.monitor;
+            spanlens::monitor::log::init(
+                &m.log_level,
+                m.log_format == "json",
+                m.log_file.as_deref(),
+            )?;
+            let mut out = ElasticsearchOutput::new(es.clone(), false)?;
+            let mut c = spanlens::stats::Counters::new();
+            out.drain(&mut c)?;
+            for w in out.warnings(&c) {
+                tracing::warn!("{w}");
+            }
+            drop(out);
+            let left = show(" after drain")?;
+            println!(
+                "  delivered {}, already present {}, dead-lettered {}, lost {}",
+                c.get("output.es.docs_indexed"),
+                c.get("output.es.docs_duplicate"),
+                c.get("output.es.dead_lettered"),
+                c.get("output.es.lost")
+            );
+            Ok(if left == 0 && c.get("output.es.lost") == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -115,6 +247,7 @@ fn load_config(path: Option<&Path>, common: &CommonArgs) -> Result<Config> {
         workers: common.workers,
         server: common.server.clone(),
         exclude: common.exclude.clone(),
+        tunnel_id: common.tunnel_id.clone(),
         bpf: common.bpf.clone(),
         output: common.output.clone(),
         es: common.es.clone(),
@@ -136,24 +269,36 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-fn open_output(cfg: &Config, live: bool) -> Result<Box<dyn Output>> {
-    let path = cfg.raw.output.path.as_str();
+fn open_ndjson(path: &str) -> Result<NdjsonOutput> {
     Ok(match path {
-        "-" | "" => Box::new(NdjsonOutput::stdout()),
-        "elasticsearch" => {
-            let es = cfg.raw.output.elasticsearch.clone().unwrap_or_default();
-            // Live capture keeps trying while events queue; a replay fails fast.
-            Box::new(ElasticsearchOutput::new(es, live)?)
+        "-" | "" => NdjsonOutput::stdout(),
+        p => NdjsonOutput::file(p.into())?,
+    })
+}
+
+fn open_output(cfg: &Config, live: bool, common: &CommonArgs) -> Result<Box<dyn Output>> {
+    let path = cfg.raw.output.path.as_str();
+    let es = || -> Result<ElasticsearchOutput> {
+        let es = cfg.raw.output.elasticsearch.clone().unwrap_or_default();
+        // Live capture keeps trying while events queue; a replay fails fast.
+        Ok(ElasticsearchOutput::new(es, live)?)
+    };
+    Ok(match path {
+        "elasticsearch" => Box::new(es()?),
+        // `--es URL -o FILE` (or `-o -`): both outputs get every event.
+        p if !common.es.is_empty() && common.output.is_some() => {
+            Box::new(Tee::new(Box::new(open_ndjson(p)?), Box::new(es()?)))
         }
-        p => Box::new(NdjsonOutput::file(p.into())?),
+        p => Box::new(open_ndjson(p)?),
     })
 }
 
 fn execute(
     cfg: Config,
     source: &mut Source,
-    opts: RunOptions,
+    mut opts: RunOptions,
     common: &CommonArgs,
+    sources: Vec<String>,
 ) -> Result<ExitCode> {
     let m = &cfg.raw.monitor;
     spanlens::monitor::log::init(&m.log_level, m.log_format == "json", m.log_file.as_deref())
@@ -185,25 +330,83 @@ fn execute(
             .spawn(move || spanlens::monitor::reporter(reg, interval, stop, hup))
             .context("cannot start the monitor thread")?
     };
-    let output = open_output(&cfg, opts.live)?;
+    // The report file and the live page share one aggregator per worker.
+    let ui_addr = if opts.live {
+        cfg.raw.ui.listen.clone()
+    } else {
+        None
+    };
+    let collector = if common.report.is_some() || ui_addr.is_some() {
+        spanlens::report::assets_available()?;
+        let (tx, c) = spanlens::report::live::Collector::start(cfg.raw.report, ui_addr.is_some())
+            .context("cannot start the report collector thread")?;
+        opts.aggregate = Some((cfg.raw.report, tx));
+        Some(c)
+    } else {
+        None
+    };
+    if let (Some(addr), Some(c)) = (&ui_addr, &collector) {
+        let bound = spanlens::report::live::serve(
+            addr,
+            c.shared(),
+            registry.clone(),
+            Arc::clone(&monitor_stop),
+        )?;
+        tracing::info!("serving the live page at http://{bound}/");
+        if !common.quiet {
+            eprintln!("spanlens: live page at http://{bound}/");
+        }
+    }
+    let output = open_output(&cfg, opts.live, common)?;
     let result = run(cfg, source, output, opts, &registry);
+    let aggregate = collector.map(|c| c.finish());
     monitor_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reporter.thread().unpark();
     let _ = reporter.join();
     let summary = result?;
+    // Every exit path from here on writes the warnings, the stats file and
+    // the summary before it reports a failure.
     for w in &summary.warnings {
-        eprintln!("spanlens: warning: {w}");
+        tracing::warn!("{w}");
     }
-    if let Some(path) = &common.stats_json {
-        write_stats_json(path, &summary)?;
+    let stats_written = match &common.stats_json {
+        Some(path) => write_stats_json(path, &summary),
+        None => Ok(()),
+    };
+    if let (Some(path), Some(agg)) = (&common.report, &aggregate) {
+        let sensor = summary.counters.to_json();
+        let size = spanlens::report::write_report(path, agg, Some(&sensor), &sources)?;
+        if !common.quiet {
+            tracing::info!("wrote report {} ({size} bytes)", path.display());
+        }
     }
     if !common.quiet {
-        eprint!(
-            "{}",
-            spanlens::stats::summary_text(&summary.counters, summary.elapsed)
+        for line in spanlens::stats::summary_text(&summary.counters, summary.elapsed).lines() {
+            tracing::info!("{line}");
+        }
+    }
+    if let Some(e) = &summary.error {
+        tracing::error!("{}", format!("{e:#}").replace('\n', " "));
+        return Ok(ExitCode::from(1));
+    }
+    stats_written?;
+    let lost = spanlens::stats::lost_events(&summary.counters);
+    if lost > 0 {
+        tracing::error!(
+            "{lost} events were neither delivered, nor spooled, nor dead-lettered (see the summary)"
         );
+        return Ok(ExitCode::from(3));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a `--stats-json` file back into counters (for the sensor panel).
+fn read_stats_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --stats file {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a --stats-json file (not JSON)", path.display()))?;
+    Ok(v)
 }
 
 fn write_stats_json(path: &Path, s: &RunSummary) -> Result<()> {

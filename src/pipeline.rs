@@ -28,6 +28,12 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Live capture (drops instead of blocking).
     pub live: bool,
+    /// Run an aggregator in every worker, sending sealed intervals here
+    /// (report file, live page).
+    pub aggregate: Option<(
+        crate::aggregate::AggConfig,
+        crossbeam_channel::Sender<Box<crate::aggregate::Aggregator>>,
+    )>,
 }
 
 /// Errors that end a run.
@@ -47,13 +53,18 @@ pub enum RunError {
     Spawn(std::io::Error),
 }
 
-/// The result of a run.
+/// The result of a run, also when it failed: the counters of every thread
+/// that finished are kept, so the summary and `--stats-json` can always be
+/// written.
 #[derive(Debug)]
 pub struct RunSummary {
     /// Every counter of every thread.
     pub counters: Counters,
-    /// Non-fatal problems (truncated input, output errors).
+    /// Non-fatal problems (truncated input, rejected or spooled documents).
     pub warnings: Vec<String>,
+    /// What ended the run early or made it fail (reading, the output, a
+    /// panicked thread); `None` for a clean run.
+    pub error: Option<RunError>,
     /// Wall time of the run.
     pub elapsed: Duration,
     /// Whether threads were pinned to cores.
@@ -61,6 +72,8 @@ pub struct RunSummary {
 }
 
 /// Runs the pipeline over `source` until it ends or `opts.stop` is set.
+/// `Err` only when the threads could not be started; every other failure
+/// is in [`RunSummary::error`], next to the counters.
 pub fn run(
     config: Config,
     source: &mut Source,
@@ -112,6 +125,10 @@ pub fn run(
             rc_tx.clone(),
             registry.slot(),
         );
+        let w = match &opts.aggregate {
+            Some((cfg, sealed)) => w.with_aggregator(*cfg, sealed.clone(), opts.live),
+            None => w,
+        };
         let core = if pinned {
             cores.get(id + 1).copied()
         } else {
@@ -140,9 +157,14 @@ pub fn run(
             batch_timeout: p.batch_timeout.0,
             realtime: opts.realtime,
             progress: opts.progress,
+            keep_duplicates: config.raw.capture.keep_duplicates,
         },
         registry.slot(),
         opts.live,
+    )
+    .with_decoder(
+        crate::decap::Decoder::new(&config.raw.decap, &config.raw.defrag),
+        config.raw.filter.tunnel_id.clone(),
     );
     let dispatched = dispatcher.run(source, &opts.stop);
 
@@ -156,23 +178,34 @@ pub fn run(
         }
     }
     let exported = exporter.join();
-    let (capture_counters, summary) = dispatched?;
-    counters.merge(&capture_counters);
-    warnings.extend(summary.warnings);
+    let mut error = None;
+    match dispatched {
+        Ok((capture_counters, summary)) => {
+            counters.merge(&capture_counters);
+            warnings.extend(summary.warnings);
+        }
+        Err(e) => error = Some(RunError::Dispatch(e)),
+    }
     if worker_panicked {
-        return Err(RunError::Panic("worker"));
+        error.get_or_insert(RunError::Panic("worker"));
     }
     match exported {
-        Ok((c, res)) => {
+        Ok((c, res, w)) => {
             counters.merge(&c);
-            res?;
+            warnings.extend(w);
+            if let Err(e) = res {
+                error.get_or_insert(RunError::Output(e));
+            }
         }
-        Err(_) => return Err(RunError::Panic("exporter")),
+        Err(_) => {
+            error.get_or_insert(RunError::Panic("exporter"));
+        }
     }
     counters.set("pipeline.workers", n as u64);
     Ok(RunSummary {
         counters,
         warnings,
+        error,
         elapsed: started.elapsed(),
         pinned,
     })
@@ -200,7 +233,7 @@ fn export_loop(
     rx: crossbeam_channel::Receiver<EventBatch>,
     spare: crossbeam_channel::Sender<EventBatch>,
     slot: crate::stats::Published,
-) -> (Counters, Result<(), OutputError>) {
+) -> (Counters, Result<(), OutputError>, Vec<String>) {
     let mut counters = Counters::new();
     let mut first_error: Option<OutputError> = None;
     let mut last_idle = Instant::now();
@@ -230,8 +263,9 @@ fn export_loop(
     if let Err(e) = output.close(&mut counters) {
         first_error.get_or_insert(e);
     }
+    let warnings = output.warnings(&counters);
     // The final totals are returned to the caller; clear the slot so they
     // are not counted twice by a registry reader.
     slot.publish(&Counters::new());
-    (counters, first_error.map_or(Ok(()), Err))
+    (counters, first_error.map_or(Ok(()), Err), warnings)
 }

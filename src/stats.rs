@@ -141,7 +141,16 @@ pub const FLOWS_ACTIVE_WORKER: [&str; 8] = per_worker_names!("flows.active_worke
 /// `pipeline.queue_depth_worker<N>`: batches waiting in worker N's queue.
 pub const QUEUE_DEPTH_WORKER: [&str; 8] = per_worker_names!("pipeline.queue_depth_worker");
 
-/// The end-of-run summary printed on stderr.
+/// Events that were neither delivered, nor spooled, nor dead-lettered:
+/// NDJSON write failures, events lost with the exporter, and the
+/// Elasticsearch output's `output.es.lost`. A run with any exits non-zero.
+pub fn lost_events(c: &Counters) -> u64 {
+    c.get("output.events_failed")
+        + c.get("output.events_lost_exporter_gone")
+        + c.get("output.es.lost")
+}
+
+/// The end-of-run summary (logged line by line at the end of a run).
 pub fn summary_text(c: &Counters, elapsed: std::time::Duration) -> String {
     use std::fmt::Write;
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -172,18 +181,31 @@ pub fn summary_text(c: &Counters, elapsed: std::time::Duration) -> String {
     );
     let _ = writeln!(
         s,
-        "  drops: kernel {}, interface {}, queue {}; truncated files {}",
+        "  drops: kernel {}, interface {}, queue {}; truncated files {}; duplicates {}",
         c.get("capture.kernel_dropped"),
         c.get("capture.interface_dropped"),
         c.get("capture.queue_dropped_packets"),
-        c.get("capture.truncated_files")
+        c.get("capture.truncated_files"),
+        c.get("capture.duplicates")
     );
     let _ = writeln!(
         s,
-        "  flows {} (expired {}, evicted {})",
+        "  flows {} (expired {}, evicted {}); segments after close {}",
         c.get("flows.created"),
         c.get("flows.expired"),
-        c.get("flows.evicted")
+        c.get("flows.evicted"),
+        c.get("flows.segments_after_close")
+    );
+    let _ = writeln!(
+        s,
+        "  memcap hits: flow table {}, reassembly {}, protocol state {}, exporter queue {}; evicted embryonic {}, no state {}, with state {}",
+        c.get("memcap.flow_table_hits"),
+        c.get("memcap.reassembly_hits"),
+        c.get("memcap.protocol_state_hits"),
+        c.get("memcap.exporter_queue_hits"),
+        c.get("flows.evicted_embryonic"),
+        c.get("flows.evicted_no_state"),
+        c.get("flows.evicted_with_state")
     );
     let events: Vec<String> = c
         .iter()
@@ -192,12 +214,37 @@ pub fn summary_text(c: &Counters, elapsed: std::time::Duration) -> String {
         .collect();
     let _ = writeln!(
         s,
-        "  events {} [{}]; output written {}, failed {}",
+        "  events {} [{}]; output written {}, lost {}",
         c.get("output.events"),
         events.join(", "),
         c.get("output.events_written"),
-        c.get("output.events_failed") + c.get("output.events_lost_exporter_gone")
+        lost_events(c)
     );
+    if c.iter().any(|(k, _)| k.starts_with("output.es.")) {
+        let g = |k: &str| c.get(&format!("output.es.{k}"));
+        let _ = writeln!(
+            s,
+            "  elasticsearch: delivered {}, already present {}, retried {}, spooled {} (waiting in the spool {}), dead-lettered {}",
+            g("docs_indexed"),
+            g("docs_duplicate"),
+            g("docs_retried"),
+            g("spooled_docs"),
+            g("spool_docs"),
+            g("dead_lettered"),
+        );
+        let _ = writeln!(
+            s,
+            "  elasticsearch refusals: mapping {}, read-only or disk full {}, auth {}, busy {}, server or no answer {}, other {}; dropped at the spool bound {}, lost {}",
+            g("docs_failed_mapping"),
+            g("docs_failed_readonly"),
+            g("docs_failed_auth"),
+            g("docs_failed_rejected"),
+            g("docs_failed_server"),
+            g("docs_failed_other"),
+            g("dropped_spool_bound"),
+            g("lost"),
+        );
+    }
     s
 }
 
@@ -216,6 +263,30 @@ mod tests {
         let j = a.to_json();
         assert_eq!(j["capture"]["packets"], 7);
         assert_eq!(j["tcp"]["gap_bytes"], 10);
+    }
+
+    #[test]
+    fn summary_shows_elasticsearch_fates_and_losses() {
+        let mut c = Counters::new();
+        c.add("output.events", 30);
+        c.add("output.es.docs_indexed", 12);
+        c.add("output.es.docs_duplicate", 3);
+        c.add("output.es.spooled_docs", 10);
+        c.set("output.es.spool_docs", 10);
+        c.add("output.es.dead_lettered", 4);
+        c.add("output.es.docs_failed_mapping", 4);
+        c.add("output.es.lost", 1);
+        c.add("output.es.dropped_spool_bound", 1);
+        let t = summary_text(&c, std::time::Duration::from_secs(1));
+        assert!(t.contains("output written 0, lost 1"), "{t}");
+        assert!(t.contains("delivered 12, already present 3, retried 0, spooled 10 (waiting in the spool 10), dead-lettered 4"), "{t}");
+        assert!(
+            t.contains("mapping 4,") && t.contains("dropped at the spool bound 1, lost 1"),
+            "{t}"
+        );
+        assert_eq!(lost_events(&c), 1);
+        let plain = summary_text(&Counters::new(), std::time::Duration::from_secs(1));
+        assert!(!plain.contains("elasticsearch"), "{plain}");
     }
 
     #[test]

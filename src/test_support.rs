@@ -12,8 +12,27 @@ pub(crate) fn corpus_dir() -> Option<PathBuf> {
     if dir.join("MANIFEST.md").is_file() {
         Some(dir)
     } else {
-        eprintln!("corpus not found at {}: skipping", dir.display());
+        skip(&format!("corpus not found at {}", dir.display()));
         None
+    }
+}
+
+/// Reports a skipped test: prints `SKIPPED: <test>: <reason>` on stderr and
+/// appends the same line to `$SPANLENS_SKIP_LOG` when set, so the test
+/// runner (tests/run-all.sh) counts and lists every skip.
+pub(crate) fn skip(reason: &str) {
+    let t = std::thread::current();
+    let line = format!("SKIPPED: {}: {reason}", t.name().unwrap_or("test"));
+    eprintln!("{line}");
+    if let Some(p) = std::env::var_os("SPANLENS_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            let _ = writeln!(f, "{line}");
+        }
     }
 }
 

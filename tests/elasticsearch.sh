@@ -5,6 +5,20 @@
 #   tests/elasticsearch.sh stop    stop the node and wait until it is gone
 #   tests/elasticsearch.sh url     print the URL (exit 1 when the node is not running)
 #   tests/elasticsearch.sh status  print the cluster health line
+#   tests/elasticsearch.sh kill    SIGKILL the node (restart it with start)
+#   tests/elasticsearch.sh freeze  SIGSTOP the node (a stall), thaw: SIGCONT
+#
+# A three-node cluster on 127.0.0.1 (same distribution, one cluster, its
+# own ports so it can run next to the single node):
+#
+#   tests/elasticsearch.sh cluster-start       start nodes 0, 1, 2; wait for green; print the URLs
+#   tests/elasticsearch.sh cluster-stop        stop every node of the cluster
+#   tests/elasticsearch.sh cluster-url         print the three URLs, comma-separated
+#   tests/elasticsearch.sh node-kill N         SIGKILL node N (0..2) of the cluster
+#   tests/elasticsearch.sh node-start N        start node N again and wait until it joined
+#
+# The cluster's HTTP ports are ES_CLUSTER_PORT (default ES_PORT + 1) and the
+# next two; transport ports are those plus 100.
 #
 # The distribution is the official `integ-test-zip` from Maven Central
 # (no bundled JDK, runs on the machine's Java 17), fetched with
@@ -28,6 +42,7 @@ LOG_FILE="$RUN_DIR/es.out"
 URL="http://127.0.0.1:$ES_PORT"
 ES_USER="spanlens-es"
 START_TIMEOUT="${ES_START_TIMEOUT:-120}"
+CLUSTER_PORT="${ES_CLUSTER_PORT:-$((ES_PORT + 1))}"
 
 say() { echo "elasticsearch.sh: $*" >&2; }
 
@@ -91,36 +106,44 @@ java_home() {
     dirname "$(dirname "$j")"
 }
 
+# launch PORT CLUSTER_NAME NODE_NAME -E... : starts one node daemonised
+# (RUN_DIR, PID_FILE, LOG_FILE must point at its own directory).
+launch() {
+    local port="$1" cname="$2" nname="$3"
+    shift 3
+    if curl -fsS --max-time 2 "http://127.0.0.1:$port" >/dev/null 2>&1; then
+        say "port $port already answers but was not started by this script; choose ES_PORT"
+        exit 1
+    fi
+    download
+    unpack
+    mkdir -p "$RUN_DIR/data" "$RUN_DIR/logs"
+    : >"$LOG_FILE"
+    local jh
+    jh="$(java_home)"
+    # -d daemonises and writes the pid file; settings given with -E.
+    run_as env ES_JAVA_HOME="$jh" ES_JAVA_OPTS="-Xms512m -Xmx512m" \
+        "$HOME_DIR/bin/elasticsearch" -d -p "$PID_FILE" \
+        -E cluster.name="$cname" \
+        -E node.name="$nname" \
+        -E network.host=127.0.0.1 \
+        -E http.port="$port" \
+        -E transport.port="$((port + 100))" \
+        -E path.data="$RUN_DIR/data" \
+        -E path.logs="$RUN_DIR/logs" \
+        -E xpack.security.enabled=false \
+        -E cluster.routing.allocation.disk.threshold_enabled=false \
+        -E action.destructive_requires_name=false \
+        "$@" \
+        >>"$LOG_FILE" 2>&1 || {
+        say "start failed:"; tail -30 "$LOG_FILE" >&2; exit 1; }
+}
+
 start() {
     if running_pid >/dev/null; then
         healthy && { echo "$URL"; return 0; }
     else
-        if curl -fsS --max-time 2 "$URL" >/dev/null 2>&1; then
-            say "port $ES_PORT already answers but was not started by this script; choose ES_PORT"
-            exit 1
-        fi
-        download
-        unpack
-        mkdir -p "$RUN_DIR/data" "$RUN_DIR/logs"
-        : >"$LOG_FILE"
-        local jh
-        jh="$(java_home)"
-        # -d daemonises and writes the pid file; settings given with -E.
-        run_as env ES_JAVA_HOME="$jh" ES_JAVA_OPTS="-Xms512m -Xmx512m" \
-            "$HOME_DIR/bin/elasticsearch" -d -p "$PID_FILE" \
-            -E cluster.name=spanlens-test \
-            -E node.name=spanlens-test-node \
-            -E network.host=127.0.0.1 \
-            -E http.port="$ES_PORT" \
-            -E transport.port="$((ES_PORT + 100))" \
-            -E discovery.type=single-node \
-            -E path.data="$RUN_DIR/data" \
-            -E path.logs="$RUN_DIR/logs" \
-            -E xpack.security.enabled=false \
-            -E cluster.routing.allocation.disk.threshold_enabled=false \
-            -E action.destructive_requires_name=false \
-            >>"$LOG_FILE" 2>&1 || {
-            say "start failed:"; tail -30 "$LOG_FILE" >&2; exit 1; }
+        launch "$ES_PORT" spanlens-test spanlens-test-node -E discovery.type=single-node
     fi
     local waited=0
     until healthy; do
@@ -155,16 +178,119 @@ stop() {
     rm -f "$PID_FILE"
 }
 
+# use_node N: points RUN_DIR, PID_FILE, LOG_FILE and URL at cluster node N.
+use_node() {
+    local n="$1"
+    [[ "$n" =~ ^[0-2]$ ]] || { say "node number must be 0, 1 or 2"; exit 2; }
+    NODE_PORT=$((CLUSTER_PORT + n))
+    RUN_DIR="$CACHE/es-cluster-$CLUSTER_PORT/node$n"
+    PID_FILE="$RUN_DIR/es.pid"
+    LOG_FILE="$RUN_DIR/es.out"
+    URL="http://127.0.0.1:$NODE_PORT"
+}
+
+cluster_urls() {
+    echo "http://127.0.0.1:$CLUSTER_PORT,http://127.0.0.1:$((CLUSTER_PORT + 1)),http://127.0.0.1:$((CLUSTER_PORT + 2))"
+}
+
+node_start() {
+    use_node "$1"
+    running_pid >/dev/null && return 0
+    local t=$((CLUSTER_PORT + 100))
+    launch "$NODE_PORT" "spanlens-cluster-$CLUSTER_PORT" "node$1" \
+        -E discovery.seed_hosts="127.0.0.1:$t,127.0.0.1:$((t + 1)),127.0.0.1:$((t + 2))" \
+        -E cluster.initial_master_nodes=node0,node1,node2 \
+        -E node.processors=1
+}
+
+# Waits until the node answers and the cluster has N nodes (green: every
+# replica allocated).
+wait_cluster() {
+    local want="$1" status="$2" waited=0
+    use_node 0
+    local any
+    until
+        for n in 0 1 2; do
+            use_node "$n"
+            any="$(curl -fsS --max-time 2 "$URL/_cluster/health?wait_for_nodes=$want&wait_for_status=$status&timeout=1s" 2>/dev/null || true)"
+            if grep -q "\"number_of_nodes\":$want," <<<"$any" && grep -Eq "\"status\":\"($status|green)\"" <<<"$any"; then
+                break
+            fi
+            any=""
+        done
+        [[ -n "$any" ]]
+    do
+        if ((waited >= START_TIMEOUT)); then
+            say "cluster not $status with $want nodes after ${START_TIMEOUT}s"
+            for n in 0 1 2; do use_node "$n"; tail -5 "$LOG_FILE" >&2 2>/dev/null || true; done
+            exit 1
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    say "cluster $status with $want nodes after ${waited}s"
+}
+
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
+kill)
+    # SIGKILL the single node (an outage without a clean shutdown).
+    if pid="$(running_pid)"; then
+        kill -9 "$pid"
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+        say "killed (pid $pid)"
+    fi
+    rm -f "$PID_FILE"
+    ;;
+freeze)
+    # SIGSTOP: the node keeps accepting connections but answers nothing.
+    pid="$(running_pid)" || { say "not running"; exit 1; }
+    kill -STOP "$pid"
+    say "frozen (pid $pid)"
+    ;;
+thaw)
+    pid="$(running_pid)" || { say "not running"; exit 1; }
+    kill -CONT "$pid"
+    say "thawed (pid $pid)"
+    ;;
+cluster-start)
+    download
+    unpack
+    # In parallel: each node's start-up waits for the others to discover.
+    pids=()
+    for n in 0 1 2; do node_start "$n" & pids+=("$!"); done
+    for p in "${pids[@]}"; do wait "$p" || { say "a cluster node failed to start"; exit 1; }; done
+    wait_cluster 3 green
+    cluster_urls
+    ;;
+cluster-stop)
+    for n in 0 1 2; do use_node "$n"; stop; done
+    ;;
+cluster-url)
+    for n in 0 1 2; do use_node "$n"; running_pid >/dev/null || { say "cluster node $n not running"; exit 1; }; done
+    cluster_urls
+    ;;
+node-kill)
+    use_node "${2:-}"
+    if pid="$(running_pid)"; then
+        kill -9 "$pid"
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+        say "node ${2} killed (pid $pid)"
+    fi
+    rm -f "$PID_FILE"
+    ;;
+node-start)
+    node_start "${2:-}"
+    wait_cluster 3 yellow
+    ;;
 url)
     running_pid >/dev/null || { say "not running"; exit 1; }
     echo "$URL"
     ;;
 status) curl -fsS --max-time 5 "$URL/_cluster/health" && echo ;;
 *)
-    echo "usage: $0 start|stop|url|status" >&2
+    echo "usage: $0 start|stop|url|status|kill|freeze|thaw|cluster-start|cluster-stop|cluster-url|node-kill N|node-start N" >&2
     exit 2
     ;;
 esac

@@ -1,10 +1,13 @@
 //! Tests of the Elasticsearch output against a real node (no mock).
 //!
 //! Gated on `SPANLENS_ES_URL` (e.g. `$(tests/elasticsearch.sh start)`);
-//! without it every test prints why it skipped and passes. The outage test
+//! without it every test reports `SKIPPED: <test>: <reason>`, which
+//! tests/run-all.sh counts and lists in its closing line. The outage test
 //! also needs the node to be the one `tests/elasticsearch.sh` manages, since
 //! it stops and restarts it. Tests share one node, so they run one at a time
 //! (a process-wide lock) and each uses its own index prefix and template.
+
+mod common;
 
 use serde_json::Value;
 use spanlens::event::EventBatch;
@@ -26,7 +29,9 @@ fn node() -> Option<(MutexGuard<'static, ()>, String)> {
     match std::env::var("SPANLENS_ES_URL") {
         Ok(u) if !u.is_empty() => Some((serial, u.trim_end_matches('/').to_string())),
         _ => {
-            eprintln!("skipped: SPANLENS_ES_URL is not set (start a node with tests/elasticsearch.sh start)");
+            common::skip(
+                "SPANLENS_ES_URL is not set (start a node with tests/elasticsearch.sh start)",
+            );
             None
         }
     }
@@ -43,7 +48,7 @@ fn corpus() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("skipped: corpus not found at {}", p.display());
+        common::skip(&format!("corpus not found at {}", p.display()));
         None
     }
 }
@@ -368,9 +373,9 @@ fn outage_mid_stream_loses_nothing_and_duplicates_nothing() {
         return;
     };
     if script("url").as_deref() != Some(es.as_str()) {
-        eprintln!(
-            "skipped: {es} is not the node tests/elasticsearch.sh manages, so it cannot be stopped"
-        );
+        common::skip(&format!(
+            "{es} is not the node tests/elasticsearch.sh manages, so it cannot be stopped"
+        ));
         return;
     }
     let prefix = "itoutage";
@@ -479,7 +484,7 @@ fn full_queue_waits_for_the_cluster_instead_of_dropping() {
     let mut cfg = config(&es, prefix, dir.path());
     // A queue of a few small chunks and no spool: without back-pressure
     // most of the input would be dropped.
-    cfg.spool_dir = None;
+    cfg.spool_dir = Some("".into());
     cfg.bulk_max_docs = 10;
     cfg.bulk_max_bytes = 4096;
     cfg.queue_max_bytes = 4096;

@@ -310,7 +310,15 @@ fn http_url_params() {
 fn hide_secret_get_and_post() {
     let Some(dir) = corpus() else { return };
     for file in ["hide_secret_GET.pcap", "hide_secret_POST.pcap"] {
-        let shown = http_events(&dir, file, "ports = [80]");
+        // Masked with the defaults (privacy by default) ...
+        let default = http_events(&dir, file, "ports = [80]");
+        assert_eq!(default.len(), 1, "{file}");
+        assert_eq!(
+            default[0]["url"]["query"], "pass=xxxxx&user=monica",
+            "{file}"
+        );
+        // ... shown only when masking is turned off.
+        let shown = http_events(&dir, file, "ports = [80]\nmask_passwords = false");
         assert_eq!(shown.len(), 1, "{file}");
         assert_eq!(shown[0]["url"]["path"], "/login");
         assert_eq!(

@@ -252,7 +252,7 @@ fn check_local(name: &str) {
     let pcap = data(&format!("{name}.pcap"));
     let expected = data(&format!("{name}.expected.json"));
     let Ok(text) = std::fs::read_to_string(&expected) else {
-        eprintln!("SKIPPED: {} not found", expected.display());
+        common::skip(&format!("{} not found", expected.display()));
         return;
     };
     let want: Value = serde_json::from_str(&text).expect("expected.json");

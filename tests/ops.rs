@@ -70,7 +70,7 @@ fn every_script_passes_bash_n() {
 #[test]
 fn every_script_passes_shellcheck() {
     if !have("shellcheck") {
-        eprintln!("skip: shellcheck not installed");
+        common::skip("shellcheck not installed");
         return;
     }
     for s in scripts() {
@@ -123,15 +123,60 @@ fn systemd_unit_has_the_required_hardening() {
     assert!(one("TimeoutStopSec").ends_with('s'));
     assert_eq!(one("ExecReload"), "/bin/kill -HUP $MAINPID");
     assert!(one("ExecStart").contains("live -c /etc/spanlens/spanlens.toml -i"));
+    // The service user must be able to enter the root-owned config directory.
+    let mode = u32::from_str_radix(&one("ConfigurationDirectoryMode"), 8).unwrap();
+    assert_eq!(mode & 0o005, 0o005, "others need r-x on /etc/spanlens");
+    // No default interface: an unset one stops the start with a clear line.
+    assert!(directive(&u, "Environment")
+        .iter()
+        .all(|e| !e.starts_with("SPANLENS_INTERFACE")));
+    assert!(directive(&u, "ExecStartPre")
+        .iter()
+        .any(|e| e.contains("SPANLENS_INTERFACE is not set")));
     // CPUAffinity is guidance only: present, commented out.
     assert!(directive(&u, "CPUAffinity").is_empty());
     assert!(u.lines().any(|l| l.starts_with("#CPUAffinity=")));
 }
 
 #[test]
+fn systemd_unit_refuses_to_start_without_an_interface() {
+    let u = unit_text();
+    let pre = directive(&u, "ExecStartPre")
+        .into_iter()
+        .find(|e| e.contains("SPANLENS_INTERFACE"))
+        .expect("an ExecStartPre checks SPANLENS_INTERFACE");
+    let script = pre
+        .strip_prefix("/bin/sh -c '")
+        .and_then(|s| s.strip_suffix('\''))
+        .expect("/bin/sh -c '...'");
+    let unset = Command::new("/bin/sh")
+        .args(["-c", script])
+        .env_remove("SPANLENS_INTERFACE")
+        .output()
+        .unwrap();
+    assert!(!unset.status.success());
+    let (_, err) = text(&unset);
+    assert!(
+        err.contains("SPANLENS_INTERFACE is not set") && err.contains("/etc/default/spanlens"),
+        "{err}"
+    );
+    let set = Command::new("/bin/sh")
+        .args(["-c", script])
+        .env("SPANLENS_INTERFACE", "eth1")
+        .status()
+        .unwrap();
+    assert!(set.success());
+    // And spanlens itself names the problem when handed an empty one.
+    let o = Command::new(BIN).args(["live", "-i", ""]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(err.contains("no capture interface"), "{err}");
+}
+
+#[test]
 fn systemd_unit_passes_systemd_analyze_verify() {
     if !have("systemd-analyze") {
-        eprintln!("skip: systemd-analyze not installed (no systemd on this host)");
+        common::skip("systemd-analyze not installed (no systemd on this host)");
         return;
     }
     // verify insists that ExecStart exists: point it at the test build.
@@ -145,7 +190,7 @@ fn systemd_unit_passes_systemd_analyze_verify() {
         .expect("systemd-analyze");
     let (out, err) = text(&o);
     if err.contains("Failed to initialize manager") || err.contains("System has not been booted") {
-        eprintln!("skip: systemd-analyze cannot run here: {err}");
+        common::skip(&format!("systemd-analyze cannot run here: {err}"));
         return;
     }
     assert!(o.status.success(), "verify failed:\n{out}{err}");
@@ -256,7 +301,7 @@ struct VethPair {
 impl VethPair {
     fn new(tag: &str) -> Option<VethPair> {
         if !is_root() || !have("ip") {
-            eprintln!("skip: needs root and iproute2 (ip netns)");
+            common::skip("needs root and iproute2 (ip netns)");
             return None;
         }
         let id = std::process::id() % 100_000;
@@ -272,7 +317,7 @@ impl VethPair {
                 .unwrap_or(false)
         };
         if !ok(&["netns", "add", &p.ns[0]]) || !ok(&["netns", "add", &p.ns[1]]) {
-            eprintln!("skip: ip netns add failed (no network namespace support?)");
+            common::skip("ip netns add failed (no network namespace support?)");
             return None;
         }
         let made = ok(&[
@@ -331,7 +376,7 @@ fn doctor_on_a_veth_says_what_it_cannot_read() {
 #[test]
 fn nic_sh_changes_nothing_without_apply_and_turns_offloads_off_with_it() {
     if !have("ethtool") {
-        eprintln!("skip: ethtool not installed");
+        common::skip("ethtool not installed");
         return;
     }
     let Some(pair) = VethPair::new("n") else {

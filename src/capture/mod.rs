@@ -1,15 +1,32 @@
-//! Packet sources through libpcap: capture files (pcap and pcapng, read in
-//! the order given) and live interfaces.
+//! Packet sources: capture files (pcap and pcapng, read in the order
+//! given; `-` is standard input) and live interfaces (libpcap).
 //!
-//! A [`Source`] yields [`RawPacket`]s with nanosecond timestamps. It knows
+//! A [`Source`] yields [`RawPacket`]s with nanosecond timestamps and the
+//! link type of each packet (a pcapng may mix interfaces). It knows
 //! nothing about protocols; the capture thread decodes headers. Errors are
 //! phrased for the operator: what failed and what to do about it.
+//!
+//! Files are read by [`file`] (pcap-parser), not libpcap, which cannot
+//! read a pcapng whose interfaces differ and cuts records to a pcap
+//! header's snaplen. Each input is opened once: regular files up front (so
+//! a bad third file fails before the first is processed; the first
+//! [`MAX_OPEN_UP_FRONT`] of them), FIFOs and standard input when their turn
+//! comes, as they can be read only once and opening a FIFO waits for its
+//! writer. A BPF filter is compiled by libpcap for each link type met and
+//! matched with libpcap's own matcher (`pcap_offline_filter`).
+
+mod file;
 
 pub mod linktype;
 
 use crate::time::Timestamp;
-use pcap::{Activated, Capture, Precision};
+use pcap::{Activated, BpfProgram, Capture, Precision};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+/// Regular files opened (and their headers checked) before the first
+/// packet; later ones are opened when their turn comes (file descriptors).
+pub const MAX_OPEN_UP_FRONT: usize = 64;
 
 /// Why a capture could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +95,8 @@ pub enum CaptureError {
 /// One packet as read.
 #[derive(Debug)]
 pub struct RawPacket<'a> {
+    /// Link type of this packet (DLT number).
+    pub linktype: i32,
     /// Capture time.
     pub ts: Timestamp,
     /// Length on the wire.
@@ -128,18 +147,27 @@ pub struct KernelStats {
 }
 
 enum Handle {
-    File(Capture<pcap::Offline>),
+    File(file::FileReader),
     Live(Capture<pcap::Active>),
+}
+
+/// An input file: opened up front, or to be opened when its turn comes.
+enum Input {
+    Open(PathBuf, file::FileReader),
+    Later(PathBuf),
 }
 
 /// A packet source: a list of files or one interface.
 pub struct Source {
     handle: Option<Handle>,
-    files: std::collections::VecDeque<PathBuf>,
+    files: std::collections::VecDeque<Input>,
     current: String,
     linktype: i32,
     bpf: Option<String>,
-    /// Total size of all input files (progress).
+    /// File input: the BPF program compiled per link type.
+    programs: HashMap<i32, BpfProgram>,
+    warnings: Vec<String>,
+    /// Total size of all regular input files (progress).
     pub total_bytes: u64,
 }
 
@@ -150,20 +178,21 @@ fn pcap_reason(e: &pcap::Error) -> String {
     }
 }
 
-/// Checks a path before libpcap sees it, for clearer errors.
-fn check_file(path: &Path) -> Result<u64, CaptureError> {
+/// Whether `path` means standard input.
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Checks a path and says whether it is a regular file (with its size).
+fn check_file(path: &Path) -> Result<Option<u64>, CaptureError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Err(CaptureError::NotPcap {
             path: path.into(),
             reason: "it is a directory".into(),
         }),
-        Ok(m) => {
-            std::fs::File::open(path).map_err(|e| CaptureError::Unreadable {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
-            Ok(m.len())
-        }
+        Ok(m) if m.is_file() => Ok(Some(m.len())),
+        // FIFO, character device (/dev/stdin on a pipe), socket.
+        Ok(_) => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(CaptureError::Missing(path.into()))
         }
@@ -174,27 +203,24 @@ fn check_file(path: &Path) -> Result<u64, CaptureError> {
     }
 }
 
-fn open_file(
-    path: &Path,
-    bpf: Option<&str>,
-) -> Result<(Capture<pcap::Offline>, i32), CaptureError> {
-    let mut cap = Capture::from_file_with_precision(path, Precision::Nano).map_err(|e| {
-        CaptureError::NotPcap {
-            path: path.into(),
-            reason: pcap_reason(&e),
-        }
-    })?;
-    let lt = cap.get_datalink().0;
-    if !linktype::supported(lt) {
-        return Err(CaptureError::LinkType {
-            what: path.display().to_string(),
-            linktype: lt,
-        });
-    }
-    if let Some(expr) = bpf {
-        apply_bpf(&mut cap, expr)?;
-    }
-    Ok((cap, lt))
+/// Opens an input (once) and reads its file header.
+fn open_input(path: &Path) -> Result<file::FileReader, CaptureError> {
+    let input: Box<dyn std::io::Read + Send> = if is_stdin(path) {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(path).map_err(|e| CaptureError::Unreadable {
+                path: path.into(),
+                reason: e.to_string(),
+            })?,
+        )
+    };
+    let name = if is_stdin(path) {
+        PathBuf::from("standard input")
+    } else {
+        path.to_path_buf()
+    };
+    file::FileReader::new(&name, input)
 }
 
 fn apply_bpf<T: Activated + ?Sized>(cap: &mut Capture<T>, expr: &str) -> Result<(), CaptureError> {
@@ -204,35 +230,61 @@ fn apply_bpf<T: Activated + ?Sized>(cap: &mut Capture<T>, expr: &str) -> Result<
     })
 }
 
-/// Compiles a BPF expression without any capture (for config checks).
-pub fn check_bpf(expr: &str) -> Result<(), CaptureError> {
-    let cap = Capture::dead(pcap::Linktype::ETHERNET).map_err(|e| CaptureError::Pcap {
+/// Compiles a BPF expression for link type `lt` without any capture.
+fn compile_bpf(expr: &str, lt: i32) -> Result<BpfProgram, CaptureError> {
+    let cap = Capture::dead(pcap::Linktype(lt)).map_err(|e| CaptureError::Pcap {
         what: "libpcap".into(),
         reason: pcap_reason(&e),
     })?;
-    cap.compile(expr, true)
-        .map(|_| ())
-        .map_err(|e| CaptureError::Bpf {
-            expr: expr.into(),
-            reason: pcap_reason(&e),
-        })
+    cap.compile(expr, true).map_err(|e| CaptureError::Bpf {
+        expr: expr.into(),
+        reason: pcap_reason(&e),
+    })
+}
+
+/// Compiles a BPF expression without any capture (for config checks).
+pub fn check_bpf(expr: &str) -> Result<(), CaptureError> {
+    compile_bpf(expr, pcap::Linktype::ETHERNET.0).map(|_| ())
 }
 
 impl Source {
-    /// Opens a list of capture files (all are checked up front, so a bad
-    /// third file fails before the first is processed).
+    /// Opens a list of capture files; `-` is standard input (at most once).
+    /// Regular files are opened and their headers checked up front, so a
+    /// bad third file fails before the first is processed.
     pub fn files(paths: &[PathBuf], bpf: Option<String>) -> Result<Source, CaptureError> {
+        if let Some(expr) = &bpf {
+            check_bpf(expr)?;
+        }
+        if paths.iter().filter(|p| is_stdin(p)).count() > 1 {
+            return Err(CaptureError::Pcap {
+                what: "-".into(),
+                reason: "standard input can be read only once; give `-` once".into(),
+            });
+        }
         let mut total = 0;
+        let mut files = std::collections::VecDeque::new();
         for p in paths {
-            total += check_file(p)?;
-            open_file(p, bpf.as_deref())?;
+            let regular = if is_stdin(p) { None } else { check_file(p)? };
+            match regular {
+                Some(len) if files.len() < MAX_OPEN_UP_FRONT => {
+                    total += len;
+                    files.push_back(Input::Open(p.clone(), open_input(p)?));
+                }
+                Some(len) => {
+                    total += len;
+                    files.push_back(Input::Later(p.clone()));
+                }
+                None => files.push_back(Input::Later(p.clone())),
+            }
         }
         let mut s = Source {
             handle: None,
-            files: paths.iter().cloned().collect(),
+            files,
             current: String::new(),
             linktype: 0,
             bpf,
+            programs: HashMap::new(),
+            warnings: Vec::new(),
             total_bytes: total,
         };
         s.open_next()?;
@@ -240,12 +292,27 @@ impl Source {
     }
 
     fn open_next(&mut self) -> Result<bool, CaptureError> {
+        if let Some(Handle::File(f)) = &self.handle {
+            self.warnings.extend(f.snaplen_warning());
+        }
         match self.files.pop_front() {
-            Some(p) => {
-                let (cap, lt) = open_file(&p, self.bpf.as_deref())?;
-                self.current = p.display().to_string();
-                self.linktype = lt;
-                self.handle = Some(Handle::File(cap));
+            Some(input) => {
+                let (p, reader) = match input {
+                    Input::Open(p, r) => (p, r),
+                    Input::Later(p) => {
+                        if !is_stdin(&p) {
+                            check_file(&p)?;
+                        }
+                        let r = open_input(&p)?;
+                        (p, r)
+                    }
+                };
+                self.current = if is_stdin(&p) {
+                    "standard input".into()
+                } else {
+                    p.display().to_string()
+                };
+                self.handle = Some(Handle::File(reader));
                 Ok(true)
             }
             None => {
@@ -253,6 +320,19 @@ impl Source {
                 Ok(false)
             }
         }
+    }
+
+    /// Warnings about the files read so far (records longer than the
+    /// declared snaplen); drained.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        if self.handle.is_none() {
+            // Everything read: nothing pending.
+        } else if let Some(Handle::File(f)) = &self.handle {
+            if self.files.is_empty() {
+                self.warnings.extend(f.snaplen_warning());
+            }
+        }
+        std::mem::take(&mut self.warnings)
     }
 
     /// Opens a live interface.
@@ -338,6 +418,8 @@ impl Source {
             current: opts.interface.clone(),
             linktype: lt,
             bpf,
+            programs: HashMap::new(),
+            warnings: Vec::new(),
             total_bytes: 0,
         })
     }
@@ -373,49 +455,90 @@ impl Source {
     pub fn next(&mut self, on_packet: impl FnOnce(RawPacket<'_>)) -> Result<Next, CaptureError> {
         let res = match &mut self.handle {
             None => return Ok(Next::End),
-            Some(Handle::File(c)) => c.next_packet(),
-            Some(Handle::Live(c)) => c.next_packet(),
-        };
-        let res = match res {
-            Ok(p) => {
-                let secs = p.header.ts.tv_sec.max(0) as u64;
-                let frac = p.header.ts.tv_usec.max(0) as u64;
-                // Opened with nanosecond precision: tv_usec holds nanoseconds.
-                let ts = secs.saturating_mul(1_000_000_000).saturating_add(frac);
-                let data = p.data;
-                let wire_len = p.header.len.max(data.len() as u32);
-                on_packet(RawPacket { ts, wire_len, data });
-                return Ok(Next::Packet);
+            Some(Handle::File(f)) => {
+                let bpf = self.bpf.as_deref();
+                let programs = &mut self.programs;
+                let linktype = &mut self.linktype;
+                let mut err = None;
+                let mut on_packet = Some(on_packet);
+                loop {
+                    let mut filtered = false;
+                    let r = f.next(|p| {
+                        *linktype = p.linktype;
+                        if let Some(expr) = bpf {
+                            let prog = match programs.entry(p.linktype) {
+                                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                                std::collections::hash_map::Entry::Vacant(v) => {
+                                    match compile_bpf(expr, p.linktype) {
+                                        Ok(prog) => v.insert(prog),
+                                        Err(e) => {
+                                            err = Some(e);
+                                            return;
+                                        }
+                                    }
+                                }
+                            };
+                            if !prog.filter(p.data) {
+                                filtered = true;
+                                return;
+                            }
+                        }
+                        if let Some(cb) = on_packet.take() {
+                            cb(RawPacket {
+                                linktype: p.linktype,
+                                ts: p.ts,
+                                wire_len: p.wire_len,
+                                data: p.data,
+                            });
+                        }
+                    })?;
+                    if let Some(e) = err {
+                        return Err(e);
+                    }
+                    if !filtered {
+                        break r;
+                    }
+                }
             }
-            Err(e) => e,
+            Some(Handle::Live(c)) => match c.next_packet() {
+                Ok(p) => {
+                    let secs = p.header.ts.tv_sec.max(0) as u64;
+                    let frac = p.header.ts.tv_usec.max(0) as u64;
+                    // Opened with nanosecond precision: tv_usec holds nanoseconds.
+                    let ts = secs.saturating_mul(1_000_000_000).saturating_add(frac);
+                    let data = p.data;
+                    let wire_len = p.header.len.max(data.len() as u32);
+                    on_packet(RawPacket {
+                        linktype: self.linktype,
+                        ts,
+                        wire_len,
+                        data,
+                    });
+                    return Ok(Next::Packet);
+                }
+                Err(pcap::Error::TimeoutExpired) => return Ok(Next::Idle),
+                Err(e) => {
+                    return Err(CaptureError::Pcap {
+                        what: self.current.clone(),
+                        reason: pcap_reason(&e),
+                    })
+                }
+            },
         };
         match res {
-            pcap::Error::TimeoutExpired => Ok(Next::Idle),
-            pcap::Error::NoMorePackets => {
+            file::Read1::Packet => Ok(Next::Packet),
+            file::Read1::End => {
                 if self.open_next()? {
                     Ok(Next::FileDone)
                 } else {
                     Ok(Next::End)
                 }
             }
-            e => {
-                let reason = pcap_reason(&e);
-                if self.is_live() {
-                    return Err(CaptureError::Pcap {
-                        what: self.current.clone(),
-                        reason,
-                    });
-                }
-                let msg = format!(
-                    "{} is truncated ({reason}); processed the packets before the cut",
-                    self.current
-                );
-                if self.open_next()? {
-                    Ok(Next::Truncated(msg))
-                } else {
+            file::Read1::Truncated(msg) => {
+                if !self.open_next()? {
                     self.handle = None;
-                    Ok(Next::Truncated(msg))
                 }
+                Ok(Next::Truncated(msg))
             }
         }
     }

@@ -57,6 +57,10 @@ pub struct CaptureConfig {
     pub immediate: bool,
     /// A BPF filter compiled by libpcap.
     pub bpf: Option<String>,
+    /// Hand exact duplicate frames (a SPAN session mirroring both
+    /// directions) on to the workers instead of counting them as
+    /// `capture.duplicates` and dropping them.
+    pub keep_duplicates: bool,
 }
 
 impl Default for CaptureConfig {
@@ -67,6 +71,7 @@ impl Default for CaptureConfig {
             promiscuous: true,
             immediate: false,
             bpf: None,
+            keep_duplicates: false,
         }
     }
 }
@@ -80,6 +85,26 @@ pub struct FilterConfig {
     pub server: Vec<String>,
     /// Addresses or CIDRs never analysed (either endpoint matching drops the packet).
     pub exclude: Vec<String>,
+    /// Tunnel ids (VNI, ERSPAN session id, GRE key) analysed; empty keeps
+    /// every packet, tunnelled or not; otherwise untunnelled packets are dropped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tunnel_id: Vec<u32>,
+}
+
+/// One `[servers]` group: a list of CIDRs, or CIDRs that hold only inside
+/// one tunnel (`tenant_a = { tunnel_id = 42, cidrs = ["10.0.0.0/24"] }`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ServerGroup {
+    /// `name = ["cidr", ...]`
+    Cidrs(Vec<String>),
+    /// `name = { tunnel_id = N, cidrs = [...] }`
+    InTunnel {
+        /// The tunnel id (VNI, ERSPAN session id, GRE key).
+        tunnel_id: u32,
+        /// Prefixes of the group inside that tunnel.
+        cidrs: Vec<String>,
+    },
 }
 
 /// `[flows]`: flow table and flow events.
@@ -223,6 +248,29 @@ impl Default for OutputConfig {
     }
 }
 
+/// `[memcap]`: memory budgets per subsystem (the worker's `memcap` module
+/// says how each is estimated and what a hit does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemcapConfig {
+    /// Flow table (flows and their TCP state).
+    pub flow_table_mb: u64,
+    /// TCP out-of-order buffers.
+    pub reassembly_mb: u64,
+    /// Protocol sessions' inline state.
+    pub protocol_state_mb: u64,
+}
+
+impl Default for MemcapConfig {
+    fn default() -> Self {
+        MemcapConfig {
+            flow_table_mb: 256,
+            reassembly_mb: 128,
+            protocol_state_mb: 64,
+        }
+    }
+}
+
 /// The whole file, as written.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -231,8 +279,9 @@ pub struct RawConfig {
     pub capture: CaptureConfig,
     /// `[filter]`
     pub filter: FilterConfig,
-    /// `[servers]`: named server groups, `name = ["cidr", ...]`.
-    pub servers: BTreeMap<String, Vec<String>>,
+    /// `[servers]`: named server groups, `name = ["cidr", ...]` or
+    /// `name = { tunnel_id = N, cidrs = [...] }`.
+    pub servers: BTreeMap<String, ServerGroup>,
     /// `[flows]`
     pub flows: FlowsConfig,
     /// `[tcp]`
@@ -241,10 +290,22 @@ pub struct RawConfig {
     pub protocols: ProtocolsConfig,
     /// `[pipeline]`
     pub pipeline: PipelineConfig,
+    /// `[decap]`
+    pub decap: crate::decap::DecapConfig,
+    /// `[defrag]`
+    pub defrag: crate::defrag::DefragConfig,
     /// `[output]`
     pub output: OutputConfig,
     /// `[monitor]`
     pub monitor: MonitorConfig,
+    /// `[memcap]`: memory budgets per subsystem.
+    pub memcap: MemcapConfig,
+    /// `[report]`: the aggregator's interval and bounds.
+    pub report: crate::aggregate::AggConfig,
+    /// `[geoip]`: client locations.
+    pub geoip: crate::geoip::GeoipConfig,
+    /// `[ui]`: the live page.
+    pub ui: crate::report::live::UiConfig,
 }
 
 /// Command-line values that override the file.
@@ -256,6 +317,8 @@ pub struct Overrides {
     pub server: Vec<String>,
     /// `--exclude` (replaces `filter.exclude` when given)
     pub exclude: Vec<String>,
+    /// `--tunnel-id` (replaces `filter.tunnel_id` when given)
+    pub tunnel_id: Vec<u32>,
     /// `--bpf`
     pub bpf: Option<String>,
     /// `--output`
@@ -286,6 +349,8 @@ pub struct Config {
     pub groups: GroupMap,
     /// Port to protocol registry.
     pub registry: Registry,
+    /// The open `[geoip]` database.
+    pub geoip: Option<std::sync::Arc<crate::geoip::GeoIp>>,
 }
 
 impl RawConfig {
@@ -325,6 +390,9 @@ impl RawConfig {
         }
         if !o.exclude.is_empty() {
             self.filter.exclude = o.exclude.clone();
+        }
+        if !o.tunnel_id.is_empty() {
+            self.filter.tunnel_id = o.tunnel_id.clone();
         }
         if let Some(b) = &o.bpf {
             self.capture.bpf = Some(b.clone());
@@ -448,15 +516,24 @@ impl RawConfig {
                 )
             })?;
         let mut groups = GroupMap::default();
-        for (name, nets) in &self.servers {
+        for (name, group) in &self.servers {
             if name.is_empty() {
                 return Err(invalid("servers", "a group name must not be empty".into()));
             }
+            let (tunnel, nets) = match group {
+                ServerGroup::Cidrs(nets) => (None, nets),
+                ServerGroup::InTunnel { tunnel_id, cidrs } => (Some(*tunnel_id), cidrs),
+            };
             for n in nets {
-                groups
-                    .insert(name, n)
-                    .map_err(|e| cidr(&format!("servers.{name}"), e))?;
+                match tunnel {
+                    Some(t) => groups.insert_in_tunnel(t, name, n),
+                    None => groups.insert(name, n),
+                }
+                .map_err(|e| cidr(&format!("servers.{name}"), e))?;
             }
+        }
+        for r in [self.decap.validate(), self.defrag.validate()] {
+            r.map_err(|(key, message)| ConfigError::Invalid { key, message })?;
         }
         if self.flows.tcp_analysis == Some(false) && self.flows.analysis != Analysis::Full {
             return Err(invalid(
@@ -474,11 +551,27 @@ impl RawConfig {
             key: "protocols".into(),
             message: e.to_string(),
         })?;
+        let r = &self.report;
+        if r.interval_secs == 0 || r.slowest > 1000 || r.top_entries == 0 {
+            return Err(invalid(
+                "report",
+                "interval_secs and top_entries must be at least 1, slowest at most 1000".into(),
+            ));
+        }
+        self.ui.check().map_err(|m| invalid("ui.listen", m))?;
+        let geoip = match &self.geoip.database {
+            Some(p) => Some(
+                crate::geoip::GeoIp::open(p)
+                    .map_err(|e| invalid("geoip.database", e.to_string()))?,
+            ),
+            None => None,
+        };
         Ok(Config {
             raw: self,
             filter,
             groups,
             registry,
+            geoip,
         })
     }
 }
@@ -593,6 +686,42 @@ mod tests {
         let text = r.validate().unwrap().to_toml();
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn tenant_groups_decap_and_defrag_sections() {
+        let r = RawConfig::parse(
+            "[servers]\nweb = [\"10.0.0.0/24\"]\ntenant_a = { tunnel_id = 42, cidrs = [\"10.0.0.0/24\"] }\n\
+             [decap]\nvxlan_ports = [4789, 8472]\nteredo = false\n[defrag]\ntimeout = \"10s\"\n",
+        )
+        .unwrap();
+        let c = r.clone().validate().unwrap();
+        let ip = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            c.groups.lookup_in_tunnel(ip, Some(42)).as_deref(),
+            Some("tenant_a")
+        );
+        assert_eq!(
+            c.groups.lookup_in_tunnel(ip, Some(7)).as_deref(),
+            Some("web")
+        );
+        assert_eq!(r.decap.vxlan_ports, vec![4789, 8472]);
+        assert!(!r.decap.teredo);
+        assert_eq!(RawConfig::parse(&c.to_toml()).unwrap(), r);
+        let bad = RawConfig::parse("[decap]\ngeneve_ports = [4789]\n").unwrap();
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("decap.geneve_ports") && e.contains("4789"),
+            "{e}"
+        );
+        let bad = RawConfig::parse("[defrag]\nmax_bytes = 10\n").unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("defrag.max_bytes"));
+        let e = RawConfig::parse("[decap]\nvxlan_port = [1]\n").unwrap_err();
+        assert!(e.contains("vxlan_port"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! most 32 or 128 bits deep) however many prefixes are configured.
 
 use prefix_trie::{PrefixMap, PrefixSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -154,6 +155,8 @@ pub struct GroupMap {
     v4: PrefixMap<(u32, u8), Arc<str>>,
     v6: PrefixMap<(u128, u8), Arc<str>>,
     empty: bool,
+    /// Groups that hold only inside one tunnel (`tunnel_id = N`).
+    tenants: BTreeMap<u32, GroupMap>,
 }
 
 impl GroupMap {
@@ -166,6 +169,27 @@ impl GroupMap {
         };
         self.empty = false;
         Ok(())
+    }
+
+    /// Adds `cidr` to group `name` for packets from tunnel `tunnel_id` only.
+    pub fn insert_in_tunnel(
+        &mut self,
+        tunnel_id: u32,
+        name: &str,
+        cidr: &str,
+    ) -> Result<(), CidrError> {
+        self.tenants
+            .entry(tunnel_id)
+            .or_default()
+            .insert(name, cidr)
+    }
+
+    /// The group of an address seen in tunnel `id`: the tunnel's own groups
+    /// first, then the groups for every packet.
+    pub fn lookup_in_tunnel(&self, ip: IpAddr, id: Option<u32>) -> Option<Arc<str>> {
+        id.and_then(|id| self.tenants.get(&id))
+            .and_then(|g| g.lookup(ip))
+            .or_else(|| self.lookup(ip))
     }
 
     /// The group of an address (longest prefix wins).
@@ -277,5 +301,19 @@ mod tests {
         assert_eq!(g.lookup(ip("10.0.1.6")).as_deref(), Some("farm"));
         assert_eq!(g.lookup(ip("fd12::1")).as_deref(), Some("v6"));
         assert_eq!(g.lookup(ip("11.0.0.1")), None);
+    }
+
+    #[test]
+    fn tenant_groups_hold_only_in_their_tunnel() {
+        let mut g = GroupMap::default();
+        g.insert("farm", "10.0.0.0/16").unwrap();
+        g.insert_in_tunnel(42, "tenant_a", "10.0.0.0/24").unwrap();
+        g.insert_in_tunnel(43, "tenant_b", "10.0.0.0/24").unwrap();
+        let a = ip("10.0.0.9");
+        assert_eq!(g.lookup_in_tunnel(a, Some(42)).as_deref(), Some("tenant_a"));
+        assert_eq!(g.lookup_in_tunnel(a, Some(43)).as_deref(), Some("tenant_b"));
+        assert_eq!(g.lookup_in_tunnel(a, Some(44)).as_deref(), Some("farm"));
+        assert_eq!(g.lookup_in_tunnel(a, None).as_deref(), Some("farm"));
+        assert_eq!(g.lookup(a).as_deref(), Some("farm"));
     }
 }

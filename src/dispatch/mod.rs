@@ -1,7 +1,9 @@
 //! The capture thread: header decode, filter, flow hash, batches, ticks.
 //!
 //! For every packet the capture thread decodes only the headers
-//! ([`decode`]), drops what the CIDR [`filter`] excludes, computes the
+//! ([`crate::decap::Decoder`]: tunnels peeled, IP fragments reassembled,
+//! plain frames through [`decode`]), drops what the CIDR [`filter`] and
+//! `--tunnel-id` exclude, computes the
 //! symmetric flow hash and appends the packet's payload and a
 //! [`PacketRec`] to the batch of the shard `hash % workers`. Batches travel
 //! over bounded channels and come back empty through a recycle channel, so
@@ -14,14 +16,16 @@
 //! shards, which makes replays deterministic.
 
 pub mod decode;
+pub mod dedup;
 pub mod filter;
 
 use crate::capture::{CaptureError, Next, Source};
+use crate::decap::{Decoder, Tunnel};
 use crate::flow::{FlowKey, Side};
 use crate::stats::{Counters, Published};
 use crate::time::{Timestamp, SECOND};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use decode::{decode, Decoded};
+use decode::{Decoded, Undecodable};
 use filter::Filter;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +51,12 @@ pub struct PacketRec {
     pub dec: Decoded,
     /// Offset of the captured payload in [`PacketBatch::data`].
     pub data_off: u32,
+    /// Frame number in the input (1 for the first packet read), the same
+    /// whatever the number of workers: part of the flow id.
+    pub frame: u64,
+    /// 0: not tunnelled; else 1 + the index of its [`Tunnel`] in
+    /// [`PacketBatch::tunnels`].
+    pub tunnel: u32,
 }
 
 impl PacketRec {
@@ -55,6 +65,14 @@ impl PacketRec {
     pub fn payload<'a>(&self, data: &'a [u8]) -> &'a [u8] {
         let start = self.data_off as usize;
         data.get(start..start + self.dec.payload_len).unwrap_or(&[])
+    }
+
+    /// Where this packet came from, when it was tunnelled.
+    #[inline]
+    pub fn tunnel<'a>(&self, tunnels: &'a [Tunnel]) -> Option<&'a Tunnel> {
+        (self.tunnel as usize)
+            .checked_sub(1)
+            .and_then(|i| tunnels.get(i))
     }
 }
 
@@ -65,12 +83,16 @@ pub struct PacketBatch {
     pub data: Vec<u8>,
     /// Packet records.
     pub pkts: Vec<PacketRec>,
+    /// Tunnels of the tunnelled packets ([`PacketRec::tunnel`]).
+    pub tunnels: Vec<Tunnel>,
 }
 
 impl PacketBatch {
-    fn clear(&mut self) {
+    /// Empties the batch, keeping its allocations.
+    pub fn clear(&mut self) {
         self.data.clear();
         self.pkts.clear();
+        self.tunnels.clear();
     }
 }
 
@@ -97,6 +119,9 @@ pub struct DispatchOptions {
     pub realtime: Option<f64>,
     /// Show a progress bar (replay on a terminal).
     pub progress: bool,
+    /// Hand exact duplicate frames on instead of counting and dropping
+    /// them ([`dedup`]).
+    pub keep_duplicates: bool,
 }
 
 /// What the capture loop ended with.
@@ -114,6 +139,9 @@ pub struct Dispatcher {
     recycle: Receiver<PacketBatch>,
     batches: Vec<PacketBatch>,
     filter: Filter,
+    decoder: Decoder,
+    /// `--tunnel-id`: only packets from these tunnels (empty: all).
+    tunnel_ids: Vec<u32>,
     hasher: ahash::RandomState,
     opts: DispatchOptions,
     counters: Counters,
@@ -123,6 +151,8 @@ pub struct Dispatcher {
     bytes: u64,
     published: Published,
     live: bool,
+    /// Recent frames, when duplicates are dropped.
+    dedup: Option<dedup::Dedup>,
     next_tick: Option<Timestamp>,
     watermark: Timestamp,
     last_flush: Instant,
@@ -155,11 +185,15 @@ impl Dispatcher {
         live: bool,
     ) -> Self {
         let n = shards.len();
+        let dedup = (!opts.keep_duplicates).then(dedup::Dedup::default);
         Dispatcher {
+            dedup,
             shards,
             recycle,
             batches: (0..n).map(|_| PacketBatch::default()).collect(),
             filter,
+            decoder: Decoder::with_defaults(),
+            tunnel_ids: Vec::new(),
             hasher: crate::flow::fixed_state(),
             opts,
             counters: Counters::new(),
@@ -171,6 +205,14 @@ impl Dispatcher {
             watermark: 0,
             last_flush: Instant::now(),
         }
+    }
+
+    /// Decodes with `decoder` (the `[decap]` and `[defrag]` settings) and
+    /// keeps only packets from the tunnels `tunnel_ids` (empty: all).
+    pub fn with_decoder(mut self, decoder: Decoder, tunnel_ids: Vec<u32>) -> Self {
+        self.decoder = decoder;
+        self.tunnel_ids = tunnel_ids;
+        self
     }
 
     fn fresh_batch(&self) -> PacketBatch {
@@ -231,6 +273,7 @@ impl Dispatcher {
                 self.broadcast(|| ShardMsg::Tick(now))?;
                 self.next_tick = Some(now + TICK);
                 self.counters.add("capture.ticks", 1);
+                self.decoder.expire(now);
                 self.publish();
             }
             Some(_) => {}
@@ -248,40 +291,118 @@ impl Dispatcher {
         self.packets += 1;
         self.bytes += u64::from(wire_len);
         self.advance(ts)?;
-        let dec = match decode(lt, frame) {
+        if let Some(d) = &mut self.dedup {
+            if d.is_duplicate(ts, wire_len, frame) {
+                self.counters.add("capture.duplicates", 1);
+                return Ok(());
+            }
+        }
+        let dec = match self.decoder.decode(lt, ts, wire_len, frame) {
             Ok(d) => d,
+            Err(Undecodable::FragmentHeld) => return Ok(()),
             Err(why) => {
                 self.counters.add(why.counter(), 1);
+                // The tunnel's own packet is still a packet of the outer flow.
+                if self.decoder.outer().is_some() {
+                    return self.push_outer(ts, wire_len, None);
+                }
                 return Ok(());
             }
         };
+        let tunnel = self.decoder.tunnel();
+        if !self.tunnel_ids.is_empty()
+            && !tunnel.is_some_and(|t| t.id.is_some_and(|id| self.tunnel_ids.contains(&id)))
+        {
+            self.counters.add("capture.filtered_out", 1);
+            return Ok(());
+        }
         if !self.filter.keep(dec.src, dec.dst) {
             self.counters.add("capture.filtered_out", 1);
             return Ok(());
         }
-        let (key, side) = FlowKey::new(
+        let (mut key, side) = FlowKey::new(
             (dec.src, dec.sport),
             (dec.dst, dec.dport),
             dec.proto,
             dec.vlan,
         );
+        if let Some(t) = tunnel {
+            if self.decoder.config().tunnel_id_in_flow_key {
+                key = key.in_tunnel(t.tenant);
+            }
+        }
         let shard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
-        let payload = frame
-            .get(dec.payload_off..dec.payload_off + dec.payload_len)
-            .unwrap_or(&[]);
+        let payload = self.decoder.payload(frame, &dec);
         let b = &mut self.batches[shard];
         let data_off = b.data.len() as u32;
         b.data.extend_from_slice(payload);
+        let tunnel_ix = match tunnel {
+            Some(t) => {
+                if b.tunnels.capacity() == 0 {
+                    // One allocation per batch, not a doubling series.
+                    b.tunnels.reserve(self.opts.batch_packets);
+                }
+                b.tunnels.push(*t);
+                b.tunnels.len() as u32
+            }
+            None => 0,
+        };
         b.pkts.push(PacketRec {
             ts,
-            wire_len,
+            wire_len: self.decoder.wire_len(wire_len),
             key,
             side,
             dec,
             data_off,
+            frame: self.packets,
+            tunnel: tunnel_ix,
         });
+        if self.decoder.outer().is_some() {
+            self.push_outer(ts, wire_len, Some(shard))?;
+        }
+        let b = &self.batches[shard];
         if b.pkts.len() >= self.opts.batch_packets || b.data.len() >= BATCH_BYTES {
             self.send_batch(shard)?;
+        }
+        Ok(())
+    }
+
+    /// With `decap.outer_flows`: the last packet's outermost tunnel packet
+    /// as a packet of its own flow (`inner_shard`: where the inner packet
+    /// went, whose batch the caller checks).
+    #[cold]
+    fn push_outer(
+        &mut self,
+        ts: Timestamp,
+        wire_len: u32,
+        inner_shard: Option<usize>,
+    ) -> Result<(), WorkerGone> {
+        let Some(outer) = self.decoder.outer() else {
+            return Ok(());
+        };
+        if !self.filter.keep(outer.src, outer.dst) {
+            return Ok(());
+        }
+        let (key, side) = FlowKey::new(
+            (outer.src, outer.sport),
+            (outer.dst, outer.dport),
+            outer.proto,
+            outer.vlan,
+        );
+        let oshard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
+        let ob = &mut self.batches[oshard];
+        ob.pkts.push(PacketRec {
+            ts,
+            wire_len,
+            key,
+            side,
+            dec: *outer,
+            data_off: ob.data.len() as u32,
+            frame: self.packets,
+            tunnel: 0,
+        });
+        if Some(oshard) != inner_shard && ob.pkts.len() >= self.opts.batch_packets {
+            self.send_batch(oshard)?;
         }
         Ok(())
     }
@@ -317,7 +438,6 @@ impl Dispatcher {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let lt = source.linktype();
             let mut pkt: Option<(Timestamp, u32, usize)> = None;
             let mut err = None;
             let next = source.next(|p| {
@@ -329,7 +449,7 @@ impl Dispatcher {
                         std::thread::sleep(wait.min(Duration::from_secs(5)));
                     }
                 }
-                if let Err(e) = self.on_packet(lt, p.ts, p.wire_len, p.data) {
+                if let Err(e) = self.on_packet(p.linktype, p.ts, p.wire_len, p.data) {
                     err = Some(e);
                 }
             })?;
@@ -389,6 +509,7 @@ impl Dispatcher {
             pb.finish_and_clear();
         }
         self.kernel_counters(source);
+        summary.warnings.extend(source.take_warnings());
         self.counters
             .add("capture.truncated_files", truncated_files);
         self.flush_all()?;
@@ -410,6 +531,7 @@ impl Dispatcher {
     }
 
     fn fold_packet_counts(&mut self) {
+        self.decoder.fold(&mut self.counters);
         if self.packets > 0 {
             self.counters.set("capture.packets", self.packets);
             self.counters.set("capture.bytes", self.bytes);

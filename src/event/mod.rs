@@ -47,6 +47,11 @@ pub struct EventBatch {
     pub buf: Vec<u8>,
     /// One record per event, in order.
     pub events: Vec<EventMeta>,
+    /// The worker's aggregator (report, live page), when one runs: it rides
+    /// with the batch being filled, so every place that emits an event
+    /// feeds it without a lock, and the worker moves it to the next batch
+    /// before shipping this one (it never reaches the exporter).
+    pub aggregate: Option<Box<crate::aggregate::Aggregator>>,
 }
 
 impl EventBatch {
@@ -55,6 +60,7 @@ impl EventBatch {
         EventBatch {
             buf: Vec::with_capacity(bytes),
             events: Vec::new(),
+            aggregate: None,
         }
     }
 
@@ -129,12 +135,17 @@ pub struct FlowContext {
     pub server_group: Option<Arc<str>>,
     /// Handshake RTT as seen from the mirror port, once known.
     pub handshake_rtt_us: Option<u64>,
+    /// The tunnel the flow's first packet came through (`tunnel.*`).
+    pub tunnel: Option<crate::decap::Tunnel>,
     /// Index of the next event of this flow.
     pub next_index: u32,
+    /// Where the client is (`[geoip]`), looked up once per flow.
+    pub client_geo: Option<Arc<crate::geoip::Geo>>,
     /// The flow's own JSON fields, rendered once for all its transactions.
     /// Filled by [`FlowJson::prepare`]; the identity fields above must not
     /// change after that.
-    json: FlowJson,
+    /// Boxed: most flows never carry a transaction, and a flow must stay small.
+    json: Option<Box<FlowJson>>,
 }
 
 /// Opens `"name":{"ip":...,"port":...` (`source` or `destination`; the
@@ -165,10 +176,14 @@ pub struct FlowJson {
 impl FlowJson {
     /// Renders the fragments for transactions of `kind` (once per flow).
     pub fn prepare(flow: &mut FlowContext, kind: &'static str) {
-        if flow.json.kind == kind && !flow.json.buf.is_empty() {
+        if flow
+            .json
+            .as_ref()
+            .is_some_and(|j| j.kind == kind && !j.buf.is_empty())
+        {
             return;
         }
-        let mut buf = std::mem::take(&mut flow.json.buf);
+        let mut buf = flow.json.take().map(|j| j.buf).unwrap_or_default();
         buf.clear();
         let mut ends = [0; 4];
         let mut w = JsonWriter::new(&mut buf);
@@ -191,7 +206,7 @@ impl FlowJson {
         w.hex64("id", flow.flow_id);
         w.end();
         ends[3] = buf.len();
-        flow.json = FlowJson { kind, buf, ends };
+        flow.json = Some(Box::new(FlowJson { kind, buf, ends }));
     }
 
     fn parts(&self, kind: &str) -> Option<[&[u8]; 4]> {
@@ -227,8 +242,10 @@ impl FlowContext {
             community_id,
             server_group: None,
             handshake_rtt_us: None,
+            tunnel: None,
             next_index: 0,
-            json: FlowJson::default(),
+            client_geo: None,
+            json: None,
         }
     }
 
@@ -247,6 +264,10 @@ impl FlowContext {
         if ports {
             w.u64("port", self.client.1.into());
         }
+        // The flow's client only: a forwarded address is not looked up.
+        if let (None, Some(g)) = (client_ip, &self.client_geo) {
+            g.write_json(w);
+        }
         w.end();
         w.begin_obj("server");
         w.ip("ip", self.server.0);
@@ -257,6 +278,9 @@ impl FlowContext {
             w.str("group", g);
         }
         w.end();
+        if let Some(t) = &self.tunnel {
+            t.write_json(w);
+        }
     }
 
     /// Writes the `network` object (without byte/packet totals).
@@ -337,6 +361,25 @@ pub struct Transaction<'a> {
     /// `real_ip_header`): it becomes `client.ip` and `network.forwarded_ip`;
     /// the proxy stays in `source.ip`.
     pub real_client_ip: Option<IpAddr>,
+    /// What the report ranks and counts (the protocol's own fields, typed).
+    pub detail: TxDetail<'a>,
+}
+
+/// A transaction's protocol fields the aggregator needs, set by the
+/// session next to what its `body` writes (so a report built at emission
+/// and one built from the NDJSON agree).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TxDetail<'a> {
+    /// Status or error code (HTTP status, MySQL error code, Redis error prefix).
+    pub code: crate::aggregate::Code<'a>,
+    /// `method`.
+    pub method: Option<&'a str>,
+    /// What top lists rank: `path` (HTTP), `query` (MySQL), `resource` (Redis).
+    pub resource: Option<&'a str>,
+    /// `http.response.mime_type`.
+    pub content_type: Option<&'a str>,
+    /// `user_agent.original`.
+    pub user_agent: Option<&'a str>,
 }
 
 impl Transaction<'_> {
@@ -379,7 +422,7 @@ impl Transaction<'_> {
         w.u64("duration", end - start);
         w.end();
         let cached = match self.real_client_ip {
-            None => flow.json.parts(self.kind),
+            None => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
             Some(_) => None,
         };
         if let Some(parts) = cached {
@@ -421,6 +464,19 @@ impl Transaction<'_> {
         w.begin_obj("flow");
         w.hex64("id", flow.flow_id);
         w.end();
+    }
+
+    /// `transaction.server_us` and `transaction.network_us`, when known.
+    pub fn split_us(&self, flow: &FlowContext) -> (Option<u64>, Option<u64>) {
+        let us = |a: Timestamp, b: Timestamp| b.saturating_sub(a) / MICROSECOND;
+        match (flow.handshake_rtt_us, self.request_end, self.response_start) {
+            (Some(rtt), Some(a), Some(b)) => {
+                let server = us(a, b).saturating_sub(rtt);
+                let total = us(self.start(), self.end());
+                (Some(server), Some(total.saturating_sub(server)))
+            }
+            _ => (None, None),
+        }
     }
 
     /// `transaction.*`: where the time went (microseconds).
@@ -498,7 +554,7 @@ mod tests {
         ] {
             let slow = encode(&f, &tx);
             FlowJson::prepare(&mut f, "http");
-            assert!(f.json.parts("http").is_some());
+            assert!(f.json.as_ref().unwrap().parts("http").is_some());
             assert_eq!(
                 String::from_utf8_lossy(&encode(&f, &tx)),
                 String::from_utf8_lossy(&slow)
@@ -508,7 +564,7 @@ mod tests {
                 kind: "redis",
                 ..tx.clone()
             };
-            assert!(f.json.parts("redis").is_none());
+            assert!(f.json.as_ref().unwrap().parts("redis").is_none());
             let slow_other = encode(&f, &other);
             FlowJson::prepare(&mut f, "redis");
             assert_eq!(encode(&f, &other), slow_other);

@@ -109,6 +109,8 @@ pub struct FlowKey {
     pub proto: u8,
     /// Outer and inner VLAN id (0 when absent).
     pub vlan: [u16; 2],
+    /// Tunnel id (VNI, ERSPAN session id, GRE key) when `decap.tunnel_id_in_flow_key`, else 0.
+    pub tunnel: u32,
 }
 
 /// Which way a packet went relative to its [`FlowKey`].
@@ -131,6 +133,7 @@ impl FlowKey {
                     hi: dst,
                     proto,
                     vlan,
+                    tunnel: 0,
                 },
                 Side::LoToHi,
             )
@@ -141,10 +144,18 @@ impl FlowKey {
                     hi: src,
                     proto,
                     vlan,
+                    tunnel: 0,
                 },
                 Side::HiToLo,
             )
         }
+    }
+
+    /// The same key in tunnel `id` (tenants never share a flow).
+    #[inline]
+    pub fn in_tunnel(mut self, id: u32) -> FlowKey {
+        self.tunnel = id;
+        self
     }
 
     /// The symmetric hash used to pick a shard.
@@ -153,11 +164,13 @@ impl FlowKey {
         state.hash_one(self)
     }
 
-    /// A deterministic id for one flow: the key plus its first packet time
-    /// (so a port reused later gives another id).
-    pub fn flow_id(&self, first_ts: u64, state: &ahash::RandomState) -> u64 {
+    /// A deterministic id for one flow: the key plus its first packet's
+    /// time and frame number in the input (so a port reused later, even
+    /// within the same timestamp, gives another id).
+    pub fn flow_id(&self, first_ts: u64, frame: u64, state: &ahash::RandomState) -> u64 {
         let mut h = state.build_hasher();
         std::hash::Hasher::write_u64(&mut h, first_ts);
+        std::hash::Hasher::write_u64(&mut h, frame);
         self.hash(&mut h);
         std::hash::Hasher::finish(&h)
     }
@@ -206,7 +219,9 @@ mod tests {
     fn flow_id_depends_on_start_time() {
         let st = fixed_state();
         let (k, _) = FlowKey::new(ep("10.0.0.1", 1), ep("10.0.0.2", 2), 6, [0, 0]);
-        assert_eq!(k.flow_id(5, &st), k.flow_id(5, &st));
-        assert_ne!(k.flow_id(5, &st), k.flow_id(6, &st));
+        assert_eq!(k.flow_id(5, 1, &st), k.flow_id(5, 1, &st));
+        assert_ne!(k.flow_id(5, 1, &st), k.flow_id(6, 1, &st));
+        // Same key and time (a port reused within one timestamp): another id.
+        assert_ne!(k.flow_id(5, 1, &st), k.flow_id(5, 2, &st));
     }
 }

@@ -54,6 +54,7 @@ pub fn reporter(
         std::thread::park_timeout(Duration::from_millis(100));
         if hup.swap(false, Ordering::Relaxed) {
             log::reopen();
+            crate::output::ndjson::request_reopen();
             tracing::info!("log file reopened (SIGHUP)");
         }
         if !interval.is_zero() && last.elapsed() >= interval {

@@ -25,6 +25,47 @@ pub enum OutputError {
     Other(String),
 }
 
+/// Two outputs fed with every batch (`-o FILE --es URL`): the NDJSON copy
+/// and Elasticsearch. Each counts under its own names; the first error of
+/// either is returned after both were called.
+pub struct Tee {
+    a: Box<dyn Output>,
+    b: Box<dyn Output>,
+}
+
+impl Tee {
+    /// Both outputs, called in this order.
+    pub fn new(a: Box<dyn Output>, b: Box<dyn Output>) -> Self {
+        Tee { a, b }
+    }
+}
+
+impl Output for Tee {
+    fn write(&mut self, batch: &EventBatch, counters: &mut Counters) -> Result<(), OutputError> {
+        let ra = self.a.write(batch, counters);
+        let rb = self.b.write(batch, counters);
+        ra.and(rb)
+    }
+
+    fn idle(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
+        let ra = self.a.idle(counters);
+        let rb = self.b.idle(counters);
+        ra.and(rb)
+    }
+
+    fn close(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
+        let ra = self.a.close(counters);
+        let rb = self.b.close(counters);
+        ra.and(rb)
+    }
+
+    fn warnings(&self, counters: &Counters) -> Vec<String> {
+        let mut w = self.a.warnings(counters);
+        w.extend(self.b.warnings(counters));
+        w
+    }
+}
+
 /// A destination for events. Called from the exporter thread only.
 pub trait Output: Send {
     /// Takes a batch of encoded events. An output that batches may keep
@@ -39,4 +80,11 @@ pub trait Output: Send {
 
     /// Flushes everything and releases resources (end of run or shutdown).
     fn close(&mut self, counters: &mut Counters) -> Result<(), OutputError>;
+
+    /// Lines for the operator at the end of a run (after `close`), from the
+    /// final counters: what was rejected and where it went, what waits in
+    /// a spool, what was lost.
+    fn warnings(&self, _counters: &Counters) -> Vec<String> {
+        Vec::new()
+    }
 }

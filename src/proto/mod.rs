@@ -25,12 +25,15 @@ pub mod common;
 pub mod dns;
 pub mod http;
 pub mod icmp;
+pub mod memcache;
 pub mod mysql;
+pub mod pgsql;
 pub mod redis;
 pub mod registry;
 pub mod session;
 pub mod template;
 pub mod testkit;
+pub mod tls;
 
 pub use registry::{event_counter, PortConflict, ProtocolId, ProtocolsConfig, Registry};
 pub use session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session, TxSink};

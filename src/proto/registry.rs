@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, mysql, redis};
+use super::{dns, http, icmp, memcache, mysql, pgsql, redis, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -183,6 +183,12 @@ protocols! {
     Mysql: mysql => mysql::Mysql,
     /// Redis RESP2/RESP3.
     Redis: redis => redis::Redis,
+    /// PostgreSQL frontend/backend protocol v3.
+    Pgsql: pgsql => pgsql::Pgsql,
+    /// TLS handshakes (SSL 3.0 to TLS 1.3).
+    Tls: tls => tls::Tls,
+    /// Memcache text and binary, TCP and UDP.
+    Memcache: memcache => memcache::Memcache,
     /// DNS over UDP and TCP.
     Dns: dns => dns::Dns,
     /// ICMP and ICMPv6 (every ICMP flow, no ports).

@@ -46,8 +46,26 @@ impl TxSink<'_> {
         self.events.push(tx.start(), flow.flow_id, index, |w| {
             tx.encode(flow, w, body)
         });
+        if let Some(agg) = self.events.aggregate.as_deref_mut() {
+            let buf = &self.events.buf;
+            let line = self
+                .events
+                .events
+                .last()
+                .map(|m| &buf[m.start as usize..(m.start + m.len) as usize]);
+            let summary = crate::aggregate::TxSummary::from_tx(tx, flow);
+            agg.add_tx(&summary, || {
+                line.and_then(|l| String::from_utf8(l.to_vec()).ok())
+            });
+        }
         self.counters
             .add(super::registry::event_counter(tx.kind), 1);
+    }
+
+    /// Whether an aggregator takes this flow's transactions (a session may
+    /// skip filling [`Transaction::detail`] when not).
+    pub fn aggregating(&self) -> bool {
+        self.events.aggregate.is_some()
     }
 
     /// Adds `n` to a counter (use dotted names under the protocol's prefix,

@@ -33,10 +33,10 @@ struct Replay {
 }
 
 impl Replay {
-    fn total(&self, f: impl Fn(&DirMetrics) -> u64) -> u64 {
+    fn total<T: Into<u64>>(&self, f: impl Fn(&DirMetrics) -> T) -> u64 {
         self.flows
             .iter()
-            .map(|fl| f(&fl.conn.metrics().client) + f(&fl.conn.metrics().server))
+            .map(|fl| f(&fl.conn.metrics().client).into() + f(&fl.conn.metrics().server).into())
             .sum()
     }
 }
@@ -64,9 +64,10 @@ fn replay(name: &str) -> Option<Replay> {
     let mut counters = Counters::new();
     let mut last_ts = 0;
     while let Ok(pkt) = cap.next_packet() {
-        // Negative capture times (nfs_v3.pcap) count as 0, as in capture/.
-        let ts = pkt.header.ts.tv_sec.max(0) as u64 * crate::time::SECOND
-            + pkt.header.ts.tv_usec.max(0) as u64 * crate::time::MICROSECOND;
+        // Saturating: some corpus files carry timestamps near or before 1970.
+        let ts = (pkt.header.ts.tv_sec.max(0) as u64)
+            .saturating_mul(crate::time::SECOND)
+            .saturating_add((pkt.header.ts.tv_usec.max(0) as u64) * crate::time::MICROSECOND);
         last_ts = last_ts.max(ts);
         let Some(p) = decode(linktype, pkt.data) else {
             continue;

@@ -26,15 +26,19 @@
 //!   (connection refused). Absent otherwise.
 //! - `tcp.client.*` and `tcp.server.*`: per side, counting segments SENT BY
 //!   that side (`client` sent the `ToServer` stream):
-//!   - `retransmitted_segments` (segments): segments carrying data (or a
-//!     SYN/FIN) already seen, or filling a hole long after the hole opened
-//!     (longer than the handshake RTT, 3 ms when unknown), as Wireshark's
-//!     `tcp.analysis.retransmission`.
+//!   - `retransmitted_segments` (segments): segments carrying data, SYN or
+//!     FIN that start below the highest sequence number the side sent and
+//!     are not out of order, plus segments whose data lies entirely below
+//!     the peer's latest ACK (spurious) and fast retransmissions, exactly
+//!     as tshark's `tcp.analysis.retransmission` (see `TcpConn::analyze`).
 //!   - `retransmitted_bytes` (bytes): payload bytes of those segments that
-//!     had been seen before (the whole payload for a late hole filler).
-//!   - `out_of_order_segments` (segments): segments that filled a hole
-//!     shortly (within the handshake RTT, 3 ms when unknown) after a later
-//!     segment opened it, as Wireshark's `tcp.analysis.out_of_order`.
+//!     had been seen before (the whole payload when none had: a late hole
+//!     filler).
+//!   - `out_of_order_segments` (segments): segments starting below the
+//!     highest sequence number sent, less than the handshake RTT (3 ms
+//!     when unknown) after that highest segment, and not ending exactly at
+//!     it, as tshark's `tcp.analysis.out_of_order`; re-segmented copies of
+//!     data within the RTT are out of order, not retransmissions.
 //!   - `duplicate_acks` (segments): pure ACKs repeating the previous ACK
 //!     number with the same non-zero window and sequence number, as
 //!     Wireshark's `tcp.analysis.duplicate_ack`.
@@ -43,7 +47,11 @@
 //!   - `keep_alives` (segments): segments of at most one byte sent one
 //!     below the next sequence number (keep-alives and repeated zero-window
 //!     probes); never delivered, never counted as retransmissions.
-//!   - `resets` (segments): RST segments sent.
+//!   - `resets` (segments): RST segments sent that ended the connection
+//!     (in the receiver's window, see `TcpConn::segment`).
+//!   - `resets_ignored` (segments): RST segments sent outside the
+//!     receiver's window (RFC 5961): a real stack drops them, so the
+//!     connection and its decoding go on.
 //!   - `gap_bytes` (bytes): bytes of this side's stream that were never
 //!     captured and were handed to the protocol decoder as a gap.
 //!
@@ -56,28 +64,32 @@
 //!   more than `[tcp] max_holes` holes.
 //! - `tcp.ooo_bytes_bound_hits` (holes): holes given up because a stream
 //!   buffered more than `[tcp] max_ooo_bytes` out-of-order bytes.
+//! - `tcp.resets_ignored` (segments): out-of-window RSTs ignored.
 //! - `tcp.overlap_mismatches` (overlaps): a retransmitted or overlapping
 //!   segment disagreed with the buffered first copy (the first copy wins).
 
 use crate::event::JsonWriter;
 
-/// Counters for the segments one side sent.
+/// Counters for the segments one side sent (segment counts are `u32`,
+/// saturating, to keep a flow small; byte counts `u64`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DirMetrics {
     /// Segments carrying already-seen data, SYN or FIN (or late hole fillers).
-    pub retransmitted_segments: u64,
+    pub retransmitted_segments: u32,
     /// Already-seen payload bytes in those segments.
     pub retransmitted_bytes: u64,
     /// Segments that filled a hole shortly after it opened.
-    pub out_of_order_segments: u64,
+    pub out_of_order_segments: u32,
     /// Duplicate ACKs sent.
-    pub duplicate_acks: u64,
+    pub duplicate_acks: u32,
     /// Segments advertising a zero window.
-    pub zero_window_segments: u64,
+    pub zero_window_segments: u32,
     /// Keep-alives (and repeated zero-window probes) sent.
-    pub keep_alives: u64,
-    /// RST segments sent.
-    pub resets: u64,
+    pub keep_alives: u32,
+    /// RST segments sent that ended the connection.
+    pub resets: u32,
+    /// RST segments sent outside the receiver's window (ignored).
+    pub resets_ignored: u32,
     /// Stream bytes never captured (delivered as gaps).
     pub gap_bytes: u64,
 }
@@ -85,13 +97,14 @@ pub struct DirMetrics {
 impl DirMetrics {
     fn write_json(&self, w: &mut JsonWriter<'_>, key: &str) {
         w.begin_obj(key);
-        w.u64("retransmitted_segments", self.retransmitted_segments);
+        w.u64("retransmitted_segments", self.retransmitted_segments.into());
         w.u64("retransmitted_bytes", self.retransmitted_bytes);
-        w.u64("out_of_order_segments", self.out_of_order_segments);
-        w.u64("duplicate_acks", self.duplicate_acks);
-        w.u64("zero_window_segments", self.zero_window_segments);
-        w.u64("keep_alives", self.keep_alives);
-        w.u64("resets", self.resets);
+        w.u64("out_of_order_segments", self.out_of_order_segments.into());
+        w.u64("duplicate_acks", self.duplicate_acks.into());
+        w.u64("zero_window_segments", self.zero_window_segments.into());
+        w.u64("keep_alives", self.keep_alives.into());
+        w.u64("resets", self.resets.into());
+        w.u64("resets_ignored", self.resets_ignored.into());
         w.u64("gap_bytes", self.gap_bytes);
         w.end();
     }

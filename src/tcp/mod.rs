@@ -24,6 +24,10 @@
 //! number minus one) are recognised and neither delivered nor gapped.
 //! Metrics, the JSON field list and the counters live in [`metrics`].
 //!
+//! A RST ends the connection only when it lies in the receiver's window
+//! (RFC 5961; before the SYN is answered, only when it acknowledges the
+//! SYN); others are counted as `resets_ignored` and change nothing.
+//!
 //! What it does not do: validate checksums, honour window scaling or SACK
 //! blocks, or recover bytes already handed to the session (a retransmission
 //! whose bytes differ from data already delivered is not detected). A
@@ -131,6 +135,13 @@ impl TcpState {
     }
 }
 
+/// Whether `ts` is at or after `since` by less than `span`. A packet
+/// stamped before `since` (a capture whose timestamps go backwards) is
+/// not within: tshark's unsigned difference is then huge.
+fn within(ts: Timestamp, since: Timestamp, span: u64) -> bool {
+    ts >= since && ts - since < span
+}
+
 /// Wireshark's out-of-order threshold when the handshake RTT is unknown.
 const DEFAULT_OOO_THRESHOLD_NS: u64 = 3 * crate::time::MILLISECOND;
 
@@ -146,15 +157,24 @@ pub struct TcpConn {
     /// Direction the (latest) SYN travelled in.
     syn_dir: Option<Dir>,
     syn_ts: Option<Timestamp>,
+    /// Sequence number of the most recent SYN.
+    syn_seq: u32,
     syn_ack_ts: Option<Timestamp>,
     syn_ack_seq: u32,
     /// A SYN-ACK followed the most recent SYN.
     syn_answered: bool,
     handshake_ns: Option<u64>,
-    /// Last (ack number, window) each direction's sender sent.
+    /// Last (ack number, window) each direction's sender sent (`None` after
+    /// a segment without ACK).
     last_ack: [Option<(u32, u16)>; 2],
+    /// When each sender's last segment was seen (tshark's `lastacktime`).
+    last_ack_ts: [Timestamp; 2],
+    /// Duplicate ACKs in a row per sender (reset when the ACK moves).
+    dup_acks_in_row: [u16; 2],
     /// Highest sequence number plus length (SYN/FIN count one) per sender.
     next_seq: [Option<u32>; 2],
+    /// When `next_seq` last advanced (tshark's `nextseqtime`).
+    next_seq_ts: [Timestamp; 2],
     /// Any segment seen per direction.
     seen: [bool; 2],
 }
@@ -170,12 +190,16 @@ impl TcpConn {
             metrics: TcpMetrics::default(),
             syn_dir: None,
             syn_ts: None,
+            syn_seq: 0,
             syn_ack_ts: None,
             syn_ack_seq: 0,
             syn_answered: false,
             handshake_ns: None,
             last_ack: [None; 2],
+            last_ack_ts: [0; 2],
+            dup_acks_in_row: [0; 2],
             next_seq: [None; 2],
+            next_seq_ts: [0; 2],
             seen: [false; 2],
         }
     }
@@ -210,13 +234,27 @@ impl TcpConn {
         let wire = u64::from(seg.wire_payload_len).max(seg.payload.len() as u64);
         self.seen[d] = true;
 
-        self.count_window_and_acks(d, seg, wire, syn || fin || rst);
+        if rst && !self.rst_acceptable(dir, seg) {
+            // RFC 5961 section 3: a RST outside the receiver's window is
+            // dropped by the stack (Linux answers an in-window but inexact
+            // one with a challenge ACK); the connection goes on.
+            self.metrics.dir_mut(d).resets_ignored =
+                self.metrics.dir_mut(d).resets_ignored.saturating_add(1);
+            counters.add("tcp.resets_ignored", 1);
+            return;
+        }
+
+        self.analyze(dir, seg, wire, ts);
         self.handshake(dir, seg, ts, syn, ack, rst);
 
         if rst {
             self.state.rst[d] = true;
-            self.metrics.dir_mut(d).resets += 1;
-            if self.state.syn && !self.state.syn_ack && self.syn_dir == Some(dir.reverse()) {
+            self.metrics.dir_mut(d).resets = self.metrics.dir_mut(d).resets.saturating_add(1);
+            if self.state.syn
+                && !self.state.syn_ack
+                && !self.state.established
+                && self.syn_dir == Some(dir.reverse())
+            {
                 self.metrics.syn_rejected = true;
             }
             // The connection is gone: flush both directions, sender first.
@@ -267,33 +305,151 @@ impl TcpConn {
         }
     }
 
-    /// Zero windows and duplicate ACKs (Wireshark's definitions), and the
-    /// per-sender state they need.
-    fn count_window_and_acks(&mut self, d: usize, seg: &Segment<'_>, wire: u64, sfr: bool) {
+    /// Whether a RST sent in `dir` would reset the receiver (RFC 5961,
+    /// section 3.2, as Linux's `tcp_validate_incoming` applies it).
+    ///
+    /// Before the SYN was answered, the SYN's receiver resets the
+    /// connection only with an ACK of the SYN (RFC 9293, SYN-SENT). Later,
+    /// the RST's sequence number must lie in the receiver's window: from
+    /// one below the next sequence number the receiver expects (the
+    /// highest the sender sent, or the receiver's latest ACK, whichever is
+    /// lower; one below for a RST after a FIN) up to that plus the
+    /// receiver's advertised window (raw, unscaled: the mirror does not
+    /// track window scaling, so the window it checks is the smallest the
+    /// receiver can mean). A real stack always sends its RST at exactly
+    /// the next sequence number, so every genuine RST passes; stale RSTs
+    /// from middleboxes and blind injection attempts do not. With no
+    /// sequence state for the sender at all (picked up mid-stream, the
+    /// RST is its first segment), the RST is taken.
+    fn rst_acceptable(&self, dir: Dir, seg: &Segment<'_>) -> bool {
+        let (d, r) = (dir.idx(), dir.reverse().idx());
         let ack = seg.flags & flags::ACK != 0;
+        if self.state.syn && !self.state.syn_ack && self.syn_dir == Some(dir.reverse()) {
+            if ack && seg.ack == self.syn_seq.wrapping_add(1) {
+                return true;
+            }
+            if self.next_seq[d].is_none() {
+                // Only a SYN seen: a RST not acknowledging it is ignored.
+                return false;
+            }
+        }
+        let sent = self.next_seq[d];
+        let acked = self.last_ack[r].map(|(a, _)| a);
+        let window = u32::from(self.last_ack[r].map_or(0, |(_, w)| w));
+        let lo = match (sent, acked) {
+            (Some(s), Some(a)) => {
+                if (a.wrapping_sub(s) as i32) < 0 {
+                    a
+                } else {
+                    s
+                }
+            }
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => return true,
+        };
+        let hi_extra = match (sent, acked) {
+            (Some(s), Some(a)) => (s.wrapping_sub(a) as i32).unsigned_abs(),
+            _ => 0,
+        };
+        let off = seg.seq.wrapping_sub(lo.wrapping_sub(1));
+        off <= 1 + hi_extra.saturating_add(window)
+    }
+
+    /// Zero windows, duplicate ACKs, retransmissions and out-of-order
+    /// segments, judged as tshark's `tcp_analyze_sequence_number` does
+    /// (Wireshark 4.0), before the segment is applied:
+    ///
+    /// - a segment carrying data, SYN or FIN that starts below the highest
+    ///   sequence number this side sent (`next_seq`) "does not advance";
+    ///   one of more than one byte starting exactly one below does (a
+    ///   zero-window probe's follower), and a keep-alive is neither;
+    /// - spurious retransmission: data entirely below the peer's latest
+    ///   ACK (counted as a retransmission, as tshark's filter does);
+    /// - fast retransmission: not advancing, at the sequence number two or
+    ///   more duplicate ACKs asked for, within 20 ms of the peer's last ACK;
+    /// - out of order: not advancing, less than the out-of-order threshold
+    ///   (the handshake RTT, 3 ms when unknown) after `next_seq` last
+    ///   advanced, and not ending exactly at `next_seq`;
+    /// - otherwise, not advancing is a retransmission.
+    ///
+    /// `retransmitted_bytes` adds the bytes seen before (the whole payload
+    /// when none were: a late hole filler).
+    fn analyze(&mut self, dir: Dir, seg: &Segment<'_>, wire: u64, ts: Timestamp) {
+        let (d, r) = (dir.idx(), dir.reverse().idx());
+        let ack = seg.flags & flags::ACK != 0;
+        let syn = seg.flags & flags::SYN != 0;
+        let fin = seg.flags & flags::FIN != 0;
+        let sfr = seg.flags & (flags::SYN | flags::FIN | flags::RST) != 0;
+        let seq = seg.seq;
+        let lt = |a: u32, b: u32| (a.wrapping_sub(b) as i32) < 0;
+        let keep_alive = wire <= 1 && !sfr && self.next_seq[d] == Some(seq.wrapping_add(1));
         let m = self.metrics.dir_mut(d);
         if seg.window == 0 && !sfr {
-            m.zero_window_segments += 1;
+            m.zero_window_segments = m.zero_window_segments.saturating_add(1);
         }
         if ack
             && wire == 0
             && !sfr
             && seg.window != 0
             && self.last_ack[d] == Some((seg.ack, seg.window))
-            && self.next_seq[d] == Some(seg.seq)
+            && self.next_seq[d] == Some(seq)
         {
-            m.duplicate_acks += 1;
+            m.duplicate_acks = m.duplicate_acks.saturating_add(1);
+            self.dup_acks_in_row[d] = self.dup_acks_in_row[d].saturating_add(1);
         }
-        if ack {
-            self.last_ack[d] = Some((seg.ack, seg.window));
+        if self.last_ack[d].map(|(a, _)| a) != ack.then_some(seg.ack) {
+            self.dup_acks_in_row[d] = 0;
         }
-        let syn_fin =
-            u32::from(seg.flags & flags::SYN != 0) + u32::from(seg.flags & flags::FIN != 0);
-        let end = seg.seq.wrapping_add(wire as u32).wrapping_add(syn_fin);
+
+        if (wire > 0 || syn || fin) && !keep_alive {
+            let mut not_advanced = self.next_seq[d].is_some_and(|n| lt(seq, n));
+            if wire > 1 && self.next_seq[d] == Some(seq.wrapping_add(1)) {
+                not_advanced = false;
+            }
+            let end = seq
+                .wrapping_add(wire as u32)
+                .wrapping_add(u32::from(syn) + u32::from(fin));
+            let peer_ack = self.last_ack[r].map(|(a, _)| a);
+            let spurious =
+                wire > 0 && peer_ack.is_some_and(|a| !lt(a, seq.wrapping_add(wire as u32)));
+            let fast = not_advanced
+                && self.dup_acks_in_row[r] >= 2
+                && peer_ack == Some(seq)
+                && within(ts, self.last_ack_ts[r], 20 * crate::time::MILLISECOND);
+            let threshold = self.handshake_ns.unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+            let ooo = not_advanced
+                && within(ts, self.next_seq_ts[d], threshold)
+                && self.next_seq[d] != Some(end);
+            let seen = || self.streams[d].seen_bytes(seq, syn, wire);
+            if spurious || fast || (not_advanced && !ooo) {
+                let bytes = match seen() {
+                    0 => wire,
+                    n => n,
+                };
+                let m = self.metrics.dir_mut(d);
+                m.retransmitted_segments = m.retransmitted_segments.saturating_add(1);
+                m.retransmitted_bytes += bytes;
+            } else if ooo {
+                self.metrics.dir_mut(d).out_of_order_segments = self
+                    .metrics
+                    .dir_mut(d)
+                    .out_of_order_segments
+                    .saturating_add(1);
+            }
+        }
+
+        let end = seq
+            .wrapping_add(wire as u32)
+            .wrapping_add(u32::from(syn) + u32::from(fin));
         match self.next_seq[d] {
-            Some(n) if (end.wrapping_sub(n) as i32) <= 0 => {}
-            _ => self.next_seq[d] = Some(end),
+            Some(n) if !lt(n, end) => {}
+            _ => {
+                self.next_seq[d] = Some(end);
+                self.next_seq_ts[d] = ts;
+            }
         }
+        self.last_ack[d] = ack.then_some((seg.ack, seg.window));
+        self.last_ack_ts[d] = ts;
     }
 
     /// SYN, SYN-ACK and the final ACK: state and RTTs. As Wireshark's
@@ -316,6 +472,7 @@ impl TcpConn {
                 self.state.syn = true;
                 self.syn_dir = Some(dir);
                 self.syn_ts = Some(ts);
+                self.syn_seq = seg.seq;
                 self.syn_answered = false;
             }
         } else if syn && ack && !rst {
@@ -346,7 +503,30 @@ impl TcpConn {
                 let ns = ts.saturating_sub(s);
                 self.handshake_ns = Some(ns);
                 self.metrics.handshake_rtt_us = Some(ns / 1000);
+                // A completed handshake was not refused.
+                self.metrics.syn_rejected = false;
             }
+        }
+    }
+
+    /// A memory budget was hit: both directions hand over what they
+    /// buffered out of order at once, with gaps for the holes before it.
+    pub fn give_up_buffered(
+        &mut self,
+        ts: Timestamp,
+        counters: &mut Counters,
+        deliver: &mut dyn FnMut(Dir, Delivery<'_>, Timestamp),
+    ) {
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let i = dir.idx();
+            let mut cx = Ctx {
+                dir,
+                ts,
+                counters: &mut *counters,
+                metrics: self.metrics.dir_mut(i),
+                deliver: &mut *deliver,
+            };
+            self.streams[i].give_up_buffered(&mut cx);
         }
     }
 
@@ -412,6 +592,11 @@ impl TcpConn {
         } else {
             "unknown"
         }
+    }
+
+    /// The initial sequence number of the most recent SYN, once seen.
+    pub fn syn_seq(&self) -> Option<u32> {
+        self.state.syn.then_some(self.syn_seq)
     }
 
     /// Handshake RTT (SYN to the ACK of the SYN-ACK) in microseconds, once seen.

@@ -67,9 +67,9 @@ pub(crate) struct Limits {
     pub max_ooo_bytes: usize,
     /// Holes before the oldest is given up.
     pub max_holes: usize,
-    /// A hole filled sooner than this after the highest segment arrived is
-    /// "out of order", later a "retransmission" (Wireshark uses the
-    /// handshake RTT, 3 ms when unknown).
+    /// An ACK passing bytes never seen gives them up only once it is older
+    /// than this (the handshake RTT, 3 ms when unknown), since a mirror may
+    /// show an ACK just before the data it acknowledges.
     pub ooo_threshold_ns: u64,
 }
 
@@ -118,8 +118,6 @@ pub(crate) struct Stream {
     next: u64,
     /// Highest end offset seen on any segment (captured or not).
     high: u64,
-    /// When `high` last advanced.
-    high_ts: Timestamp,
     /// Buffered out-of-order data (sorted, non-overlapping, non-adjacent, all after `next`).
     pieces: Vec<Piece>,
     /// Sum of the pieces' lengths.
@@ -181,17 +179,10 @@ impl Stream {
         };
         let mut e = s + wire as i64;
         if seg.syn {
-            if self.syn_seen && s == 0 && wire == 0 {
-                cx.metrics.retransmitted_segments += 1;
-            }
             self.syn_seen = true;
         }
-        if seg.fin {
-            match self.fin {
-                None => self.fin = Some(e.max(self.next as i64) as u64),
-                Some(f) if wire == 0 && e == f as i64 => cx.metrics.retransmitted_segments += 1,
-                Some(_) => {}
-            }
+        if seg.fin && self.fin.is_none() {
+            self.fin = Some(e.max(self.next as i64) as u64);
         }
         if let Some(f) = self.fin {
             // Bytes beyond the FIN cannot be part of the stream.
@@ -200,14 +191,12 @@ impl Stream {
         if !seg.syn && !seg.fin && wire <= 1 && s == self.high as i64 - 1 {
             // Keep-alive (or a repeated zero-window probe): the byte, if any,
             // is garbage or already delivered.
-            cx.metrics.keep_alives += 1;
+            cx.metrics.keep_alives = cx.metrics.keep_alives.saturating_add(1);
             return;
         }
         if e > s {
-            self.classify(s, e, lim, cx);
             if e > self.high as i64 {
                 self.high = e as u64;
-                self.high_ts = cx.ts;
             }
             if !self.ended && e > self.next as i64 {
                 let cap_end = (s + seg.payload.len() as i64).min(e);
@@ -223,9 +212,15 @@ impl Stream {
         self.maybe_end(cx);
     }
 
-    /// Retransmission / out-of-order accounting for data `[s, e)`, before it
-    /// is applied.
-    fn classify(&self, s: i64, e: i64, lim: &Limits, cx: &mut Ctx<'_, '_>) {
+    /// Bytes of a segment (sequence number `seq`, SYN flag, `wire` payload
+    /// bytes) that were seen before: delivered (or given up) or buffered.
+    /// Used for `retransmitted_bytes` before the segment is applied.
+    pub fn seen_bytes(&self, seq: u32, syn: bool, wire: u64) -> u64 {
+        let data_seq = if syn { seq.wrapping_add(1) } else { seq };
+        let Some(s) = self.rel(data_seq) else {
+            return 0;
+        };
+        let e = s + wire as i64;
         let mut seen = (e.min(self.next as i64) - s).max(0) as u64;
         for p in &self.pieces {
             let lo = s.max(p.start as i64);
@@ -234,19 +229,7 @@ impl Stream {
                 seen += (hi - lo) as u64;
             }
         }
-        let m = &mut *cx.metrics;
-        if seen > 0 {
-            m.retransmitted_segments += 1;
-            m.retransmitted_bytes += seen;
-        } else if s < self.high as i64 {
-            // Fills a hole without repeating anything seen.
-            if cx.ts.saturating_sub(self.high_ts) < lim.ooo_threshold_ns {
-                m.out_of_order_segments += 1;
-            } else {
-                m.retransmitted_segments += 1;
-                m.retransmitted_bytes += (e - s) as u64;
-            }
-        }
+        seen
     }
 
     /// Delivers `[next, e)` of a segment starting at `s <= next`, interleaving
@@ -496,6 +479,14 @@ impl Stream {
         if upto > self.next {
             self.release_to(upto, cx);
             self.high = self.high.max(self.next);
+        }
+    }
+
+    /// A memory budget was hit: deliver everything buffered now, with gaps
+    /// for the holes before it (the stream goes on after it).
+    pub fn give_up_buffered(&mut self, cx: &mut Ctx<'_, '_>) {
+        if let Some(last) = self.pieces.last().map(Piece::end) {
+            self.release_to(last, cx);
         }
     }
 

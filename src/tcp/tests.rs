@@ -91,6 +91,12 @@ impl H {
         self.seg(dir, seq, 0, flags::PSH, payload);
     }
 
+    /// The same at packet time `ts`.
+    fn data_at(&mut self, dir: Dir, seq: u32, payload: &[u8], ts: Timestamp) {
+        let wire = payload.len() as u32;
+        self.seg_full(dir, seq, 0, flags::PSH, 1000, payload, wire, ts);
+    }
+
     fn ack(&mut self, dir: Dir, seq: u32, ack: u32) {
         self.seg(dir, seq, ack, flags::ACK, b"");
     }
@@ -213,7 +219,8 @@ fn every_permutation_of_3_and_4_segments_delivers_the_same_bytes() {
 fn overlap_with_same_bytes_is_trimmed_and_counted_as_retransmission() {
     let mut h = H::new();
     h.data(C, 0, b"0123456789");
-    h.data(C, 5, b"56789abcde");
+    // Later than the out-of-order threshold (3 ms without a handshake).
+    h.data_at(C, 5, b"56789abcde", T0 + 10 * MILLISECOND);
     h.finish();
     assert_eq!(h.evs(C), &[d(b"0123456789abcde"), Ev::End]);
     assert_eq!(h.m(C).retransmitted_segments, 1);
@@ -247,9 +254,9 @@ fn retransmission_is_not_delivered_twice() {
     let mut h = H::new();
     h.data(C, 10, b"abc");
     h.data(C, 13, b"def");
-    h.data(C, 10, b"abc");
-    h.data(C, 13, b"def");
-    h.data(C, 16, b"g");
+    h.data_at(C, 10, b"abc", T0 + 10 * MILLISECOND);
+    h.data_at(C, 13, b"def", T0 + 10 * MILLISECOND);
+    h.data_at(C, 16, b"g", T0 + 10 * MILLISECOND);
     assert_eq!(h.evs(C), &[d(b"abcdefg")]);
     assert_eq!(h.m(C).retransmitted_segments, 2);
     assert_eq!(h.m(C).retransmitted_bytes, 6);
@@ -519,15 +526,17 @@ fn keep_alives_and_zero_window_probes_make_no_phantom_gaps_or_duplicates() {
     h.data(S, 1004, b"e");
     h.data(S, 1004, b"e");
     h.data(S, 1004, b"e");
-    // Window opens: the probe byte is sent again with more.
+    // Window opens: the probe byte is sent again with more. tshark does
+    // not call it a retransmission (more than one byte starting one below
+    // the next sequence number adds new data).
     h.data(S, 1004, b"efgh");
     h.finish();
     assert_eq!(h.evs(S), &[d(b"abcdefgh"), Ev::End]);
     let m = h.m(S);
     assert_eq!(m.gap_bytes, 0);
     assert_eq!(m.keep_alives, 4);
-    assert_eq!(m.retransmitted_segments, 1);
-    assert_eq!(m.retransmitted_bytes, 1);
+    assert_eq!(m.retransmitted_segments, 0);
+    assert_eq!(m.out_of_order_segments, 0);
 }
 
 #[test]
@@ -571,6 +580,71 @@ fn syn_answered_by_rst_is_rejected_and_unanswered_syn_is_flagged() {
     assert_eq!(j["tcp"]["syn_unanswered"], true);
     assert!(j["tcp"].get("syn_rejected").is_none());
     assert_eq!(j["tcp"]["client"]["retransmitted_segments"], 1);
+}
+
+#[test]
+fn out_of_window_rst_is_ignored_and_the_stream_goes_on() {
+    let mut h = H::new();
+    let pa = flags::PSH | flags::ACK;
+    h.seg(C, 0, 0, pa, b"GET1");
+    h.seg(S, 0, 4, pa, b"resp");
+    // A stale RST from a middlebox, far outside the client's window (1000).
+    h.seg(S, 50_000, 4, flags::RST | flags::ACK, b"");
+    // One just outside the window, one far behind (a previous connection).
+    h.seg(S, 4 + 1001 + 1, 4, flags::RST, b"");
+    h.seg(S, 4u32.wrapping_sub(70_000), 4, flags::RST, b"");
+    assert_eq!(h.m(S).resets_ignored, 3);
+    assert_eq!(h.m(S).resets, 0);
+    assert_eq!(h.counters.get("tcp.resets_ignored"), 3);
+    assert!(!h.conn.state().closed());
+    h.seg(C, 4, 4, pa, b"GET2");
+    h.seg(S, 4, 8, pa, b"resp2");
+    assert_eq!(h.evs(C), &[d(b"GET1GET2")]);
+    assert_eq!(h.evs(S), &[d(b"respresp2")]);
+    // In the window (not exactly at the next byte): the connection ends.
+    h.seg(S, 9 + 500, 8, flags::RST, b"");
+    assert_eq!(h.m(S).resets, 1);
+    assert_eq!(h.conn.state_name(), "reset");
+    assert_eq!(h.evs(C), &[d(b"GET1GET2"), Ev::End]);
+    assert_eq!(h.evs(S), &[d(b"respresp2"), Ev::End]);
+    let j = h.json();
+    assert_eq!(j["tcp"]["server"]["resets_ignored"], 3);
+    assert_eq!(j["tcp"]["server"]["resets"], 1);
+}
+
+#[test]
+fn rst_at_the_acknowledged_sequence_number_is_taken() {
+    // A stack answering a segment for a socket it no longer has sends its
+    // RST at the ACK number of that segment.
+    let mut h = H::new();
+    h.seg(C, 100, 0, flags::PSH | flags::ACK, b"req");
+    h.seg(S, 0, 103, flags::PSH | flags::ACK, b"x");
+    h.seg(C, 103, 1, flags::ACK, b"");
+    h.seg(S, 1, 0, flags::RST, b"");
+    assert_eq!(h.m(S).resets, 1);
+    assert!(h.conn.state().closed());
+    // A RST from a side never seen before: nothing to judge it by, taken.
+    let mut h = H::new();
+    h.seg(C, 7, 0, flags::RST, b"");
+    assert_eq!(h.m(C).resets, 1);
+}
+
+#[test]
+fn rst_not_acknowledging_the_syn_is_no_rejection() {
+    let mut h = H::new();
+    h.seg_full(C, 10, 0, flags::SYN, 1000, b"", 0, T0);
+    // A stale RST|ACK for an earlier connection on the same ports.
+    h.seg_full(S, 0, 999, flags::RST | flags::ACK, 0, b"", 0, T0 + 10);
+    // A bare RST (no ACK) in SYN-SENT is ignored too (RFC 9293 3.10.7.3).
+    h.seg_full(S, 0, 0, flags::RST, 0, b"", 0, T0 + 20);
+    assert_eq!(h.m(S).resets_ignored, 2);
+    h.seg_full(S, 500, 11, flags::SYN | flags::ACK, 1000, b"", 0, T0 + 100);
+    h.seg_full(C, 11, 501, flags::ACK, 1000, b"", 0, T0 + 150);
+    h.finish();
+    let j = h.json();
+    assert!(j["tcp"].get("syn_rejected").is_none(), "{j}");
+    assert_eq!(j["tcp"]["handshake_rtt_us"], 0);
+    assert_eq!(j["tcp"]["state"], "established");
 }
 
 #[test]
@@ -649,6 +723,7 @@ fn counters_and_json_fields() {
             "zero_window_segments",
             "keep_alives",
             "resets",
+            "resets_ignored",
             "gap_bytes",
         ] {
             assert!(j["tcp"][side][f].is_u64(), "{side}.{f}");
@@ -772,7 +847,7 @@ fn every_split_point_in_any_order_reassembles() {
             // A copy of the whole request on top changes nothing.
             h.data(C, 42, stream);
             assert_eq!(h.evs(C), &[d(stream)], "cut {cut} reversed {reversed}");
-            assert_eq!(h.m(C).out_of_order_segments, u64::from(reversed));
+            assert_eq!(h.m(C).out_of_order_segments, u32::from(reversed));
         }
     }
 }

@@ -13,10 +13,15 @@
 //! one whole ICMP message per call. `flows.analysis` below `full` creates
 //! no sessions (and `flows` no reassembly either).
 //!
+//! A closed TCP connection's late segments open no new flow (see
+//! [`closed`]); a new SYN on a closed flow still in the table ends it and
+//! starts the next one.
+//!
 //! Memory is bounded: the flow table holds at most
 //! `flows.max_flows_per_worker` flows; when it is full the oldest-idle
 //! sixteenth is reported and evicted (counter `flows.evicted`).
 
+use crate::aggregate::{AggConfig, Aggregator, FlowSummary, TcpSummary};
 use crate::config::{Analysis, Config};
 use crate::dispatch::{PacketBatch, PacketRec, ShardMsg};
 use crate::event::{EventBatch, FlowContext, JsonWriter, Transport};
@@ -30,6 +35,16 @@ use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+mod closed;
+mod embryo;
+mod memcap;
+
+/// Estimated flow-table bytes of a flow: its bucket (key, slot, control
+/// byte) at the table's highest fill (7/8).
+const BUCKET_BYTES: u64 = ((std::mem::size_of::<(FlowKey, Slot)>() + 1) * 8 / 7) as u64;
+/// Estimated extra bytes of a full flow: the box and its small strings.
+const FULL_FLOW_BYTES: u64 = (std::mem::size_of::<Flow>() + 64) as u64;
 
 /// Encoded bytes after which a worker hands its event batch on.
 const EVENT_BATCH_BYTES: usize = 256 * 1024;
@@ -50,6 +65,31 @@ struct Flow {
     protocol: Option<ProtocolId>,
     last_report: Timestamp,
     packets_at_report: u64,
+}
+
+/// A flow table slot: a SYN-only flow kept compact, or a full flow.
+enum Slot {
+    Embryo(embryo::Embryo),
+    Full(Box<Flow>),
+}
+
+impl Slot {
+    fn last_ts(&self) -> Timestamp {
+        match self {
+            Slot::Embryo(e) => e.ts,
+            Slot::Full(f) => f.last_ts,
+        }
+    }
+
+    /// Eviction order: embryonic flows first, then flows without protocol
+    /// state, then flows with it.
+    fn class(&self) -> u8 {
+        match self {
+            Slot::Embryo(_) => 0,
+            Slot::Full(f) if f.session.is_none() && f.datagrams.is_none() => 1,
+            Slot::Full(_) => 2,
+        }
+    }
 }
 
 impl Flow {
@@ -77,7 +117,7 @@ enum Report {
 pub struct Worker {
     id: usize,
     config: Arc<Config>,
-    flows: HashMap<FlowKey, Flow, ahash::RandomState>,
+    flows: HashMap<FlowKey, Slot, ahash::RandomState>,
     events: EventBatch,
     exporter: Sender<EventBatch>,
     /// Emptied event batches coming back from the exporter.
@@ -87,6 +127,16 @@ pub struct Worker {
     tcp_counters: Counters,
     published: Published,
     now: Timestamp,
+    /// Recently closed TCP connections.
+    closed: closed::Closed,
+    /// This worker's memory budgets and what it holds.
+    budget: memcap::Budget,
+    /// Full (not embryonic) flows in the table.
+    full_flows: u64,
+    /// Where sealed aggregator intervals go (report, live page).
+    sealed: Option<Sender<Box<Aggregator>>>,
+    /// Send everything at every tick (live page), not only past intervals.
+    seal_all: bool,
 }
 
 impl Worker {
@@ -98,6 +148,11 @@ impl Worker {
         recycle: Sender<PacketBatch>,
         published: Published,
     ) -> Self {
+        let closed = closed::Closed::new(
+            (config.raw.flows.max_flows_per_worker / 4).max(1024),
+            config.raw.flows.tcp_timeout.nanos(),
+        );
+        let budget = memcap::Budget::new(&config.raw.memcap, config.raw.pipeline.workers);
         let (exporter, spare_events) = exporter;
         Worker {
             id,
@@ -111,6 +166,38 @@ impl Worker {
             tcp_counters: Counters::new(),
             published,
             now: 0,
+            closed,
+            budget,
+            full_flows: 0,
+            sealed: None,
+            seal_all: false,
+        }
+    }
+
+    /// Runs an aggregator fed at event emission (in this thread, no lock):
+    /// on each tick the intervals before the previous one (with `live`:
+    /// everything so far, so the page is at most a tick behind) are sent to
+    /// `sealed`, where they merge; the rest is sent at the end of the run.
+    /// A full channel drops the chunk and counts it (`report.chunks_dropped`).
+    pub fn with_aggregator(
+        mut self,
+        cfg: AggConfig,
+        sealed: Sender<Box<Aggregator>>,
+        live: bool,
+    ) -> Self {
+        self.events.aggregate = Some(Box::new(Aggregator::new(cfg)));
+        self.sealed = Some(sealed);
+        self.seal_all = live;
+        self
+    }
+
+    fn send_sealed(&mut self, before: u64) {
+        let (Some(agg), Some(tx)) = (self.events.aggregate.as_deref_mut(), &self.sealed) else {
+            return;
+        };
+        let chunk = agg.take_before(before);
+        if !chunk.is_empty() && tx.try_send(Box::new(chunk)).is_err() {
+            self.counters.add("report.chunks_dropped", 1);
         }
     }
 
@@ -120,10 +207,9 @@ impl Worker {
             match msg {
                 ShardMsg::Packets(mut batch) => {
                     for rec in &batch.pkts {
-                        self.packet(rec, &batch.data);
+                        self.packet(rec, &batch.data, &batch.tunnels);
                     }
-                    batch.data.clear();
-                    batch.pkts.clear();
+                    batch.clear();
                     let _ = self.recycle.try_send(batch);
                     if self.events.buf.len() >= EVENT_BATCH_BYTES {
                         self.ship();
@@ -133,6 +219,15 @@ impl Worker {
                     self.tick(now);
                     self.ship();
                     self.publish();
+                    if let Some(agg) = self.events.aggregate.as_deref() {
+                        let i = agg.config.interval_secs.max(1);
+                        let before = if self.seal_all {
+                            u64::MAX
+                        } else {
+                            agg.interval_of(now).saturating_sub(i)
+                        };
+                        self.send_sealed(before);
+                    }
                 }
                 ShardMsg::Finish(now) => {
                     self.finish(now);
@@ -141,6 +236,7 @@ impl Worker {
             }
         }
         self.ship();
+        self.send_sealed(u64::MAX);
         self.publish();
         self.all_counters()
     }
@@ -149,7 +245,16 @@ impl Worker {
         let mut c = self.counters.clone();
         c.merge(&self.tcp_counters);
         c.set(gauge_name(self.id), self.flows.len() as u64);
+        c.set("flows.closed_remembered", self.closed.len() as u64);
+        c.set("memcap.flow_table_bytes", self.flow_table_bytes());
+        c.set("memcap.reassembly_bytes", self.budget.reassembly);
+        c.set("memcap.protocol_state_bytes", self.budget.protocol);
         c
+    }
+
+    /// The flow table's estimated bytes (see [`memcap`]).
+    fn flow_table_bytes(&self) -> u64 {
+        self.flows.len() as u64 * BUCKET_BYTES + self.full_flows * FULL_FLOW_BYTES
     }
 
     fn publish(&mut self) {
@@ -162,44 +267,82 @@ impl Worker {
             return;
         }
         let n = self.events.len() as u64;
-        let batch = std::mem::replace(
+        let mut batch = std::mem::replace(
             &mut self.events,
             self.spare_events
                 .try_recv()
                 .unwrap_or_else(|_| EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024)),
         );
-        if self.exporter.send(batch).is_err() {
+        // The aggregator stays in this worker.
+        self.events.aggregate = batch.aggregate.take();
+        let sent = match self.exporter.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(b)) => {
+                // The exporter queue's budget: wait for room.
+                self.counters.add("memcap.exporter_queue_hits", 1);
+                self.exporter.send(b).map_err(|_| ())
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(()),
+        };
+        if sent.is_err() {
             self.counters.add("output.events_lost_exporter_gone", n);
         }
     }
 
-    fn new_flow(&mut self, rec: &PacketRec) -> Flow {
-        let cfg = &self.config;
+    fn new_flow(&mut self, rec: &PacketRec, tunnel: Option<&crate::decap::Tunnel>) -> Flow {
         let d = &rec.dec;
-        let src = (d.src, d.sport);
-        let dst = (d.dst, d.dport);
+        self.new_flow_at(
+            &rec.key,
+            rec.side,
+            rec.ts,
+            rec.frame,
+            d.tcp.flags,
+            d.icmp_one_way,
+            tunnel.copied(),
+        )
+    }
+
+    /// The flow whose first packet went `side` of `key` at `ts` (frame
+    /// number `frame`, TCP flags `tcp_flags`).
+    #[allow(clippy::too_many_arguments)]
+    fn new_flow_at(
+        &mut self,
+        key: &FlowKey,
+        side: Side,
+        ts: Timestamp,
+        frame: u64,
+        tcp_flags: u8,
+        icmp_one_way: bool,
+        tunnel: Option<crate::decap::Tunnel>,
+    ) -> Flow {
+        let cfg = &self.config;
+        let (src, dst) = match side {
+            Side::LoToHi => (key.lo, key.hi),
+            Side::HiToLo => (key.hi, key.lo),
+        };
+        let proto = key.proto;
         let registry = &cfg.registry;
-        let is_tcp = d.proto == 6;
+        let is_tcp = proto == 6;
         // Who is the server: the SYN's receiver, else the side on a
         // configured protocol port, else the lower port.
-        let syn = is_tcp && d.tcp.flags & flags::SYN != 0;
-        let ack = is_tcp && d.tcp.flags & flags::ACK != 0;
-        let is_udp = d.proto == 17;
+        let syn = is_tcp && tcp_flags & flags::SYN != 0;
+        let ack = is_tcp && tcp_flags & flags::ACK != 0;
+        let is_udp = proto == 17;
         let proto_port = |p: u16| (is_tcp || is_udp) && registry.claims(p);
-        let is_icmp = d.proto == 1 || d.proto == 58;
+        let is_icmp = proto == 1 || proto == 58;
         let src_is_client = if is_icmp {
             // The sender of a request type (or of a one-way message) is the client.
-            !is_icmp_reply(d.proto == 58, d.sport)
+            !is_icmp_reply(proto == 58, src.1)
         } else if syn && !ack {
             true
         } else if syn && ack {
             false
-        } else if proto_port(d.dport) {
+        } else if proto_port(dst.1) {
             true
-        } else if proto_port(d.sport) {
+        } else if proto_port(src.1) {
             false
         } else {
-            d.dport <= d.sport
+            dst.1 <= src.1
         };
         let (client, server) = if src_is_client {
             (src, dst)
@@ -207,9 +350,9 @@ impl Worker {
             (dst, src)
         };
         let client_side = if src_is_client {
-            rec.side
+            side
         } else {
-            match rec.side {
+            match side {
                 Side::LoToHi => Side::HiToLo,
                 Side::HiToLo => Side::LoToHi,
             }
@@ -220,10 +363,10 @@ impl Worker {
         } else if is_icmp {
             registry.icmp()
         } else {
-            registry.lookup(Transport::from_ip_proto(d.proto), server.1)
+            registry.lookup(Transport::from_ip_proto(proto), server.1)
         };
-        let has_ports = matches!(d.proto, 6 | 17 | 132 | 1 | 58);
-        let one_way = d.icmp_one_way;
+        let has_ports = matches!(proto, 6 | 17 | 132 | 1 | 58);
+        let one_way = icmp_one_way;
         let (cid_src, cid_dst) = if one_way {
             (src, dst)
         } else {
@@ -233,24 +376,40 @@ impl Worker {
             0,
             cid_src.0,
             cid_dst.0,
-            d.proto,
+            proto,
             has_ports.then_some((cid_src.1, cid_dst.1)),
             one_way,
         );
         let mut ctx = FlowContext::new(
-            rec.key.flow_id(rec.ts, self.flows.hasher()),
+            key.flow_id(ts, frame, self.flows.hasher()),
             client,
             server,
-            Transport::from_ip_proto(d.proto),
+            Transport::from_ip_proto(proto),
             cid,
         );
-        ctx.vlan = rec.key.vlan.iter().copied().filter(|v| *v != 0).collect();
-        ctx.server_group = cfg.groups.lookup(server.0);
+        ctx.vlan = key.vlan.iter().copied().filter(|v| *v != 0).collect();
+        ctx.tunnel = tunnel;
+        ctx.server_group = match &tunnel {
+            Some(t) => cfg.groups.lookup_in_tunnel(server.0, t.id),
+            None => cfg.groups.lookup(server.0),
+        };
+        ctx.client_geo = cfg.geoip.as_ref().map(|g| Arc::new(g.lookup(client.0)));
         let (session, datagrams) = match protocol {
             Some(p) if is_tcp => (p.stream(&registry.config), None),
             Some(p) => (None, p.datagram(&registry.config)),
             None => (None, None),
         };
+        let (mut session, mut datagrams) = (session, datagrams);
+        let state = session_bytes(&session, &datagrams);
+        if state > 0 {
+            if self.budget.protocol + state > self.budget.protocol_cap {
+                self.counters.add("memcap.protocol_state_hits", 1);
+                session = None;
+                datagrams = None;
+            } else {
+                self.budget.protocol += state;
+            }
+        }
         let protocol = protocol.filter(|_| session.is_some() || datagrams.is_some());
         if let Some(p) = protocol {
             self.counters.add(p.sessions_counter(), 1);
@@ -258,34 +417,125 @@ impl Worker {
         Flow {
             ctx,
             client_side,
-            first_ts: rec.ts,
-            last_ts: rec.ts,
+            first_ts: ts,
+            last_ts: ts,
             packets: [0; 2],
             bytes: [0; 2],
             tcp: (is_tcp && level >= Analysis::Tcp).then(|| TcpConn::new(&cfg.raw.tcp)),
             session,
             datagrams,
             protocol,
-            last_report: rec.ts,
+            last_report: ts,
             packets_at_report: 0,
         }
     }
 
-    fn packet(&mut self, rec: &PacketRec, data: &[u8]) {
+    /// The full flow of an embryo: built as from its SYN, which is then
+    /// fed to the TCP connection.
+    fn promote(&mut self, key: &FlowKey, e: embryo::Embryo) -> Box<Flow> {
+        let mut f = Box::new(self.new_flow_at(key, e.side, e.ts, e.frame, e.flags, false, None));
+        let dir = f.dir(e.side);
+        f.packets[dir.idx()] = 1;
+        f.bytes[dir.idx()] = u64::from(e.wire_len);
+        if let Some(tcp) = f.tcp.as_mut() {
+            let seg = Segment {
+                seq: e.seq,
+                ack: 0,
+                flags: e.flags,
+                window: e.window,
+                payload: &[],
+                wire_payload_len: 0,
+            };
+            tcp.segment(dir, &seg, e.ts, &mut self.tcp_counters, &mut |_, _, _| {});
+        }
+        f
+    }
+
+    /// Removes a flow from the table, full.
+    fn take(&mut self, key: &FlowKey) -> Option<Box<Flow>> {
+        match self.flows.remove(key)? {
+            Slot::Full(f) => {
+                self.full_flows -= 1;
+                Some(f)
+            }
+            Slot::Embryo(e) => Some(self.promote(key, e)),
+        }
+    }
+
+    fn packet(&mut self, rec: &PacketRec, data: &[u8], tunnels: &[crate::decap::Tunnel]) {
         if rec.ts > self.now {
             self.now = rec.ts;
         }
+        let is_tcp = rec.dec.proto == 6;
+        let (fl, seq) = (rec.dec.tcp.flags, rec.dec.tcp.seq);
+        if is_tcp && fl & flags::SYN != 0 && fl & flags::ACK == 0 {
+            // A new SYN on a closed connection still in the table: the port
+            // was reused, the old flow ends here.
+            let reused = self
+                .flows
+                .get(&rec.key)
+                .and_then(|s| match s {
+                    Slot::Full(f) => f.tcp.as_ref(),
+                    Slot::Embryo(_) => None,
+                })
+                .is_some_and(|t| t.state().closed() && t.syn_seq() != Some(seq));
+            if reused {
+                if let Some(f) = self.take(&rec.key) {
+                    self.counters.add("flows.port_reused", 1);
+                    let now = self.now;
+                    self.end_flow(*f, now, Report::Final);
+                }
+            }
+        }
         if !self.flows.contains_key(&rec.key) {
+            if is_tcp && self.closed.verdict(&rec.key, fl, seq, self.now) == closed::Verdict::Late {
+                self.counters.add("flows.segments_after_close", 1);
+                return;
+            }
             if self.flows.len() >= self.config.raw.flows.max_flows_per_worker {
                 self.evict_oldest();
+            } else if self.flow_table_bytes() + BUCKET_BYTES + FULL_FLOW_BYTES
+                > self.budget.flow_table_cap
+            {
+                self.counters.add("memcap.flow_table_hits", 1);
+                self.evict_oldest();
             }
-            let f = self.new_flow(rec);
+            let tunnel = rec.tunnel(tunnels);
             self.counters.add("flows.created", 1);
-            self.flows.insert(rec.key, f);
+            let tcp_level = self.config.raw.flows.level() >= Analysis::Tcp;
+            if is_tcp
+                && tcp_level
+                && fl & (flags::SYN | flags::ACK | flags::RST | flags::FIN) == flags::SYN
+                && rec.dec.payload_wire_len == 0
+                && tunnel.is_none()
+            {
+                // Only a SYN so far: kept compact until the next packet.
+                let e = embryo::Embryo {
+                    ts: rec.ts,
+                    frame: rec.frame,
+                    seq,
+                    wire_len: rec.wire_len,
+                    window: rec.dec.tcp.window,
+                    flags: fl,
+                    side: rec.side,
+                };
+                self.flows.insert(rec.key, Slot::Embryo(e));
+                return;
+            }
+            let f = Box::new(self.new_flow(rec, tunnel));
+            self.flows.insert(rec.key, Slot::Full(f));
+            self.full_flows += 1;
         }
-        let Some(flow) = self.flows.get_mut(&rec.key) else {
+        if let Some(Slot::Embryo(e)) = self.flows.get(&rec.key) {
+            let e = *e;
+            let f = self.promote(&rec.key, e);
+            self.flows.insert(rec.key, Slot::Full(f));
+            self.full_flows += 1;
+        }
+        let Some(Slot::Full(flow)) = self.flows.get_mut(&rec.key) else {
             return;
         };
+        let flow: &mut Flow = flow;
         let dir = flow.dir(rec.side);
         flow.packets[dir.idx()] += 1;
         flow.bytes[dir.idx()] += u64::from(rec.wire_len);
@@ -317,22 +567,28 @@ impl Worker {
             };
             let events = &mut self.events;
             let counters = &mut self.counters;
-            tcp.segment(
-                dir,
-                &seg,
-                rec.ts,
-                &mut self.tcp_counters,
-                &mut |d, delivery, ts| {
-                    if let Some(s) = session.as_mut() {
-                        let mut sink = TxSink {
-                            flow: ctx,
-                            events,
-                            counters,
-                        };
-                        deliver(s.as_mut(), d, delivery, ts, &mut sink);
-                    }
-                },
-            );
+            let before = buffered(tcp);
+            let mut to_session = |d: Dir, delivery: Delivery<'_>, ts: Timestamp| {
+                if let Some(s) = session.as_mut() {
+                    let mut sink = TxSink {
+                        flow: ctx,
+                        events: &mut *events,
+                        counters: &mut *counters,
+                    };
+                    deliver(s.as_mut(), d, delivery, ts, &mut sink);
+                }
+            };
+            tcp.segment(dir, &seg, rec.ts, &mut self.tcp_counters, &mut to_session);
+            let after = buffered(tcp);
+            let held = &mut self.budget.reassembly;
+            *held = (*held + after).saturating_sub(before);
+            if after > 0 && *held > self.budget.reassembly_cap {
+                // The reassembly budget: this connection hands over what it
+                // buffered, with gaps for its holes.
+                tcp.give_up_buffered(rec.ts, &mut self.tcp_counters, &mut to_session);
+                *held = held.saturating_sub(after);
+                self.tcp_counters.add("memcap.reassembly_hits", 1);
+            }
             if ctx.handshake_rtt_us.is_none() {
                 ctx.handshake_rtt_us = tcp.handshake_rtt_us();
             }
@@ -352,7 +608,11 @@ impl Worker {
         let expired: Vec<FlowKey> = self
             .flows
             .iter()
-            .filter(|(_, f)| {
+            .filter(|(_, s)| {
+                let f = match s {
+                    Slot::Full(f) => f,
+                    Slot::Embryo(e) => return now.saturating_sub(e.ts) >= tcp_to,
+                };
                 let timeout = match &f.tcp {
                     Some(t) if t.state().closed() => close_to,
                     Some(_) => tcp_to,
@@ -362,14 +622,21 @@ impl Worker {
             })
             .map(|(k, _)| *k)
             .collect();
+        self.closed.expire(now);
         for k in expired {
-            if let Some(f) = self.flows.remove(&k) {
+            if let Some(f) = self.take(&k) {
                 self.counters.add("flows.expired", 1);
-                self.end_flow(f, now, Report::Final);
+                if let Some(t) = f.tcp.as_ref().filter(|t| t.state().closed()) {
+                    let forgotten = self.closed.insert(k, now, t.syn_seq());
+                    self.counters.add("flows.closed_forgotten", forgotten);
+                }
+                self.end_flow(*f, now, Report::Final);
             }
         }
         let flows_enabled = flows_cfg.enabled;
-        for f in self.flows.values_mut() {
+        for s in self.flows.values_mut() {
+            let Slot::Full(f) = s else { continue };
+            let f: &mut Flow = f;
             let Flow {
                 ctx,
                 session,
@@ -397,24 +664,47 @@ impl Worker {
         }
     }
 
-    /// Reports, and removes, the oldest-idle sixteenth of the table.
+    /// Reports, and removes, a sixteenth of the table: embryonic flows
+    /// first, then flows without protocol state, then flows with it, the
+    /// oldest-idle first within each (`flows.evicted`, and by kind
+    /// `flows.evicted_embryonic`, `flows.evicted_no_state`,
+    /// `flows.evicted_with_state`).
     fn evict_oldest(&mut self) {
-        let mut ages: Vec<(Timestamp, FlowKey)> =
-            self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
+        let mut ages: Vec<(u8, Timestamp, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, s)| (s.class(), s.last_ts(), *k))
+            .collect();
+        if ages.is_empty() {
+            return;
+        }
         let n = (ages.len() / 16).max(1);
         ages.select_nth_unstable(n - 1);
         ages.truncate(n);
-        for (_, k) in ages {
-            if let Some(f) = self.flows.remove(&k) {
+        for (class, _, k) in ages {
+            if let Some(f) = self.take(&k) {
                 self.counters.add("flows.evicted", 1);
+                self.counters.add(
+                    match class {
+                        0 => "flows.evicted_embryonic",
+                        1 => "flows.evicted_no_state",
+                        _ => "flows.evicted_with_state",
+                    },
+                    1,
+                );
                 let now = self.now;
-                self.end_flow(f, now, Report::Evicted);
+                self.end_flow(*f, now, Report::Evicted);
             }
         }
     }
 
     fn end_flow(&mut self, mut f: Flow, now: Timestamp, why: Report) {
         let end = now.max(f.last_ts);
+        if let Some(t) = &f.tcp {
+            self.budget.reassembly = self.budget.reassembly.saturating_sub(buffered(t));
+        }
+        let state = session_bytes(&f.session, &f.datagrams);
+        self.budget.protocol = self.budget.protocol.saturating_sub(state);
         let Flow {
             ctx,
             tcp,
@@ -455,18 +745,37 @@ impl Worker {
         if self.config.raw.flows.enabled {
             write_flow_event(&mut f, &mut self.events, &mut self.counters, why);
         }
+        // Many flows end at once (eviction, expiry, end of input): hand
+        // full batches on as they fill, so that the exporter queue's bound
+        // also bounds them.
+        if self.events.buf.len() >= EVENT_BATCH_BYTES {
+            self.ship();
+        }
     }
 
     fn finish(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
         for k in keys {
-            if let Some(f) = self.flows.remove(&k) {
+            if let Some(f) = self.take(&k) {
                 let end = f.last_ts;
-                self.end_flow(f, end, Report::Final);
+                self.end_flow(*f, end, Report::Final);
             }
         }
     }
+}
+
+/// Out-of-order bytes a connection holds, both directions.
+fn buffered(t: &TcpConn) -> u64 {
+    (t.buffered_bytes(Dir::ToServer) + t.buffered_bytes(Dir::ToClient)) as u64
+}
+
+/// Inline bytes of a flow's protocol session (its buffers are bounded by
+/// the decoder's own settings).
+fn session_bytes(s: &Option<Box<dyn Session>>, d: &Option<Box<dyn DatagramSession>>) -> u64 {
+    let a = s.as_deref().map_or(0, std::mem::size_of_val);
+    let b = d.as_deref().map_or(0, std::mem::size_of_val);
+    (a + b) as u64
 }
 
 fn deliver(
@@ -506,6 +815,36 @@ fn endpoint(w: &mut JsonWriter<'_>, key: &str, ep: (IpAddr, u16), packets: u64, 
     w.u64("packets", packets);
     w.u64("bytes", bytes);
     w.end();
+}
+
+/// What the aggregator takes from a final flow report (the figures the
+/// flow event carries).
+fn flow_summary(f: &Flow) -> FlowSummary<'_> {
+    FlowSummary {
+        ts: f.last_ts,
+        final_report: true,
+        proto: f.protocol.map_or(f.ctx.transport.name(), |p| p.name()),
+        server: std::net::SocketAddr::new(f.ctx.server.0, f.ctx.server.1),
+        group: f.ctx.server_group.as_deref(),
+        client: f.ctx.client.0,
+        packets: f.packets[0] + f.packets[1],
+        bytes_in: f.bytes[0],
+        bytes_out: f.bytes[1],
+        tcp: f.tcp.as_ref().map(|t| {
+            let m = t.metrics();
+            let (c, s) = (&m.client, &m.server);
+            TcpSummary {
+                retrans: u64::from(c.retransmitted_segments) + u64::from(s.retransmitted_segments),
+                ooo: u64::from(c.out_of_order_segments) + u64::from(s.out_of_order_segments),
+                resets: u64::from(c.resets) + u64::from(s.resets),
+                zero_windows: u64::from(c.zero_window_segments) + u64::from(s.zero_window_segments),
+                lost_bytes: c.gap_bytes + s.gap_bytes,
+                syn_unanswered: m.syn_unanswered,
+                syn_rejected: m.syn_rejected,
+                handshake_rtt_us: m.handshake_rtt_us,
+            }
+        }),
+    }
 }
 
 /// Encodes a `type: flow` event with the flow's totals so far.
@@ -551,4 +890,13 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
         }
     });
     counters.add("events.flow", 1);
+    if let (Some(agg), true) = (events.aggregate.as_deref_mut(), why != Report::Interim) {
+        agg.add_flow(&flow_summary(f));
+    }
 }
+
+// The table slot of an embryonic flow holds it inline and a full flow is
+// boxed; tests/flow_memory.rs measures the heap as a whole.
+const _: () = assert!(std::mem::size_of::<Slot>() <= 40);
+const _: () = assert!(BUCKET_BYTES <= 104);
+const _: () = assert!(FULL_FLOW_BYTES <= 900);

@@ -1,6 +1,9 @@
 //! Helpers shared by the binary-level tests.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod mmdb;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,6 +11,25 @@ use std::process::{Command, Output};
 /// The spanlens binary built for these tests.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_spanlens"))
+}
+
+/// Reports a skipped test: prints `SKIPPED: <test>: <reason>` on stderr and
+/// appends the same line to `$SPANLENS_SKIP_LOG` when set, so the test
+/// runner (tests/run-all.sh) counts and lists every skip.
+pub fn skip(reason: &str) {
+    let t = std::thread::current();
+    let line = format!("SKIPPED: {}: {reason}", t.name().unwrap_or("test"));
+    eprintln!("{line}");
+    if let Some(p) = std::env::var_os("SPANLENS_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
 }
 
 /// The shared corpus of real captures, or `None` (with a printed notice)
@@ -19,10 +41,10 @@ pub fn corpus() -> Option<PathBuf> {
     if dir.join("MANIFEST.md").is_file() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIPPED: corpus not found at {} (set SPANLENS_CORPUS to run the corpus tests)",
+        skip(&format!(
+            "corpus not found at {} (set SPANLENS_CORPUS to run the corpus tests)",
             dir.display()
-        );
+        ));
         None
     }
 }

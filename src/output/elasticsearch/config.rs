@@ -57,13 +57,17 @@ pub struct ElasticsearchConfig {
     pub timeout: HumanDuration,
     /// Bytes of encoded requests held in memory before spilling to the spool.
     pub queue_max_bytes: usize,
-    /// Directory of the on-disk spool (none: what exceeds the memory queue
-    /// is dropped and counted).
+    /// Directory of the on-disk spool. Unset: `<state dir>/spool` (see
+    /// [`default_state_dir`]); `""` turns the spool off (what exceeds the
+    /// memory queue, or is undelivered at the end, is then lost and counted).
     pub spool_dir: Option<PathBuf>,
-    /// Bytes the spool may hold; what exceeds it is dropped and counted.
+    /// Bytes the spool may hold; at the bound the oldest entries are
+    /// dropped to make room, and counted (`output.es.dropped_spool_bound`).
     pub spool_max_bytes: u64,
     /// NDJSON file for documents Elasticsearch rejected for good (mapping
-    /// or parsing errors), one line per document with the reason.
+    /// or parsing errors), one line per document with the reason. Unset:
+    /// `<state dir>/dead-letter.ndjson`; `""` keeps no file (such documents
+    /// are then lost and counted).
     pub dead_letter: Option<PathBuf>,
     /// On shutdown, how long to try to deliver what is queued before spooling it.
     pub close_timeout: HumanDuration,
@@ -94,19 +98,70 @@ impl Default for ElasticsearchConfig {
             compression_level: 1,
             max_retries: 3,
             backoff_init: HumanDuration::millis(250),
-            backoff_max: HumanDuration::secs(30),
+            backoff_max: HumanDuration::secs(10),
             connect_timeout: HumanDuration::secs(5),
-            timeout: HumanDuration::secs(30),
+            timeout: HumanDuration::secs(20),
             queue_max_bytes: 64 << 20,
             spool_dir: None,
             spool_max_bytes: 1 << 30,
             dead_letter: None,
-            close_timeout: HumanDuration::secs(10),
+            close_timeout: HumanDuration::secs(60),
             template: true,
             template_name: "spanlens".into(),
             shards: 1,
             replicas: 1,
         }
+    }
+}
+
+/// Where spanlens keeps its state (spool, dead letters) when the config
+/// names no path: `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`,
+/// first entry), else `/var/lib/spanlens` for root, else
+/// `$XDG_STATE_HOME/spanlens`, else `~/.local/state/spanlens`, else
+/// `./spanlens-state`. The same rule serves live capture, replay and
+/// `spanlens spool`, so they all find the same spool.
+pub fn default_state_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(d) = env("STATE_DIRECTORY") {
+        let first = d
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        if !first.is_empty() {
+            return PathBuf::from(first);
+        }
+    }
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/spanlens");
+    }
+    if let Some(x) = env("XDG_STATE_HOME") {
+        return PathBuf::from(x).join("spanlens");
+    }
+    if let Some(h) = env("HOME") {
+        return PathBuf::from(h).join(".local/state/spanlens");
+    }
+    PathBuf::from("spanlens-state")
+}
+
+fn resolve(p: &Option<PathBuf>, default: &str) -> Option<PathBuf> {
+    match p {
+        None => Some(default_state_dir().join(default)),
+        Some(p) if p.as_os_str().is_empty() => None,
+        Some(p) => Some(p.clone()),
+    }
+}
+
+impl ElasticsearchConfig {
+    /// The spool directory in effect (`None`: turned off with `spool_dir = ""`).
+    pub fn spool_path(&self) -> Option<PathBuf> {
+        resolve(&self.spool_dir, "spool")
+    }
+
+    /// The dead-letter file in effect (`None`: turned off with `dead_letter = ""`).
+    pub fn dead_letter_path(&self) -> Option<PathBuf> {
+        resolve(&self.dead_letter, "dead-letter.ndjson")
     }
 }
 
@@ -304,6 +359,19 @@ mod tests {
         c.password = Some("p".into());
         c.index = "Spanlens-%{+yyyy}".into();
         assert_eq!(c.validate().unwrap_err().0, "output.elasticsearch.index");
+    }
+
+    #[test]
+    fn spool_and_dead_letter_default_on_and_empty_turns_them_off() {
+        let c = ElasticsearchConfig::default();
+        let state = default_state_dir();
+        assert_eq!(c.spool_path(), Some(state.join("spool")));
+        assert_eq!(c.dead_letter_path(), Some(state.join("dead-letter.ndjson")));
+        let off: ElasticsearchConfig =
+            toml::from_str("spool_dir = \"\"\ndead_letter = \"\"\n").unwrap();
+        assert_eq!((off.spool_path(), off.dead_letter_path()), (None, None));
+        let set: ElasticsearchConfig = toml::from_str("spool_dir = \"/x/s\"\n").unwrap();
+        assert_eq!(set.spool_path(), Some(PathBuf::from("/x/s")));
     }
 
     #[test]

@@ -59,9 +59,11 @@ struct Stats {
     docs_indexed: u64,
     docs_duplicate: u64,
     docs_retried: u64,
-    failed: [u64; 4],
+    failed: [u64; 6],
     dead_lettered: u64,
     dropped: u64,
+    dropped_bound: u64,
+    lost: u64,
     bulk_requests: u64,
     bulk_failed: u64,
     latency_us: u64,
@@ -72,28 +74,31 @@ struct Stats {
 
 impl Stats {
     fn fail(&mut self, r: FailReason, n: u64) {
-        let i = match r {
-            FailReason::Rejected => 0,
-            FailReason::Server => 1,
-            FailReason::Mapping => 2,
-            FailReason::Other => 3,
-        };
-        self.failed[i] += n;
+        self.failed[r.index()] += n;
+    }
+
+    /// Documents that could not be kept: counted as dropped and as lost.
+    fn drop_docs(&mut self, n: u64) {
+        self.dropped += n;
+        self.lost += n;
     }
 
     fn drain_into(&mut self, c: &mut Counters) {
         let s = std::mem::take(self);
+        for r in FailReason::ALL {
+            if s.failed[r.index()] > 0 {
+                c.add(r.counter(), s.failed[r.index()]);
+            }
+        }
         let pairs = [
             ("output.es.docs_sent", s.docs_sent),
             ("output.es.docs_indexed", s.docs_indexed),
             ("output.es.docs_duplicate", s.docs_duplicate),
             ("output.es.docs_retried", s.docs_retried),
-            (FailReason::Rejected.counter(), s.failed[0]),
-            (FailReason::Server.counter(), s.failed[1]),
-            (FailReason::Mapping.counter(), s.failed[2]),
-            (FailReason::Other.counter(), s.failed[3]),
             ("output.es.dead_lettered", s.dead_lettered),
             ("output.es.dropped", s.dropped),
+            ("output.es.dropped_spool_bound", s.dropped_bound),
+            ("output.es.lost", s.lost),
             ("output.es.bulk_requests", s.bulk_requests),
             ("output.es.bulk_failed", s.bulk_failed),
             ("output.es.bulk_latency_us_total", s.latency_us),
@@ -126,7 +131,14 @@ struct State {
     /// The sender thread has returned.
     exited: bool,
     stats: Stats,
+    /// The sender holds the spool's oldest entry (eviction must skip it).
+    front_busy: bool,
+    /// Documents the sender holds that came from memory (not on disk).
+    in_flight_mem_docs: u64,
+    /// The last message seen per [`FailReason`], for warnings.
+    notes: [Option<String>; 6],
     spool_error_logged: bool,
+    bound_logged: bool,
 }
 
 impl State {
@@ -134,28 +146,60 @@ impl State {
         self.stats.spool_errors += 1;
         if !self.spool_error_logged {
             self.spool_error_logged = true;
-            eprintln!("spanlens: elasticsearch output: {e} (documents that cannot be spooled are dropped and counted)");
+            tracing::warn!("elasticsearch output: {e}; documents that cannot be spooled are counted as lost (output.es.lost) and the run goes on");
+        }
+    }
+
+    fn note(&mut self, r: FailReason, n: u64, msg: &str) {
+        self.stats.fail(r, n);
+        let first = self.notes[r.index()].is_none();
+        self.notes[r.index()] = Some(msg.chars().take(300).collect());
+        if first && matches!(r, FailReason::ReadOnly | FailReason::Auth) {
+            tracing::warn!(
+                "elasticsearch output: documents refused: {}: {msg}; they are retried and spooled until this is fixed",
+                r.name()
+            );
         }
     }
 
     /// Stores a chunk on disk (at the back, or in front when it is older
-    /// than everything spooled), else counts it as dropped.
+    /// than everything spooled), else counts it as lost. At the bound the
+    /// oldest entries make room for a new one.
     fn spool_chunk(&mut self, c: &BulkChunk, front: bool) {
         let n = c.len() as u64;
         let Some(sp) = self.spool.as_mut() else {
-            self.stats.dropped += n;
+            self.stats.drop_docs(n);
             return;
         };
         let r = if front {
             sp.push_front(c)
         } else {
+            let evicted = sp.evict_for(c.bytes() as u64, self.front_busy);
+            if evicted > 0 {
+                self.stats.drop_docs(evicted);
+                self.stats.dropped_bound += evicted;
+                if !self.bound_logged {
+                    self.bound_logged = true;
+                    tracing::warn!(
+                        "elasticsearch output: the spool {} reached spool_max_bytes ({} bytes): the oldest documents are dropped to make room and counted (output.es.dropped_spool_bound)",
+                        sp.dir().display(),
+                        sp.bytes()
+                    );
+                }
+            }
+            let Some(sp) = self.spool.as_mut() else {
+                return;
+            };
             sp.push_back(c)
         };
         match r {
             Ok(true) => self.stats.spooled_docs += n,
-            Ok(false) => self.stats.dropped += n,
+            Ok(false) => {
+                self.stats.drop_docs(n);
+                self.stats.dropped_bound += n;
+            }
             Err(e) => {
-                self.stats.dropped += n;
+                self.stats.drop_docs(n);
                 self.note_spool_error(&e);
             }
         }
@@ -186,7 +230,7 @@ impl State {
                 self.spool_chunk(&old, false);
             }
         } else if self.queue_bytes + c.bytes() > self.queue_max_bytes {
-            self.stats.dropped += c.len() as u64;
+            self.stats.drop_docs(c.len() as u64);
             return;
         }
         self.queue_bytes += c.bytes();
@@ -266,6 +310,12 @@ pub struct ElasticsearchOutput {
     flush_interval: Duration,
     close_timeout: Duration,
     request_timeout: Duration,
+    /// Longest one bulk attempt can take (every host timing out).
+    attempt_timeout: Duration,
+    spool_dir: Option<std::path::PathBuf>,
+    dead_letter_path: Option<std::path::PathBuf>,
+    /// `close` ran out of `close_timeout`.
+    closed_late: bool,
 }
 
 fn err(msg: String) -> OutputError {
@@ -287,28 +337,47 @@ impl ElasticsearchOutput {
             .map_err(|(k, m)| err(format!("invalid setting {k}: {m}")))?;
         let raw = &valid.raw;
         if !raw.ssl_verification {
-            eprintln!("spanlens: warning: elasticsearch output: ssl_verification = false, server certificates are NOT checked");
+            tracing::warn!("elasticsearch output: ssl_verification = false, server certificates are NOT checked");
         }
         let mut client =
             EsClient::new(&valid).map_err(|e| err(format!("elasticsearch output: {e}")))?;
-        let spool = match &raw.spool_dir {
-            Some(d) => Some(
-                Spool::open(d, raw.spool_max_bytes)
-                    .map_err(|e| err(format!("elasticsearch output: {e}")))?,
-            ),
+        let spool_dir = raw.spool_path();
+        let spool = match &spool_dir {
+            Some(d) => {
+                let sp = Spool::open(d, raw.spool_max_bytes)
+                    .map_err(|e| err(format!("elasticsearch output: {e} (output.elasticsearch.spool_dir; \"\" turns the spool off)")))?;
+                sp.set_cluster(&client.hosts());
+                if !sp.is_empty() {
+                    tracing::info!(
+                        "elasticsearch output: {} documents spooled by an earlier run in {} are delivered first",
+                        sp.docs(),
+                        d.display()
+                    );
+                }
+                Some(sp)
+            }
             None => None,
         };
-        let dead_letter = match &raw.dead_letter {
-            Some(p) => Some(BufWriter::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|source| OutputError::Io {
-                        path: p.display().to_string(),
-                        source,
-                    })?,
-            )),
+        let dead_letter_path = raw.dead_letter_path();
+        let dead_letter = match &dead_letter_path {
+            Some(p) => {
+                if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                Some(BufWriter::new(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .map_err(|source| OutputError::Io {
+                            path: format!(
+                                "{} (output.elasticsearch.dead_letter; \"\" keeps no file)",
+                                p.display()
+                            ),
+                            source,
+                        })?,
+                ))
+            }
             None => None,
         };
         let setup = Setup {
@@ -335,7 +404,11 @@ impl ElasticsearchOutput {
                 stop: false,
                 exited: false,
                 stats: Stats::default(),
+                front_busy: false,
+                in_flight_mem_docs: 0,
+                notes: Default::default(),
                 spool_error_logged: false,
+                bound_logged: false,
             }),
             wake: Condvar::new(),
             progress: Condvar::new(),
@@ -344,7 +417,10 @@ impl ElasticsearchOutput {
             client,
             shared: Arc::clone(&shared),
             dead_letter,
+            dead_letter_path: dead_letter_path.clone(),
             dead_letter_logged: false,
+            dead_letter_write_logged: false,
+            announced_down: false,
             max_retries: raw.max_retries,
             backoff_init: raw.backoff_init.0,
             backoff_max: raw.backoff_max.0,
@@ -370,7 +446,90 @@ impl ElasticsearchOutput {
             flush_interval: raw.flush_interval.0,
             close_timeout: raw.close_timeout.0,
             request_timeout: raw.timeout.0 + raw.connect_timeout.0,
+            attempt_timeout: (raw.timeout.0 + raw.connect_timeout.0)
+                .saturating_mul(valid.hosts.len().max(1) as u32),
+            spool_dir,
+            dead_letter_path,
+            closed_late: false,
         })
+    }
+
+    /// `spanlens spool drain`: like `close`, but the wait goes on as long
+    /// as documents keep being delivered; it ends when everything is
+    /// delivered or nothing moved for `close_timeout`.
+    pub fn drain(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
+        self.finish(counters, true)
+    }
+
+    fn finish(&mut self, counters: &mut Counters, while_moving: bool) -> Result<(), OutputError> {
+        self.seal();
+        let mut st = self.shared.lock();
+        st.closing = true;
+        self.shared.wake.notify_all();
+        let left = |st: &State| {
+            st.queue.iter().map(|c| c.len() as u64).sum::<u64>()
+                + st.spool.as_ref().map_or(0, |s| s.docs())
+                + st.in_flight_mem_docs
+        };
+        let mut before = left(&st);
+        loop {
+            let deadline = Instant::now() + self.close_timeout;
+            // The sender exits once everything is delivered (closing is
+            // set); waiting for the exit, not only for the drain, lets the
+            // join below release the spool's lock before close returns.
+            st = self.shared.wait_progress(st, deadline, |st| {
+                !st.exited && (!while_moving || left(st) >= before)
+            });
+            let now_left = left(&st);
+            if !while_moving || st.exited || now_left >= before {
+                break;
+            }
+            before = now_left;
+        }
+        let delivered = st.drained();
+        if !delivered {
+            // Out of time: everything still in memory goes to the spool
+            // (or is counted as dropped without one).
+            st.stop = true;
+            st.spill_all();
+            self.shared.wake.notify_all();
+            // The sender finishes its current attempt (bounded by the
+            // request timeout) and parks what it holds.
+            let limit = Instant::now() + self.attempt_timeout + Duration::from_secs(1);
+            while !st.exited && Instant::now() < limit {
+                st = self
+                    .shared
+                    .progress
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
+        let exited = st.exited;
+        // Without a spool, what is still queued is lost: count it.
+        if st.spool.is_none() {
+            let n: u64 = st.queue.iter().map(|c| c.len() as u64).sum();
+            st.stats.drop_docs(n);
+            st.queue.clear();
+            st.queue_bytes = 0;
+        }
+        if !exited && st.in_flight_mem_docs > 0 {
+            // The sender is stuck in a request past every timeout: what it
+            // holds from memory is not in the spool. Count it lost (a spooled
+            // entry it holds stays on disk and is replayed).
+            let n = std::mem::take(&mut st.in_flight_mem_docs);
+            st.stats.drop_docs(n);
+            tracing::warn!("elasticsearch output: the sender did not finish its request in time; {n} documents it held are lost");
+        }
+        st.publish(counters);
+        drop(st);
+        if exited {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+        self.closed_late = !delivered;
+        Ok(())
     }
 
     /// Hands the open chunk to the queue.
@@ -443,59 +602,66 @@ impl Output for ElasticsearchOutput {
     }
 
     fn close(&mut self, counters: &mut Counters) -> Result<(), OutputError> {
-        self.seal();
-        let deadline = Instant::now() + self.close_timeout;
-        let mut st = self.shared.lock();
-        st.closing = true;
-        self.shared.wake.notify_all();
-        let mut st = self
-            .shared
-            .wait_progress(st, deadline, |st| !st.drained() && !st.exited);
-        let delivered = st.drained();
-        if !delivered {
-            // Out of time: everything still in memory goes to the spool
-            // (or is counted as dropped without one).
-            st.stop = true;
-            st.spill_all();
-            self.shared.wake.notify_all();
-            // The sender finishes its current attempt (bounded by the
-            // request timeout) and parks what it holds.
-            let limit = Instant::now() + self.request_timeout + Duration::from_secs(1);
-            while !st.exited && Instant::now() < limit {
-                st = self
-                    .shared
-                    .progress
-                    .wait_timeout(st, Duration::from_millis(100))
-                    .map(|(g, _)| g)
-                    .unwrap_or_else(|p| p.into_inner().0);
+        self.finish(counters, false)
+    }
+
+    fn warnings(&self, c: &Counters) -> Vec<String> {
+        let mut w = Vec::new();
+        let st = self.shared.lock();
+        let g = |k: &str| c.get(k);
+        if g("output.es.dead_lettered") > 0 {
+            let last = [FailReason::Mapping, FailReason::Other]
+                .iter()
+                .find_map(|r| st.notes[r.index()].clone())
+                .unwrap_or_default();
+            match &self.dead_letter_path {
+                Some(p) => w.push(format!(
+                    "elasticsearch output: {} documents were rejected for good and written to the dead-letter file {} (last: {last})",
+                    g("output.es.dead_lettered"),
+                    p.display()
+                )),
+                None => w.push(format!(
+                    "elasticsearch output: {} documents were rejected for good and are lost: dead_letter = \"\" keeps no file (last: {last})",
+                    g("output.es.dead_lettered")
+                )),
             }
         }
-        let exited = st.exited;
-        // Without a spool, what is still queued is lost: count it.
-        if st.spool.is_none() {
-            let n: u64 = st.queue.iter().map(|c| c.len() as u64).sum();
-            st.stats.dropped += n;
-            st.queue.clear();
-            st.queue_bytes = 0;
-        }
-        st.publish(counters);
-        drop(st);
-        if exited {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
+        for r in [
+            FailReason::ReadOnly,
+            FailReason::Auth,
+            FailReason::Rejected,
+            FailReason::Server,
+        ] {
+            let n = g(r.counter());
+            if let (true, Some(m)) = (n > 0, &st.notes[r.index()]) {
+                w.push(format!(
+                    "elasticsearch output: {n} document refusals ({}), retried: {m}",
+                    r.name()
+                ));
             }
         }
-        if delivered {
-            Ok(())
-        } else {
-            let st = self.shared.lock();
-            let spooled = st.spool.as_ref().map_or(0, |s| s.docs());
-            Err(err(format!(
-                "elasticsearch output: not everything was delivered within close_timeout ({}s); {} documents stay in the spool for the next run",
-                self.close_timeout.as_secs_f64(),
-                spooled
-            )))
+        let spooled = g("output.es.spool_docs");
+        if spooled > 0 {
+            w.push(format!(
+                "elasticsearch output: {spooled} documents wait in the spool {}{}; they are delivered at the start of the next run, or now with `spanlens spool drain`",
+                self.spool_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default(),
+                if self.closed_late {
+                    format!(" (not delivered within close_timeout, {}s)", self.close_timeout.as_secs_f64())
+                } else {
+                    String::new()
+                }
+            ));
         }
+        if g("output.es.lost") > 0 {
+            w.push(format!(
+                "elasticsearch output: {} documents LOST (neither delivered, spooled nor dead-lettered): {} dropped at the spool bound, {} for lack of a spool or a writable one, {} rejected without a dead-letter file",
+                g("output.es.lost"),
+                g("output.es.dropped_spool_bound"),
+                g("output.es.dropped") - g("output.es.dropped_spool_bound"),
+                g("output.es.lost") - g("output.es.dropped")
+            ));
+        }
+        w
     }
 }
 
@@ -533,8 +699,8 @@ impl Setup {
         } else {
             "not managed"
         };
-        eprintln!(
-            "spanlens: elasticsearch output: {} {} at {}, index template {}: {}",
+        tracing::info!(
+            "elasticsearch output: {} {} at {}, index template {}: {}",
             if info.opensearch {
                 "OpenSearch"
             } else {
@@ -568,7 +734,10 @@ struct Sender {
     client: EsClient,
     shared: Arc<Shared>,
     dead_letter: Option<BufWriter<File>>,
+    dead_letter_path: Option<std::path::PathBuf>,
     dead_letter_logged: bool,
+    dead_letter_write_logged: bool,
+    announced_down: bool,
     max_retries: u32,
     backoff_init: Duration,
     backoff_max: Duration,
@@ -587,13 +756,23 @@ impl Sender {
     }
 
     /// Sleeps up to `d`; returns false when asked to stop meanwhile.
+    /// Longest pause while `close` waits: the cluster may come back any
+    /// moment, and the time left is short.
+    const CLOSING_PAUSE: Duration = Duration::from_secs(2);
+
     fn pause(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
+        let start = Instant::now();
         let mut st = self.shared.lock();
         loop {
             if st.stop {
                 return false;
             }
+            let until = start
+                + if st.closing {
+                    d.min(Self::CLOSING_PAUSE)
+                } else {
+                    d
+                };
             let now = Instant::now();
             if now >= until {
                 return true;
@@ -631,13 +810,13 @@ impl Sender {
             match setup.run(&mut self.client) {
                 Ok(()) => {
                     if failures > 0 {
-                        eprintln!("spanlens: elasticsearch output: cluster reached");
+                        tracing::info!("elasticsearch output: cluster reached");
                     }
                     return true;
                 }
                 Err(e) => {
                     if failures == 0 {
-                        eprintln!("spanlens: elasticsearch output: {e}; events are queued (and spooled) while retrying");
+                        tracing::warn!("elasticsearch output: {e}; events are queued (and spooled) while retrying");
                     }
                     failures = failures.saturating_add(1);
                     let j = self.jitter();
@@ -662,6 +841,7 @@ impl Sender {
                     match sp.peek() {
                         Ok(Some(c)) => {
                             st.in_flight = true;
+                            st.front_busy = true;
                             return Some(Work::Spooled(c));
                         }
                         Ok(None) => {}
@@ -670,7 +850,7 @@ impl Sender {
                             let before = sp.docs();
                             let popped = sp.pop();
                             let lost = before - sp.docs();
-                            st.stats.dropped += lost;
+                            st.stats.drop_docs(lost);
                             st.note_spool_error(&e);
                             if let Err(e) = popped {
                                 st.note_spool_error(&e);
@@ -684,6 +864,7 @@ impl Sender {
             if let Some(c) = st.queue.pop_front() {
                 st.queue_bytes -= c.bytes();
                 st.in_flight = true;
+                st.in_flight_mem_docs = c.len() as u64;
                 // Room in the queue: a blocked write() may go on.
                 self.shared.progress.notify_all();
                 return Some(Work::Memory(c));
@@ -722,11 +903,15 @@ impl Sender {
                 }
             }
             st.in_flight = false;
+            st.front_busy = false;
+            st.in_flight_mem_docs = 0;
             let failed = !rest.is_empty();
-            if failed && !st.down {
-                eprintln!("spanlens: elasticsearch output: cluster unreachable or refusing documents; spooling and retrying");
-            } else if !failed && st.down {
-                eprintln!("spanlens: elasticsearch output: delivering again");
+            if failed && !self.announced_down {
+                self.announced_down = true;
+                tracing::warn!("elasticsearch output: cluster unreachable or refusing documents; spooling and retrying");
+            } else if !failed && self.announced_down {
+                self.announced_down = false;
+                tracing::info!("elasticsearch output: delivering again");
             }
             st.down = failed;
             drop(st);
@@ -764,7 +949,15 @@ impl Sender {
                 }
             }
             match result {
-                Err(_) => self.shared.lock().stats.bulk_failed += 1,
+                Err(e) => {
+                    // Refused, reset or timed out (a stalled node): an
+                    // outage. New chunks go to the spool at once instead of
+                    // waiting behind this one while it is retried.
+                    let mut st = self.shared.lock();
+                    st.stats.bulk_failed += 1;
+                    st.note(FailReason::Server, n, &e.to_string());
+                    st.down = true;
+                }
                 Ok((reply, latency)) => {
                     let mut st = self.shared.lock();
                     st.stats.latency_us += latency.as_micros() as u64;
@@ -779,6 +972,12 @@ impl Sender {
                                     st.stats.docs_duplicate += plan.duplicates as u64;
                                     for (_, r) in &plan.retry {
                                         st.stats.fail(*r, 1);
+                                    }
+                                    let mut seen = [false; 6];
+                                    for (_, r) in &plan.retry {
+                                        if !std::mem::replace(&mut seen[r.index()], true) {
+                                            st.note(*r, 0, &retry::item_message(&reply.body, r));
+                                        }
                                     }
                                     drop(st);
                                     for (i, reason, status, msg) in &plan.dead {
@@ -795,7 +994,13 @@ impl Sender {
                                 Err(_) => self.shared.lock().stats.bulk_failed += 1,
                             }
                         }
-                        RequestVerdict::Retry => self.shared.lock().stats.bulk_failed += 1,
+                        RequestVerdict::Retry => {
+                            let mut st = self.shared.lock();
+                            st.stats.bulk_failed += 1;
+                            let r = FailReason::of_request(reply.status, &reply.body);
+                            let body = String::from_utf8_lossy(&reply.body);
+                            st.note(r, n, &format!("HTTP {} {}", reply.status, body.trim()));
+                        }
                         RequestVerdict::Split => {
                             self.shared.lock().stats.bulk_failed += 1;
                             if pending.len() > 1 {
@@ -853,15 +1058,25 @@ impl Sender {
         {
             let mut st = self.shared.lock();
             st.stats.dead_lettered += 1;
-            st.stats.fail(reason, 1);
+            st.note(reason, 1, msg);
+            if self.dead_letter.is_none() {
+                st.stats.lost += 1;
+            }
         }
         let Some(out) = self.dead_letter.as_mut() else {
             if !self.dead_letter_logged {
                 self.dead_letter_logged = true;
-                eprintln!("spanlens: elasticsearch output: a document was rejected ({msg}); set dead_letter to keep such documents");
+                tracing::warn!("elasticsearch output: a document was rejected for good ({msg}) and is lost: set output.elasticsearch.dead_letter to keep such documents");
             }
             return;
         };
+        if !self.dead_letter_logged {
+            self.dead_letter_logged = true;
+            tracing::warn!(
+                "elasticsearch output: a document was rejected for good ({msg}); such documents are written to the dead-letter file {}",
+                self.dead_letter_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+            );
+        }
         let mut line = Vec::with_capacity(c.source(i).len() + msg.len() + 128);
         line.extend_from_slice(b"{\"@timestamp\":\"");
         crate::time::write_rfc3339(
@@ -880,6 +1095,8 @@ impl Sender {
                 FailReason::Mapping => "mapping",
                 FailReason::Rejected => "rejected",
                 FailReason::Server => "server",
+                FailReason::ReadOnly => "readonly",
+                FailReason::Auth => "auth",
                 FailReason::Other => "other",
             })
             .unwrap_or_default()
@@ -892,9 +1109,15 @@ impl Sender {
         line.extend_from_slice(b",\"document\":");
         line.extend_from_slice(c.source(i));
         line.extend_from_slice(b"}\n");
-        if out.write_all(&line).is_err() && !self.dead_letter_logged {
-            self.dead_letter_logged = true;
-            eprintln!("spanlens: elasticsearch output: cannot write the dead-letter file; rejected documents are only counted");
+        if let Err(e) = out.write_all(&line) {
+            self.shared.lock().stats.lost += 1;
+            if !self.dead_letter_write_logged {
+                self.dead_letter_write_logged = true;
+                tracing::warn!(
+                    "elasticsearch output: cannot write the dead-letter file {}: {e}; rejected documents are counted as lost",
+                    self.dead_letter_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                );
+            }
         }
     }
 

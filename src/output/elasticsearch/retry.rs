@@ -48,23 +48,82 @@ pub fn classify_status(status: u16) -> RequestVerdict {
 pub enum FailReason {
     /// 429: the node's queues were full.
     Rejected,
-    /// 5xx on the item.
+    /// 5xx on the item, or no answer (connection refused, timeout).
     Server,
     /// 400 mapping or parsing error (`mapper_parsing_exception`,
     /// `document_parsing_exception`, `illegal_argument_exception`, ...).
     Mapping,
-    /// Any other 4xx on the item (for example a closed or read-only index).
+    /// A write block on the index (`cluster_block_exception`): read-only,
+    /// or the disk flood-stage watermark reached. Retried: an operator
+    /// frees the disk or lifts the block and nothing is lost.
+    ReadOnly,
+    /// 401/403 security errors: wrong credentials or missing privileges.
+    /// Retried (an operator fixes the role), the documents wait in the spool.
+    Auth,
+    /// Any other 4xx on the item (for example a closed index).
     Other,
 }
 
 impl FailReason {
+    /// Every reason, in counter order.
+    pub const ALL: [FailReason; 6] = [
+        FailReason::Rejected,
+        FailReason::Server,
+        FailReason::Mapping,
+        FailReason::ReadOnly,
+        FailReason::Auth,
+        FailReason::Other,
+    ];
+
+    /// Position in [`FailReason::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            FailReason::Rejected => 0,
+            FailReason::Server => 1,
+            FailReason::Mapping => 2,
+            FailReason::ReadOnly => 3,
+            FailReason::Auth => 4,
+            FailReason::Other => 5,
+        }
+    }
+
     /// The counter name `output.es.docs_failed_<reason>`.
     pub fn counter(self) -> &'static str {
         match self {
             FailReason::Rejected => "output.es.docs_failed_rejected",
             FailReason::Server => "output.es.docs_failed_server",
             FailReason::Mapping => "output.es.docs_failed_mapping",
+            FailReason::ReadOnly => "output.es.docs_failed_readonly",
+            FailReason::Auth => "output.es.docs_failed_auth",
             FailReason::Other => "output.es.docs_failed_other",
+        }
+    }
+
+    /// The short name used in the summary and the dead-letter file.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailReason::Rejected => "busy (429)",
+            FailReason::Server => "server error or no answer",
+            FailReason::Mapping => "mapping",
+            FailReason::ReadOnly => "index read-only or disk full",
+            FailReason::Auth => "auth",
+            FailReason::Other => "other",
+        }
+    }
+
+    /// The reason of a whole-request failure from its status and body.
+    pub fn of_request(status: u16, body: &[u8]) -> FailReason {
+        let b = String::from_utf8_lossy(&body[..body.len().min(2048)]);
+        if b.contains("cluster_block_exception") {
+            FailReason::ReadOnly
+        } else if status == 401 || status == 403 || b.contains("security_exception") {
+            FailReason::Auth
+        } else if status == 429 {
+            FailReason::Rejected
+        } else if status >= 500 {
+            FailReason::Server
+        } else {
+            FailReason::Other
         }
     }
 }
@@ -94,6 +153,11 @@ pub fn classify_item(status: u16, error_type: &str, error_reason: &str) -> ItemO
     match status {
         200..=299 => ItemOutcome::Indexed,
         409 => ItemOutcome::Duplicate,
+        // A write block (read-only index, disk flood stage: 403 or 429).
+        _ if error_type == "cluster_block_exception" => ItemOutcome::Retry(FailReason::ReadOnly),
+        401 | 403 if error_type == "security_exception" || status == 401 => {
+            ItemOutcome::Retry(FailReason::Auth)
+        }
         429 => ItemOutcome::Retry(FailReason::Rejected),
         500..=599 => ItemOutcome::Retry(FailReason::Server),
         _ => {
@@ -195,6 +259,29 @@ pub fn parse_bulk_response(
         .collect()
 }
 
+/// `type: reason` of the first item in a bulk response refused for `r`
+/// (for warnings); empty when none is found.
+pub fn item_message(body: &[u8], r: &FailReason) -> String {
+    let Ok(raw) = serde_json::from_slice::<RawResponse>(body) else {
+        return String::new();
+    };
+    for m in raw.items {
+        let Some(item) = m.into_values().next() else {
+            continue;
+        };
+        let (kind, reason) = match item.error {
+            Some(RawError::Obj { kind, reason }) => (kind, reason.unwrap_or_default()),
+            Some(RawError::Text(t)) => (String::new(), t),
+            None => continue,
+        };
+        let status = item.status.unwrap_or(0);
+        if classify_item(status, &kind, &reason) == ItemOutcome::Retry(*r) {
+            return format!("HTTP {status} {kind}: {reason}");
+        }
+    }
+    String::new()
+}
+
 /// What a bulk response asks the sender to do, by document index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BulkPlan {
@@ -283,16 +370,57 @@ mod tests {
         assert_eq!(p.duplicates, 1);
         assert_eq!(
             p.retry,
-            vec![(1, FailReason::Rejected), (2, FailReason::Server)]
+            vec![
+                (1, FailReason::Rejected),
+                (2, FailReason::Server),
+                (6, FailReason::ReadOnly)
+            ]
         );
-        assert_eq!(p.dead.len(), 2);
+        assert_eq!(p.dead.len(), 1);
         let (i, r, s, m) = &p.dead[0];
         assert_eq!((*i, *r, *s), (3, FailReason::Mapping, 400));
         assert!(
             m.starts_with("document_parsing_exception: [1:30] failed to parse field [client.ip]")
         );
-        let (i, r, s, _) = &p.dead[1];
-        assert_eq!((*i, *r, *s), (6, FailReason::Other, 403));
+    }
+
+    #[test]
+    fn blocks_and_security_errors_are_retried_with_their_reason() {
+        // Disk flood stage (ES 8 answers 429) and an explicit read-only block (403).
+        let flood = classify_item(
+            429,
+            "cluster_block_exception",
+            "index [i] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];",
+        );
+        assert_eq!(flood, ItemOutcome::Retry(FailReason::ReadOnly));
+        let ro = classify_item(
+            403,
+            "cluster_block_exception",
+            "FORBIDDEN/5/index read-only (api)",
+        );
+        assert_eq!(ro, ItemOutcome::Retry(FailReason::ReadOnly));
+        let auth = classify_item(
+            403,
+            "security_exception",
+            "action [indices:data/write/bulk[s]] is unauthorized",
+        );
+        assert_eq!(auth, ItemOutcome::Retry(FailReason::Auth));
+        assert!(matches!(
+            classify_item(404, "index_not_found_exception", "no such index"),
+            ItemOutcome::Dead {
+                reason: FailReason::Other,
+                ..
+            }
+        ));
+        assert_eq!(FailReason::of_request(401, b"{}"), FailReason::Auth);
+        assert_eq!(
+            FailReason::of_request(403, br#"{"error":{"type":"cluster_block_exception"}}"#),
+            FailReason::ReadOnly
+        );
+        assert_eq!(FailReason::of_request(503, b""), FailReason::Server);
+        for (i, r) in FailReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
     }
 
     #[test]

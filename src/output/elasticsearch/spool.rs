@@ -6,7 +6,14 @@
 //! so the spool survives a restart and is replayed oldest first. A file is
 //! written to a temporary name and renamed, so a crash never leaves half an
 //! entry under a real name. The spool does not send anything, and it never
-//! drops silently: [`Spool::push_back`] says when an entry did not fit.
+//! drops silently: [`Spool::push_back`] says when an entry did not fit, and
+//! [`Spool::evict_for`] (the caller's way to make room at the bound by
+//! dropping the oldest entries) returns how many documents it removed.
+//!
+//! One process at a time: [`Spool::open`] takes an exclusive `flock` on
+//! `<dir>/.lock` for as long as the spool lives, so a replay and a live run
+//! (or two runs) never interleave their entries; [`Spool::inspect`] reads
+//! a spool without the lock, for `spanlens spool status`.
 
 use super::encoder::{BulkChunk, MalformedBody};
 use std::collections::VecDeque;
@@ -53,24 +60,102 @@ pub struct Spool {
     entries: VecDeque<Entry>,
     bytes: u64,
     docs: u64,
+    /// Holds the `flock` while the spool is open (None for [`Spool::inspect`]).
+    _lock: Option<fs::File>,
+}
+
+/// What `spanlens spool status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolInfo {
+    /// Entries (bulk requests).
+    pub entries: usize,
+    /// Documents.
+    pub docs: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Modification time of the oldest and the newest entry.
+    pub oldest: Option<std::time::SystemTime>,
+    /// See `oldest`.
+    pub newest: Option<std::time::SystemTime>,
+    /// The hosts recorded by the run that wrote the spool (`<dir>/cluster`).
+    pub cluster: Option<String>,
+}
+
+fn lock(dir: &Path) -> Result<fs::File, SpoolError> {
+    let path = dir.join(".lock");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| SpoolError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Err(SpoolError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "in use by another spanlens process (stop it, or give this run its own output.elasticsearch.spool_dir)",
+            ),
+        });
+    }
+    Ok(f)
 }
 
 impl Spool {
-    /// Opens (creating) `dir`; entries left by an earlier run are kept, in
-    /// order; stray temporary files are removed.
+    /// Opens (creating) `dir` and locks it; entries left by an earlier run
+    /// are kept, in order; stray temporary files are removed.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
+        fs::create_dir_all(dir).map_err(|source| SpoolError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let l = lock(dir)?;
+        let mut s = Self::scan(dir, max_bytes, true)?;
+        s._lock = Some(l);
+        Ok(s)
+    }
+
+    /// Reads what `dir` holds without locking or changing it.
+    pub fn inspect(dir: &Path) -> Result<SpoolInfo, SpoolError> {
+        let s = Self::scan(dir, u64::MAX, false)?;
+        let mtime = |e: Option<&Entry>| {
+            e.and_then(|e| fs::metadata(s.path(e)).ok())
+                .and_then(|m| m.modified().ok())
+        };
+        Ok(SpoolInfo {
+            entries: s.entries.len(),
+            docs: s.docs,
+            bytes: s.bytes,
+            oldest: mtime(s.entries.front()),
+            newest: mtime(s.entries.back()),
+            cluster: fs::read_to_string(dir.join("cluster"))
+                .ok()
+                .map(|t| t.trim().to_string()),
+        })
+    }
+
+    /// Records which cluster the spooled documents are for (shown by `spool status`).
+    pub fn set_cluster(&self, hosts: &str) {
+        let _ = fs::write(self.dir.join("cluster"), format!("{hosts}\n"));
+    }
+
+    fn scan(dir: &Path, max_bytes: u64, tidy: bool) -> Result<Spool, SpoolError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| SpoolError::Io { path, source }
         };
-        fs::create_dir_all(dir).map_err(io(dir))?;
         let mut entries = Vec::new();
         for e in fs::read_dir(dir).map_err(io(dir))? {
             let e = e.map_err(io(dir))?;
             let name = e.file_name();
             let name = name.to_string_lossy();
             if name.ends_with(".tmp") {
-                let _ = fs::remove_file(e.path());
+                if tidy {
+                    let _ = fs::remove_file(e.path());
+                }
                 continue;
             }
             let Some(stem) = name.strip_suffix(".bulk") else {
@@ -94,6 +179,7 @@ impl Spool {
             entries: entries.into(),
             bytes,
             docs,
+            _lock: None,
         })
     }
 
@@ -137,11 +223,38 @@ impl Spool {
             path: tmp.clone(),
             source,
         };
-        let mut f = fs::File::create(&tmp).map_err(io)?;
-        f.write_all(body).map_err(io)?;
-        f.sync_data().map_err(io)?;
-        drop(f);
+        let written = fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(body)?;
+            f.sync_data()
+        });
+        if let Err(e) = written {
+            // A full disk leaves no half entry behind (and frees its room).
+            let _ = fs::remove_file(&tmp);
+            return Err(io(e));
+        }
         fs::rename(&tmp, &path).map_err(|source| SpoolError::Io { path, source })
+    }
+
+    /// Makes room for `bytes` more at the bound by deleting the oldest
+    /// entries (after the first one when `keep_front`: the sender holds
+    /// it). Returns the documents deleted, which the caller counts as lost.
+    /// Does nothing when `bytes` alone exceeds the bound.
+    pub fn evict_for(&mut self, bytes: u64, keep_front: bool) -> u64 {
+        if bytes > self.max_bytes {
+            return 0;
+        }
+        let mut lost = 0;
+        let at = usize::from(keep_front);
+        while !self.fits(bytes) && self.entries.len() > at {
+            let Some(e) = self.entries.remove(at) else {
+                break;
+            };
+            let _ = fs::remove_file(self.path(&e));
+            self.bytes = self.bytes.saturating_sub(e.bytes);
+            self.docs = self.docs.saturating_sub(e.docs);
+            lost += e.docs;
+        }
+        lost
     }
 
     fn add(&mut self, chunk: &BulkChunk, front: bool) -> Result<bool, SpoolError> {
@@ -272,7 +385,17 @@ mod tests {
         }
         assert_eq!(seen, vec![0, 10, 20]);
         assert_eq!((s.bytes(), s.docs()), (0, 0));
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        let bulk_files = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".bulk")
+            })
+            .count();
+        assert_eq!(bulk_files, 0);
     }
 
     #[test]
@@ -330,5 +453,45 @@ mod tests {
         assert!(e.contains("00000000000000000001-1.bulk"), "{e}");
         s.pop().unwrap();
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn eviction_drops_the_oldest_and_counts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = chunk(0, 1);
+        let max = one.bytes() as u64 * 3;
+        let mut s = Spool::open(dir.path(), max).unwrap();
+        for k in 0..3 {
+            assert!(s.push_back(&chunk(k, 1)).unwrap());
+        }
+        // The sender holds entry 0: entry 1 goes first.
+        assert_eq!(s.evict_for(one.bytes() as u64, true), 1);
+        assert!(s.push_back(&chunk(3, 1)).unwrap());
+        assert_eq!(s.evict_for(one.bytes() as u64, false), 1);
+        assert!(s.push_back(&chunk(4, 1)).unwrap());
+        let mut seen = Vec::new();
+        while let Some(c) = s.peek().unwrap() {
+            seen.push(first_index(&c));
+            s.pop().unwrap();
+        }
+        assert_eq!(seen, vec![2, 3, 4]);
+        // Larger than the whole bound: nothing is evicted for it.
+        assert_eq!(s.evict_for(max + 1, false), 0);
+    }
+
+    #[test]
+    fn a_second_process_cannot_open_a_locked_spool_but_can_inspect_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 20).unwrap();
+        s.push_back(&chunk(0, 4)).unwrap();
+        s.set_cluster("http://127.0.0.1:9200");
+        let e = Spool::open(dir.path(), 1 << 20).unwrap_err().to_string();
+        assert!(e.contains("in use by another spanlens process"), "{e}");
+        let info = Spool::inspect(dir.path()).unwrap();
+        assert_eq!((info.entries, info.docs), (1, 4));
+        assert_eq!(info.cluster.as_deref(), Some("http://127.0.0.1:9200"));
+        assert!(info.oldest.is_some());
+        drop(s);
+        assert!(Spool::open(dir.path(), 1 << 20).is_ok());
     }
 }

@@ -31,7 +31,11 @@ fn state(max: usize, spool: Option<Spool>) -> State {
         stop: false,
         exited: false,
         stats: Stats::default(),
+        front_busy: false,
+        in_flight_mem_docs: 0,
+        notes: Default::default(),
         spool_error_logged: false,
+        bound_logged: false,
     }
 }
 
@@ -97,7 +101,7 @@ fn down_cluster_sends_new_chunks_to_spool() {
 }
 
 #[test]
-fn spool_bound_overflow_is_counted_as_dropped() {
+fn spool_bound_drops_the_oldest_and_counts_it() {
     let dir = tempfile::tempdir().unwrap();
     let c = chunk(2);
     let mut st = state(
@@ -107,8 +111,17 @@ fn spool_bound_overflow_is_counted_as_dropped() {
     st.down = true;
     st.enqueue(chunk(2));
     st.enqueue(chunk(2));
-    assert_eq!(st.spool.as_ref().unwrap().docs(), 2);
-    assert_eq!(st.stats.dropped, 2);
+    st.enqueue(chunk(1));
+    // Only the newest fits: 4 older documents made room and are counted.
+    assert_eq!(st.spool.as_ref().unwrap().docs(), 1);
+    assert_eq!(st.stats.dropped, 4);
+    assert_eq!(st.stats.dropped_bound, 4);
+    assert_eq!(st.stats.lost, 4);
+    // The entry the sender holds is never evicted under it.
+    st.front_busy = true;
+    st.enqueue(chunk(2));
+    assert_eq!(st.spool.as_ref().unwrap().docs(), 1);
+    assert_eq!(st.stats.dropped, 6);
 }
 
 #[test]
@@ -133,6 +146,8 @@ fn unreachable_cluster_is_one_line_error_with_url() {
     let cfg = ElasticsearchConfig {
         hosts: vec!["http://127.0.0.1:1".into()],
         connect_timeout: crate::time::HumanDuration::millis(500),
+        spool_dir: Some("".into()),
+        dead_letter: Some("".into()),
         ..Default::default()
     };
     let e = ElasticsearchOutput::new(cfg, false)
@@ -153,6 +168,7 @@ fn live_mode_queues_and_spools_while_unreachable() {
         backoff_max: crate::time::HumanDuration::millis(100),
         close_timeout: crate::time::HumanDuration::millis(300),
         spool_dir: Some(dir.path().join("spool")),
+        dead_letter: Some("".into()),
         bulk_max_docs: 2,
         ..Default::default()
     };
@@ -163,11 +179,16 @@ fn live_mode_queues_and_spools_while_unreachable() {
     }
     let mut counters = Counters::new();
     out.write(&b, &mut counters).unwrap();
-    let e = out.close(&mut counters).unwrap_err().to_string();
-    assert!(e.contains("5 documents stay in the spool"), "{e}");
+    // Spooled is not lost: close succeeds and says where they wait.
+    out.close(&mut counters).unwrap();
+    let w = out.warnings(&counters).join("\n");
+    assert!(w.contains("5 documents wait in the spool"), "{w}");
+    assert!(w.contains("spanlens spool drain"), "{w}");
     assert_eq!(counters.get("output.es.docs_accepted"), 5);
     assert_eq!(counters.get("output.es.spool_docs"), 5);
     assert_eq!(counters.get("output.es.dropped"), 0);
+    assert_eq!(counters.get("output.es.lost"), 0);
+    drop(out);
     // The next run finds them, in order.
     let sp = Spool::open(&dir.path().join("spool"), 1 << 20).unwrap();
     assert_eq!(sp.docs(), 5);
@@ -180,6 +201,8 @@ fn unreadable_ca_file_is_named() {
     let cfg = ElasticsearchConfig {
         hosts: vec!["https://127.0.0.1:1".into()],
         ca_file: Some("/nonexistent/ca.pem".into()),
+        spool_dir: Some("".into()),
+        dead_letter: Some("".into()),
         ..Default::default()
     };
     let e = ElasticsearchOutput::new(cfg, true)
@@ -193,6 +216,8 @@ fn unreadable_ca_file_is_named() {
     let cfg = ElasticsearchConfig {
         hosts: vec!["https://127.0.0.1:1".into()],
         ca_file: Some(pem),
+        spool_dir: Some("".into()),
+        dead_letter: Some("".into()),
         ..Default::default()
     };
     let e = ElasticsearchOutput::new(cfg, true)

@@ -6,7 +6,8 @@
 //! Packetbeat builds it (Go's `url.Values.Encode`): the parameters of the
 //! request target and, for `application/x-www-form-urlencoded` bodies, of the
 //! body (body values win for the same name), decoded, sorted by name and
-//! re-encoded, with the values of `hide_keywords` replaced by `xxxxx`.
+//! re-encoded, with the values of hidden parameters (`mask_passwords`: the
+//! usual password and token names, plus `hide_keywords`) replaced by `xxxxx`.
 //!
 //! Everything is written from byte ranges of the kept heads through a
 //! reused [`Scratch`]; nothing is allocated per event once it is warm.
@@ -14,6 +15,7 @@
 use super::message::{errors, Message};
 use super::parser::{trim, Head};
 use super::HttpConfig;
+use crate::aggregate::Code;
 use crate::event::{JsonWriter, Status, Transaction};
 use crate::proto::{common, TxSink};
 use base64::Engine;
@@ -258,11 +260,7 @@ impl Scratch {
             let key = self.decoded.get(p.key.0..p.key.1).unwrap_or(&[]);
             query_escape(key, &mut self.query);
             self.query.push(b'=');
-            let hidden = cfg
-                .hide_keywords
-                .iter()
-                .any(|h| h.as_bytes().eq_ignore_ascii_case(key));
-            if hidden {
+            if cfg.hides(key) {
                 self.query.extend_from_slice(HIDDEN.as_bytes());
             } else {
                 let v = self.decoded.get(p.value.0..p.value.1).unwrap_or(&[]);
@@ -449,6 +447,23 @@ pub(crate) fn emit(
         ..common::transaction("http", req.map(|r| &r.leg), resp.map(|r| &r.leg))
     };
     tx.response_bytes += interim;
+    // What the report counts: the same values the body writes below.
+    if out.aggregating() {
+        tx.detail.code = resp.map_or(Code::None, |r| Code::Num(r.head.status.into()));
+        tx.detail.content_type = resp
+            .and_then(|r| r.head.value(r.head.content_type))
+            .map(mime_type)
+            .filter(|m| !m.is_empty())
+            .and_then(|b| std::str::from_utf8(b).ok());
+        if let (Some(r), Some(p)) = (req, &parts) {
+            tx.detail.method = std::str::from_utf8(r.head.method()).ok();
+            tx.detail.resource = std::str::from_utf8(p.path).ok();
+            tx.detail.user_agent = r
+                .head
+                .value(r.head.user_agent)
+                .and_then(|b| std::str::from_utf8(b).ok());
+        }
+    }
     out.emit(&tx, |w| {
         let version = req.or(resp).map_or(1, |m| m.head.minor);
         w.begin_obj("http");
@@ -456,7 +471,7 @@ pub(crate) fn emit(
         if let Some(r) = req {
             w.begin_obj("request");
             w.bytes_lossy("method", r.head.method());
-            let masked = (r.form && !cfg.hide_keywords.is_empty()).then_some(&sc.query[..]);
+            let masked = (r.form && cfg.masks_any()).then_some(&sc.query[..]);
             write_message_common(w, cfg, r, masked, &mut sc.tmp);
             if let Some(referer) = r.head.value(r.head.referer) {
                 w.bytes_lossy("referrer", referer);

@@ -50,9 +50,15 @@ pub struct HttpConfig {
     /// A header naming the real client behind a proxy (e.g. `X-Forwarded-For`):
     /// its first address becomes `client.ip`, and `network.forwarded_ip`.
     pub real_ip_header: Option<String>,
-    /// Replace `Authorization` and `Proxy-Authorization` values by `*`.
+    /// Replace `Authorization` and `Proxy-Authorization` values by `*`
+    /// (default on).
     pub redact_authorization: bool,
-    /// Query and form parameter names whose values are replaced by `xxxxx`.
+    /// Mask the values of the query and form parameters named in
+    /// [`DEFAULT_HIDDEN`] (`pass`, `password`, `passwd`, `pwd`, `secret`,
+    /// `token`, `api_key`; any case) by `xxxxx` (default on).
+    pub mask_passwords: bool,
+    /// More query and form parameter names whose values are replaced by
+    /// `xxxxx`, added to [`DEFAULT_HIDDEN`] (always applied).
     pub hide_keywords: Vec<String>,
     /// A request with no response after this much packet time is reported
     /// as unmatched.
@@ -79,12 +85,37 @@ impl Default for HttpConfig {
             max_body_bytes: 64 * 1024,
             real_ip_header: None,
             redact_authorization: true,
+            mask_passwords: true,
             hide_keywords: Vec::new(),
             transaction_timeout: HumanDuration::secs(10),
             max_message_size: 10 * 1024 * 1024,
             max_in_flight: 64,
             max_head_bytes: parser::DEFAULT_MAX_HEAD,
         }
+    }
+}
+
+/// Parameter names whose values are masked unless `mask_passwords = false`.
+pub const DEFAULT_HIDDEN: [&str; 7] = [
+    "pass", "password", "passwd", "pwd", "secret", "token", "api_key",
+];
+
+impl HttpConfig {
+    /// Whether the value of parameter `key` is masked.
+    pub fn hides(&self, key: &[u8]) -> bool {
+        (self.mask_passwords
+            && DEFAULT_HIDDEN
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(key)))
+            || self
+                .hide_keywords
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(key))
+    }
+
+    /// Whether any parameter is masked (form bodies are then shown re-encoded).
+    pub fn masks_any(&self) -> bool {
+        self.mask_passwords || !self.hide_keywords.is_empty()
     }
 }
 

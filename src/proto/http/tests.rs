@@ -722,6 +722,69 @@ fn fuzz_harness_on_pseudo_random_inputs() {
     }
 }
 
+/// Privacy by default: the usual password and token parameter names are
+/// masked in the query, the form body and `url.full`, and so is the
+/// Authorization header, with no configuration; `hide_keywords` adds names;
+/// `mask_passwords = false` and `redact_authorization = false` show them.
+#[test]
+fn passwords_and_authorization_are_masked_by_default() {
+    let run = |cfg: HttpConfig| {
+        let mut h = Harness::new(HttpConfig {
+            send_all_headers: true,
+            include_body_for: vec!["urlencoded".into()],
+            ..cfg
+        });
+        let body = b"user=ann&Password=hunter2&api_key=k123&pin=4711";
+        let head = format!(
+            "POST /login?token=t0k&pwd=p1&passwd=p2&pass=p3&secret=s3&q=ok HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer sEcReT-bearer\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        h.req(head.as_bytes(), T0);
+        h.req(body, T0);
+        h.resp(OK5, T0);
+        let ev = h.events();
+        assert_eq!(ev.len(), 1);
+        (
+            ev[0].clone(),
+            String::from_utf8_lossy(h.batch.json(0)).to_string(),
+        )
+    };
+    let (e, text) = run(HttpConfig {
+        hide_keywords: vec!["PIN".into()],
+        ..HttpConfig::default()
+    });
+    for secret in [
+        "hunter2",
+        "k123",
+        "t0k",
+        "p1",
+        "p2",
+        "p3",
+        "s3",
+        "4711",
+        "sEcReT-bearer",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked: {text}");
+    }
+    assert_eq!(
+        e["url"]["query"],
+        "Password=xxxxx&api_key=xxxxx&pass=xxxxx&passwd=xxxxx&pin=xxxxx&pwd=xxxxx&q=ok&secret=xxxxx&token=xxxxx&user=ann"
+    );
+    assert_eq!(e["http"]["request"]["headers"]["authorization"], "*");
+    assert!(e["url"]["full"].as_str().unwrap().contains("token=xxxxx"));
+    let (_, shown) = run(HttpConfig {
+        mask_passwords: false,
+        redact_authorization: false,
+        ..HttpConfig::default()
+    });
+    for secret in ["hunter2", "k123", "t0k", "sEcReT-bearer", "4711"] {
+        assert!(
+            shown.contains(secret),
+            "{secret} hidden although masking is off"
+        );
+    }
+}
+
 #[test]
 fn the_test_kits_generic_checks_pass_on_a_post_and_a_chunked_response() {
     use crate::proto::{testkit, ProtocolId, ProtocolsConfig};

@@ -25,7 +25,8 @@
 
 use super::parser::{self, caps, cmd, PacketHeader, HEADER_LEN, MAX_PAYLOAD};
 use super::MysqlConfig;
-use crate::event::{JsonWriter, Status, Transaction};
+use crate::aggregate::Code;
+use crate::event::{JsonWriter, Status, Transaction, TxDetail};
 use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
 use crate::proto::common::{Overflow, Pushed, Resync, Scan, TxQueue};
 use crate::proto::{Dir, Session, TxSink};
@@ -810,6 +811,12 @@ impl MysqlSession {
             response_bytes: tx.response_bytes,
             error,
             real_client_ip: None,
+            detail: TxDetail {
+                code: tx.error_code.map_or(Code::None, |c| Code::Num(c.into())),
+                method: Some(&tx.method),
+                resource: tx.query.as_deref(),
+                ..TxDetail::default()
+            },
         };
         let cfg = &self.cfg;
         let path = path_of(&tx, self.database.as_deref());

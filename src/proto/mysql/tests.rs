@@ -86,7 +86,7 @@ pub(crate) fn corpus(file: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("skipping: corpus file {} not found", p.display());
+        crate::test_support::skip(&format!("corpus file {} not found", p.display()));
         None
     }
 }

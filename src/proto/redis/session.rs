@@ -24,7 +24,8 @@
 
 use super::parser::{self, Kind, RespParser, Token, Visitor};
 use super::RedisConfig;
-use crate::event::{Status, Transaction};
+use crate::aggregate::Code;
+use crate::event::{Status, Transaction, TxDetail};
 use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
 use crate::proto::common::{self, Head, Leg, Overflow, Pushed, Resync, Scan, TxQueue};
 use crate::proto::{Dir, Session, TxSink};
@@ -531,6 +532,14 @@ impl RedisSession {
         let t = Transaction {
             status: Some(status),
             error,
+            detail: TxDetail {
+                code: reply
+                    .and_then(|m| m.error.as_deref())
+                    .map_or(Code::None, Code::redis_error),
+                method: Some(&r.method),
+                resource: resource(&r.method, &r.msg.elems),
+                ..TxDetail::default()
+            },
             ..common::transaction("redis", Some(&r.msg.leg), reply.map(|m| &m.leg))
         };
         let cfg = &self.cfg;
@@ -559,10 +568,6 @@ impl RedisSession {
 
     fn emit_push(&self, m: Message, out: &mut TxSink<'_>) {
         out.count("redis.pushes", 1);
-        let t = Transaction {
-            status: Some(Status::Ok),
-            ..common::transaction("redis", None, Some(&m.leg))
-        };
         let kind = m
             .elems
             .first()
@@ -573,6 +578,15 @@ impl RedisSession {
             m.elems.get(2)
         } else {
             m.elems.get(1)
+        };
+        let t = Transaction {
+            status: Some(Status::Ok),
+            detail: TxDetail {
+                method: Some(&kind),
+                resource: channel.map(String::as_str),
+                ..TxDetail::default()
+            },
+            ..common::transaction("redis", None, Some(&m.leg))
         };
         let cfg = &self.cfg;
         out.emit(&t, |w| {

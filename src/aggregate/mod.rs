@@ -1,0 +1,1056 @@
+//! The aggregator every dashboard face shares (report file, live page, and
+//! later a report built from Elasticsearch).
+//!
+//! It is fed one small typed record per transaction ([`TxSummary`]) and per
+//! flow report ([`FlowSummary`]), built either from the typed data at the
+//! point where a worker emits an event or from a parsed NDJSON event
+//! ([`summary`]), so both paths give the same figures. Records are folded
+//! into [`Stats`] keyed by [`Key`]: packet-time interval (default 10 s),
+//! server group, server `ip:port` and protocol. Intervals are mergeable
+//! ([`Aggregator::merge`]: workers are merged like the counters, no shared
+//! lock on the hot path) and serialisable (serde; histograms as their
+//! non-empty buckets).
+//!
+//! Every bound is configurable ([`AggConfig`], `[report]` section) and
+//! counted in [`Bounds`] when hit.
+
+pub mod summary;
+
+pub use summary::{Code, FlowSummary, TcpSummary, TxSummary};
+
+use ahash::AHashMap;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// Latency histograms hold microseconds up to one hour.
+const HIST_MAX_US: u64 = 3_600_000_000;
+
+/// Bounds of the aggregator (`[report]` section).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggConfig {
+    /// Interval length in seconds of packet time.
+    pub interval_secs: u64,
+    /// Most (interval, group, server, protocol) keys held at once; records of
+    /// further servers go to the server `other` of their interval
+    /// (`bounds.keys`), so at most one more key per interval.
+    pub max_keys: usize,
+    /// Entries of each heavy-hitter sketch (URLs, queries, commands,
+    /// talkers) per key; more distinct values evict the smallest
+    /// (`bounds.top_evictions`).
+    pub top_entries: usize,
+    /// Slowest transactions kept whole per key.
+    pub slowest: usize,
+    /// Distinct client addresses per key (`bounds.clients`).
+    pub max_clients: usize,
+    /// Distinct user agents, status codes, content types and methods per
+    /// key (`bounds.labels`).
+    pub max_labels: usize,
+    /// Live page: intervals kept in the ring (default 6 hours of 10 s).
+    pub ring_intervals: usize,
+    /// Servers that get a page of their own in the report (by requests).
+    pub server_pages: usize,
+}
+
+impl Default for AggConfig {
+    fn default() -> Self {
+        AggConfig {
+            interval_secs: 10,
+            max_keys: 20_000,
+            top_entries: 32,
+            slowest: 10,
+            max_clients: 256,
+            max_labels: 64,
+            ring_intervals: 2_160,
+            server_pages: 50,
+        }
+    }
+}
+
+/// Counts of records that hit a bound.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Bounds {
+    /// Records folded into the server `other` because `max_keys` was reached.
+    pub keys: u64,
+    /// Heavy-hitter entries evicted (their counts live on as the estimate
+    /// error of the entry that replaced them).
+    pub top_evictions: u64,
+    /// Records whose client address was not tracked (`max_clients`).
+    pub clients: u64,
+    /// Records whose label (code, type, method, agent) went to `other`.
+    pub labels: u64,
+    /// Intervals dropped from the live ring.
+    pub ring: u64,
+    /// Input lines that were not events (NDJSON path).
+    pub bad_lines: u64,
+}
+
+impl Bounds {
+    fn merge(&mut self, o: &Bounds) {
+        self.keys += o.keys;
+        self.top_evictions += o.top_evictions;
+        self.clients += o.clients;
+        self.labels += o.labels;
+        self.ring += o.ring;
+        self.bad_lines += o.bad_lines;
+    }
+}
+
+/// What stats are kept under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    /// Interval start, seconds since the epoch (packet time).
+    pub start: u64,
+    /// The server group, if the server is in one.
+    pub group: Option<Arc<str>>,
+    /// Server `ip:port` (`other` when `max_keys` was hit).
+    pub server: Arc<str>,
+    /// Protocol (`http`, `mysql`, `redis`, or the transport for flows).
+    pub proto: Arc<str>,
+}
+
+/// A latency histogram in microseconds (HdrHistogram, 2 significant
+/// digits), serialised as its non-empty buckets.
+#[derive(Debug, Clone)]
+pub struct Hist(pub Histogram<u32>);
+
+impl Default for Hist {
+    fn default() -> Self {
+        Hist(Histogram::new_with_bounds(1, HIST_MAX_US, 2).expect("static histogram bounds"))
+    }
+}
+
+impl Hist {
+    /// Records one value (clamped into range).
+    #[inline]
+    pub fn record(&mut self, us: u64) {
+        self.0.saturating_record(us.clamp(1, HIST_MAX_US));
+    }
+
+    /// Adds another histogram.
+    pub fn add(&mut self, o: &Hist) {
+        // Same bounds on both sides: this cannot fail.
+        let _ = self.0.add(&o.0);
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value at quantile `q` (0 when empty).
+    pub fn q(&self, q: f64) -> u64 {
+        if self.0.is_empty() {
+            0
+        } else {
+            self.0.value_at_quantile(q)
+        }
+    }
+}
+
+impl Serialize for Hist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v: Vec<(u64, u64)> = self
+            .0
+            .iter_recorded()
+            .map(|b| (b.value_iterated_to(), u64::from(b.count_at_value())))
+            .collect();
+        v.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v: Vec<(u64, u64)> = Vec::deserialize(d)?;
+        let mut h = Hist::default();
+        for (value, n) in v {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            let _ = h.0.record_n(value.clamp(1, HIST_MAX_US), n);
+        }
+        Ok(h)
+    }
+}
+
+/// A small sparse latency histogram for heavy-hitter entries: log buckets
+/// with 8 per octave (about 9% wide), stored as `(bucket, count)` pairs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SmallHist(pub Vec<(u16, u32)>);
+
+impl SmallHist {
+    fn bucket(us: u64) -> u16 {
+        if us < 8 {
+            return us as u16;
+        }
+        let octave = 63 - us.leading_zeros() as u64; // >= 3
+        let sub = (us >> (octave - 3)) & 7;
+        ((octave - 2) * 8 + sub) as u16
+    }
+
+    /// The upper edge of a bucket, microseconds.
+    pub fn upper(b: u16) -> u64 {
+        let b = u64::from(b);
+        if b < 8 {
+            return b;
+        }
+        let octave = b / 8 + 2;
+        let sub = b % 8;
+        ((8 + sub + 1) << (octave - 3)) - 1
+    }
+
+    /// Records one value.
+    #[inline]
+    pub fn record(&mut self, us: u64) {
+        self.record_n(Self::bucket(us), 1);
+    }
+
+    fn record_n(&mut self, b: u16, n: u32) {
+        match self.0.binary_search_by_key(&b, |e| e.0) {
+            Ok(i) => self.0[i].1 = self.0[i].1.saturating_add(n),
+            Err(i) => self.0.insert(i, (b, n)),
+        }
+    }
+
+    /// Adds another.
+    pub fn add(&mut self, o: &SmallHist) {
+        for &(b, n) in &o.0 {
+            self.record_n(b, n);
+        }
+    }
+
+    /// The upper edge of the bucket holding quantile `q` (0 when empty).
+    pub fn q(&self, q: f64) -> u64 {
+        let total: u64 = self.0.iter().map(|e| u64::from(e.1)).sum();
+        if total == 0 {
+            return 0;
+        }
+        let want = ((q * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for &(b, n) in &self.0 {
+            seen += u64::from(n);
+            if seen >= want {
+                return Self::upper(b);
+            }
+        }
+        0
+    }
+}
+
+/// One tallied value: count, errors, latency.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Tally {
+    /// Occurrences (for a sketch entry: an overestimate by at most `err`).
+    pub n: u64,
+    /// Of which errors.
+    pub errors: u64,
+    /// Bytes (talkers) or 0.
+    pub bytes: u64,
+    /// Space-saving overestimate (0 when the count is exact).
+    pub err: u64,
+    /// Latency of these transactions.
+    pub lat: SmallHist,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.n += o.n;
+        self.errors += o.errors;
+        self.bytes += o.bytes;
+        self.err += o.err;
+        self.lat.add(&o.lat);
+    }
+}
+
+/// A fixed-seed hasher, so sketches behave the same on every run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fixed;
+
+impl std::hash::BuildHasher for Fixed {
+    type Hasher = ahash::AHasher;
+    fn build_hasher(&self) -> ahash::AHasher {
+        crate::flow::fixed_state().build_hasher()
+    }
+}
+
+/// A bounded heavy-hitter sketch (Metwally et al.'s space-saving): at most
+/// `cap` entries; a new value replaces the smallest entry (ties broken by
+/// value, so the result does not depend on arrival or hash order) and
+/// inherits its count as its estimate error. Weighted by count (or by
+/// bytes for talkers). One hash lookup per record.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TopK {
+    /// The entries, in no particular order.
+    pub entries: Vec<(String, Tally)>,
+    /// Records not attributed to an entry's exact count (sum of evicted counts).
+    pub evicted: u64,
+    /// Position of each entry (rebuilt when missing, e.g. after deserialising).
+    #[serde(skip)]
+    index: HashMap<String, usize, Fixed>,
+}
+
+impl PartialEq for TopK {
+    fn eq(&self, o: &TopK) -> bool {
+        fn sorted(t: &TopK) -> Vec<&(String, Tally)> {
+            let mut v: Vec<&(String, Tally)> = t.entries.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        }
+        self.evicted == o.evicted && sorted(self) == sorted(o)
+    }
+}
+
+impl TopK {
+    /// The weight used for ranking.
+    fn weight(t: &Tally, by_bytes: bool) -> u64 {
+        if by_bytes {
+            t.bytes
+        } else {
+            t.n
+        }
+    }
+
+    /// The tally of one value, if it is an entry.
+    pub fn get(&self, item: &str) -> Option<&Tally> {
+        self.entries.iter().find(|e| e.0 == item).map(|e| &e.1)
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            self.index.insert(k.clone(), i);
+        }
+    }
+
+    /// The entry for `item`, making room when needed.
+    #[inline]
+    fn slot(&mut self, item: &str, cap: usize, by_bytes: bool, bounds: &mut Bounds) -> &mut Tally {
+        if self.index.len() != self.entries.len() {
+            self.reindex();
+        }
+        if let Some(&i) = self.index.get(item) {
+            return &mut self.entries[i].1;
+        }
+        self.new_slot(item, cap, by_bytes, bounds)
+    }
+
+    #[cold]
+    fn new_slot(
+        &mut self,
+        item: &str,
+        cap: usize,
+        by_bytes: bool,
+        bounds: &mut Bounds,
+    ) -> &mut Tally {
+        let mut t = Tally::default();
+        if self.entries.len() >= cap.max(1) {
+            let min = (0..self.entries.len()).min_by(|&a, &b| {
+                let (ka, ta) = &self.entries[a];
+                let (kb, tb) = &self.entries[b];
+                Self::weight(ta, by_bytes)
+                    .cmp(&Self::weight(tb, by_bytes))
+                    .then_with(|| ka.cmp(kb))
+            });
+            if let Some(i) = min {
+                let (old_key, old) = self.entries.swap_remove(i);
+                self.index.remove(&old_key);
+                if let Some((moved, _)) = self.entries.get(i) {
+                    self.index.insert(moved.clone(), i);
+                }
+                self.evicted += old.n;
+                bounds.top_evictions += 1;
+                let w = Self::weight(&old, by_bytes);
+                t.err = w;
+                if by_bytes {
+                    t.bytes = w;
+                } else {
+                    t.n = w;
+                }
+            }
+        }
+        self.entries.push((item.to_owned(), t));
+        let i = self.entries.len() - 1;
+        self.index.insert(item.to_owned(), i);
+        &mut self.entries[i].1
+    }
+
+    /// Counts one transaction of `item`.
+    #[inline]
+    fn count(&mut self, item: &str, error: bool, us: u64, cap: usize, bounds: &mut Bounds) {
+        let t = self.slot(item, cap, false, bounds);
+        t.n += 1;
+        t.errors += u64::from(error);
+        t.lat.record(us);
+    }
+
+    /// Adds bytes for `item` (talkers).
+    fn bytes(&mut self, item: &str, bytes: u64, cap: usize, bounds: &mut Bounds) {
+        let t = self.slot(item, cap, true, bounds);
+        t.n += 1;
+        t.bytes += bytes;
+    }
+
+    /// Merges another sketch, keeping the `cap` heaviest.
+    pub fn merge(&mut self, o: &TopK, cap: usize, by_bytes: bool, bounds: &mut Bounds) {
+        let mut all: BTreeMap<String, Tally> =
+            std::mem::take(&mut self.entries).into_iter().collect();
+        for (k, t) in &o.entries {
+            all.entry(k.clone()).or_default().add(t);
+        }
+        self.evicted += o.evicted;
+        let mut v: Vec<(String, Tally)> = all.into_iter().collect();
+        if v.len() > cap {
+            v.sort_by(|a, b| {
+                Self::weight(&b.1, by_bytes)
+                    .cmp(&Self::weight(&a.1, by_bytes))
+                    .then_with(|| a.0.cmp(&b.0))
+            });
+            for (_, t) in v.drain(cap..) {
+                self.evicted += t.n;
+                bounds.top_evictions += 1;
+            }
+        }
+        self.entries = v;
+        self.reindex();
+    }
+}
+
+/// Exact counts of a small set of labels (codes, types, methods, agents,
+/// countries), bounded: labels past `cap` go to `other`. A short list
+/// searched from the most recent hit: these sets hold a handful of values.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Labels(pub Vec<(String, Tally)>);
+
+impl PartialEq for Labels {
+    fn eq(&self, o: &Labels) -> bool {
+        fn sorted(l: &Labels) -> Vec<&(String, Tally)> {
+            let mut v: Vec<&(String, Tally)> = l.0.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        }
+        sorted(self) == sorted(o)
+    }
+}
+
+impl Labels {
+    /// Adds `n` transactions (`errors` of them errors) to a label.
+    pub fn add(&mut self, label: &str, n: u64, errors: u64) {
+        match self.0.iter_mut().find(|e| e.0 == label) {
+            Some(e) => {
+                e.1.n += n;
+                e.1.errors += errors;
+            }
+            None => self.0.push((
+                label.to_owned(),
+                Tally {
+                    n,
+                    errors,
+                    ..Tally::default()
+                },
+            )),
+        }
+    }
+
+    /// The tally of one label, if present.
+    pub fn get(&self, label: &str) -> Option<&Tally> {
+        self.0.iter().find(|e| e.0 == label).map(|e| &e.1)
+    }
+
+    #[inline]
+    fn entry(&mut self, label: &str, cap: usize, bounds: &mut Bounds) -> &mut Tally {
+        match self.0.iter().position(|e| e.0 == label) {
+            Some(i) => &mut self.0[i].1,
+            None => self.add_label(label, cap, bounds),
+        }
+    }
+
+    #[cold]
+    fn add_label(&mut self, label: &str, cap: usize, bounds: &mut Bounds) -> &mut Tally {
+        let label = if self.0.len() >= cap {
+            bounds.labels += 1;
+            "other"
+        } else {
+            label
+        };
+        if let Some(i) = self.0.iter().position(|e| e.0 == label) {
+            return &mut self.0[i].1;
+        }
+        self.0.push((label.to_owned(), Tally::default()));
+        &mut self.0.last_mut().expect("pushed").1
+    }
+
+    /// Counts one transaction; `us` is recorded when given (methods).
+    #[inline]
+    fn count(
+        &mut self,
+        label: &str,
+        error: bool,
+        us: Option<u64>,
+        cap: usize,
+        bounds: &mut Bounds,
+    ) {
+        let t = self.entry(label, cap, bounds);
+        t.n += 1;
+        t.errors += u64::from(error);
+        if let Some(us) = us {
+            t.lat.record(us);
+        }
+    }
+
+    fn merge(&mut self, o: &Labels) {
+        for (k, t) in &o.0 {
+            match self.0.iter_mut().find(|e| e.0 == *k) {
+                Some(e) => e.1.add(t),
+                None => self.0.push((k.clone(), t.clone())),
+            }
+        }
+    }
+}
+
+/// One client of a key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Client {
+    /// Transactions.
+    pub n: u64,
+    /// Of which errors.
+    pub errors: u64,
+    /// `client.geo.country_iso_code`, when known.
+    pub country: Option<String>,
+    /// `lat,lon` (0.1 degree), when known.
+    pub place: Option<String>,
+}
+
+/// One slow transaction, kept whole.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Slow {
+    /// `event.duration` in microseconds.
+    pub us: u64,
+    /// A one-line description (method and resource).
+    pub what: String,
+    /// The whole event as it was emitted.
+    pub event: String,
+}
+
+/// TCP health of a server, from final flow reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TcpHealth {
+    /// Final flow reports.
+    pub flows: u64,
+    /// Packets both ways.
+    pub packets: u64,
+    /// Bytes client to server.
+    pub bytes_in: u64,
+    /// Bytes server to client.
+    pub bytes_out: u64,
+    /// Retransmitted segments, both sides.
+    pub retrans: u64,
+    /// Out-of-order segments, both sides.
+    pub ooo: u64,
+    /// RST segments, both sides.
+    pub resets: u64,
+    /// Zero-window segments, both sides.
+    pub zero_windows: u64,
+    /// Bytes never captured (gaps), both sides.
+    pub lost_bytes: u64,
+    /// SYNs never answered.
+    pub syn_unanswered: u64,
+    /// SYNs answered by RST.
+    pub syn_rejected: u64,
+    /// Handshake RTT.
+    pub rtt: Hist,
+}
+
+impl TcpHealth {
+    fn merge(&mut self, o: &TcpHealth) {
+        self.flows += o.flows;
+        self.packets += o.packets;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.retrans += o.retrans;
+        self.ooo += o.ooo;
+        self.resets += o.resets;
+        self.zero_windows += o.zero_windows;
+        self.lost_bytes += o.lost_bytes;
+        self.syn_unanswered += o.syn_unanswered;
+        self.syn_rejected += o.syn_rejected;
+        self.rtt.add(&o.rtt);
+    }
+}
+
+/// Everything kept for one key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// Transactions.
+    pub requests: u64,
+    /// Transactions with `status: Error`.
+    pub errors: u64,
+    /// Request bytes (client to server).
+    pub bytes_in: u64,
+    /// Response bytes (server to client).
+    pub bytes_out: u64,
+    /// `event.duration`, microseconds.
+    pub latency: Hist,
+    /// `transaction.server_us`.
+    pub server_time: Hist,
+    /// `transaction.network_us`.
+    pub network_time: Hist,
+    /// Status codes (HTTP) and error codes (MySQL, Redis).
+    pub codes: Labels,
+    /// Response content types.
+    pub content_types: Labels,
+    /// Methods and commands.
+    pub methods: Labels,
+    /// User agents (parsed into browser and OS when the page is built).
+    pub agents: Labels,
+    /// Countries (ISO code or `private` / `unknown`) of the clients past
+    /// `max_clients`; tracked clients carry their own.
+    pub countries: Labels,
+    /// Clients by address.
+    pub clients: BTreeMap<IpAddr, Client>,
+    /// Clients past `max_clients`: `[requests, errors]`.
+    pub clients_other: [u64; 2],
+    /// Locations (`lat,lon`, 0.1 degree) of the clients past `max_clients`.
+    pub places: Labels,
+    /// Top URLs, queries, commands.
+    pub top: TopK,
+    /// Slowest transactions, slowest first.
+    pub slowest: Vec<Slow>,
+    /// TCP health from final flow reports.
+    pub tcp: TcpHealth,
+    /// Top talkers (client address by bytes) from final flow reports.
+    pub talkers: TopK,
+}
+
+impl Stats {
+    /// Adds another key's stats.
+    pub fn merge(&mut self, o: &Stats, cfg: &AggConfig, bounds: &mut Bounds) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.latency.add(&o.latency);
+        self.server_time.add(&o.server_time);
+        self.network_time.add(&o.network_time);
+        self.codes.merge(&o.codes);
+        self.content_types.merge(&o.content_types);
+        self.methods.merge(&o.methods);
+        self.agents.merge(&o.agents);
+        self.countries.merge(&o.countries);
+        for (ip, c) in &o.clients {
+            let e = self.clients.entry(*ip).or_insert_with(|| Client {
+                n: 0,
+                errors: 0,
+                ..c.clone()
+            });
+            e.n += c.n;
+            e.errors += c.errors;
+        }
+        self.clients_other[0] += o.clients_other[0];
+        self.clients_other[1] += o.clients_other[1];
+        self.places.merge(&o.places);
+        self.top.merge(&o.top, cfg.top_entries, false, bounds);
+        self.slowest.extend(o.slowest.iter().cloned());
+        self.slowest.sort_by_key(|x| std::cmp::Reverse(x.us));
+        self.slowest.truncate(cfg.slowest);
+        self.tcp.merge(&o.tcp);
+        self.talkers
+            .merge(&o.talkers, cfg.top_entries, true, bounds);
+    }
+}
+
+/// One worker's (or one file's) aggregate.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregator {
+    /// The bounds in force.
+    pub config: AggConfig,
+    /// Bounds hit.
+    pub bounds: Bounds,
+    /// Stats, one slot per key.
+    slots: Vec<(Key, Stats)>,
+    /// Slot of each key.
+    by_key: AHashMap<Key, usize>,
+    /// Slot by (start, server, proto): the hot path's one lookup.
+    index: AHashMap<(u64, SocketAddr, &'static str), usize>,
+    /// Interned strings (servers, groups, protocols), so the hot path
+    /// allocates only for new keys.
+    intern: AHashMap<String, Arc<str>>,
+    /// The last key used: consecutive transactions mostly share it.
+    last: Option<(u64, SocketAddr, &'static str, usize)>,
+}
+
+/// The serialised form: config, bounds and `[key, stats]` pairs.
+#[derive(Serialize)]
+struct WireRef<'a> {
+    config: &'a AggConfig,
+    bounds: &'a Bounds,
+    stats: &'a [(Key, Stats)],
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    config: AggConfig,
+    bounds: Bounds,
+    stats: Vec<(Key, Stats)>,
+}
+
+impl Serialize for Aggregator {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        WireRef {
+            config: &self.config,
+            bounds: &self.bounds,
+            stats: &self.slots,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Aggregator {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(d)?;
+        let mut a = Aggregator::new(w.config);
+        a.bounds = w.bounds;
+        for (k, v) in w.stats {
+            a.insert(k, v);
+        }
+        Ok(a)
+    }
+}
+
+/// Names of protocols the hot path interns without allocating.
+fn static_proto(p: &str) -> &'static str {
+    match p {
+        "http" => "http",
+        "mysql" => "mysql",
+        "redis" => "redis",
+        "tcp" => "tcp",
+        "udp" => "udp",
+        "icmp" => "icmp",
+        "ipv6-icmp" => "ipv6-icmp",
+        "flow" => "flow",
+        _ => "other",
+    }
+}
+
+impl Aggregator {
+    /// An empty aggregate with these bounds.
+    pub fn new(config: AggConfig) -> Self {
+        Aggregator {
+            config,
+            ..Aggregator::default()
+        }
+    }
+
+    fn interned(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.intern.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.intern.insert(s.to_owned(), Arc::clone(&a));
+        a
+    }
+
+    /// The interval start (seconds) of a packet time (nanoseconds).
+    pub fn interval_of(&self, ts: u64) -> u64 {
+        let i = self.config.interval_secs.max(1);
+        ts / 1_000_000_000 / i * i
+    }
+
+    /// Every key and its stats (in no particular order).
+    pub fn stats(&self) -> impl Iterator<Item = (&Key, &Stats)> {
+        self.slots.iter().map(|(k, s)| (k, s))
+    }
+
+    /// The stats of one key.
+    pub fn get(&self, k: &Key) -> Option<&Stats> {
+        self.by_key.get(k).map(|&i| &self.slots[i].1)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn insert(&mut self, k: Key, v: Stats) -> usize {
+        let i = self.slots.len();
+        self.by_key.insert(k.clone(), i);
+        self.slots.push((k, v));
+        i
+    }
+
+    fn stats_for(
+        &mut self,
+        ts: u64,
+        server: SocketAddr,
+        group: Option<&str>,
+        proto: &str,
+        bounds: &mut Bounds,
+    ) -> &mut Stats {
+        let start = self.interval_of(ts);
+        let proto = static_proto(proto);
+        if let Some((t, srv, p, i)) = self.last {
+            if t == start
+                && srv == server
+                && std::ptr::eq(p, proto)
+                && self.slots[i].0.group.as_deref() == group
+            {
+                return &mut self.slots[i].1;
+            }
+        }
+        if let Some(&i) = self.index.get(&(start, server, proto)) {
+            if self.slots[i].0.group.as_deref() == group {
+                // Hot path: one hash lookup on a Copy key.
+                self.last = Some((start, server, proto, i));
+                return &mut self.slots[i].1;
+            }
+        }
+        let over = self.slots.len() >= self.config.max_keys;
+        let server_name = if over {
+            bounds.keys += 1;
+            self.interned("other")
+        } else {
+            self.interned(&server.to_string())
+        };
+        let key = Key {
+            start,
+            group: group.map(|g| self.interned(g)),
+            server: server_name,
+            proto: self.interned(proto),
+        };
+        let i = match self.by_key.get(&key) {
+            Some(&i) => i,
+            None => self.insert(key, Stats::default()),
+        };
+        if !over {
+            self.index.insert((start, server, proto), i);
+            self.last = Some((start, server, proto, i));
+        }
+        &mut self.slots[i].1
+    }
+
+    /// Folds one transaction in. `event` gives the whole event JSON, asked
+    /// for only when the transaction is among the slowest.
+    pub fn add_tx(&mut self, tx: &TxSummary<'_>, event: impl FnOnce() -> Option<String>) {
+        let cfg = self.config;
+        let mut bounds = std::mem::take(&mut self.bounds);
+        let s = self.stats_for(tx.ts, tx.server, tx.group, tx.proto, &mut bounds);
+        let us = tx.duration_ns / 1_000;
+        let err = tx.error;
+        s.requests += 1;
+        s.errors += u64::from(err);
+        s.bytes_in += tx.request_bytes;
+        s.bytes_out += tx.response_bytes;
+        s.latency.record(us);
+        if let Some(v) = tx.server_us {
+            s.server_time.record(v);
+        }
+        if let Some(v) = tx.network_us {
+            s.network_time.record(v);
+        }
+        let cap = cfg.max_labels;
+        let mut digits = [0u8; 20];
+        match tx.code.as_str(&mut digits) {
+            Some(c) => s.codes.count(c, err, None, cap, &mut bounds),
+            None if err => s.codes.count("error", err, None, cap, &mut bounds),
+            None => {}
+        }
+        if let Some(c) = tx.content_type {
+            s.content_types.count(c, err, None, cap, &mut bounds);
+        }
+        if let Some(m) = tx.method {
+            s.methods.count(m, err, Some(us), cap, &mut bounds);
+        }
+        if let Some(a) = tx.user_agent {
+            s.agents.count(a, err, None, cap, &mut bounds);
+        }
+        // A client's country and place are its own: counted per client,
+        // summed by country when the page is built.
+        let c = if s.clients.len() < cfg.max_clients {
+            Some(s.clients.entry(tx.client).or_insert_with(|| Client {
+                n: 0,
+                errors: 0,
+                country: tx.country.map(str::to_owned),
+                place: tx.place.map(str::to_owned),
+            }))
+        } else {
+            s.clients.get_mut(&tx.client)
+        };
+        match c {
+            Some(c) => {
+                c.n += 1;
+                c.errors += u64::from(err);
+            }
+            None => {
+                bounds.clients += 1;
+                s.clients_other[0] += 1;
+                s.clients_other[1] += u64::from(err);
+                let country = tx.country.unwrap_or_else(|| geo_label(tx.client));
+                s.countries.count(country, err, None, cap, &mut bounds);
+                if let Some(p) = tx.place {
+                    s.places.count(p, err, None, cap, &mut bounds);
+                }
+            }
+        }
+        if let Some(r) = tx.resource {
+            s.top.count(r, err, us, cfg.top_entries, &mut bounds);
+        }
+        let slow_enough =
+            s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us > l.us);
+        if slow_enough && cfg.slowest > 0 {
+            if let Some(ev) = event() {
+                let what = match (tx.method, tx.resource) {
+                    (Some(m), Some(r)) if r.starts_with(m) => r.to_owned(),
+                    (Some(m), Some(r)) => format!("{m} {r}"),
+                    (m, r) => m.or(r).unwrap_or(tx.proto).to_owned(),
+                };
+                let at = s.slowest.partition_point(|x| x.us >= us);
+                s.slowest.insert(
+                    at,
+                    Slow {
+                        us,
+                        what,
+                        event: ev,
+                    },
+                );
+                s.slowest.truncate(cfg.slowest);
+            }
+        }
+        self.bounds = bounds;
+    }
+
+    /// Folds one flow report in: only final reports count (intermediate
+    /// reports would count a flow's bytes again).
+    pub fn add_flow(&mut self, f: &FlowSummary<'_>) {
+        if !f.final_report {
+            return;
+        }
+        let cap = self.config.top_entries;
+        let mut bounds = std::mem::take(&mut self.bounds);
+        let s = self.stats_for(f.ts, f.server, f.group, f.proto, &mut bounds);
+        let t = &mut s.tcp;
+        t.flows += 1;
+        t.packets += f.packets;
+        t.bytes_in += f.bytes_in;
+        t.bytes_out += f.bytes_out;
+        if let Some(tcp) = &f.tcp {
+            t.retrans += tcp.retrans;
+            t.ooo += tcp.ooo;
+            t.resets += tcp.resets;
+            t.zero_windows += tcp.zero_windows;
+            t.lost_bytes += tcp.lost_bytes;
+            t.syn_unanswered += u64::from(tcp.syn_unanswered);
+            t.syn_rejected += u64::from(tcp.syn_rejected);
+            if let Some(r) = tcp.handshake_rtt_us {
+                t.rtt.record(r);
+            }
+        }
+        s.talkers
+            .bytes(&f.client_str(), f.bytes_in + f.bytes_out, cap, &mut bounds);
+        self.bounds = bounds;
+    }
+
+    /// Adds another aggregate (another worker's, another file's).
+    pub fn merge(&mut self, o: &Aggregator) {
+        let cfg = self.config;
+        let mut bounds = std::mem::take(&mut self.bounds);
+        bounds.merge(&o.bounds);
+        for (k, v) in &o.slots {
+            match self.by_key.get(k) {
+                Some(&i) => self.slots[i].1.merge(v, &cfg, &mut bounds),
+                None => {
+                    let k = Key {
+                        group: k.group.as_deref().map(|g| self.interned(g)),
+                        server: self.interned(&k.server),
+                        proto: self.interned(&k.proto),
+                        start: k.start,
+                    };
+                    self.insert(k, v.clone());
+                }
+            }
+        }
+        self.bounds = bounds;
+    }
+
+    /// Removes and returns the keys of intervals that start before `start`
+    /// (the live page seals intervals this way); the bounds hit so far go
+    /// with them.
+    pub fn take_before(&mut self, start: u64) -> Aggregator {
+        let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.slots)
+            .into_iter()
+            .partition(|(k, _)| k.start < start);
+        self.by_key.clear();
+        self.index.clear();
+        self.last = None;
+        for (k, v) in keep {
+            self.insert(k, v);
+        }
+        let mut out = Aggregator::new(self.config);
+        out.bounds = std::mem::take(&mut self.bounds);
+        for (k, v) in old {
+            out.insert(k, v);
+        }
+        out
+    }
+
+    /// Drops the oldest intervals so that at most `ring_intervals` distinct
+    /// interval starts remain (counted in `bounds.ring`).
+    pub fn trim_ring(&mut self) {
+        let starts: std::collections::BTreeSet<u64> =
+            self.slots.iter().map(|(k, _)| k.start).collect();
+        if starts.len() <= self.config.ring_intervals {
+            return;
+        }
+        let cut = *starts
+            .iter()
+            .nth(starts.len() - self.config.ring_intervals)
+            .expect("len checked");
+        let dropped = self.take_before(cut);
+        let n: std::collections::BTreeSet<u64> =
+            dropped.slots.iter().map(|(k, _)| k.start).collect();
+        self.bounds = dropped.bounds;
+        self.bounds.ring += n.len() as u64;
+    }
+
+    /// Total transactions.
+    pub fn requests(&self) -> u64 {
+        self.slots.iter().map(|(_, s)| s.requests).sum()
+    }
+}
+
+/// `private` for non-routable client addresses, else `unknown`.
+pub fn geo_label(ip: IpAddr) -> &'static str {
+    let private = match ip {
+        IpAddr::V4(v) => {
+            v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.octets()[0] == 100 && (v.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(v) => {
+            v.is_loopback()
+                || v.is_unspecified()
+                || (v.segments()[0] & 0xfe00) == 0xfc00
+                || (v.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    if private {
+        "private"
+    } else {
+        "unknown"
+    }
+}
+
+#[cfg(test)]
+mod tests;

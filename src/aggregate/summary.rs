@@ -1,0 +1,549 @@
+//! The small typed records the aggregator is fed, built from the typed data
+//! at emission time or from a parsed NDJSON event.
+
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+/// A status or error code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Code<'a> {
+    /// None.
+    #[default]
+    None,
+    /// A number (HTTP status, MySQL error code).
+    Num(u32),
+    /// A word (the Redis error prefix, e.g. `ERR`, `WRONGTYPE`).
+    Text(&'a str),
+}
+
+impl<'a> Code<'a> {
+    /// The code as text, formatting numbers into `buf`.
+    pub fn as_str<'b>(&self, buf: &'b mut [u8; 20]) -> Option<&'b str>
+    where
+        'a: 'b,
+    {
+        match *self {
+            Code::None => None,
+            Code::Text(t) => Some(t),
+            Code::Num(n) if (100..1000).contains(&n) => {
+                // HTTP status codes: from a table built once.
+                static THREE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+                let t = THREE.get_or_init(|| (100..1000).map(|n| n.to_string()).collect());
+                Some(t[(n - 100) as usize].as_str())
+            }
+            Code::Num(mut n) => {
+                let mut i = buf.len();
+                loop {
+                    i -= 1;
+                    buf[i] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                std::str::from_utf8(&buf[i..]).ok()
+            }
+        }
+    }
+
+    /// The Redis error prefix of an error message (`ERR`, `WRONGTYPE`, ...).
+    pub fn redis_error(msg: &'a str) -> Code<'a> {
+        let w = msg.split_whitespace().next().unwrap_or("");
+        if !w.is_empty() && w.len() <= 24 && w.bytes().all(|b| b.is_ascii_uppercase()) {
+            Code::Text(w)
+        } else {
+            Code::Text("ERR")
+        }
+    }
+}
+
+/// One transaction, as the aggregator needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct TxSummary<'a> {
+    /// Event time (`@timestamp`), nanoseconds.
+    pub ts: u64,
+    /// `type`.
+    pub proto: &'a str,
+    /// `status: Error`.
+    pub error: bool,
+    /// `event.duration`, nanoseconds.
+    pub duration_ns: u64,
+    /// `transaction.server_us`.
+    pub server_us: Option<u64>,
+    /// `transaction.network_us`.
+    pub network_us: Option<u64>,
+    /// `source.bytes`.
+    pub request_bytes: u64,
+    /// `destination.bytes`.
+    pub response_bytes: u64,
+    /// `server.ip`, `server.port`.
+    pub server: SocketAddr,
+    /// `server.group`.
+    pub group: Option<&'a str>,
+    /// `client.ip`.
+    pub client: IpAddr,
+    /// Status or error code.
+    pub code: Code<'a>,
+    /// `http.response.mime_type`.
+    pub content_type: Option<&'a str>,
+    /// `method`.
+    pub method: Option<&'a str>,
+    /// What the top list ranks: the URL path, the SQL query, the Redis key.
+    pub resource: Option<&'a str>,
+    /// `user_agent.original`.
+    pub user_agent: Option<&'a str>,
+    /// `client.geo.country_iso_code`.
+    pub country: Option<&'a str>,
+    /// `client.geo.location` as `lat,lon` (0.1 degree).
+    pub place: Option<&'a str>,
+}
+
+/// TCP health of one flow.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpSummary {
+    /// Retransmitted segments, both sides.
+    pub retrans: u64,
+    /// Out-of-order segments, both sides.
+    pub ooo: u64,
+    /// RSTs, both sides.
+    pub resets: u64,
+    /// Zero-window segments, both sides.
+    pub zero_windows: u64,
+    /// Gap bytes, both sides.
+    pub lost_bytes: u64,
+    /// SYN never answered.
+    pub syn_unanswered: bool,
+    /// SYN answered by RST.
+    pub syn_rejected: bool,
+    /// Handshake RTT.
+    pub handshake_rtt_us: Option<u64>,
+}
+
+/// One flow report.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowSummary<'a> {
+    /// `@timestamp` (the flow's last packet), nanoseconds.
+    pub ts: u64,
+    /// `flow.final`.
+    pub final_report: bool,
+    /// `network.protocol`, else `network.transport`.
+    pub proto: &'a str,
+    /// Server.
+    pub server: SocketAddr,
+    /// Server group.
+    pub group: Option<&'a str>,
+    /// Client.
+    pub client: IpAddr,
+    /// Packets both ways.
+    pub packets: u64,
+    /// `source.bytes`.
+    pub bytes_in: u64,
+    /// `destination.bytes`.
+    pub bytes_out: u64,
+    /// `tcp.*`, for TCP flows.
+    pub tcp: Option<TcpSummary>,
+}
+
+impl<'a> TxSummary<'a> {
+    /// The summary of a transaction at emission: the same figures the
+    /// NDJSON path reads back from the event this transaction encodes to.
+    #[inline]
+    pub fn from_tx(
+        tx: &'a crate::event::Transaction<'a>,
+        flow: &'a crate::event::FlowContext,
+    ) -> Self {
+        let start = tx.start();
+        let (server_us, network_us) = tx.split_us(flow);
+        let geo = match tx.real_client_ip {
+            None => flow.client_geo.as_deref(),
+            Some(_) => None,
+        };
+        let d = &tx.detail;
+        TxSummary {
+            ts: start,
+            proto: tx.kind,
+            error: tx.status == Some(crate::event::Status::Error),
+            duration_ns: tx.end() - start,
+            server_us,
+            network_us,
+            request_bytes: tx.request_bytes,
+            response_bytes: tx.response_bytes,
+            server: SocketAddr::new(flow.server.0, flow.server.1),
+            group: flow.server_group.as_deref(),
+            client: tx.real_client_ip.unwrap_or(flow.client.0),
+            code: d.code,
+            content_type: d.content_type,
+            method: d.method,
+            resource: d.resource,
+            user_agent: d.user_agent,
+            country: geo.and_then(|g| g.country_iso_code.as_deref()),
+            place: geo.and_then(|g| g.place.as_deref()),
+        }
+    }
+}
+
+impl FlowSummary<'_> {
+    /// The client address as text.
+    pub fn client_str(&self) -> String {
+        self.client.to_string()
+    }
+}
+
+/// Parses `2024-01-02T03:04:05.678901Z` (what spanlens writes) into
+/// nanoseconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut nanos = 0u64;
+    let rest = &s[19..];
+    let rest = if let Some(frac) = rest.strip_prefix('.') {
+        let digits: String = frac.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let mut v: u64 = digits.get(..digits.len().min(9))?.parse().ok()?;
+        for _ in digits.len().min(9)..9 {
+            v *= 10;
+        }
+        nanos = v;
+        &frac[digits.len()..]
+    } else {
+        rest
+    };
+    if rest != "Z" {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs).ok().map(|s| s * 1_000_000_000 + nanos)
+}
+
+#[derive(Deserialize, Default)]
+struct EvEvent {
+    duration: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvGeo<'a> {
+    #[serde(borrow)]
+    country_iso_code: Option<Cow<'a, str>>,
+    location: Option<EvLoc>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvLoc {
+    lat: f64,
+    lon: f64,
+}
+
+#[derive(Deserialize)]
+struct EvEndpoint<'a> {
+    #[serde(borrow)]
+    ip: Cow<'a, str>,
+    #[serde(default)]
+    port: u16,
+    #[serde(borrow, default)]
+    group: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    geo: Option<EvGeo<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvBytes {
+    #[serde(default)]
+    bytes: u64,
+    #[serde(default)]
+    packets: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct EvNetwork<'a> {
+    #[serde(borrow, default)]
+    protocol: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    transport: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvSplit {
+    server_us: Option<u64>,
+    network_us: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvHttpResponse<'a> {
+    status_code: Option<u32>,
+    #[serde(borrow, default)]
+    mime_type: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvHttp<'a> {
+    #[serde(borrow, default)]
+    response: Option<EvHttpResponse<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvUa<'a> {
+    #[serde(borrow, default)]
+    original: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvMysql {
+    error_code: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvRedis<'a> {
+    #[serde(borrow, default)]
+    error: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvFlow {
+    #[serde(default, rename = "final")]
+    final_report: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct EvTcpSide {
+    #[serde(default)]
+    retransmitted_segments: u64,
+    #[serde(default)]
+    out_of_order_segments: u64,
+    #[serde(default)]
+    zero_window_segments: u64,
+    #[serde(default)]
+    resets: u64,
+    #[serde(default)]
+    gap_bytes: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct EvTcp {
+    handshake_rtt_us: Option<u64>,
+    #[serde(default)]
+    syn_unanswered: bool,
+    #[serde(default)]
+    syn_rejected: bool,
+    #[serde(default)]
+    client: EvTcpSide,
+    #[serde(default)]
+    server: EvTcpSide,
+}
+
+/// A parsed NDJSON event: only the fields the aggregator reads.
+#[derive(Deserialize)]
+pub struct Event<'a> {
+    #[serde(rename = "@timestamp", borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    event: EvEvent,
+    #[serde(borrow)]
+    client: Option<EvEndpoint<'a>>,
+    #[serde(borrow)]
+    server: Option<EvEndpoint<'a>>,
+    #[serde(default)]
+    source: EvBytes,
+    #[serde(default)]
+    destination: EvBytes,
+    #[serde(borrow, default)]
+    network: EvNetwork<'a>,
+    #[serde(default)]
+    transaction: EvSplit,
+    #[serde(borrow, default)]
+    http: Option<EvHttp<'a>>,
+    #[serde(borrow, default)]
+    user_agent: Option<EvUa<'a>>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    path: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    query: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    resource: Option<Cow<'a, str>>,
+    #[serde(default)]
+    mysql: Option<EvMysql>,
+    #[serde(borrow, default)]
+    redis: Option<EvRedis<'a>>,
+    #[serde(default)]
+    flow: EvFlow,
+    #[serde(default)]
+    tcp: Option<EvTcp>,
+    #[serde(skip)]
+    place: Option<String>,
+}
+
+/// What a parsed line holds.
+pub enum Parsed<'e> {
+    /// A transaction.
+    Tx(TxSummary<'e>),
+    /// A flow report.
+    Flow(FlowSummary<'e>),
+    /// Something else (or an event missing what the aggregator needs).
+    Other,
+}
+
+impl<'a> Event<'a> {
+    /// Parses one NDJSON line.
+    pub fn parse(line: &'a [u8]) -> Result<Self, serde_json::Error> {
+        let mut e: Event<'a> = serde_json::from_slice(line)?;
+        if let Some(loc) = e
+            .client
+            .as_ref()
+            .and_then(|c| c.geo.as_ref())
+            .and_then(|g| g.location.as_ref())
+        {
+            e.place = Some(place_label(loc.lat, loc.lon));
+        }
+        Ok(e)
+    }
+
+    fn endpoints(&self) -> Option<(SocketAddr, IpAddr)> {
+        let s = self.server.as_ref()?;
+        let c = self.client.as_ref()?;
+        Some((
+            SocketAddr::new(s.ip.parse().ok()?, s.port),
+            c.ip.parse().ok()?,
+        ))
+    }
+
+    /// The summary this event gives.
+    pub fn summary(&self) -> Parsed<'_> {
+        let Some(ts) = parse_rfc3339(&self.timestamp) else {
+            return Parsed::Other;
+        };
+        let Some((server, client)) = self.endpoints() else {
+            return Parsed::Other;
+        };
+        let group = self.server.as_ref().and_then(|s| s.group.as_deref());
+        if self.kind == "flow" {
+            let proto = self
+                .network
+                .protocol
+                .as_deref()
+                .or(self.network.transport.as_deref())
+                .unwrap_or("other");
+            return Parsed::Flow(FlowSummary {
+                ts,
+                final_report: self.flow.final_report,
+                proto,
+                server,
+                group,
+                client,
+                packets: self.source.packets + self.destination.packets,
+                bytes_in: self.source.bytes,
+                bytes_out: self.destination.bytes,
+                tcp: self.tcp.as_ref().map(|t| TcpSummary {
+                    retrans: t.client.retransmitted_segments + t.server.retransmitted_segments,
+                    ooo: t.client.out_of_order_segments + t.server.out_of_order_segments,
+                    resets: t.client.resets + t.server.resets,
+                    zero_windows: t.client.zero_window_segments + t.server.zero_window_segments,
+                    lost_bytes: t.client.gap_bytes + t.server.gap_bytes,
+                    syn_unanswered: t.syn_unanswered,
+                    syn_rejected: t.syn_rejected,
+                    handshake_rtt_us: t.handshake_rtt_us,
+                }),
+            });
+        }
+        let proto: &str = &self.kind;
+        let resp = self.http.as_ref().and_then(|h| h.response.as_ref());
+        let code = match proto {
+            "http" => resp
+                .and_then(|r| r.status_code)
+                .map_or(Code::None, Code::Num),
+            "mysql" => self
+                .mysql
+                .as_ref()
+                .and_then(|m| m.error_code)
+                .map_or(Code::None, Code::Num),
+            "redis" => self
+                .redis
+                .as_ref()
+                .and_then(|r| r.error.as_deref())
+                .map_or(Code::None, Code::redis_error),
+            _ => Code::None,
+        };
+        let resource = match proto {
+            "http" => self.path.as_deref(),
+            "mysql" => self.query.as_deref(),
+            "redis" => self.resource.as_deref(),
+            _ => self.resource.as_deref().or(self.query.as_deref()),
+        };
+        let geo = self.client.as_ref().and_then(|c| c.geo.as_ref());
+        Parsed::Tx(TxSummary {
+            ts,
+            proto,
+            error: self.status.as_deref() == Some("Error"),
+            duration_ns: self.event.duration.unwrap_or(0),
+            server_us: self.transaction.server_us,
+            network_us: self.transaction.network_us,
+            request_bytes: self.source.bytes,
+            response_bytes: self.destination.bytes,
+            server,
+            group,
+            client,
+            code,
+            content_type: resp.and_then(|r| r.mime_type.as_deref()),
+            method: self.method.as_deref(),
+            resource,
+            user_agent: self.user_agent.as_ref().and_then(|u| u.original.as_deref()),
+            country: geo.and_then(|g| g.country_iso_code.as_deref()),
+            place: self.place.as_deref(),
+        })
+    }
+}
+
+/// `lat,lon` rounded to 0.1 degree: the key of a map point.
+pub fn place_label(lat: f64, lon: f64) -> String {
+    format!("{:.1},{:.1}", lat, lon)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_spanlens_writes() {
+        assert_eq!(
+            parse_rfc3339("2015-08-27T08:00:55.638957Z"),
+            Some(1_440_662_455_638_957_000)
+        );
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339(&crate::time::rfc3339(4_102_444_799_999_999_000)),
+            Some(4_102_444_799_999_999_000)
+        );
+        assert_eq!(parse_rfc3339("2015-08-27 08:00:55Z"), None);
+        assert_eq!(parse_rfc3339("2015-08-27T08:00:55+01:00"), None);
+    }
+
+    #[test]
+    fn codes_as_text() {
+        let mut b = [0u8; 20];
+        assert_eq!(Code::Num(404).as_str(&mut b), Some("404"));
+        assert_eq!(Code::Num(0).as_str(&mut b), Some("0"));
+        assert_eq!(
+            Code::redis_error("WRONGTYPE Operation against").as_str(&mut b),
+            Some("WRONGTYPE")
+        );
+        assert_eq!(Code::redis_error("oops lower").as_str(&mut b), Some("ERR"));
+        assert_eq!(Code::None.as_str(&mut b), None);
+    }
+}

@@ -1,0 +1,188 @@
+use super::*;
+use std::net::Ipv4Addr;
+
+fn tx(ts_s: u64, server: &str, us: u64, err: bool, url: &'static str) -> TxSummary<'static> {
+    TxSummary {
+        ts: ts_s * 1_000_000_000,
+        proto: "http",
+        error: err,
+        duration_ns: us * 1000,
+        server_us: Some(us / 2),
+        network_us: Some(us / 2),
+        request_bytes: 100,
+        response_bytes: 1000,
+        server: server.parse().unwrap(),
+        group: None,
+        client: IpAddr::V4(Ipv4Addr::new(10, 0, 0, (us % 200) as u8)),
+        code: Code::Num(if err { 500 } else { 200 }),
+        content_type: Some("text/html"),
+        method: Some("GET"),
+        resource: Some(url),
+        user_agent: Some("curl/8.0"),
+        country: None,
+        place: None,
+    }
+}
+
+fn feed(a: &mut Aggregator, range: std::ops::Range<u64>) {
+    for i in range {
+        let url = ["/a", "/b", "/c", "/d", "/e"][(i % 5) as usize];
+        a.add_tx(
+            &tx(
+                1000 + i / 3,
+                if i % 2 == 0 {
+                    "10.0.0.1:80"
+                } else {
+                    "10.0.0.2:80"
+                },
+                100 + i * 7,
+                i % 11 == 0,
+                url,
+            ),
+            || Some(format!("{{\"i\":{i}}}")),
+        );
+    }
+}
+
+#[test]
+fn merged_workers_equal_one_aggregator() {
+    let cfg = AggConfig {
+        top_entries: 3,
+        slowest: 4,
+        ..AggConfig::default()
+    };
+    let mut one = Aggregator::new(cfg);
+    feed(&mut one, 0..300);
+    let mut a = Aggregator::new(cfg);
+    let mut b = Aggregator::new(cfg);
+    feed(&mut a, 0..150);
+    feed(&mut b, 150..300);
+    a.merge(&b);
+    assert_eq!(one.len(), a.len());
+    for (k, s) in one.stats() {
+        let m = a.get(k).unwrap();
+        assert_eq!(s.requests, m.requests);
+        assert_eq!(s.errors, m.errors);
+        assert_eq!(s.latency.q(0.95), m.latency.q(0.95));
+        assert_eq!(s.codes, m.codes);
+        assert_eq!(
+            s.slowest.iter().map(|x| x.us).collect::<Vec<_>>(),
+            m.slowest.iter().map(|x| x.us).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(one.requests(), 300);
+}
+
+#[test]
+fn serialised_intervals_round_trip() {
+    let mut a = Aggregator::new(AggConfig::default());
+    feed(&mut a, 0..100);
+    let text = serde_json::to_string(&a).unwrap();
+    let b: Aggregator = serde_json::from_str(&text).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (k, s) in a.stats() {
+        assert_eq!(s.requests, b.get(k).unwrap().requests);
+        assert_eq!(s.latency.q(0.99), b.get(k).unwrap().latency.q(0.99));
+        assert_eq!(s.top, b.get(k).unwrap().top);
+    }
+}
+
+#[test]
+fn bounds_are_counted_when_hit() {
+    let cfg = AggConfig {
+        top_entries: 2,
+        max_keys: 3,
+        max_clients: 5,
+        max_labels: 1,
+        slowest: 2,
+        ..AggConfig::default()
+    };
+    let mut a = Aggregator::new(cfg);
+    feed(&mut a, 0..60);
+    assert!(a.len() <= 3 + 20, "other keys are folded");
+    assert!(a.bounds.keys > 0);
+    assert!(a.bounds.top_evictions > 0);
+    assert!(a.bounds.clients > 0);
+    assert!(a.bounds.labels > 0);
+    for (_, s) in a.stats() {
+        assert!(s.top.entries.len() <= 2);
+        assert!(s.clients.len() <= 5);
+        assert!(s.slowest.len() <= 2);
+        // Nothing is lost: every request is in some client bucket.
+        assert_eq!(
+            s.clients.values().map(|c| c.n).sum::<u64>() + s.clients_other[0],
+            s.requests
+        );
+    }
+    assert_eq!(a.requests(), 60);
+}
+
+#[test]
+fn space_saving_keeps_the_heavy_hitter() {
+    let mut b = Bounds::default();
+    let mut t = TopK::default();
+    for i in 0..1000 {
+        let item = if i % 3 == 0 {
+            "hot".to_string()
+        } else {
+            format!("cold{i}")
+        };
+        t.count(&item, false, 10, 8, &mut b);
+    }
+    let hot = t.get("hot").unwrap();
+    assert!(hot.n >= 334 && hot.n - hot.err <= 334, "{hot:?}");
+    assert!(t.entries.len() <= 8);
+}
+
+#[test]
+fn small_hist_buckets_are_monotonic_and_tight() {
+    let mut last = 0;
+    for v in 1..100_000u64 {
+        let b = SmallHist::bucket(v);
+        assert!(b >= last);
+        last = b;
+        let up = SmallHist::upper(b);
+        assert!(
+            up >= v && up as f64 <= v as f64 * 1.13 + 1.0,
+            "{v} -> {b} -> {up}"
+        );
+    }
+}
+
+#[test]
+fn flows_count_only_final_reports() {
+    let mut a = Aggregator::new(AggConfig::default());
+    let f = FlowSummary {
+        ts: 5_000_000_000,
+        final_report: false,
+        proto: "http",
+        server: "10.0.0.1:80".parse().unwrap(),
+        group: Some("web"),
+        client: "10.0.0.9".parse().unwrap(),
+        packets: 10,
+        bytes_in: 100,
+        bytes_out: 900,
+        tcp: Some(TcpSummary {
+            retrans: 1,
+            handshake_rtt_us: Some(50),
+            ..TcpSummary::default()
+        }),
+    };
+    a.add_flow(&f);
+    a.add_flow(&FlowSummary {
+        final_report: true,
+        ..f
+    });
+    let s = a.stats().next().unwrap().1;
+    assert_eq!(s.tcp.flows, 1);
+    assert_eq!(s.tcp.bytes_out, 900);
+    assert_eq!(s.talkers.get("10.0.0.9").unwrap().bytes, 1000);
+    assert_eq!(a.stats().next().unwrap().0.group.as_deref(), Some("web"));
+}
+
+#[test]
+fn private_addresses_are_labelled() {
+    assert_eq!(geo_label("10.1.2.3".parse().unwrap()), "private");
+    assert_eq!(geo_label("fd00::1".parse().unwrap()), "private");
+    assert_eq!(geo_label("8.8.8.8".parse().unwrap()), "unknown");
+}

@@ -1,0 +1,438 @@
+//! Hard traffic (issue 17): captures that broke spanlens, each made by
+//! tests/data/make-hard.py (derived from real traffic where a real stack
+//! cannot produce the case, generated otherwise).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// Replays with `--stats-json`; returns events and the counters.
+fn replay_stats(args: &[&str]) -> (Vec<Value>, Value) {
+    let stats = tempfile::NamedTempFile::new().unwrap();
+    let mut all = vec!["--stats-json", stats.path().to_str().unwrap()];
+    all.extend_from_slice(args);
+    let events = replay(&all);
+    let s: Value = serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
+    (events, s)
+}
+
+fn flow_on_port(events: &[Value], port: u64) -> Vec<&Value> {
+    of_type(events, "flow")
+        .into_iter()
+        .filter(|f| f["source"]["port"] == port && f["flow"]["final"] == true)
+        .collect()
+}
+
+#[test]
+fn out_of_window_rsts_are_ignored_and_every_transaction_comes_out() {
+    let path = data("rst_injected_http.pcap");
+    let (events, stats) = replay_stats(&[path.to_str().unwrap()]);
+    // Same 15 transactions as the capture without the forged RSTs.
+    let http = of_type(&events, "http");
+    assert_eq!(http.len(), 15);
+    let on_8: Vec<_> = http
+        .iter()
+        .filter(|e| e["source"]["port"] == 51260)
+        .collect();
+    assert_eq!(on_8.len(), 3, "keep-alive stream keeps its 3 requests");
+    let codes: Vec<u64> = on_8
+        .iter()
+        .map(|e| e["http"]["response"]["status_code"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [200, 404, 200]);
+    assert_eq!(stats["tcp"]["resets_ignored"], 3);
+
+    let f8 = flow_on_port(&events, 51260);
+    assert_eq!(f8.len(), 1);
+    assert_eq!(f8[0]["tcp"]["state"], "closed");
+    assert_eq!(f8[0]["tcp"]["server"]["resets_ignored"], 1);
+    assert_eq!(f8[0]["tcp"]["client"]["resets_ignored"], 1);
+    assert_eq!(f8[0]["tcp"]["server"]["resets"], 0);
+
+    // The stale RST|ACK before the SYN-ACK is no rejection.
+    let f0 = flow_on_port(&events, 51200);
+    assert_eq!(f0.len(), 1);
+    assert!(f0[0]["tcp"].get("syn_rejected").is_none(), "{}", f0[0]);
+    assert!(f0[0]["tcp"]["handshake_rtt_us"].is_u64());
+    assert_eq!(f0[0]["tcp"]["server"]["resets_ignored"], 1);
+}
+
+/// Events of a replay with `input` piped into standard input.
+fn replay_stdin(args: &[&str], input: &[u8]) -> (Vec<Value>, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut all = vec!["replay", "-q", "--no-progress"];
+    all.extend_from_slice(args);
+    let mut child = bin()
+        .args(&all)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let bytes = input.to_vec();
+    // Written in small pieces, as a pipe delivers them.
+    let writer = std::thread::spawn(move || {
+        for chunk in bytes.chunks(1000) {
+            stdin.write_all(chunk).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{all:?}: {err}");
+    (parse_ndjson(&out.stdout), err)
+}
+
+#[test]
+fn standard_input_dash_and_dev_stdin_read_a_pipe() {
+    let path = data("http_sample.pcap");
+    let want = canonical(&replay(&[path.to_str().unwrap()]));
+    let bytes = std::fs::read(&path).unwrap();
+    let (dash, _) = replay_stdin(&["-"], &bytes);
+    assert_eq!(canonical(&dash), want);
+    let (dev, _) = replay_stdin(&["/dev/stdin"], &bytes);
+    assert_eq!(canonical(&dev), want);
+    // A pcapng through a pipe too.
+    let ng = data("mixed_snaplens.pcapng");
+    let (piped, _) = replay_stdin(&["-"], &std::fs::read(&ng).unwrap());
+    assert_eq!(
+        canonical(&piped),
+        canonical(&replay(&[ng.to_str().unwrap()]))
+    );
+}
+
+#[test]
+fn a_fifo_is_opened_once_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("capture.fifo");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let path = data("http_sample.pcap");
+    let bytes = std::fs::read(&path).unwrap();
+    let f2 = fifo.clone();
+    // The writer opens the FIFO once; a reader opening it twice would
+    // block forever (or read half of it), so the child has a deadline.
+    let writer = std::thread::spawn(move || std::fs::write(&f2, bytes).unwrap());
+    let mut child = bin()
+        .args(["replay", "-q", "--no-progress"])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("replay of a FIFO did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        canonical(&parse_ndjson(&out.stdout)),
+        canonical(&replay(&[path.to_str().unwrap()]))
+    );
+}
+
+#[test]
+fn standard_input_twice_is_refused() {
+    let out = run(&["replay", "-", "-"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("standard input can be read only once"),
+        "{err}"
+    );
+}
+
+/// Events of one type as sorted text, without `flow.id` (it depends on
+/// the frame number, which differs between a merged file and its inputs).
+fn sorted_of_type(events: &[Value], t: &str) -> Vec<String> {
+    let mut v: Vec<String> = of_type(events, t)
+        .iter()
+        .map(|e| {
+            let mut e = (*e).clone();
+            e["flow"].as_object_mut().map(|f| f.remove("id"));
+            e.to_string()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn oracle_packets(name: &str) -> u64 {
+    let v: Value = serde_json::from_slice(&std::fs::read(data(name)).unwrap()).unwrap();
+    v["packets"].as_u64().unwrap()
+}
+
+#[test]
+fn pcapng_with_interfaces_of_different_snaplens_reads_as_its_inputs() {
+    // mergecap of flows_sample.pcap (262144) and http_ipv6.pcap (65535).
+    let (merged, stats) = replay_stats(&[data("mixed_snaplens.pcapng").to_str().unwrap()]);
+    let parts = replay(&[
+        data("flows_sample.pcap").to_str().unwrap(),
+        data("http_ipv6.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(canonical(&merged), canonical(&parts));
+    assert_eq!(of_type(&merged, "http").len(), 2);
+    assert_eq!(
+        stats["capture"]["packets"].as_u64().unwrap(),
+        oracle_packets("flows_sample.expected.json") + oracle_packets("http_ipv6.expected.json")
+    );
+    assert_eq!(stats["capture"]["truncated_files"], 0);
+}
+
+#[test]
+fn pcapng_with_interfaces_of_different_link_types_decodes_each() {
+    // Ethernet (flows_sample.pcap) and Linux cooked (http_ipv6.pcap as SLL).
+    let path = data("mixed_linktypes.pcapng");
+    let out = run(&["replay", "-q", "--no-progress", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("truncated"), "{err}");
+    let merged = parse_ndjson(&out.stdout);
+    let v6 = replay(&[data("http_ipv6.pcap").to_str().unwrap()]);
+    let flows = replay(&[data("flows_sample.pcap").to_str().unwrap()]);
+    // The transactions are the same; flow byte counts differ by the link
+    // header (16 bytes for SLL instead of 14), so flows are compared by count.
+    assert_eq!(sorted_of_type(&merged, "http"), sorted_of_type(&v6, "http"));
+    assert_eq!(
+        of_type(&merged, "flow").len(),
+        of_type(&v6, "flow").len() + of_type(&flows, "flow").len()
+    );
+    // A BPF filter is compiled for each link type.
+    let tcp6 = replay(&["--bpf", "ip6 and tcp", path.to_str().unwrap()]);
+    assert_eq!(sorted_of_type(&tcp6, "http"), sorted_of_type(&v6, "http"));
+    let is_tcp6 = |f: &&Value| f["network"]["type"] == "ipv6" && f["network"]["transport"] == "tcp";
+    let want = of_type(&merged, "flow").into_iter().filter(is_tcp6).count();
+    assert!(want >= 2, "both inputs have an IPv6 TCP connection");
+    assert_eq!(of_type(&tcp6, "flow").len(), want);
+    assert!(of_type(&tcp6, "flow").iter().all(is_tcp6));
+}
+
+#[test]
+fn records_longer_than_the_declared_snaplen_are_decoded_whole_with_a_warning() {
+    let path = data("small_snaplen.pcap");
+    let out = run(&["replay", "-q", "--no-progress", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning:")
+            && err.contains("longer than the snaplen its header declares (96 bytes"),
+        "{err}"
+    );
+    let events = parse_ndjson(&out.stdout);
+    let whole = replay(&[data("http_ipv6.pcap").to_str().unwrap()]);
+    assert_eq!(canonical(&events), canonical(&whole));
+    assert_eq!(of_type(&events, "http").len(), 2);
+}
+
+#[test]
+fn resegmented_copies_within_the_rtt_are_out_of_order_as_tshark_says() {
+    let want: Value =
+        serde_json::from_slice(&std::fs::read(data("resegmented_http.expected.json")).unwrap())
+            .unwrap();
+    let events = replay(&[data("resegmented_http.pcap").to_str().unwrap()]);
+    let flows = of_type(&events, "flow");
+    assert_eq!(flows.len(), 1);
+    let tcp = &flows[0]["tcp"];
+    // tshark's tcp.analysis.retransmission includes its spurious and fast
+    // retransmissions.
+    assert_eq!(
+        tcp["server"]["retransmitted_segments"],
+        want["server"]["retransmission"]
+    );
+    assert_eq!(
+        tcp["server"]["out_of_order_segments"],
+        want["server"]["out_of_order"]
+    );
+    assert_eq!(
+        tcp["client"]["retransmitted_segments"],
+        want["client"]["retransmission"]
+    );
+    assert_eq!(
+        tcp["client"]["duplicate_acks"],
+        want["client"]["duplicate_ack"]
+    );
+    assert!(want["server"]["out_of_order"].as_u64().unwrap() >= 5);
+    assert!(want["server"]["fast_retransmission"].as_u64().unwrap() >= 1);
+    // The response still decodes whole.
+    let http = of_type(&events, "http");
+    assert_eq!(http.len(), 1);
+    assert_eq!(
+        http[0]["http"]["response"]["body"]["bytes"],
+        want["http_body_bytes"]
+    );
+    assert_eq!(tcp["server"]["gap_bytes"], 0);
+}
+
+fn final_flows(events: &[Value]) -> Vec<&Value> {
+    of_type(events, "flow")
+        .into_iter()
+        .filter(|f| f["flow"]["final"] == true)
+        .collect()
+}
+
+fn unique_ids(flows: &[&Value]) -> bool {
+    let mut ids: Vec<&str> = flows
+        .iter()
+        .map(|f| f["flow"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let n = ids.len();
+    ids.dedup();
+    ids.len() == n
+}
+
+fn status_histogram(events: &[Value]) -> std::collections::BTreeMap<u64, usize> {
+    let mut h = std::collections::BTreeMap::new();
+    for e in of_type(events, "http") {
+        *h.entry(e["http"]["response"]["status_code"].as_u64().unwrap_or(0))
+            .or_insert(0) += 1;
+    }
+    h
+}
+
+#[test]
+fn duplicated_capture_gives_each_connection_once() {
+    let path = data("duplicated_http.pcap");
+    let original = replay(&[data("http_sample.pcap").to_str().unwrap()]);
+    let frames = oracle_packets("http_sample.expected.json");
+    let mut want = status_histogram(&original);
+    // The reused port carries stream 0's exchange again (a 200).
+    *want.get_mut(&200).unwrap() += 1;
+
+    let keep = config_file("[capture]\nkeep_duplicates = true\n");
+    for (mode, extra) in [("default", None), ("keep_duplicates", Some(&keep))] {
+        let mut args = vec![];
+        if let Some(c) = extra {
+            args.extend(["-c", c.path().to_str().unwrap()]);
+        }
+        args.push(path.to_str().unwrap());
+        let (events, stats) = replay_stats(&args);
+        let flows = final_flows(&events);
+        // 12 connections, and stream 0's exchange again on a reused port.
+        assert_eq!(flows.len(), 13, "{mode}");
+        assert!(unique_ids(&flows), "{mode}: a flow.id repeats");
+        assert_eq!(status_histogram(&events), want, "{mode}");
+        assert!(
+            of_type(&events, "http")
+                .iter()
+                .all(|e| !e.to_string().contains("Unmatched")),
+            "{mode}"
+        );
+        // The late copies after the connections were reported.
+        assert_eq!(stats["flows"]["segments_after_close"], 3, "{mode}");
+        let reused: Vec<_> = flows
+            .iter()
+            .filter(|f| f["source"]["port"] == 51214)
+            .collect();
+        assert_eq!(reused.len(), 2, "{mode}");
+        assert_ne!(reused[0]["flow"]["id"], reused[1]["flow"]["id"]);
+        let retransmitted: u64 = flows
+            .iter()
+            .map(|f| {
+                f["tcp"]["client"]["retransmitted_segments"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        if mode == "default" {
+            assert_eq!(stats["capture"]["duplicates"].as_u64().unwrap(), frames);
+            // Each connection's packets counted once, as in the original.
+            let count = |evs: &[&Value]| -> u64 {
+                evs.iter()
+                    .map(|f| f["network"]["packets"].as_u64().unwrap())
+                    .sum()
+            };
+            let orig_flows = final_flows(&original);
+            let reused_packets = 10;
+            assert_eq!(count(&flows), count(&orig_flows) + reused_packets);
+            assert_eq!(retransmitted, 0);
+        } else {
+            assert!(stats["capture"].get("duplicates").is_none());
+            assert!(retransmitted > 0, "copies are retransmissions when kept");
+        }
+    }
+}
+
+#[test]
+fn wsgi_drum_duplicated_capture_has_sixteen_connections_and_no_unmatched_response() {
+    let Some(dir) = corpus() else { return };
+    let cfg = config_file("[protocols.http]\nports = [8888]\n");
+    let (events, stats) = replay_stats(&[
+        "-c",
+        cfg.path().to_str().unwrap(),
+        dir.join("wsgi_drum.pcap").to_str().unwrap(),
+    ]);
+    // MANIFEST: 16 loopback connections, 16 transactions, every packet twice.
+    let flows = final_flows(&events);
+    assert_eq!(flows.len(), 16);
+    assert!(unique_ids(&flows));
+    assert_eq!(of_type(&events, "http").len(), 16);
+    assert!(!events.iter().any(|e| e.to_string().contains("Unmatched")));
+    assert!(stats["capture"]["duplicates"].as_u64().unwrap() > 500);
+}
+
+#[test]
+fn memory_budgets_are_enforced_and_counted() {
+    // Budgets of 0 MiB: every use hits them.
+    let run_with = |memcap: &str, file: &str| {
+        let cfg = config_file(&format!("[memcap]\n{memcap}\n"));
+        let stats = tempfile::NamedTempFile::new().unwrap();
+        let out = run(&[
+            "replay",
+            "--no-progress",
+            "-c",
+            cfg.path().to_str().unwrap(),
+            "--stats-json",
+            stats.path().to_str().unwrap(),
+            "-o",
+            "/dev/null",
+            data(file).to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        let stats: Value = serde_json::from_slice(&std::fs::read(stats.path()).unwrap()).unwrap();
+        (stats, err)
+    };
+    let (s, err) = run_with("protocol_state_mb = 0", "http_sample.pcap");
+    assert_eq!(
+        s["memcap"]["protocol_state_hits"], 12,
+        "one per HTTP connection"
+    );
+    assert!(
+        s["events"].get("http").is_none(),
+        "no session, no transaction"
+    );
+    assert!(err.contains("protocol state 12"), "stats line: {err}");
+
+    let (s, _) = run_with("reassembly_mb = 0", "impaired_http.pcap");
+    assert!(s["memcap"]["reassembly_hits"].as_u64().unwrap() >= 1);
+    assert_eq!(s["memcap"]["reassembly_bytes"], 0);
+
+    let (s, err) = run_with("flow_table_mb = 0", "http_sample.pcap");
+    assert!(s["memcap"]["flow_table_hits"].as_u64().unwrap() >= 10);
+    assert!(s["flows"]["evicted"].as_u64().unwrap() >= 10);
+    assert!(err.contains("memcap hits: flow table"), "{err}");
+
+    // Defaults: nothing hit on a small capture.
+    let (s, _) = run_with("", "http_sample.pcap");
+    assert!(s
+        .get("memcap")
+        .is_none_or(|m| m.get("flow_table_hits").is_none()));
+    assert_eq!(s["events"]["http"], 15);
+}
