@@ -149,11 +149,14 @@ pub struct FlowContext {
 }
 
 /// Opens `"name":{"ip":...,"port":...` (`source` or `destination`; the
-/// caller adds `bytes` and closes it).
-fn open_endpoint(w: &mut JsonWriter<'_>, name: &str, (ip, port): (IpAddr, u16)) {
+/// caller adds `bytes` and closes it). ICMP endpoints have no port (the
+/// flow key's "ports" are Community ID type equivalents), as in Packetbeat.
+fn open_endpoint(w: &mut JsonWriter<'_>, name: &str, (ip, port): (IpAddr, u16), ports: bool) {
     w.begin_obj(name);
     w.ip("ip", ip);
-    w.u64("port", port.into());
+    if ports {
+        w.u64("port", port.into());
+    }
 }
 
 /// What every transaction of one flow repeats, rendered once: `client`,
@@ -185,12 +188,12 @@ impl FlowJson {
         let mut ends = [0; 4];
         let mut w = JsonWriter::new(&mut buf);
         flow.write_endpoints(&mut w, None);
-        open_endpoint(&mut w, "source", flow.client);
+        open_endpoint(&mut w, "source", flow.client, flow.has_ports());
         w.key_only("bytes");
         ends[0] = buf.len();
         buf.push(b'}');
         let mut w = JsonWriter::continuing(&mut buf);
-        open_endpoint(&mut w, "destination", flow.server);
+        open_endpoint(&mut w, "destination", flow.server, flow.has_ports());
         w.key_only("bytes");
         ends[1] = buf.len();
         buf.push(b'}');
@@ -246,13 +249,21 @@ impl FlowContext {
         }
     }
 
+    /// False for ICMP and ICMPv6, whose endpoints have no ports.
+    pub fn has_ports(&self) -> bool {
+        !matches!(self.transport, Transport::Other(1 | 58))
+    }
+
     /// Writes `client`, `server`, `source`, `destination` (without byte
     /// counts), `network` and `vlan` fields. `source` is the client side.
     pub fn write_endpoints(&self, w: &mut JsonWriter<'_>, client_ip: Option<IpAddr>) {
         let client_ip_shown = client_ip.unwrap_or(self.client.0);
+        let ports = self.has_ports();
         w.begin_obj("client");
         w.ip("ip", client_ip_shown);
-        w.u64("port", self.client.1.into());
+        if ports {
+            w.u64("port", self.client.1.into());
+        }
         // The flow's client only: a forwarded address is not looked up.
         if let (None, Some(g)) = (client_ip, &self.client_geo) {
             g.write_json(w);
@@ -260,7 +271,9 @@ impl FlowContext {
         w.end();
         w.begin_obj("server");
         w.ip("ip", self.server.0);
-        w.u64("port", self.server.1.into());
+        if ports {
+            w.u64("port", self.server.1.into());
+        }
         if let Some(g) = &self.server_group {
             w.str("group", g);
         }
@@ -436,10 +449,10 @@ impl Transaction<'_> {
     /// `client` to `flow`, field by field (what [`FlowJson`] pre-renders).
     fn encode_flow_fields(&self, flow: &FlowContext, w: &mut JsonWriter<'_>) {
         flow.write_endpoints(w, self.real_client_ip);
-        open_endpoint(w, "source", flow.client);
+        open_endpoint(w, "source", flow.client, flow.has_ports());
         w.u64("bytes", self.request_bytes);
         w.end();
-        open_endpoint(w, "destination", flow.server);
+        open_endpoint(w, "destination", flow.server, flow.has_ports());
         w.u64("bytes", self.response_bytes);
         w.end();
         flow.write_network(w, Some(self.kind), |w| {

@@ -22,7 +22,9 @@
 //! catch a missing piece.
 
 pub mod common;
+pub mod dns;
 pub mod http;
+pub mod icmp;
 pub mod memcache;
 pub mod mysql;
 pub mod pgsql;

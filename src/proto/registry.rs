@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{http, memcache, mysql, pgsql, redis, tls};
+use super::{dns, http, icmp, memcache, mysql, pgsql, redis, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -189,6 +189,10 @@ protocols! {
     Tls: tls => tls::Tls,
     /// Memcache text and binary, TCP and UDP.
     Memcache: memcache => memcache::Memcache,
+    /// DNS over UDP and TCP.
+    Dns: dns => dns::Dns,
+    /// ICMP and ICMPv6 (every ICMP flow, no ports).
+    Icmp: icmp => icmp::Icmp,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
