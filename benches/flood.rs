@@ -99,6 +99,12 @@ fn readdress(frame: &[u8], k: u8) -> Vec<u8> {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // binary without it: stay quick there.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("flood bench: run with cargo bench --bench flood");
+        return;
+    }
     let syns: u64 = std::env::var("SYNS")
         .ok()
         .and_then(|s| s.parse().ok())
