@@ -9,7 +9,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use crossbeam_channel::bounded;
 use etherparse::PacketBuilder;
-use spanlens::decap::Decoder;
+use spanlens::dispatch::decap::Decoder;
 use spanlens::dispatch::decode::{decode, linktype};
 use spanlens::dispatch::filter::{Filter, GroupMap};
 use spanlens::dispatch::{PacketBatch, PacketRec};

@@ -14,7 +14,6 @@ pub mod aggregate;
 pub mod capture;
 pub mod cli;
 pub mod config;
-pub mod decap;
 pub mod defrag;
 pub mod dispatch;
 pub mod doctor;

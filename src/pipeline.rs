@@ -163,7 +163,7 @@ pub fn run(
         opts.live,
     )
     .with_decoder(
-        crate::decap::Decoder::new(&config.raw.decap, &config.raw.defrag),
+        crate::dispatch::decap::Decoder::new(&config.raw.decap, &config.raw.defrag),
         config.raw.filter.tunnel_id.clone(),
     );
     let dispatched = dispatcher.run(source, &opts.stop);

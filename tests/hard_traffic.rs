@@ -230,7 +230,7 @@ fn records_longer_than_the_declared_snaplen_are_decoded_whole_with_a_warning() {
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("warning:")
+        (err.contains("warning:") || err.contains("WARN"))
             && err.contains("longer than the snaplen its header declares (96 bytes"),
         "{err}"
     );

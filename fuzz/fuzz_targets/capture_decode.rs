@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spanlens::decap::Decoder;
+use spanlens::dispatch::decap::Decoder;
 use spanlens::dispatch::decode::linktype;
 use std::cell::RefCell;
 

@@ -1027,30 +1027,7 @@ impl Aggregator {
     }
 }
 
-/// `private` for non-routable client addresses, else `unknown`.
-pub fn geo_label(ip: IpAddr) -> &'static str {
-    let private = match ip {
-        IpAddr::V4(v) => {
-            v.is_private()
-                || v.is_loopback()
-                || v.is_link_local()
-                || v.is_unspecified()
-                || v.is_broadcast()
-                || v.octets()[0] == 100 && (v.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v) => {
-            v.is_loopback()
-                || v.is_unspecified()
-                || (v.segments()[0] & 0xfe00) == 0xfc00
-                || (v.segments()[0] & 0xffc0) == 0xfe80
-        }
-    };
-    if private {
-        "private"
-    } else {
-        "unknown"
-    }
-}
+pub use crate::geoip::geo_label;
 
 #[cfg(test)]
 mod tests;

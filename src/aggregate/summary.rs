@@ -5,58 +5,8 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
-/// A status or error code.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Code<'a> {
-    /// None.
-    #[default]
-    None,
-    /// A number (HTTP status, MySQL error code).
-    Num(u32),
-    /// A word (the Redis error prefix, e.g. `ERR`, `WRONGTYPE`).
-    Text(&'a str),
-}
-
-impl<'a> Code<'a> {
-    /// The code as text, formatting numbers into `buf`.
-    pub fn as_str<'b>(&self, buf: &'b mut [u8; 20]) -> Option<&'b str>
-    where
-        'a: 'b,
-    {
-        match *self {
-            Code::None => None,
-            Code::Text(t) => Some(t),
-            Code::Num(n) if (100..1000).contains(&n) => {
-                // HTTP status codes: from a table built once.
-                static THREE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-                let t = THREE.get_or_init(|| (100..1000).map(|n| n.to_string()).collect());
-                Some(t[(n - 100) as usize].as_str())
-            }
-            Code::Num(mut n) => {
-                let mut i = buf.len();
-                loop {
-                    i -= 1;
-                    buf[i] = b'0' + (n % 10) as u8;
-                    n /= 10;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                std::str::from_utf8(&buf[i..]).ok()
-            }
-        }
-    }
-
-    /// The Redis error prefix of an error message (`ERR`, `WRONGTYPE`, ...).
-    pub fn redis_error(msg: &'a str) -> Code<'a> {
-        let w = msg.split_whitespace().next().unwrap_or("");
-        if !w.is_empty() && w.len() <= 24 && w.bytes().all(|b| b.is_ascii_uppercase()) {
-            Code::Text(w)
-        } else {
-            Code::Text("ERR")
-        }
-    }
-}
+/// Status and error codes live in `event` (transactions carry them).
+pub use crate::event::Code;
 
 /// One transaction, as the aggregator needs it.
 #[derive(Debug, Clone, Copy)]
@@ -510,10 +460,7 @@ impl<'a> Event<'a> {
     }
 }
 
-/// `lat,lon` rounded to 0.1 degree: the key of a map point.
-pub fn place_label(lat: f64, lon: f64) -> String {
-    format!("{:.1},{:.1}", lat, lon)
-}
+pub use crate::geoip::place_label;
 
 #[cfg(test)]
 mod tests {

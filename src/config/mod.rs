@@ -291,7 +291,7 @@ pub struct RawConfig {
     /// `[pipeline]`
     pub pipeline: PipelineConfig,
     /// `[decap]`
-    pub decap: crate::decap::DecapConfig,
+    pub decap: crate::dispatch::decap::DecapConfig,
     /// `[defrag]`
     pub defrag: crate::defrag::DefragConfig,
     /// `[output]`

@@ -28,8 +28,8 @@
 //! and works on a whole `SlicedPacket` rather than on an IP header found
 //! inside a tunnel.
 
-use crate::config::HumanDuration;
 use crate::stats::Counters;
+use crate::time::HumanDuration;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

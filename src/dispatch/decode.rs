@@ -5,7 +5,7 @@
 //! SLL2), BSD loopback (NULL and LOOP) and raw IP. Parsing is lax
 //! (etherparse `LaxSlicedPacket`): a packet cut by the snaplen is still
 //! keyed from the headers it has. This is the plain-frame part: the capture
-//! thread calls [`crate::decap::Decoder`], which uses the fast path here for
+//! thread calls [`crate::dispatch::decap::Decoder`], which uses the fast path here for
 //! plain frames (and for both levels of VXLAN), walks tunnels itself, hands
 //! IP fragments to [`crate::defrag`], and falls back to the lax path here for
 //! the innermost packet. [`decode`] alone (no tunnels, no reassembly) reports
@@ -32,7 +32,7 @@ pub enum Undecodable {
     /// counts fragments).
     FragmentHeld,
     /// A malformed encapsulation header, or too many layers.
-    Tunnel(crate::decap::Bad),
+    Tunnel(Bad),
 }
 
 impl Undecodable {
@@ -337,6 +337,88 @@ fn is_ip_ether_type(s: &LaxSlicedPacket<'_>) -> bool {
     match s.ether_payload() {
         Some(p) => p.ether_type == EtherType::IPV4 || p.ether_type == EtherType::IPV6,
         None => false,
+    }
+}
+
+/// A malformed encapsulation header (counter `decode.<reason>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bad {
+    /// GRE header shorter than its flags say.
+    GreTruncated,
+    /// GRE version other than 0, or version 1 that is not PPTP.
+    GreVersion,
+    /// GRE with the (deprecated) routing bit.
+    GreRouting,
+    /// ERSPAN header cut short.
+    ErspanTruncated,
+    /// ERSPAN version field that does not match its GRE protocol.
+    ErspanVersion,
+    /// ERSPAN type III frame type other than Ethernet or IP.
+    ErspanFrameType,
+    /// VXLAN header or inner Ethernet cut short.
+    VxlanTruncated,
+    /// VXLAN with the I (valid VNI) flag clear.
+    VxlanNoVni,
+    /// GENEVE header or options cut short.
+    GeneveTruncated,
+    /// GENEVE version other than 0.
+    GeneveVersion,
+    /// GENEVE options that do not add up to the option length.
+    GeneveOptions,
+    /// MPLS label cut short.
+    MplsTruncated,
+    /// MPLS stack without a bottom label within 16 labels.
+    MplsNoBottom,
+    /// PPPoE header cut short.
+    PppoeTruncated,
+    /// PPPoE session header with a wrong version, type or code.
+    PppoeHeader,
+    /// NSH header cut short.
+    NshTruncated,
+    /// NSH version or length invalid.
+    NshHeader,
+    /// NSH next protocol unknown.
+    NshNextProtocol,
+    /// VN-Tag, E-Tag or FabricPath header cut short.
+    TagTruncated,
+    /// The packet inside an IP-in-IP tunnel is not of the announced IP version.
+    InnerIpVersion,
+    /// More encapsulation layers than `decap.max_depth`.
+    TooManyLayers,
+}
+
+impl Bad {
+    /// Counter name.
+    pub fn counter(self) -> &'static str {
+        match self {
+            Bad::GreTruncated => "decode.gre_truncated",
+            Bad::GreVersion => "decode.gre_bad_version",
+            Bad::GreRouting => "decode.gre_routing",
+            Bad::ErspanTruncated => "decode.erspan_truncated",
+            Bad::ErspanVersion => "decode.erspan_bad_version",
+            Bad::ErspanFrameType => "decode.erspan_bad_frame_type",
+            Bad::VxlanTruncated => "decode.vxlan_truncated",
+            Bad::VxlanNoVni => "decode.vxlan_no_vni_flag",
+            Bad::GeneveTruncated => "decode.geneve_truncated",
+            Bad::GeneveVersion => "decode.geneve_bad_version",
+            Bad::GeneveOptions => "decode.geneve_bad_options",
+            Bad::MplsTruncated => "decode.mpls_truncated",
+            Bad::MplsNoBottom => "decode.mpls_no_bottom_label",
+            Bad::PppoeTruncated => "decode.pppoe_truncated",
+            Bad::PppoeHeader => "decode.pppoe_bad_header",
+            Bad::NshTruncated => "decode.nsh_truncated",
+            Bad::NshHeader => "decode.nsh_bad_header",
+            Bad::NshNextProtocol => "decode.nsh_unknown_next_protocol",
+            Bad::TagTruncated => "decode.tag_truncated",
+            Bad::InnerIpVersion => "decode.tunnel_inner_ip_version",
+            Bad::TooManyLayers => "decode.too_many_layers",
+        }
+    }
+}
+
+impl From<Bad> for Undecodable {
+    fn from(b: Bad) -> Self {
+        Undecodable::Tunnel(b)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The capture thread: header decode, filter, flow hash, batches, ticks.
 //!
 //! For every packet the capture thread decodes only the headers
-//! ([`crate::decap::Decoder`]: tunnels peeled, IP fragments reassembled,
+//! ([`crate::dispatch::decap::Decoder`]: tunnels peeled, IP fragments reassembled,
 //! plain frames through [`decode`]), drops what the CIDR [`filter`] and
 //! `--tunnel-id` exclude, computes the
 //! symmetric flow hash and appends the packet's payload and a
@@ -15,12 +15,13 @@
 //! packets and the ticks in the same relative order whatever the number of
 //! shards, which makes replays deterministic.
 
+pub mod decap;
 pub mod decode;
 pub mod dedup;
 pub mod filter;
 
 use crate::capture::{CaptureError, Next, Source};
-use crate::decap::{Decoder, Tunnel};
+use crate::dispatch::decap::{Decoder, Tunnel};
 use crate::flow::{FlowKey, Side};
 use crate::stats::{Counters, Published};
 use crate::time::{Timestamp, SECOND};

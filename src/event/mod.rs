@@ -51,7 +51,9 @@ pub struct EventBatch {
     /// with the batch being filled, so every place that emits an event
     /// feeds it without a lock, and the worker moves it to the next batch
     /// before shipping this one (it never reaches the exporter).
-    pub aggregate: Option<Box<crate::aggregate::Aggregator>>,
+    /// (A `crate::aggregate::Aggregator`; typed as `Any` so that `event`
+    /// does not depend on `aggregate`, which depends on it.)
+    pub aggregate: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl EventBatch {
@@ -136,7 +138,7 @@ pub struct FlowContext {
     /// Handshake RTT as seen from the mirror port, once known.
     pub handshake_rtt_us: Option<u64>,
     /// The tunnel the flow's first packet came through (`tunnel.*`).
-    pub tunnel: Option<crate::decap::Tunnel>,
+    pub tunnel: Option<Box<crate::flow::tunnel::Tunnel>>,
     /// Index of the next event of this flow.
     pub next_index: u32,
     /// Where the client is (`[geoip]`), looked up once per flow.
@@ -371,7 +373,7 @@ pub struct Transaction<'a> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TxDetail<'a> {
     /// Status or error code (HTTP status, MySQL error code, Redis error prefix).
-    pub code: crate::aggregate::Code<'a>,
+    pub code: Code<'a>,
     /// `method`.
     pub method: Option<&'a str>,
     /// What top lists rank: `path` (HTTP), `query` (MySQL), `resource` (Redis).
@@ -504,6 +506,132 @@ impl Transaction<'_> {
                 let total = us(self.start(), self.end());
                 w.u64("network_us", total.saturating_sub(server));
             }
+        }
+        w.end();
+    }
+}
+
+/// A status or error code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Code<'a> {
+    /// None.
+    #[default]
+    None,
+    /// A number (HTTP status, MySQL error code).
+    Num(u32),
+    /// A word (the Redis error prefix, e.g. `ERR`, `WRONGTYPE`).
+    Text(&'a str),
+}
+
+impl<'a> Code<'a> {
+    /// The code as text, formatting numbers into `buf`.
+    pub fn as_str<'b>(&self, buf: &'b mut [u8; 20]) -> Option<&'b str>
+    where
+        'a: 'b,
+    {
+        match *self {
+            Code::None => None,
+            Code::Text(t) => Some(t),
+            Code::Num(n) if (100..1000).contains(&n) => {
+                // HTTP status codes: from a table built once.
+                static THREE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+                let t = THREE.get_or_init(|| (100..1000).map(|n| n.to_string()).collect());
+                Some(t[(n - 100) as usize].as_str())
+            }
+            Code::Num(mut n) => {
+                let mut i = buf.len();
+                loop {
+                    i -= 1;
+                    buf[i] = b'0' + (n % 10) as u8;
+                    n /= 10;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                std::str::from_utf8(&buf[i..]).ok()
+            }
+        }
+    }
+
+    /// The Redis error prefix of an error message (`ERR`, `WRONGTYPE`, ...).
+    pub fn redis_error(msg: &'a str) -> Code<'a> {
+        let w = msg.split_whitespace().next().unwrap_or("");
+        if !w.is_empty() && w.len() <= 24 && w.bytes().all(|b| b.is_ascii_uppercase()) {
+            Code::Text(w)
+        } else {
+            Code::Text("ERR")
+        }
+    }
+}
+
+impl crate::flow::tunnel::Tunnel {
+    /// Writes the `tunnel` object.
+    pub fn write_json(&self, w: &mut JsonWriter<'_>) {
+        w.begin_obj("tunnel");
+        w.ascii("type", self.kind.name());
+        if let Some(id) = self.id {
+            w.u64("id", id.into());
+        }
+        if let Some(ip) = self.src {
+            w.begin_obj("source");
+            w.ip("ip", ip);
+            w.end();
+        }
+        if let Some(ip) = self.dst {
+            w.begin_obj("destination");
+            w.ip("ip", ip);
+            w.end();
+        }
+        w.u64("depth", self.depth.into());
+        if self.depth > 1 {
+            w.begin_arr("layers");
+            for k in
+                &self.layers[..usize::from(self.depth).min(crate::flow::tunnel::MAX_LAYERS_NAMED)]
+            {
+                w.elem_str(k.name());
+            }
+            w.end_arr();
+        }
+        if let Some(e) = &self.erspan {
+            w.begin_obj("erspan");
+            w.u64("version", e.version.into());
+            if e.version > 1 {
+                w.u64("session_id", e.session.into());
+                w.u64("vlan", e.vlan.into());
+            }
+            if let Some(d) = e.direction {
+                w.ascii("direction", if d == 0 { "ingress" } else { "egress" });
+            }
+            if let Some(t) = e.timestamp {
+                w.u64("timestamp", t.into());
+            }
+            w.end();
+        }
+        w.end();
+    }
+}
+
+impl crate::geoip::Geo {
+    /// Writes `"geo":{...}` into the open `client` object.
+    pub fn write_json(&self, w: &mut JsonWriter<'_>) {
+        w.begin_obj("geo");
+        if let Some(v) = &self.country_iso_code {
+            w.str("country_iso_code", v);
+        }
+        if let Some(v) = &self.country_name {
+            w.str("country_name", v);
+        }
+        if let Some(v) = &self.city_name {
+            w.str("city_name", v);
+        }
+        if let Some((lat, lon)) = self.location {
+            w.begin_obj("location");
+            w.f64("lat", lat);
+            w.f64("lon", lon);
+            w.end();
+        }
+        if let Some(l) = self.label {
+            w.ascii("name", l);
         }
         w.end();
     }

@@ -9,6 +9,7 @@
 //! and [`Transport`].
 
 pub mod community_id;
+pub mod tunnel;
 
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;

@@ -5,7 +5,6 @@
 //! know gets `client.geo.name` `private` (non-routable) or `unknown`.
 //! Looked up once per flow, when the flow is created.
 
-use crate::event::JsonWriter;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -35,32 +34,6 @@ pub struct Geo {
     pub label: Option<&'static str>,
     /// The report's map point for `location` (`lat,lon` to 0.1 degree).
     pub place: Option<String>,
-}
-
-impl Geo {
-    /// Writes `"geo":{...}` into the open `client` object.
-    pub fn write_json(&self, w: &mut JsonWriter<'_>) {
-        w.begin_obj("geo");
-        if let Some(v) = &self.country_iso_code {
-            w.str("country_iso_code", v);
-        }
-        if let Some(v) = &self.country_name {
-            w.str("country_name", v);
-        }
-        if let Some(v) = &self.city_name {
-            w.str("city_name", v);
-        }
-        if let Some((lat, lon)) = self.location {
-            w.begin_obj("location");
-            w.f64("lat", lat);
-            w.f64("lon", lon);
-            w.end();
-        }
-        if let Some(l) = self.label {
-            w.ascii("name", l);
-        }
-        w.end();
-    }
 }
 
 /// Opening the database failed.
@@ -133,7 +106,7 @@ impl GeoIp {
             .and_then(|r| r.decode::<Record<'_>>().ok().flatten());
         let Some(rec) = rec else {
             return Geo {
-                label: Some(crate::aggregate::geo_label(ip)),
+                label: Some(geo_label(ip)),
                 ..Geo::default()
             };
         };
@@ -148,16 +121,46 @@ impl GeoIp {
             city_name: rec.city.as_ref().and_then(|c| en(&c.names)),
             location: loc,
             label: None,
-            place: loc.map(|(lat, lon)| crate::aggregate::summary::place_label(lat, lon)),
+            place: loc.map(|(lat, lon)| place_label(lat, lon)),
         };
         if g.country_iso_code.is_none() && g.location.is_none() {
             return Geo {
-                label: Some(crate::aggregate::geo_label(ip)),
+                label: Some(geo_label(ip)),
                 ..Geo::default()
             };
         }
         g
     }
+}
+
+/// `private` for non-routable client addresses, else `unknown`.
+pub fn geo_label(ip: IpAddr) -> &'static str {
+    let private = match ip {
+        IpAddr::V4(v) => {
+            v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.octets()[0] == 100 && (v.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(v) => {
+            v.is_loopback()
+                || v.is_unspecified()
+                || (v.segments()[0] & 0xfe00) == 0xfc00
+                || (v.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    if private {
+        "private"
+    } else {
+        "unknown"
+    }
+}
+
+/// `lat,lon` rounded to 0.1 degree: the key of a map point.
+pub fn place_label(lat: f64, lon: f64) -> String {
+    format!("{:.1},{:.1}", lat, lon)
 }
 
 #[cfg(test)]
@@ -167,6 +170,7 @@ pub(crate) mod mmdb;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::JsonWriter;
 
     #[test]
     fn looks_up_a_database_the_test_builds() {

@@ -46,7 +46,12 @@ impl TxSink<'_> {
         self.events.push(tx.start(), flow.flow_id, index, |w| {
             tx.encode(flow, w, body)
         });
-        if let Some(agg) = self.events.aggregate.as_deref_mut() {
+        if let Some(agg) = self
+            .events
+            .aggregate
+            .as_deref_mut()
+            .and_then(|a| a.downcast_mut::<crate::aggregate::Aggregator>())
+        {
             let buf = &self.events.buf;
             let line = self
                 .events

@@ -192,7 +192,13 @@ impl Worker {
     }
 
     fn send_sealed(&mut self, before: u64) {
-        let (Some(agg), Some(tx)) = (self.events.aggregate.as_deref_mut(), &self.sealed) else {
+        let (Some(agg), Some(tx)) = (
+            self.events
+                .aggregate
+                .as_deref_mut()
+                .and_then(|a| a.downcast_mut::<crate::aggregate::Aggregator>()),
+            &self.sealed,
+        ) else {
             return;
         };
         let chunk = agg.take_before(before);
@@ -219,7 +225,12 @@ impl Worker {
                     self.tick(now);
                     self.ship();
                     self.publish();
-                    if let Some(agg) = self.events.aggregate.as_deref() {
+                    if let Some(agg) = self
+                        .events
+                        .aggregate
+                        .as_deref()
+                        .and_then(|a| a.downcast_ref::<crate::aggregate::Aggregator>())
+                    {
                         let i = agg.config.interval_secs.max(1);
                         let before = if self.seal_all {
                             u64::MAX
@@ -289,7 +300,11 @@ impl Worker {
         }
     }
 
-    fn new_flow(&mut self, rec: &PacketRec, tunnel: Option<&crate::decap::Tunnel>) -> Flow {
+    fn new_flow(
+        &mut self,
+        rec: &PacketRec,
+        tunnel: Option<&crate::dispatch::decap::Tunnel>,
+    ) -> Flow {
         let d = &rec.dec;
         self.new_flow_at(
             &rec.key,
@@ -313,7 +328,7 @@ impl Worker {
         frame: u64,
         tcp_flags: u8,
         icmp_one_way: bool,
-        tunnel: Option<crate::decap::Tunnel>,
+        tunnel: Option<crate::dispatch::decap::Tunnel>,
     ) -> Flow {
         let cfg = &self.config;
         let (src, dst) = match side {
@@ -388,7 +403,7 @@ impl Worker {
             cid,
         );
         ctx.vlan = key.vlan.iter().copied().filter(|v| *v != 0).collect();
-        ctx.tunnel = tunnel;
+        ctx.tunnel = tunnel.map(Box::new);
         ctx.server_group = match &tunnel {
             Some(t) => cfg.groups.lookup_in_tunnel(server.0, t.id),
             None => cfg.groups.lookup(server.0),
@@ -462,7 +477,7 @@ impl Worker {
         }
     }
 
-    fn packet(&mut self, rec: &PacketRec, data: &[u8], tunnels: &[crate::decap::Tunnel]) {
+    fn packet(&mut self, rec: &PacketRec, data: &[u8], tunnels: &[crate::dispatch::decap::Tunnel]) {
         if rec.ts > self.now {
             self.now = rec.ts;
         }
@@ -890,7 +905,13 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
         }
     });
     counters.add("events.flow", 1);
-    if let (Some(agg), true) = (events.aggregate.as_deref_mut(), why != Report::Interim) {
+    if let (Some(agg), true) = (
+        events
+            .aggregate
+            .as_deref_mut()
+            .and_then(|a| a.downcast_mut::<crate::aggregate::Aggregator>()),
+        why != Report::Interim,
+    ) {
         agg.add_flow(&flow_summary(f));
     }
 }
