@@ -7,14 +7,19 @@
 //! copies arriving after a connection closed look like new traffic.
 //!
 //! [`Dedup`] keeps a 64-bit hash (fixed-seed ahash over the wire and
-//! captured lengths and the first [`HASHED`] bytes: the link, IP and TCP or
-//! UDP headers, whose checksums cover the rest of the packet) of the last
-//! [`WINDOW`] frames in a ring, and
+//! captured lengths and every captured byte) of the last [`WINDOW`] frames
+//! in a ring, and
 //! calls a frame a duplicate when the same hash is in the ring and that
 //! frame is at most [`MAX_AGE`] of packet time away (either way: a copy
 //! may carry an earlier timestamp). The ring is a fixed array: no
 //! allocation per packet, a few hundred bytes in all, and the scan of 32
 //! hashes costs less than hashing the frame.
+//!
+//! The whole frame is hashed, not a prefix: under encapsulation the first
+//! bytes are only the outer headers (VXLAN in VXLAN puts the inner TCP
+//! header past byte 128) and a tunnel's outer UDP checksum is usually 0,
+//! so two different inner segments of the same length share any prefix of
+//! headers. Only a frame identical byte for byte is a copy.
 //!
 //! What it cannot tell apart: two frames a real sender made identical
 //! within the window. Over IPv4 a stack's IP ID and the TCP timestamp
@@ -24,8 +29,6 @@
 
 use crate::time::{Timestamp, MILLISECOND};
 
-/// Leading bytes of a frame hashed.
-pub const HASHED: usize = 128;
 /// Frames remembered.
 pub const WINDOW: usize = 32;
 /// Packet time within which an identical frame is a copy.
@@ -68,7 +71,7 @@ impl Dedup {
             let mut s = self.hasher.build_hasher();
             s.write_u32(wire_len);
             s.write_usize(frame.len());
-            s.write(&frame[..frame.len().min(HASHED)]);
+            s.write(frame);
             s.finish()
         };
         for i in 0..self.filled {
@@ -104,6 +107,15 @@ mod tests {
         assert!(!d.is_duplicate(1002, 7, a));
         // Same bytes, another wire length (cut by the snaplen): not a copy.
         assert!(!d.is_duplicate(1003, 70, b));
+        // Same first 128 bytes (the outer headers of a nested tunnel), a
+        // different inner packet further on: not a copy.
+        let mut x = vec![0u8; 200];
+        let mut y = x.clone();
+        y[150] = 1;
+        assert!(!d.is_duplicate(1004, 200, &x));
+        assert!(!d.is_duplicate(1005, 200, &y));
+        x[150] = 1;
+        assert!(d.is_duplicate(1006, 200, &x));
         // Too late.
         assert!(!d.is_duplicate(1001 + MAX_AGE + 1, 7, b));
         // Pushed out of the window by WINDOW other frames.
