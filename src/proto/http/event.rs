@@ -434,7 +434,11 @@ pub(crate) fn emit(
         if p.port != default_port {
             let _ = write!(sc.full, ":{}", p.port);
         }
-        sc.full.extend_from_slice(p.path);
+        // Asterisk-form (`OPTIONS *`, RFC 9112 §3.2.4) names the server
+        // itself: no path in the URL (url.path keeps the `*`).
+        if p.path != b"*" {
+            sc.full.extend_from_slice(p.path);
+        }
         if !sc.query.is_empty() {
             sc.full.push(b'?');
             sc.full.extend_from_slice(&sc.query);

@@ -805,3 +805,27 @@ fn the_test_kits_generic_checks_pass_on_a_post_and_a_chunked_response() {
     testkit::check_every_split(ProtocolId::Http, &cfg, steps);
     testkit::check_random_bytes(ProtocolId::Http, &cfg, steps, 17, 500);
 }
+
+/// RFC 9112 §3.2.3/§3.2.4: `OPTIONS *` (asterisk-form) means the server as a
+/// whole, `CONNECT host:port` (authority-form) names only a host and port;
+/// neither has a path, so `url.full` is the authority alone.
+#[test]
+fn options_asterisk_and_connect_authority_url_full_follow_rfc_9112() {
+    let run = |req: &[u8]| {
+        let mut h = Harness::new(HttpConfig::default());
+        h.req(req, T0);
+        h.resp(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", T0 + 1_000);
+        let ev = h.events();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        ev[0]["url"].clone()
+    };
+    let u = run(b"OPTIONS * HTTP/1.1\r\nHost: www.example.com\r\n\r\n");
+    assert_eq!(u["full"], "http://www.example.com", "{u}");
+    assert_eq!(u["domain"], "www.example.com", "{u}");
+    let u = run(b"CONNECT proxy.example.com:8443 HTTP/1.1\r\nHost: proxy.example.com:8443\r\n\r\n");
+    assert_eq!(u["full"], "http://proxy.example.com:8443", "{u}");
+    assert_eq!(u["domain"], "proxy.example.com", "{u}");
+    assert_eq!(u["port"], 8443, "{u}");
+    let u = run(b"CONNECT [2001:db8::1]:443 HTTP/1.1\r\n\r\n");
+    assert_eq!(u["full"], "http://[2001:db8::1]:443", "{u}");
+}
