@@ -397,6 +397,33 @@ impl Resync {
     }
 }
 
+/// Column names then rows as CSV lines (Packetbeat's `response` text).
+pub fn csv(columns: &[String], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let mut line = |fields: &[String]| {
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if f.contains([',', '"', '\n', '\r']) {
+                out.push('"');
+                out.push_str(&f.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(f);
+            }
+        }
+        out.push('\n');
+    };
+    if !columns.is_empty() {
+        line(columns);
+    }
+    for r in rows {
+        line(r);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1266,7 +1266,10 @@ impl PgsqlSession {
                 }
             }
             if cfg.send_response && (tx.num_fields.is_some() || tx.statements > 0) {
-                w.str("response", &csv(&tx.columns, &tx.rows));
+                w.str(
+                    "response",
+                    &crate::proto::common::csv(&tx.columns, &tx.rows),
+                );
             }
             if let Some(u) = &self.user {
                 w.begin_obj("user");
@@ -1397,33 +1400,6 @@ fn write_pgsql(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
         w.str("server_version", v);
     }
     w.end();
-}
-
-/// Column names then rows as CSV lines (Packetbeat's `response` text).
-fn csv(columns: &[String], rows: &[Vec<String>]) -> String {
-    let mut out = String::new();
-    let mut line = |fields: &[String]| {
-        for (i, f) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            if f.contains([',', '"', '\n', '\r']) {
-                out.push('"');
-                out.push_str(&f.replace('"', "\"\""));
-                out.push('"');
-            } else {
-                out.push_str(f);
-            }
-        }
-        out.push('\n');
-    };
-    if !columns.is_empty() {
-        line(columns);
-    }
-    for r in rows {
-        line(r);
-    }
-    out
 }
 
 /// The `query` text: trimmed, without the trailing `;` (Packetbeat's
