@@ -327,9 +327,21 @@ fn mongodb_op_msg_opcode() {
     assert_eq!(ev.len(), 101);
     assert_eq!(methods(&ev, "replSetHeartbeat"), 78);
     assert_eq!(methods(&ev, "ismaster"), 23);
+    assert!(ev.iter().all(|e| e["mongodb"]["opcode"] == "OP_MSG"));
+    // Every heartbeat reply says ok: 0 (tshark shows the same elements):
+    // the node is not in its replica set's configuration.
+    for e in ev.iter().filter(|e| e["method"] == "replSetHeartbeat") {
+        assert_eq!(e["status"], "Error");
+        assert_eq!(e["mongodb"]["error_code"], 93);
+        assert_eq!(e["mongodb"]["error_name"], "InvalidReplicaSetConfig");
+        assert_eq!(e["resource"], "admin.$cmd", "the set name is no collection");
+        assert!(e.get("error").is_none(), "{e}");
+    }
     assert!(ev
         .iter()
-        .all(|e| e["status"] == "OK" && e["mongodb"]["opcode"] == "OP_MSG"));
+        .filter(|e| e["method"] == "ismaster")
+        .all(|e| e["status"] == "OK"));
+    assert_eq!(counter(&stats, "mongodb.errors"), 78);
     assert!(
         ev.iter().all(|e| e["mongodb"]["database"] == "admin"),
         "{}",

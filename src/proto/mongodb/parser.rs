@@ -335,17 +335,49 @@ fn resource(db: Option<&str>, coll: Option<&str>) -> String {
     }
 }
 
-/// A command's collection: the string value of its first element, or the
-/// `collection` key (getMore).
+/// Commands whose first element's value is the collection they act on
+/// (for others, such as `replSetHeartbeat` or `hello`, it is something
+/// else: a replica set name, a flag).
+const COLLECTION_COMMANDS: &[&str] = &[
+    "find",
+    "insert",
+    "update",
+    "delete",
+    "findandmodify",
+    "aggregate",
+    "count",
+    "distinct",
+    "create",
+    "drop",
+    "createindexes",
+    "dropindexes",
+    "deleteindexes",
+    "listindexes",
+    "collmod",
+    "mapreduce",
+    "killcursors",
+    "validate",
+    "compact",
+    "collstats",
+    "reindex",
+    "geonear",
+    "geosearch",
+    "parallelcollectionscan",
+    "cleanuporphaned",
+    "shardcollection",
+];
+
+/// A command's collection: the string value of its first element for the
+/// commands that name one there, or the `collection` key (getMore).
 fn command_collection(d: Doc<'_>) -> Option<String> {
     let first = d.first()?;
-    if let Some(c) = first.str() {
-        return Some(c.to_owned());
-    }
-    if first.key == b"getMore" {
+    if first.key.eq_ignore_ascii_case(b"getMore") {
         return d.get("collection").and_then(|e| e.str()).map(str::to_owned);
     }
-    None
+    let named = COLLECTION_COMMANDS
+        .iter()
+        .any(|c| first.key.eq_ignore_ascii_case(c.as_bytes()));
+    named.then(|| first.str()).flatten().map(str::to_owned)
 }
 
 /// The legacy `$query` wrapper: `{$query: {...}, $readPreference: ...}`.
