@@ -59,7 +59,12 @@ pub fn i64_at(b: &[u8], at: usize) -> Option<i64> {
 /// The NUL-terminated string at the start of `b` and the bytes it took.
 #[inline]
 pub fn cstring(b: &[u8]) -> Option<(&[u8], usize)> {
-    let n = memchr::memchr(0, b)?;
+    // Keys are short: a plain scan beats memchr's setup on them.
+    let n = match b.iter().take(32).position(|&c| c == 0) {
+        Some(n) => n,
+        None if b.len() > 32 => 32 + memchr::memchr(0, &b[32..])?,
+        None => return None,
+    };
     Some((&b[..n], n + 1))
 }
 
@@ -195,7 +200,10 @@ impl<'a> Iterator for Iter<'a> {
 impl<'a> Elem<'a> {
     /// The key as text (lossy only for invalid UTF-8).
     pub fn key_str(&self) -> std::borrow::Cow<'a, str> {
-        String::from_utf8_lossy(self.key)
+        match std::str::from_utf8(self.key) {
+            Ok(k) => std::borrow::Cow::Borrowed(k),
+            Err(_) => String::from_utf8_lossy(self.key),
+        }
     }
 
     /// A string value (type 0x02), without its NUL.
@@ -265,6 +273,13 @@ impl<'o> Bounded<'o> {
 
     fn quoted(&mut self, s: &str) {
         if self.full() {
+            return;
+        }
+        let plain = !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+        if plain && self.out.len() + s.len() < self.limit {
+            self.out.push('"');
+            self.out.push_str(s);
+            self.out.push('"');
             return;
         }
         self.out.push('"');

@@ -269,7 +269,7 @@ fn query_text(
     number_to_return: Option<i32>,
     limit: usize,
 ) -> String {
-    let mut s = String::with_capacity(resource.len() + method.len() + 32);
+    let mut s = String::with_capacity(resource.len() + method.len() + 64);
     s.push_str(resource);
     s.push('.');
     s.push_str(method);
@@ -374,10 +374,17 @@ fn command_collection(d: Doc<'_>) -> Option<String> {
     if first.key.eq_ignore_ascii_case(b"getMore") {
         return d.get("collection").and_then(|e| e.str()).map(str::to_owned);
     }
-    let named = COLLECTION_COMMANDS
+    names_collection(first.key)
+        .then(|| first.str())
+        .flatten()
+        .map(str::to_owned)
+}
+
+/// Whether command `name` names its collection as its first value.
+fn names_collection(name: &[u8]) -> bool {
+    COLLECTION_COMMANDS
         .iter()
-        .any(|c| first.key.eq_ignore_ascii_case(c.as_bytes()));
-    named.then(|| first.str()).flatten().map(str::to_owned)
+        .any(|c| name.eq_ignore_ascii_case(c.as_bytes()))
 }
 
 /// The legacy `$query` wrapper: `{$query: {...}, $readPreference: ...}`.
@@ -496,23 +503,35 @@ fn op_msg_request(b: &[u8], o: &Opts, r: &mut Request) {
         r.method = "msg".into();
         return;
     };
-    let first = body.first();
-    r.method = first.map_or_else(|| "msg".into(), |e| e.key_str().into_owned());
-    r.database = body.get("$db").and_then(|e| e.str()).map(str::to_owned);
-    r.collection = command_collection(body);
-    if first.is_some_and(|e| e.key == b"getMore") {
-        r.cursor_id = first.and_then(|e| e.int());
+    // One walk for the keys an event needs.
+    let mut first = None;
+    let mut bulk = None;
+    let mut get_more_coll = None;
+    for e in body.iter() {
+        if first.is_none() {
+            first = Some(e);
+            continue;
+        }
+        match e.key {
+            b"$db" => r.database = e.str().map(str::to_owned),
+            b"documents" | b"updates" | b"deletes" if bulk.is_none() => {
+                bulk = e.doc().map(|a| a.count())
+            }
+            b"collection" => get_more_coll = e.str(),
+            _ => {}
+        }
     }
-    let bulk = |k: &str| body.get(k).and_then(|e| e.doc()).map(|a| a.count());
-    r.documents = if s.nseqs > 0 {
-        Some(s.seq_docs)
-    } else {
-        bulk("documents")
-            .or_else(|| bulk("updates"))
-            .or_else(|| bulk("deletes"))
-    };
+    r.method = first.map_or_else(|| "msg".into(), |e| e.key_str().into_owned());
+    if let Some(f) = first {
+        if f.key == b"getMore" {
+            r.cursor_id = f.int();
+            r.collection = get_more_coll.map(str::to_owned);
+        } else if names_collection(f.key) {
+            r.collection = f.str().map(str::to_owned);
+        }
+    }
+    r.documents = if s.nseqs > 0 { Some(s.seq_docs) } else { bulk };
     let res = resource(r.database.as_deref(), r.collection.as_deref());
-    r.resource.clone_from(&res);
     r.query = query_text(
         &res,
         &r.method,
@@ -537,6 +556,7 @@ fn op_msg_request(b: &[u8], o: &Opts, r: &mut Request) {
             o.max_query_length,
         ));
     }
+    r.resource = res;
 }
 
 fn op_query(b: &[u8], o: &Opts, r: &mut Request) {
@@ -572,7 +592,6 @@ fn op_query(b: &[u8], o: &Opts, r: &mut Request) {
         r.collection = coll;
     }
     let res = resource(r.database.as_deref(), r.collection.as_deref());
-    r.resource.clone_from(&res);
     let method = r.method.clone();
     let (command, to_skip, to_return) = (r.command, r.number_to_skip, r.number_to_return);
     let text = |skip: &dyn Fn(&[u8]) -> bool| {
@@ -592,6 +611,7 @@ fn op_query(b: &[u8], o: &Opts, r: &mut Request) {
     if o.send_request {
         r.request = Some(text(&request_skips));
     }
+    r.resource = res;
 }
 
 fn legacy(op: i32, b: &[u8], o: &Opts, r: &mut Request) {
@@ -613,7 +633,6 @@ fn legacy(op: i32, b: &[u8], o: &Opts, r: &mut Request) {
     r.collection = coll;
     let at = 4 + k;
     let res = resource(r.database.as_deref(), r.collection.as_deref());
-    r.resource.clone_from(&res);
     let mut docs: Vec<Doc<'_>> = Vec::new();
     match op {
         OP_GET_MORE => {
@@ -685,6 +704,7 @@ fn legacy(op: i32, b: &[u8], o: &Opts, r: &mut Request) {
         }
         r.request = Some(s);
     }
+    r.resource = res;
 }
 
 /// Reads a response body of opcode `op`; `command` says the request was a

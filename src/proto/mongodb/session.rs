@@ -105,7 +105,6 @@ impl MongodbSession {
 
     fn feed(&mut self, dir: Dir, mut data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
         let d = dir.idx();
-        let (max_size, max_buf) = (self.cfg.max_message_size, self.cfg.max_message_buffer);
         if self.side[d].skip > 0 {
             let n = (self.side[d].skip.min(data.len() as u64)) as usize;
             self.side[d].skip -= n as u64;
@@ -119,9 +118,23 @@ impl MongodbSession {
         }
         let mut buf = std::mem::take(&mut self.side[d].buf);
         if buf.is_empty() {
+            // Whole messages are read in place; only a partial one is copied.
             self.side[d].start = ts;
+            let used = self.frames(dir, data, ts, out);
+            buf.extend_from_slice(&data[used..]);
+        } else {
+            buf.extend_from_slice(data);
+            let used = self.frames(dir, &buf, ts, out);
+            buf.drain(..used);
         }
-        buf.extend_from_slice(data);
+        self.side[d].buf = buf;
+    }
+
+    /// Reads the messages at the start of `buf` (the direction's pending
+    /// bytes); returns how many bytes were used up.
+    fn frames(&mut self, dir: Dir, buf: &[u8], ts: Timestamp, out: &mut TxSink<'_>) -> usize {
+        let d = dir.idx();
+        let (max_size, max_buf) = (self.cfg.max_message_size, self.cfg.max_message_buffer);
         let mut pos = 0;
         loop {
             let rest = &buf[pos..];
@@ -178,8 +191,7 @@ impl MongodbSession {
             pos += h.len;
             self.side[d].start = ts;
         }
-        buf.drain(..pos);
-        self.side[d].buf = buf;
+        pos
     }
 
     /// The last byte of an over-long message arrived at `ts`.

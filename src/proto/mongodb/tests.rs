@@ -468,3 +468,109 @@ fn a_reply_without_request_is_reported_unmatched() {
     assert!(e["event"]["duration"].as_u64().is_some());
     let _ = OP_MSG;
 }
+
+/// What fuzz/fuzz_targets/mongodb.rs runs on one input.
+fn fuzz_one(data: &[u8], unit: usize) {
+    use super::bson::{self, Bounded};
+    use super::parser::{self, Opts};
+    if let Some((d, _)) = bson::doc(data) {
+        let mut s = String::new();
+        bson::render(d, &mut Bounded::new(&mut s, 256), &|_| false);
+    }
+    let o = Opts {
+        send_request: true,
+        send_response: true,
+        max_docs: 3,
+        max_doc_length: 40,
+        max_query_length: 200,
+    };
+    for op in [1, 2001, 2002, 2004, 2005, 2006, 2007, 2012, 2013] {
+        let _ = parser::request(op, data, &o);
+        let _ = parser::response(op, data, op % 2 == 0, &o);
+    }
+    let _ = parser::find_start(data, 4096);
+    let mut s = MongodbSession::new(Arc::new(MongodbConfig {
+        send_request: true,
+        send_response: true,
+        max_docs: 3,
+        max_doc_length: 40,
+        max_in_flight: 4,
+        max_message_buffer: 1024,
+        max_message_size: 8192,
+        ..cfg()
+    }));
+    crate::proto::testkit::fuzz_stream(&mut s, 27017, data, unit, |ctl| {
+        (ctl > 0xf4).then(|| u64::from(ctl & 0x3f))
+    });
+}
+
+/// The fuzz target's work on generated inputs, for machines without
+/// cargo-fuzz: real messages (OP_MSG, legacy, compressed, exhaust, an
+/// over-long reply) framed in the fuzz driver's chunk format, then
+/// mutated. `MONGODB_FUZZ_ITERATIONS` (default 2000) inputs; run with
+/// `cargo test --release --lib mongodb::tests::fuzz_driver -- --ignored --nocapture`.
+#[test]
+#[ignore = "long: run by hand with MONGODB_FUZZ_ITERATIONS"]
+fn fuzz_driver_on_mutated_exchanges() {
+    let n: u64 = std::env::var("MONGODB_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let msgs: Vec<(bool, Vec<u8>)> = vec![
+        (false, find(1, "a")),
+        (true, cursor_reply(2, 1, 3)),
+        (false, snappy(&find(3, "b"))),
+        (true, snappy(&cursor_reply(4, 3, 2))),
+        (false, op_query(5, "db.$cmd", &d(&[("count", V::S("c"))]))),
+        (
+            true,
+            op_reply(6, 5, &[d(&[("ok", V::F(0.0)), ("errmsg", V::S("x"))])]),
+        ),
+        (
+            true,
+            op_msg(
+                7,
+                1,
+                super::parser::MORE_TO_COME,
+                &d(&[("ok", V::F(1.0))]),
+                &[],
+            ),
+        ),
+        (true, cursor_reply(8, 3, 60)),
+    ];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut total = 0u64;
+    for _ in 0..n {
+        let mut input = Vec::new();
+        for _ in 0..(crate::proto::testkit::xorshift64(&mut x) % 6 + 1) {
+            let (to_client, m) =
+                &msgs[(crate::proto::testkit::xorshift64(&mut x) % msgs.len() as u64) as usize];
+            // Chunks of 1 to 60 bytes in the message's direction (the
+            // driver's control byte with a length unit of 1), sometimes a
+            // gap instead.
+            let size = 1 + (crate::proto::testkit::xorshift64(&mut x) % 60) as usize;
+            for chunk in m.chunks(size) {
+                input.push(((chunk.len() as u8) << 2) | u8::from(*to_client));
+                input.extend_from_slice(chunk);
+            }
+            if crate::proto::testkit::xorshift64(&mut x) % 16 == 0 {
+                input.push(0xf8 | u8::from(*to_client));
+            }
+        }
+        for _ in 0..(crate::proto::testkit::xorshift64(&mut x) % 8) {
+            let at = (crate::proto::testkit::xorshift64(&mut x) % input.len() as u64) as usize;
+            input[at] = crate::proto::testkit::xorshift64(&mut x) as u8;
+        }
+        fuzz_one(&input, 1);
+        total += 1;
+    }
+    println!("mongodb fuzz driver: {total} inputs, no panic");
+}
+
+#[test]
+fn the_fuzz_driver_runs_a_few_inputs() {
+    fuzz_one(&[0x10, 1, 2, 3, 4, 0xf9], 4);
+    let mut input = vec![(find(1, "a").len() as u8) << 2];
+    input.extend_from_slice(&find(1, "a"));
+    fuzz_one(&input, 1);
+}
