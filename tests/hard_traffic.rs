@@ -637,3 +637,78 @@ fn postgresql_on_an_http_port_is_not_labelled_http() {
     assert_eq!(stats["flows"]["protocol_rejected"], 1);
     assert!(stats["http"]["not_http"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn mysql_query_attributes_are_decoded_and_the_statement_is_the_text() {
+    let path = data("mysql_query_attributes.pcap");
+    let events = replay(&[path.to_str().unwrap()]);
+    let mysql = of_type(&events, "mysql");
+    let queries: Vec<(u64, String)> = mysql
+        .iter()
+        .filter(|e| e["method"] == "SELECT")
+        .map(|e| {
+            (
+                e["source"]["port"].as_u64().unwrap(),
+                e["query"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let sql = |p: u64, q: &str| (p, q.to_string());
+    let mut want = vec![
+        sql(50001, "SELECT name FROM users WHERE id = 7"),
+        sql(50001, "SELECT 1"),
+        // Picked up mid-stream: the attributes are recognised anyway.
+        sql(50002, "SELECT name FROM users WHERE id = 7"),
+        sql(50002, "SELECT 1"),
+    ];
+    let mut got = queries.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    for e in mysql
+        .iter()
+        .filter(|e| e["query"] == "SELECT name FROM users WHERE id = 7")
+    {
+        assert_eq!(
+            e["mysql"]["query_attributes"],
+            serde_json::json!([
+                {"name": "trace_id", "value": "4bf92f3577b34da6"},
+                {"name": "service", "value": "billing"},
+            ])
+        );
+        assert_eq!(e["status"], "OK");
+    }
+    assert!(mysql.iter().all(|e| e.get("error").is_none()));
+    // tshark (which needs the handshake) sees the same on the first connection.
+    if have("tshark") {
+        let out = std::process::Command::new("tshark")
+            .args([
+                "-r",
+                path.to_str().unwrap(),
+                "-Y",
+                "mysql.command==3 && tcp.srcport==50001",
+            ])
+            .args([
+                "-T",
+                "fields",
+                "-e",
+                "mysql.query",
+                "-e",
+                "mysql.query_attr_name",
+            ])
+            .args(["-e", "mysql.query_attr_value"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "SELECT name FROM users WHERE id = 7\ttrace_id,service\t4bf92f3577b34da6,billing",
+                "SELECT 1\t\t"
+            ]
+        );
+    } else {
+        skip("tshark not installed: the oracle check is skipped");
+    }
+}

@@ -160,6 +160,8 @@ struct MysqlTx {
     tables: Vec<String>,
     rows: Vec<Vec<String>>,
     infile: Option<String>,
+    /// CLIENT_QUERY_ATTRIBUTES: the attributes sent before the statement.
+    query_attributes: Option<parser::QueryAttributes>,
 }
 
 /// A MySQL connection.
@@ -167,6 +169,8 @@ pub struct MysqlSession {
     cfg: Arc<MysqlConfig>,
     phase: Phase,
     server_caps: u32,
+    /// The negotiated capabilities are known (the login was seen).
+    caps_known: bool,
     /// CLIENT_DEPRECATE_EOF: known from the handshake, or inferred.
     deprecate_eof: Option<bool>,
     server_version: Option<String>,
@@ -190,6 +194,7 @@ impl MysqlSession {
             cfg,
             phase: Phase::Start,
             server_caps: 0,
+            caps_known: false,
             deprecate_eof: None,
             server_version: None,
             user: None,
@@ -308,6 +313,29 @@ impl MysqlSession {
             break;
         }
         pos
+    }
+
+    /// The query attributes before a COM_QUERY's statement: when the login
+    /// negotiated CLIENT_QUERY_ATTRIBUTES; when the login was not seen
+    /// (picked up mid-stream), when the body starts with a control byte (no
+    /// statement does) and parses as attributes followed by text.
+    fn query_attributes<'b>(&self, body: &'b [u8]) -> Option<(parser::QueryAttributes, &'b [u8])> {
+        let (max, len) = (self.cfg.max_params, self.cfg.max_query_length);
+        if self.caps_known {
+            if self.server_caps & caps::QUERY_ATTRIBUTES == 0 {
+                return None;
+            }
+            return parser::split_query_attributes(body, max, len);
+        }
+        let first = *body.first()?;
+        if first >= 0x20 || first.is_ascii_whitespace() {
+            return None;
+        }
+        let (qa, rest) = parser::split_query_attributes(body, max, len)?;
+        let starts_text = rest
+            .first()
+            .is_some_and(|&b| b >= 0x20 || b.is_ascii_whitespace());
+        starts_text.then_some((qa, rest))
     }
 
     /// Finds where parsing can resume in a lost direction.
@@ -429,6 +457,7 @@ impl MysqlSession {
                 };
                 self.deprecate_eof = Some(negotiated & caps::DEPRECATE_EOF != 0);
                 self.server_caps = negotiated;
+                self.caps_known = true;
                 self.phase = Phase::Auth;
             }
             None => {
@@ -520,7 +549,15 @@ impl MysqlSession {
         };
         match c {
             cmd::QUERY | cmd::STMT_PREPARE => {
-                let q = parser::trim_sql(body);
+                let mut text = body;
+                if c == cmd::QUERY {
+                    if let Some((qa, rest)) = self.query_attributes(body) {
+                        out.count("mysql.query_attributes", 1);
+                        tx.query_attributes = Some(qa);
+                        text = rest;
+                    }
+                }
+                let q = parser::trim_sql(text);
                 tx.method = parser::sql_method(q);
                 if tx.method == "USE" {
                     let db = parser::trim_sql(q.get(3..).unwrap_or(&[]));
@@ -1040,6 +1077,17 @@ fn write_mysql(w: &mut JsonWriter<'_>, tx: &MysqlTx, s: &MysqlSession) {
     }
     if let Some(f) = &tx.infile {
         w.str("local_infile", f);
+    }
+    if let Some(qa) = tx.query_attributes.as_ref().filter(|q| q.count > 0) {
+        // Names come from the wire: values, never keys.
+        w.begin_arr("query_attributes");
+        for (name, value) in &qa.attrs {
+            w.begin();
+            w.str("name", name);
+            w.str("value", value);
+            w.end();
+        }
+        w.end_arr();
     }
     if tx.method == "SSL_REQUEST" {
         w.bool("tls", true);

@@ -999,3 +999,35 @@ fn the_test_kits_generic_checks_pass_on_a_result_set_in_both_eof_variants() {
         testkit::check_random_bytes(ProtocolId::Mysql, &cfg, steps, 11, 300);
     }
 }
+
+#[test]
+fn query_attributes_split_as_the_protocol_documents_them() {
+    // parameter_count 3, parameter_set_count 1, NULL bitmap (the third is
+    // NULL), new_params_bind_flag, (type, flag, name) x3, values.
+    let mut body = vec![3, 1, 0b100, 1];
+    body.extend_from_slice(&[0xfe, 0, 2, b'i', b'd']); // STRING "id"
+    body.extend_from_slice(&[0x08, 0x80, 1, b'n']); // unsigned LONGLONG "n"
+    body.extend_from_slice(&[0xfe, 0, 1, b'z']); // STRING "z" (NULL)
+    body.extend_from_slice(&[3, b'a', b'b', b'c']);
+    body.extend_from_slice(&42u64.to_le_bytes());
+    body.extend_from_slice(b"SELECT 1");
+    let (qa, rest) = parser::split_query_attributes(&body, 10, 100).unwrap();
+    assert_eq!(rest, b"SELECT 1");
+    assert_eq!(qa.count, 3);
+    let pairs: Vec<(&str, &str)> = qa
+        .attrs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(pairs, [("id", "abc"), ("n", "42"), ("z", "NULL")]);
+    // Zero attributes: the `\0\1SELECT` prefix of issue 17.
+    let (qa, rest) = parser::split_query_attributes(b"\x00\x01SELECT 2", 10, 100).unwrap();
+    assert_eq!((qa.count, rest), (0, &b"SELECT 2"[..]));
+    // Bounds: a count beyond the bytes, a cut value, a set count not 1.
+    assert!(parser::split_query_attributes(&[0xfc, 0xff, 0xff, 1], 10, 100).is_none());
+    assert!(parser::split_query_attributes(&body[..body.len() - 14], 10, 100).is_none());
+    assert!(parser::split_query_attributes(b"\x00\x02SELECT", 10, 100).is_none());
+    // Kept: at most `max`, each value bounded.
+    let (qa, _) = parser::split_query_attributes(&body, 1, 2).unwrap();
+    assert_eq!(qa.attrs, [("id".to_string(), "ab".to_string())]);
+}
