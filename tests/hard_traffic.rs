@@ -712,3 +712,58 @@ fn mysql_query_attributes_are_decoded_and_the_statement_is_the_text() {
         skip("tshark not installed: the oracle check is skipped");
     }
 }
+
+/// (method, query, num_rows, error_code, error.message) of each MySQL event.
+fn mysql_summary(events: &[Value]) -> Vec<String> {
+    let mut v: Vec<(String, String)> = of_type(events, "mysql")
+        .iter()
+        .map(|e| {
+            (
+                e["event"]["start"].as_str().unwrap_or("").to_string(),
+                format!(
+                    "{} | {} | rows {} | code {} | {}",
+                    e["method"].as_str().unwrap_or(""),
+                    e["query"].as_str().unwrap_or(""),
+                    e["mysql"]["num_rows"],
+                    e["mysql"]["error_code"],
+                    e["error"]["message"].as_str().unwrap_or("")
+                ),
+            )
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, s)| s).collect()
+}
+
+#[test]
+fn mysql_compressed_protocol_is_decoded_with_and_without_the_handshake() {
+    // Real MariaDB and `mariadb --compress` (make-captures-hard.sh).
+    let whole = data("mysql_compressed.pcap");
+    let (events, stats) = replay_stats(&[whole.to_str().unwrap()]);
+    let got = mysql_summary(&events);
+    let big = "SELECT REPEAT(CONCAT('row-', seq, '-'), 40) AS r FROM seq_1_to_1200";
+    assert!(
+        got.contains(&format!("SELECT | {big} | rows 1200 | code null | ")),
+        "{got:#?}"
+    );
+    assert!(got
+        .contains(&"SELECT | SELECT * FROM no_such_table | rows null | code 1146 | ".to_string()));
+    assert!(got.contains(&"USE | USE t | rows null | code null | ".to_string()));
+    assert!(
+        got.iter().all(|s| !s.ends_with("Unmatched request")),
+        "{got:#?}"
+    );
+    assert_eq!(got.len(), 9, "{got:#?}");
+    assert_eq!(stats["mysql"]["compressed_connections"], 1);
+    // The 1200-row result: many TCP segments and several compressed packets.
+    assert!(stats["mysql"]["compressed_packets"].as_u64().unwrap() > 20);
+    assert!(stats["mysql"]
+        .get("decompress_errors")
+        .is_none_or(|v| v == 0));
+
+    // The same connection without its handshake (make-hard.py).
+    let mid = data("mysql_compressed_midstream.pcap");
+    let (events, stats) = replay_stats(&[mid.to_str().unwrap()]);
+    assert_eq!(mysql_summary(&events), got);
+    assert_eq!(stats["mysql"]["compressed_midstream"], 1);
+}

@@ -178,11 +178,10 @@ in_s mariadbd --no-defaults --datadir="$MY/data" --user=mysql --socket="$MY/sock
     --skip-name-resolve >"$WORK/my.log" 2>&1 &
 PIDS+=($!)
 wait_port 3306
-capture_start "$WORK/mysql_compressed_full.pcap" "tcp port 3306"
+capture_start "$OUT/mysql_compressed.pcap" "tcp port 3306"
 in_c mariadb --no-defaults --compress -h "$SRV" -u root --skip-ssl -e \
-    "SELECT 1; SELECT @@version_comment; CREATE DATABASE IF NOT EXISTS t; \
-     SELECT REPEAT(CONCAT('row-', seq, '-'), 40) FROM seq_1_to_1200; \
-     SELECT * FROM no_such_table; SELECT 2" >/dev/null 2>&1 || true
+    "SELECT 1; SELECT @@version_comment; CREATE DATABASE IF NOT EXISTS t; USE t; \
+     SELECT REPEAT(CONCAT('row-', seq, '-'), 40) AS r FROM seq_1_to_1200; \
+     SELECT 2; SELECT * FROM no_such_table" >/dev/null 2>&1 || true
 capture_stop
-cp "$WORK/mysql_compressed_full.pcap" "$OUT/mysql_compressed.pcap"
 echo "wrote captures to $OUT" >&2

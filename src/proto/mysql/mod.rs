@@ -12,6 +12,7 @@
 //! because decompressing every packet of a mirror port costs more than the
 //! rare compressed connection is worth).
 
+pub mod compress;
 pub mod parser;
 pub mod session;
 #[cfg(test)]

@@ -23,6 +23,7 @@
 //! `mysql.stmt_send_long_data`) and responses without a request
 //! (`mysql.unmatched_responses`).
 
+use super::compress::{self, Piece, Unwrap};
 use super::parser::{self, caps, cmd, PacketHeader, HEADER_LEN, MAX_PAYLOAD};
 use super::MysqlConfig;
 use crate::aggregate::Code;
@@ -184,6 +185,14 @@ pub struct MysqlSession {
     /// completed without knowing whether EOFs are sent; it is swallowed.
     swallow_eof: Option<u8>,
     stmts: HashMap<u32, Stmt>,
+    /// CLIENT_COMPRESS (zlib) in effect: each direction's compressed
+    /// framing, unwrapped before the packets are framed.
+    compressed: Option<Box<[Unwrap; 2]>>,
+    /// A gap broke a direction's compressed framing: look for a header.
+    zlost: [bool; 2],
+    /// Bytes of the connection seen (a compressed header is looked for in
+    /// the first ones when the handshake was not seen).
+    seen: [bool; 2],
 }
 
 impl MysqlSession {
@@ -204,10 +213,80 @@ impl MysqlSession {
             resp: Resp::Idle,
             swallow_eof: None,
             stmts: HashMap::new(),
+            compressed: None,
+            zlost: [false; 2],
+            seen: [false; 2],
         }
     }
 
-    fn feed(&mut self, dir: Dir, mut data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+    fn feed(&mut self, dir: Dir, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+        let d = dir.idx();
+        if !std::mem::replace(&mut self.seen[d], true)
+            && self.phase == Phase::Start
+            && compress::looks_compressed(data)
+        {
+            // Picked up mid-stream on a compressed connection.
+            out.count("mysql.compressed_connections", 1);
+            out.count("mysql.compressed_midstream", 1);
+            self.phase = Phase::Ready;
+            self.compressed = Some(Box::default());
+        }
+        let Some(mut z) = self.compressed.take() else {
+            return self.feed_plain(dir, data, ts, out);
+        };
+        let mut data = data;
+        if self.zlost[d] {
+            match (0..data.len()).find(|&i| compress::looks_compressed(&data[i..])) {
+                Some(off) => {
+                    self.zlost[d] = false;
+                    out.count("mysql.resync_skipped_bytes", off as u64);
+                    data = &data[off..];
+                }
+                None => {
+                    out.count("mysql.resync_skipped_bytes", data.len() as u64);
+                    self.compressed = Some(z);
+                    return;
+                }
+            }
+        }
+        let mut lost = false;
+        let (packets, errors) = (z[d].packets, z[d].errors);
+        z[d].feed(data, &mut |p| match p {
+            Piece::Plain(b) => {
+                if lost {
+                    self.lose(dir, out);
+                    lost = false;
+                }
+                self.feed_plain(dir, b, ts, out)
+            }
+            Piece::Lost => lost = true,
+        });
+        if lost {
+            self.lose(dir, out);
+        }
+        out.count("mysql.compressed_packets", z[d].packets - packets);
+        out.count("mysql.decompress_errors", z[d].errors - errors);
+        if self.compressed.is_none() && self.phase != Phase::Skipped {
+            self.compressed = Some(z);
+        }
+    }
+
+    /// Plain bytes of `dir` were lost: the direction resynchronises.
+    fn lose(&mut self, dir: Dir, out: &mut TxSink<'_>) {
+        if dir == Dir::ToClient {
+            for tx in self.pending.iter_mut() {
+                tx.response_lost = true;
+            }
+        }
+        out.count("mysql.gaps_resync", 1);
+        let s = &mut self.streams[dir.idx()];
+        s.skip = 0;
+        s.buf.clear();
+        s.cont = false;
+        s.lost = true;
+    }
+
+    fn feed_plain(&mut self, dir: Dir, mut data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
         let d = dir.idx();
         if self.phase == Phase::Skipped {
             out.count("mysql.skipped_bytes", data.len() as u64);
@@ -485,9 +564,16 @@ impl MysqlSession {
         }
         match p.first() {
             Some(0x00) => {
-                if self.server_caps & (caps::COMPRESS | caps::ZSTD_COMPRESSION) != 0 {
+                if self.server_caps & caps::ZSTD_COMPRESSION != 0 {
+                    // zstd is not decoded: counted, the rest skipped.
                     out.count("mysql.compressed_connections", 1);
+                    out.count("mysql.zstd_connections", 1);
                     self.phase = Phase::Skipped;
+                } else if self.server_caps & caps::COMPRESS != 0 {
+                    // Every packet after this OK is compressed (zlib).
+                    out.count("mysql.compressed_connections", 1);
+                    self.compressed = Some(Box::default());
+                    self.phase = Phase::Ready;
                 } else {
                     self.phase = Phase::Ready;
                 }
@@ -1198,6 +1284,20 @@ impl Session for MysqlSession {
                     }
                 }
             }
+        }
+        if let Some(z) = self.compressed.as_mut() {
+            // `len` compressed bytes: the plain stream resyncs; the
+            // compressed framing holds when the gap is inside a packet.
+            if !z[dir.idx()].gap(len) {
+                self.zlost[dir.idx()] = true;
+            }
+            let s = &mut self.streams[dir.idx()];
+            out.count("mysql.gaps_resync", 1);
+            s.skip = 0;
+            s.buf.clear();
+            s.cont = false;
+            s.lost = true;
+            return;
         }
         let s = &mut self.streams[dir.idx()];
         if s.skip >= len {
