@@ -767,3 +767,34 @@ fn mysql_compressed_protocol_is_decoded_with_and_without_the_handshake() {
     assert_eq!(mysql_summary(&events), got);
     assert_eq!(stats["mysql"]["compressed_midstream"], 1);
 }
+
+#[test]
+fn mysql_zstd_compression_is_decoded_with_and_without_the_handshake() {
+    // Generated (make-hard.py, frames from the zstd tool): no MySQL 8 here.
+    let path = data("mysql_zstd.pcap");
+    let (events, stats) = replay_stats(&[path.to_str().unwrap()]);
+    let mut got: Vec<(u64, String, u64)> = of_type(&events, "mysql")
+        .iter()
+        .map(|e| {
+            assert!(e.get("error").is_none(), "{e}");
+            (
+                e["source"]["port"].as_u64().unwrap(),
+                e["query"].as_str().unwrap().to_string(),
+                e["mysql"]["num_rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let q = |p: u64, s: &str, n: u64| (p, s.to_string(), n);
+    assert_eq!(
+        got,
+        [
+            q(50011, "SELECT 1", 1),
+            q(50011, "SELECT r FROM t", 500),
+            q(50012, "SELECT 1", 1),
+            q(50012, "SELECT r FROM t", 500),
+        ]
+    );
+    assert_eq!(stats["mysql"]["zstd_connections"], 1);
+    assert_eq!(stats["mysql"]["compressed_midstream"], 1);
+}

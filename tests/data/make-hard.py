@@ -383,7 +383,54 @@ def mysql_compressed_midstream():
     pl.write_pcap(HERE / "mysql_compressed_midstream.pcap", recs[first_query:], header=header)
 
 
+def zstd_frame(b):
+    """One zstd frame of `b` (the zstd command line tool, level 3)."""
+    return subprocess.run(["zstd", "-3", "-q", "-c", "--no-check"], input=b,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def my_compressed(seq, plain, compress=None):
+    """A compressed-protocol packet: int<3> compressed length, int<1>
+    sequence id, int<3> length before compression (0: sent as is)."""
+    body, ulen = (compress(plain), len(plain)) if compress else (plain, 0)
+    return struct.pack("<I", len(body))[:3] + bytes([seq]) + struct.pack("<I", ulen)[:3] + body
+
+
+def mysql_zstd():
+    """mysql_zstd.pcap (generated: MariaDB has no zstd protocol compression
+    and no MySQL 8 server is at hand; the frames come from the zstd tool):
+    a MySQL 8.0.36 handshake negotiating CLIENT_ZSTD_COMPRESSION_ALGORITHM
+    (the login ends with the zstd level byte), then, compressed: `SELECT 1`
+    (sent as is, too short to compress) and a 500-row result split over two
+    zstd-compressed packets; the same exchange again on a connection picked
+    up mid-stream."""
+    c, s = "10.66.2.2", "10.66.2.1"
+    caps = (CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_TRANSACTIONS
+            | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC
+            | CLIENT_DEPRECATE_EOF | CLIENT_ZSTD)
+    rows = my_packet(1, b"\x01") + my_packet(2, my_column(b"r", 0xfd))
+    for i in range(500):
+        rows += my_packet((3 + i) % 256, lenstr(b"row-%04d-" % i * 8))
+    rows += my_packet((3 + 500) % 256, MY_EOF_OK)
+    half = len(rows) // 2
+    queries = [
+        ("c", my_compressed(0, my_packet(0, b"\x03SELECT r FROM t"))),
+        ("s", my_compressed(1, rows[:half], zstd_frame) + my_compressed(2, rows[half:], zstd_frame)),
+        ("c", my_compressed(0, my_packet(0, b"\x03SELECT 1"))),
+        ("s", my_compressed(1, my_result(b"1", b"1"))),
+    ]
+    turns = [
+        ("s", my_packet(0, my_greeting(b"8.0.36", caps | CLIENT_COMPRESS))),
+        ("c", my_packet(1, my_login(caps) + b"\x03")),
+        ("s", my_packet(2, MY_OK)),
+    ] + queries
+    recs = pl.conversation(c, s, 50011, 3306, turns, t0=1_700_000_100.0)
+    recs += pl.conversation(c, s, 50012, 3306, queries, t0=1_700_000_110.0, handshake=False)
+    pl.write_pcap(HERE / "mysql_zstd.pcap", recs)
+
+
 MAKERS = {
+    "mysql_zstd": mysql_zstd,
     "mysql_compressed_midstream": mysql_compressed_midstream,
     "mysql_query_attributes": mysql_query_attributes,
     "duplicated_http": duplicated_http,

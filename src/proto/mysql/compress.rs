@@ -15,10 +15,30 @@
 //! packet) into a fixed 32 KiB output buffer, so a large or hostile packet
 //! costs no more memory than a small one. A corrupt zlib stream skips the
 //! rest of its packet (`mysql.decompress_errors`); the plain stream then
-//! resynchronises as after a gap. zstd (CLIENT_ZSTD_COMPRESSION_ALGORITHM)
-//! is not decoded here.
+//! resynchronises as after a gap.
+//!
+//! zstd (CLIENT_ZSTD_COMPRESSION_ALGORITHM, MySQL 8.0.18+): the same framing
+//! with a zstd frame per packet. `ruzstd` (a pure Rust decoder, no C build)
+//! has no push interface, so a zstd packet's payload is buffered, at most
+//! [`MAX_ZSTD_PACKET`] bytes (larger ones are skipped and counted as
+//! errors), and decoded at its end in 32 KiB pieces.
 
 use flate2::{Decompress, FlushDecompress, Status};
+use std::io::Read;
+
+/// Longest zstd-compressed packet buffered for decoding.
+pub const MAX_ZSTD_PACKET: usize = 1 << 20;
+/// The zstd frame magic number (RFC 8878), little-endian on the wire.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Which compression a connection uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// CLIENT_COMPRESS.
+    Zlib,
+    /// CLIENT_ZSTD_COMPRESSION_ALGORITHM.
+    Zstd,
+}
 
 /// Length of a compressed packet header.
 pub const HEADER: usize = 7;
@@ -45,6 +65,14 @@ pub struct Unwrap {
     broken: bool,
     dec: Option<Box<Decompress>>,
     out: Vec<u8>,
+    algorithm: Algorithm,
+    /// The algorithm is a guess (picked up mid-stream on a packet sent as
+    /// is): the first compressed payload's magic bytes decide it.
+    assumed: bool,
+    /// The next payload chunk is the first of a compressed packet.
+    first_chunk: bool,
+    /// The zstd packet being buffered.
+    zbuf: Vec<u8>,
     /// Compressed packets seen.
     pub packets: u64,
     /// Corrupt packets.
@@ -61,6 +89,10 @@ impl Default for Unwrap {
             broken: false,
             dec: None,
             out: Vec::new(),
+            algorithm: Algorithm::Zlib,
+            assumed: false,
+            first_chunk: false,
+            zbuf: Vec::new(),
             packets: 0,
             errors: 0,
         }
@@ -72,12 +104,31 @@ fn u24(b: &[u8]) -> u64 {
 }
 
 impl Unwrap {
+    /// The framing of a connection compressed with `algorithm`.
+    pub fn new(algorithm: Algorithm) -> Self {
+        Unwrap {
+            algorithm,
+            ..Unwrap::default()
+        }
+    }
+
+    /// The framing of a connection picked up mid-stream whose algorithm
+    /// is not known yet (`guess` until a compressed payload tells).
+    pub fn guessed(guess: Algorithm) -> Self {
+        Unwrap {
+            algorithm: guess,
+            assumed: true,
+            ..Unwrap::default()
+        }
+    }
+
     /// Forgets the packet in progress (after a gap): the next bytes are
     /// taken as the start of a compressed packet.
     pub fn reset(&mut self) {
         self.hdr_len = 0;
         self.left = 0;
         self.broken = false;
+        self.zbuf.clear();
     }
 
     /// `len` bytes were not captured. True when they fell inside the
@@ -114,13 +165,32 @@ impl Unwrap {
                 self.left = u24(&self.hdr[0..3]);
                 self.raw = u24(&self.hdr[4..7]) == 0;
                 self.broken = false;
-                if !self.raw {
-                    match self.dec.as_mut() {
-                        Some(d) => d.reset(true),
-                        None => self.dec = Some(Box::new(Decompress::new(true))),
+                self.zbuf.clear();
+                self.first_chunk = !self.raw;
+                continue;
+            }
+            if std::mem::take(&mut self.first_chunk) {
+                if self.assumed {
+                    if data.starts_with(&ZSTD_MAGIC) {
+                        self.algorithm = Algorithm::Zstd;
+                        self.assumed = false;
+                    } else if data.first() == Some(&0x78) {
+                        self.algorithm = Algorithm::Zlib;
+                        self.assumed = false;
                     }
                 }
-                continue;
+                match self.algorithm {
+                    Algorithm::Zstd if self.left as usize > MAX_ZSTD_PACKET => {
+                        self.errors += 1;
+                        self.broken = true;
+                        sink(Piece::Lost);
+                    }
+                    Algorithm::Zstd => {}
+                    Algorithm::Zlib => match self.dec.as_mut() {
+                        Some(d) => d.reset(true),
+                        None => self.dec = Some(Box::new(Decompress::new(true))),
+                    },
+                }
             }
             let n = self.left.min(data.len() as u64) as usize;
             let (chunk, rest) = data.split_at(n);
@@ -133,8 +203,41 @@ impl Unwrap {
                 sink(Piece::Plain(chunk));
                 continue;
             }
+            if self.algorithm == Algorithm::Zstd {
+                self.zbuf.extend_from_slice(chunk);
+                if self.left == 0 {
+                    self.unzstd(sink);
+                }
+                continue;
+            }
             self.inflate(chunk, sink);
         }
+    }
+
+    /// Decodes the buffered zstd packet.
+    fn unzstd(&mut self, sink: &mut impl FnMut(Piece<'_>)) {
+        let frame = std::mem::take(&mut self.zbuf);
+        let mut src: &[u8] = &frame;
+        let mut ok = false;
+        if let Ok(mut dec) = ruzstd::decoding::StreamingDecoder::new(&mut src) {
+            let mut out = std::mem::take(&mut self.out);
+            out.resize(OUT_CHUNK, 0);
+            ok = loop {
+                match dec.read(&mut out) {
+                    Ok(0) => break true,
+                    Ok(n) => sink(Piece::Plain(&out[..n])),
+                    Err(_) => break false,
+                }
+            };
+            out.clear();
+            self.out = out;
+        }
+        if !ok {
+            self.errors += 1;
+            sink(Piece::Lost);
+        }
+        self.zbuf = frame;
+        self.zbuf.clear();
     }
 
     fn inflate(&mut self, mut input: &[u8], sink: &mut impl FnMut(Piece<'_>)) {
@@ -174,14 +277,27 @@ impl Unwrap {
 /// compression is set, else a plain packet header whose length fills the
 /// compressed payload (or a chain of them).
 pub fn looks_compressed(b: &[u8]) -> bool {
+    detect(b).is_some()
+}
+
+/// [`looks_compressed`], and with which algorithm (a packet sent as is
+/// tells none: zlib is assumed, the more common).
+pub fn detect(b: &[u8]) -> Option<Algorithm> {
     if b.len() < HEADER + 2 {
-        return false;
+        return None;
     }
     let clen = u24(&b[0..3]);
     let ulen = u24(&b[4..7]);
     if clen == 0 {
-        return false;
+        return None;
     }
+    if ulen > 0 && b.get(HEADER..HEADER + 4) == Some(&ZSTD_MAGIC[..]) {
+        return (clen <= ulen + 32).then_some(Algorithm::Zstd);
+    }
+    zlib_or_raw(b, clen, ulen).then_some(Algorithm::Zlib)
+}
+
+fn zlib_or_raw(b: &[u8], clen: u64, ulen: u64) -> bool {
     if ulen > 0 {
         // RFC 1950: CM 8, window <= 32K, FCHECK; MySQL uses no dictionary.
         let (cmf, flg) = (b[7], b[8]);

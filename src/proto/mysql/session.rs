@@ -23,7 +23,7 @@
 //! `mysql.stmt_send_long_data`) and responses without a request
 //! (`mysql.unmatched_responses`).
 
-use super::compress::{self, Piece, Unwrap};
+use super::compress::{self, Algorithm, Piece, Unwrap};
 use super::parser::{self, caps, cmd, PacketHeader, HEADER_LEN, MAX_PAYLOAD};
 use super::MysqlConfig;
 use crate::aggregate::Code;
@@ -66,7 +66,7 @@ enum Phase {
     Auth,
     /// Command phase.
     Ready,
-    /// TLS, compression or replication: nothing more is parsed.
+    /// TLS or replication: nothing more is parsed.
     Skipped,
 }
 
@@ -185,7 +185,7 @@ pub struct MysqlSession {
     /// completed without knowing whether EOFs are sent; it is swallowed.
     swallow_eof: Option<u8>,
     stmts: HashMap<u32, Stmt>,
-    /// CLIENT_COMPRESS (zlib) in effect: each direction's compressed
+    /// The compressed protocol (zlib or zstd) in effect: each direction's compressed
     /// framing, unwrapped before the packets are framed.
     compressed: Option<Box<[Unwrap; 2]>>,
     /// A gap broke a direction's compressed framing: look for a header.
@@ -221,15 +221,16 @@ impl MysqlSession {
 
     fn feed(&mut self, dir: Dir, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
         let d = dir.idx();
-        if !std::mem::replace(&mut self.seen[d], true)
-            && self.phase == Phase::Start
-            && compress::looks_compressed(data)
-        {
-            // Picked up mid-stream on a compressed connection.
-            out.count("mysql.compressed_connections", 1);
-            out.count("mysql.compressed_midstream", 1);
-            self.phase = Phase::Ready;
-            self.compressed = Some(Box::default());
+        if !std::mem::replace(&mut self.seen[d], true) && self.phase == Phase::Start {
+            if let Some(a) = compress::detect(data) {
+                // Picked up mid-stream on a compressed connection; a packet
+                // sent as is does not tell the algorithm, the first
+                // compressed one does.
+                out.count("mysql.compressed_connections", 1);
+                out.count("mysql.compressed_midstream", 1);
+                self.phase = Phase::Ready;
+                self.compressed = Some(Box::new([Unwrap::guessed(a), Unwrap::guessed(a)]));
+            }
         }
         let Some(mut z) = self.compressed.take() else {
             return self.feed_plain(dir, data, ts, out);
@@ -564,15 +565,18 @@ impl MysqlSession {
         }
         match p.first() {
             Some(0x00) => {
-                if self.server_caps & caps::ZSTD_COMPRESSION != 0 {
-                    // zstd is not decoded: counted, the rest skipped.
-                    out.count("mysql.compressed_connections", 1);
+                let algorithm = if self.server_caps & caps::ZSTD_COMPRESSION != 0 {
                     out.count("mysql.zstd_connections", 1);
-                    self.phase = Phase::Skipped;
+                    Some(Algorithm::Zstd)
                 } else if self.server_caps & caps::COMPRESS != 0 {
-                    // Every packet after this OK is compressed (zlib).
+                    Some(Algorithm::Zlib)
+                } else {
+                    None
+                };
+                if let Some(a) = algorithm {
+                    // Every packet after this OK is compressed.
                     out.count("mysql.compressed_connections", 1);
-                    self.compressed = Some(Box::default());
+                    self.compressed = Some(Box::new([Unwrap::new(a), Unwrap::new(a)]));
                     self.phase = Phase::Ready;
                 } else {
                     self.phase = Phase::Ready;
