@@ -59,6 +59,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 in_s() { ip netns exec "$NS_S" "$@"; }
+# Background servers: nsenter execs the program itself, so $! is its pid
+# and the cleanup's kill reaches it (ip netns exec does not pass it on).
+bg_s() { exec nsenter --net="/run/netns/$NS_S" "$@"; }
 in_c() { ip netns exec "$NS_C" "$@"; }
 
 ip netns del "$NS_S" 2>/dev/null || true
@@ -108,7 +111,7 @@ wait_port() {
 
 # peers CASE PORT FILE
 peers() {
-    in_s python3 "$HERE/hard_peers.py" server "$1" "$SRV" "$2" >"$WORK/peer.out" &
+    bg_s python3 "$HERE/hard_peers.py" server "$1" "$SRV" "$2" >"$WORK/peer.out" &
     local spid=$!
     PIDS+=("$spid")
     for _ in $(seq 1 50); do grep -q ready "$WORK/peer.out" 2>/dev/null && break; sleep 0.1; done
@@ -125,7 +128,7 @@ peers http_early_final 8080 "$OUT/http_early_final.pcap"
 peers redis_bad_replies 6379 "$OUT/redis_bad_replies.pcap"
 
 # Real Redis: ordinary commands, then requests it rejects.
-in_s redis-server --bind "$SRV" --port 6379 --save '' --appendonly no \
+bg_s redis-server --bind "$SRV" --port 6379 --save '' --appendonly no \
     --protected-mode no --daemonize no --logfile "$WORK/redis.log" &
 PIDS+=($!)
 wait_port 6379
@@ -154,13 +157,13 @@ mkdir -p "$PGDATA"
 chown postgres "$PGDATA"
 runuser -u postgres -- "$PG_BIN/initdb" -D "$PGDATA" -A trust -U postgres >/dev/null
 echo "host all all 10.66.0.0/24 trust" >>"$PGDATA/pg_hba.conf"
-in_s runuser -u postgres -- "$PG_BIN/postgres" -D "$PGDATA" -k "$PGDATA" \
+bg_s setpriv --reuid=postgres --regid=postgres --clear-groups "$PG_BIN/postgres" -D "$PGDATA" -k "$PGDATA" \
     -c listen_addresses="$SRV" -p 8080 -c ssl=off >"$WORK/pg.log" 2>&1 &
 PIDS+=($!)
 wait_port 8080
 mkdir -p "$WORK/www"
 echo hello >"$WORK/www/index.html"
-in_s python3 -m http.server 8000 --bind "$SRV" --directory "$WORK/www" >/dev/null 2>&1 &
+bg_s python3 -m http.server 8000 --bind "$SRV" --directory "$WORK/www" >/dev/null 2>&1 &
 PIDS+=($!)
 wait_port 8000
 capture_start "$OUT/pgsql_on_http_port.pcap" "tcp port 8080 or tcp port 8000"
@@ -173,7 +176,7 @@ MY=$WORK/my
 mkdir -p "$MY"
 chown mysql "$MY" 2>/dev/null || true
 mariadb-install-db --no-defaults --datadir="$MY/data" --user=mysql --auth-root-authentication-method=normal >/dev/null 2>&1
-in_s mariadbd --no-defaults --datadir="$MY/data" --user=mysql --socket="$MY/sock" \
+bg_s mariadbd --no-defaults --datadir="$MY/data" --user=mysql --socket="$MY/sock" \
     --pid-file="$MY/pid" --bind-address="$SRV" --port=3306 --skip-grant-tables \
     --skip-name-resolve >"$WORK/my.log" 2>&1 &
 PIDS+=($!)
