@@ -960,19 +960,17 @@ impl<'de> Deserialize<'de> for Aggregator {
     }
 }
 
-/// Names of protocols the hot path interns without allocating.
-fn static_proto(p: &str) -> &'static str {
-    match p {
-        "http" => "http",
-        "mysql" => "mysql",
-        "redis" => "redis",
-        "tcp" => "tcp",
-        "udp" => "udp",
-        "icmp" => "icmp",
-        "ipv6-icmp" => "ipv6-icmp",
-        "flow" => "flow",
-        _ => "other",
-    }
+/// The protocol names the report keys by, interned without allocating:
+/// every registered decoder's `NAME` and the flow-level transports; any
+/// other name is `other`. (A test in `proto::registry` checks that every
+/// registered protocol is listed here, so a new one is never `other`.)
+pub fn static_proto(p: &str) -> &'static str {
+    const NAMES: &[&str] = &[
+        "http", "mysql", "redis", "pgsql", "dns", "icmp", "tls", "memcache", "mongodb",
+        "amqp", "cassandra", "thrift", "nfs", "sip", "dhcpv4", "tcp", "udp", "ipv6-icmp",
+        "flow",
+    ];
+    NAMES.iter().copied().find(|n| *n == p).unwrap_or("other")
 }
 
 impl Aggregator {

@@ -323,6 +323,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_report_keys_every_registered_protocol_by_its_name() {
+        for id in ProtocolId::ALL {
+            assert_eq!(
+                crate::aggregate::static_proto(id.name()),
+                id.name(),
+                "add {:?} to aggregate::static_proto's names",
+                id.name()
+            );
+        }
+    }
+
+    #[test]
     fn a_port_claimed_twice_names_both_protocols() {
         let mut cfg = ProtocolsConfig::default();
         Arc::make_mut(&mut cfg.redis).ports = vec![80];
