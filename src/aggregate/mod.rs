@@ -316,6 +316,17 @@ impl TopK {
         }
     }
 
+    /// A sketch holding these entries (e.g. read back from a cluster).
+    pub fn from_entries(entries: Vec<(String, Tally)>, evicted: u64) -> TopK {
+        let mut t = TopK {
+            entries,
+            evicted,
+            index: HashMap::default(),
+        };
+        t.reindex();
+        t
+    }
+
     /// The tally of one value, if it is an entry.
     pub fn get(&self, item: &str) -> Option<&Tally> {
         self.entries.iter().find(|e| e.0 == item).map(|e| &e.1)
@@ -625,6 +636,10 @@ pub struct Stats {
     pub tcp: TcpHealth,
     /// Top talkers (client address by bytes) from final flow reports.
     pub talkers: TopK,
+    /// Transactions counted here whose events sampling left out
+    /// (`sample_ok`): the counts above include them.
+    #[serde(default)]
+    pub sampled_out: u64,
 }
 
 impl Stats {
@@ -661,6 +676,7 @@ impl Stats {
         self.tcp.merge(&o.tcp);
         self.talkers
             .merge(&o.talkers, cfg.top_entries, true, bounds);
+        self.sampled_out += o.sampled_out;
     }
 }
 
@@ -923,6 +939,39 @@ impl Aggregator {
                     },
                 );
                 s.slowest.truncate(cfg.slowest);
+            }
+        }
+        self.bounds = bounds;
+    }
+
+    /// Counts a transaction already folded in with [`Self::add_tx`] whose
+    /// event sampling left out.
+    pub fn add_sampled_out(&mut self, tx: &TxSummary<'_>) {
+        let mut bounds = std::mem::take(&mut self.bounds);
+        self.stats_for(tx.ts, tx.server, tx.group, tx.proto, &mut bounds)
+            .sampled_out += 1;
+        self.bounds = bounds;
+    }
+
+    /// Transactions whose events sampling left out.
+    pub fn sampled_out(&self) -> u64 {
+        self.slots.iter().map(|(_, s)| s.sampled_out).sum()
+    }
+
+    /// Adds one key's stats (from a stored summary).
+    pub fn add_stats(&mut self, k: Key, v: &Stats) {
+        let cfg = self.config;
+        let mut bounds = std::mem::take(&mut self.bounds);
+        match self.by_key.get(&k) {
+            Some(&i) => self.slots[i].1.merge(v, &cfg, &mut bounds),
+            None => {
+                let k = Key {
+                    group: k.group.as_deref().map(|g| self.interned(g)),
+                    server: self.interned(&k.server),
+                    proto: self.interned(&k.proto),
+                    start: k.start,
+                };
+                self.insert(k, v.clone());
             }
         }
         self.bounds = bounds;

@@ -46,6 +46,14 @@ impl TxSink<'_> {
         self.events.push(tx.start(), flow.flow_id, index, |w| {
             tx.encode(flow, w, body)
         });
+        let kept = self.events.sampling.is_none_or(|s| {
+            s.keeps(
+                flow.flow_id,
+                index,
+                tx.status == Some(crate::event::Status::Error),
+                tx.end() - tx.start(),
+            )
+        });
         if let Some(agg) = self
             .events
             .aggregate
@@ -62,6 +70,16 @@ impl TxSink<'_> {
             agg.add_tx(&summary, || {
                 line.and_then(|l| String::from_utf8(l.to_vec()).ok())
             });
+            if !kept {
+                agg.add_sampled_out(&summary);
+            }
+        }
+        if !kept {
+            // Left out of the output; the aggregate above still counts it.
+            if let Some(m) = self.events.events.pop() {
+                self.events.buf.truncate(m.start as usize);
+            }
+            self.counters.add("sampling.dropped", 1);
         }
         self.counters
             .add(super::registry::event_counter(tx.kind), 1);
