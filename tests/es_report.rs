@@ -259,6 +259,29 @@ fn same_report_from_cluster(es: &str, prefix: &str, replicas: u32) {
         truth["views"]["all"]["mysql"]["reads"]
     );
 
+    // A window: the whole run, then one after it.
+    let first_t = truth["meta"]["t"][0].as_u64().unwrap() / 1000;
+    let win = dir.path().join("win.html");
+    let from = first_t.to_string();
+    report_es(
+        es,
+        prefix,
+        "auto",
+        &["--from", &from, "--to", "2099-01-01T00:00:00Z"],
+        &win,
+    );
+    assert_eq!(
+        model(&win)["views"]["all"]["totals"],
+        truth["views"]["all"]["totals"]
+    );
+    report_es(
+        es,
+        prefix,
+        "events",
+        &["--from", "2099-01-01T00:00:00Z"],
+        &win,
+    );
+    assert_eq!(model(&win)["views"]["all"]["totals"]["requests"], 0);
     // A sensor that is not there: an empty report, no error.
     let none = dir.path().join("none.html");
     report_es(es, prefix, "auto", &["--sensor", "no-such"], &none);
