@@ -139,6 +139,11 @@ pub struct ReportArgs {
     /// Only this sensor (`observer.name`; repeatable; default all).
     #[arg(long = "sensor", value_name = "NAME")]
     pub sensor: Vec<String>,
+    /// Interval of the report in seconds (a multiple of the sensors'
+    /// `[report] interval_secs`; coarser intervals make a long window's
+    /// report smaller and lighter). Default: the config's.
+    #[arg(long = "interval", value_name = "SECS")]
+    pub interval: Option<u64>,
     /// `auto` (summaries when there are any, else events), `summaries` or `events`.
     #[arg(long = "source", value_name = "FROM", default_value = "auto")]
     pub source: String,

@@ -497,8 +497,18 @@ fn report_from_es(args: &spanlens::cli::ReportArgs, cfg: &Config) -> Result<Exit
             o => bail!("--source {o}: use auto, summaries or events"),
         },
     };
+    let mut rcfg = cfg.raw.report;
+    if let Some(i) = args.interval {
+        if i == 0 || i % rcfg.interval_secs.max(1) != 0 {
+            bail!(
+                "--interval {i}: use a multiple of [report] interval_secs ({})",
+                rcfg.interval_secs
+            );
+        }
+        rcfg.interval_secs = i;
+    }
     let started = std::time::Instant::now();
-    let (agg, r) = read(&mut client, &q, cfg.raw.report).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (agg, r) = read(&mut client, &q, rcfg).map_err(|e| anyhow::anyhow!("{e}"))?;
     let sensors = if q.sensors.is_empty() {
         "every sensor".to_string()
     } else {

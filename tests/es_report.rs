@@ -282,6 +282,28 @@ fn same_report_from_cluster(es: &str, prefix: &str, replicas: u32) {
         &win,
     );
     assert_eq!(model(&win)["views"]["all"]["totals"]["requests"], 0);
+    // Coarser intervals: the same totals, fewer intervals.
+    let coarse = dir.path().join("coarse.html");
+    report_es(es, prefix, "summaries", &["--interval", "60"], &coarse);
+    let c = model(&coarse);
+    for f in [
+        "requests",
+        "errors",
+        "bytes_in",
+        "bytes_out",
+        "latency",
+        "server_time",
+        "network_time",
+    ] {
+        assert_eq!(
+            c["views"]["all"]["totals"][f], truth["views"]["all"]["totals"][f],
+            "--interval 60: {f}"
+        );
+    }
+    assert!(
+        c["meta"]["t"].as_array().unwrap().len() <= truth["meta"]["t"].as_array().unwrap().len()
+    );
+    assert_eq!(c["meta"]["interval_secs"], 60);
     // A sensor that is not there: an empty report, no error.
     let none = dir.path().join("none.html");
     report_es(es, prefix, "auto", &["--sensor", "no-such"], &none);
