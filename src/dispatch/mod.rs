@@ -58,6 +58,18 @@ pub struct PacketRec {
     /// 0: not tunnelled; else 1 + the index of its [`Tunnel`] in
     /// [`PacketBatch::tunnels`].
     pub tunnel: u32,
+    /// Destination and source MAC of the outermost Ethernet header (`None`
+    /// for other link types).
+    pub mac: Option<[u8; 12]>,
+}
+
+/// The first 12 bytes of an Ethernet frame (destination, source MAC).
+#[inline]
+fn ethernet_macs(lt: i32, frame: &[u8]) -> Option<[u8; 12]> {
+    if lt != crate::capture::linktype::ETHERNET {
+        return None;
+    }
+    frame.get(..12)?.try_into().ok()
 }
 
 impl PacketRec {
@@ -357,6 +369,7 @@ impl Dispatcher {
             data_off,
             frame: self.packets,
             tunnel: tunnel_ix,
+            mac: ethernet_macs(lt, frame),
         });
         if self.decoder.outer().is_some() {
             self.push_outer(ts, wire_len, Some(shard))?;
@@ -401,6 +414,7 @@ impl Dispatcher {
             data_off: ob.data.len() as u32,
             frame: self.packets,
             tunnel: 0,
+            mac: None,
         });
         if Some(oshard) != inner_shard && ob.pkts.len() >= self.opts.batch_packets {
             self.send_batch(oshard)?;
