@@ -33,6 +33,7 @@ pub mod registry;
 pub mod session;
 pub mod template;
 pub mod testkit;
+pub mod thrift;
 pub mod tls;
 
 pub use registry::{event_counter, PortConflict, ProtocolId, ProtocolsConfig, Registry};

@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mysql, pgsql, redis, tls};
+use super::{dns, http, icmp, memcache, mysql, pgsql, redis, thrift, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -193,6 +193,8 @@ protocols! {
     Dns: dns => dns::Dns,
     /// ICMP and ICMPv6 (every ICMP flow, no ports).
     Icmp: icmp => icmp::Icmp,
+    /// Apache Thrift RPC (binary and compact, socket and framed).
+    Thrift: thrift => thrift::Thrift,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
