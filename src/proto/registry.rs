@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mysql, pgsql, redis, thrift, tls};
+use super::{dns, http, icmp, memcache, mysql, nfs, pgsql, redis, thrift, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -195,6 +195,8 @@ protocols! {
     Icmp: icmp => icmp::Icmp,
     /// Apache Thrift RPC (binary and compact, socket and framed).
     Thrift: thrift => thrift::Thrift,
+    /// NFS v2/v3/v4 over ONC RPC (TCP record marking, UDP).
+    Nfs: nfs => nfs::Nfs,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
