@@ -1126,6 +1126,31 @@ mod tests {
     }
 
     #[test]
+    fn old_non_strict_headers_are_detected_and_parsed() {
+        // name length, name, type, seqid, then field 1 i32 5.
+        let mut b = vec![0, 0, 0, 4];
+        b.extend_from_slice(b"ping");
+        b.push(1);
+        b.extend_from_slice(&9i32.to_be_bytes());
+        b.extend_from_slice(&[8, 0, 1, 0, 0, 0, 5, 0]);
+        assert_eq!(
+            detect(&b, 1 << 20),
+            Ok(Some((Framing::Socket, Proto::Binary)))
+        );
+        let Parsed::Done(m, n) = parse(&b, Framing::Socket, Proto::Binary, &lim()) else {
+            panic!("not parsed")
+        };
+        assert_eq!((m.method.as_str(), m.seqid, n), ("ping", 9, b.len()));
+        assert_eq!(m.fields[0].raw, Raw::Int(5));
+        let mut f = (b.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(&b);
+        assert_eq!(
+            detect(&f, 1 << 20),
+            Ok(Some((Framing::Framed, Proto::Binary)))
+        );
+    }
+
+    #[test]
     fn resync_finds_the_next_header() {
         let call = add_call();
         let mut b = vec![0x80, 0x00, 1, 2, 3];
