@@ -57,6 +57,10 @@ struct Core {
     pending: KeyedTxQueue<u32, Call>,
     /// Calls lost in request gaps whose replies may come (bounded).
     lost_calls: usize,
+    /// An RPC message was decoded.
+    decoded: bool,
+    /// The first record was not RPC and nothing was decoded.
+    rejected: bool,
 }
 
 impl Core {
@@ -66,6 +70,8 @@ impl Core {
             cfg,
             pending,
             lost_calls: 0,
+            decoded: false,
+            rejected: false,
         }
     }
 
@@ -79,9 +85,13 @@ impl Core {
             }
             Err(Some(_)) => {
                 out.count("nfs.parse_errors", 1);
+                if !self.decoded {
+                    self.rejected = true;
+                }
                 false
             }
             Ok(Rpc::Call(h, body)) => {
+                self.decoded = true;
                 if dir == Dir::ToClient {
                     // NFSv4.1 backchannel (CB_COMPOUND) or a misread flow.
                     out.count("nfs.server_calls", 1);
@@ -115,6 +125,7 @@ impl Core {
                 true
             }
             Ok(Rpc::Reply(xid, stat, body)) => {
+                self.decoded = true;
                 match self.pending.take(&xid) {
                     Some(call) => {
                         if call.nfs.is_none() {
@@ -493,6 +504,10 @@ impl Session for NfsSession {
 
     fn close(&mut self, _now: Timestamp, out: &mut TxSink<'_>) {
         self.core.expire(None, out);
+    }
+
+    fn rejected(&self) -> bool {
+        self.core.rejected && !self.core.decoded
     }
 }
 

@@ -301,6 +301,7 @@ fn garbage_and_oversized_records_are_counted() {
         &mut d.sink(),
     );
     assert_eq!(d.counters.get("nfs.parse_errors"), 1);
+    assert!(s.rejected(), "not RPC from the first record");
     s.data(Dir::ToServer, &rec(&call(5, 3, 0, &[])), T0, &mut d.sink());
     assert_eq!(d.counters.get("nfs.resyncs"), 1);
     s.data(Dir::ToServer, &be(&[0x8010_0000]), T0, &mut d.sink());
@@ -318,6 +319,7 @@ fn garbage_and_oversized_records_are_counted() {
         .iter()
         .all(|e| e["nfs"]["opcode"] == "NULL" && e["status"] == "OK"));
     assert_eq!(d.counters.get("nfs.resyncs"), 2);
+    assert!(!s.rejected(), "RPC was decoded after all");
 }
 
 #[test]

@@ -69,6 +69,10 @@ pub struct ThriftSession {
     pending: KeyedTxQueue<i32, Msg>,
     /// Calls lost in a request gap whose replies may still come.
     lost_calls: u32,
+    /// A message was decoded on this connection.
+    decoded: bool,
+    /// The first bytes were not Thrift and nothing was decoded.
+    rejected: bool,
 }
 
 impl ThriftSession {
@@ -100,6 +104,8 @@ impl ThriftSession {
             side: [Side::default(), Side::default()],
             pending,
             lost_calls: 0,
+            decoded: false,
+            rejected: false,
         }
     }
 
@@ -165,6 +171,9 @@ impl ThriftSession {
                     }
                     Ok(None) => break,
                     Err(_) => {
+                        if !self.decoded && pos == 0 {
+                            self.rejected = true;
+                        }
                         out.count("thrift.parse_errors", 1);
                         self.side[d].lost = true;
                         pos += 1;
@@ -187,6 +196,7 @@ impl ThriftSession {
                     };
                     pos += n;
                     self.side[d].start = ts;
+                    self.decoded = true;
                     self.on_message(
                         Msg {
                             m,
@@ -434,5 +444,9 @@ impl Session for ThriftSession {
             out.count("thrift.unmatched_requests", 1);
             self.emit(Some(&c), None, Some(UNMATCHED_REQUEST), out);
         }
+    }
+
+    fn rejected(&self) -> bool {
+        self.rejected && !self.decoded
     }
 }

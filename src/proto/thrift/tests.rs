@@ -272,6 +272,7 @@ fn garbage_is_counted_and_calls_expire() {
     let mut d = Driver::new(Transport::Tcp, 9090);
     s.data(Dir::ToServer, b"GET / HTTP/1.1\r\n\r\n", T0, &mut d.sink());
     assert!(d.counters.get("thrift.parse_errors") >= 1);
+    assert!(s.rejected(), "not Thrift from the first byte");
     s.data(
         Dir::ToServer,
         &bin(1, "late", 1, &[0]),
@@ -280,6 +281,7 @@ fn garbage_is_counted_and_calls_expire() {
     );
     s.tick(T0 + 9_000_000_000, &mut d.sink());
     assert!(d.events().is_empty());
+    assert!(!s.rejected(), "a call was decoded after all");
     s.tick(T0 + 11_000_000_000, &mut d.sink());
     let ev = d.events();
     assert_eq!(ev.len(), 1);
