@@ -248,8 +248,8 @@ fn emit(call: Option<&Call>, reply: Option<&Reply>, error: Option<&str>, out: &m
         error,
         detail: TxDetail {
             code: status_name.map_or(Code::None, Code::Text),
-            method: opcode,
-            resource: opcode,
+            method: opcode.map(str::as_bytes),
+            resource: opcode.map(str::as_bytes),
             ..TxDetail::default()
         },
         ..common::transaction("nfs", call.map(|c| &c.leg), reply.map(|r| &r.leg))

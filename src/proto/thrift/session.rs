@@ -335,8 +335,8 @@ impl ThriftSession {
             error,
             detail: TxDetail {
                 code: app_type.map_or(Code::None, Code::Text),
-                method: Some(method),
-                resource: Some(method),
+                method: Some(method.as_bytes()),
+                resource: Some(method.as_bytes()),
                 ..TxDetail::default()
             },
             ..common::transaction("thrift", call.map(|c| &c.leg), reply.map(|r| &r.leg))
