@@ -28,12 +28,14 @@ pub mod icmp;
 pub mod memcache;
 pub mod mongodb;
 pub mod mysql;
+pub mod nfs;
 pub mod pgsql;
 pub mod redis;
 pub mod registry;
 pub mod session;
 pub mod template;
 pub mod testkit;
+pub mod thrift;
 pub mod tls;
 
 pub use registry::{event_counter, PortConflict, ProtocolId, ProtocolsConfig, Registry};

@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mongodb, mysql, pgsql, redis, tls};
+use super::{dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, thrift, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -195,6 +195,10 @@ protocols! {
     Dns: dns => dns::Dns,
     /// ICMP and ICMPv6 (every ICMP flow, no ports).
     Icmp: icmp => icmp::Icmp,
+    /// Apache Thrift RPC (binary and compact, socket and framed).
+    Thrift: thrift => thrift::Thrift,
+    /// NFS v2/v3/v4 over ONC RPC (TCP record marking, UDP).
+    Nfs: nfs => nfs::Nfs,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
