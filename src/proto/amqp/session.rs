@@ -445,7 +445,7 @@ impl AmqpSession {
 
     fn flush(&mut self, limit: Option<Timestamp>, out: &mut TxSink<'_>) {
         let old = |m: &Msg| limit.is_none_or(|l| m.leg.end < l);
-        while let Some((_, m)) = self.pending.pop_expired(&old) {
+        while let Some((_, m)) = self.pending.pop_expired(old) {
             self.expire(m, out);
         }
         while let Some(i) = self.contents.iter().position(old) {
