@@ -738,3 +738,45 @@ fn in_flight_and_content_bounds_hold() {
     assert_eq!(d.counters.get("amqp.contents_dropped"), 2);
     assert_eq!(d.events().len(), 4);
 }
+
+#[test]
+fn the_agreed_frame_max_bounds_frames_and_unknown_methods_are_skipped() {
+    let mut tune_ok = 0u16.to_be_bytes().to_vec();
+    tune_ok.extend_from_slice(&4096u32.to_be_bytes());
+    tune_ok.extend_from_slice(&0u16.to_be_bytes());
+    let d = run(&[
+        (C, method(0, 10, 31, &tune_ok)),
+        // An unknown method on a well-formed frame: skipped, counted.
+        (C, method(1, 60, 99, b"??")),
+        // A body frame larger than the agreed frame-max.
+        (C, publish(1, "", "q", &[b'z'; 5000], None)),
+        (C, queue_declare(1, "after", 0)),
+        (S, declare_ok(1, "after", 0, 0)),
+        // A header frame with no method before it.
+        (S, header(3, 0, None)),
+    ]);
+    assert_eq!(d.counters.get("amqp.unknown_methods"), 1);
+    assert_eq!(d.counters.get("amqp.oversize_frames"), 1);
+    assert_eq!(d.counters.get("amqp.unexpected_frames"), 1);
+    let ev = d.events();
+    assert_eq!(methods(&ev), ["basic.publish", "queue.declare"], "{ev:#?}");
+    assert_eq!(ev[1]["status"], "OK");
+}
+
+#[test]
+fn a_get_ok_without_its_get_is_an_unmatched_response() {
+    let mut ok = 5u64.to_be_bytes().to_vec();
+    ok.push(0);
+    ok.extend_from_slice(&ss(""));
+    ok.extend_from_slice(&ss("rk"));
+    ok.extend_from_slice(&0u32.to_be_bytes());
+    let d = run(&[(
+        S,
+        cat(&[method(1, 60, 71, &ok), header(1, 1, None), body(1, b"x")]),
+    )]);
+    let ev = d.events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["method"], "basic.get");
+    assert_eq!(ev[0]["error"]["message"], "Unmatched response");
+    assert_eq!(d.counters.get("amqp.unmatched_responses"), 1);
+}
