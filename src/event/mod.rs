@@ -558,6 +558,8 @@ pub struct Transaction<'a> {
     /// `real_ip_header`): it becomes `client.ip` and `network.forwarded_ip`;
     /// the proxy stays in `source.ip`.
     pub real_client_ip: Option<IpAddr>,
+    /// `event.action` (e.g. `amqp.queue.declare`), when the protocol names one.
+    pub action: Option<&'static str>,
     /// What the report ranks and counts (the protocol's own fields, typed).
     pub detail: TxDetail<'a>,
 }
@@ -630,6 +632,9 @@ impl Transaction<'_> {
         w.ascii("category", "network");
         w.raw("type", br#"["connection","protocol"]"#);
         w.ascii("dataset", self.kind);
+        if let Some(a) = self.action {
+            w.str("action", a);
+        }
         w.repeat("start", at);
         w.time("end", end);
         w.u64("duration", end - start);

@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, thrift, tls};
+use super::{amqp, dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, thrift, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -199,6 +199,8 @@ protocols! {
     Thrift: thrift => thrift::Thrift,
     /// NFS v2/v3/v4 over ONC RPC (TCP record marking, UDP).
     Nfs: nfs => nfs::Nfs,
+    /// AMQP 0-9-1 (RabbitMQ).
+    Amqp: amqp => amqp::Amqp,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys

@@ -938,6 +938,7 @@ impl MysqlSession {
             response_bytes: tx.response_bytes,
             error,
             real_client_ip: None,
+            action: None,
             detail: TxDetail {
                 code: tx.error_code.map_or(Code::None, |c| Code::Num(c.into())),
                 method: Some(tx.method.as_bytes()),

@@ -59,6 +59,7 @@ pub fn emit(cfg: &TlsConfig, h: &Handshake, out: &mut TxSink<'_>) {
         response_bytes: h.bytes[1],
         error,
         real_client_ip: None,
+        action: None,
         detail: Default::default(),
     };
     out.emit(&tx, |w| {
