@@ -365,6 +365,12 @@ pub struct Transaction<'a> {
     pub real_client_ip: Option<IpAddr>,
     /// What the report ranks and counts (the protocol's own fields, typed).
     pub detail: TxDetail<'a>,
+    /// `event.action` (SIP: `sip-invite`), when the protocol names one.
+    pub action: Option<&'a str>,
+    /// The request went from the flow's server to its client (SIP: a BYE
+    /// from the callee on the caller's flow): `source`/`client` are the
+    /// flow's server for this event, `destination`/`server` its client.
+    pub reversed: bool,
 }
 
 /// A transaction's protocol fields the aggregator needs, set by the
@@ -419,13 +425,16 @@ impl Transaction<'_> {
         w.ascii("kind", "event");
         w.ascii("category", "network");
         w.ascii("dataset", self.kind);
+        if let Some(a) = self.action {
+            w.str("action", a);
+        }
         w.repeat("start", at);
         w.time("end", end);
         w.u64("duration", end - start);
         w.end();
-        let cached = match self.real_client_ip {
-            None => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
-            Some(_) => None,
+        let cached = match (self.real_client_ip, self.reversed) {
+            (None, false) => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
+            _ => None,
         };
         if let Some(parts) = cached {
             w.interleave(
@@ -450,11 +459,26 @@ impl Transaction<'_> {
 
     /// `client` to `flow`, field by field (what [`FlowJson`] pre-renders).
     fn encode_flow_fields(&self, flow: &FlowContext, w: &mut JsonWriter<'_>) {
-        flow.write_endpoints(w, self.real_client_ip);
-        open_endpoint(w, "source", flow.client, flow.has_ports());
+        let (from, to) = if self.reversed {
+            // The request's sender is the flow's server: the endpoints
+            // swap roles (no geo or server group: those belong to the
+            // flow's own client and server).
+            open_endpoint(w, "client", flow.server, flow.has_ports());
+            w.end();
+            open_endpoint(w, "server", flow.client, flow.has_ports());
+            w.end();
+            if let Some(t) = &flow.tunnel {
+                t.write_json(w);
+            }
+            (flow.server, flow.client)
+        } else {
+            flow.write_endpoints(w, self.real_client_ip);
+            (flow.client, flow.server)
+        };
+        open_endpoint(w, "source", from, flow.has_ports());
         w.u64("bytes", self.request_bytes);
         w.end();
-        open_endpoint(w, "destination", flow.server, flow.has_ports());
+        open_endpoint(w, "destination", to, flow.has_ports());
         w.u64("bytes", self.response_bytes);
         w.end();
         flow.write_network(w, Some(self.kind), |w| {

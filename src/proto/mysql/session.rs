@@ -817,6 +817,7 @@ impl MysqlSession {
                 resource: tx.query.as_deref(),
                 ..TxDetail::default()
             },
+            ..Transaction::default()
         };
         let cfg = &self.cfg;
         let path = path_of(&tx, self.database.as_deref());

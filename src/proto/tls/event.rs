@@ -60,6 +60,7 @@ pub fn emit(cfg: &TlsConfig, h: &Handshake, out: &mut TxSink<'_>) {
         error,
         real_client_ip: None,
         detail: Default::default(),
+        ..Transaction::default()
     };
     out.emit(&tx, |w| {
         w.begin_obj("tls");
