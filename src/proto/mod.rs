@@ -31,6 +31,7 @@ pub mod pgsql;
 pub mod redis;
 pub mod registry;
 pub mod session;
+pub mod sip;
 pub mod template;
 pub mod testkit;
 pub mod tls;

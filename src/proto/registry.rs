@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mysql, pgsql, redis, tls};
+use super::{dns, http, icmp, memcache, mysql, pgsql, redis, sip, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -193,6 +193,8 @@ protocols! {
     Dns: dns => dns::Dns,
     /// ICMP and ICMPv6 (every ICMP flow, no ports).
     Icmp: icmp => icmp::Icmp,
+    /// SIP over UDP and TCP.
+    Sip: sip => sip::Sip,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
