@@ -22,6 +22,7 @@
 //! catch a missing piece.
 
 pub mod common;
+pub mod dhcp;
 pub mod dns;
 pub mod http;
 pub mod icmp;

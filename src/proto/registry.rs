@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mysql, pgsql, redis, sip, tls};
+use super::{dhcp, dns, http, icmp, memcache, mysql, pgsql, redis, sip, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -195,6 +195,8 @@ protocols! {
     Icmp: icmp => icmp::Icmp,
     /// SIP over UDP and TCP.
     Sip: sip => sip::Sip,
+    /// DHCPv4 (UDP 67, client port 68).
+    Dhcpv4: dhcpv4 => dhcp::Dhcpv4,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
