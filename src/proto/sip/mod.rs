@@ -63,6 +63,10 @@ pub struct SipConfig {
     /// Longest message (header block, and body) accepted; a longer one is a
     /// parse error (`sip.parse_errors`).
     pub max_message_bytes: usize,
+    /// Bytes of waiting requests kept per flow (each request is kept whole
+    /// until its final response); beyond it the oldest is reported as
+    /// unmatched (`sip.pending_bytes_evicted`).
+    pub max_pending_bytes: usize,
 }
 
 impl Default for SipConfig {
@@ -75,6 +79,7 @@ impl Default for SipConfig {
             transaction_timeout: HumanDuration::secs(32),
             max_in_flight: 64,
             max_message_bytes: 65_535,
+            max_pending_bytes: 256 * 1024,
         }
     }
 }
@@ -92,6 +97,12 @@ impl ProtocolConfig for SipConfig {
         }
         if self.max_message_bytes < 512 {
             return Err(("max_message_bytes", "must be at least 512".into()));
+        }
+        if self.max_pending_bytes < self.max_message_bytes {
+            return Err((
+                "max_pending_bytes",
+                "must be at least max_message_bytes".into(),
+            ));
         }
         Ok(())
     }

@@ -28,8 +28,8 @@
 //!   line that starts like a SIP message (`sip.resyncs`,
 //!   `sip.resync_skipped_bytes`), as it does after a gap.
 //!
-//! Bounds: `max_in_flight` requests, each kept as at most
-//! `max_message_bytes`; one partial TCP message per direction of at most
+//! Bounds: `max_in_flight` requests, each kept whole (at most
+//! `max_message_bytes`), all together at most `max_pending_bytes`; one partial TCP message per direction of at most
 //! `max_message_bytes`; a ring of [`RECENT`] completed transactions.
 
 use super::event::{self, Part, Provisional};
@@ -108,6 +108,8 @@ pub struct SipSession {
     /// TCP: the direction looks for the next start line.
     lost_sync: [bool; 2],
     free: Vec<Vec<u8>>,
+    /// Bytes of the requests waiting in `pending`.
+    pending_bytes: usize,
 }
 
 impl SipSession {
@@ -123,6 +125,7 @@ impl SipSession {
             starts: [0; 2],
             lost_sync: [false; 2],
             free: Vec::new(),
+            pending_bytes: 0,
         }
     }
 
@@ -195,8 +198,17 @@ impl SipSession {
             self.emit(&p, buf, None, None, out);
             return;
         }
+        while self.pending_bytes + buf.len() > self.cfg.max_pending_bytes {
+            let Some((_, old)) = self.pending.pop_expired(|_| true) else {
+                break;
+            };
+            out.count("sip.pending_bytes_evicted", 1);
+            self.pending_bytes -= old.raw.len();
+            self.unmatched(old, out);
+        }
         let mut raw = self.free.pop().unwrap_or_default();
         raw.extend_from_slice(buf);
+        self.pending_bytes += raw.len();
         let p = Pending {
             leg,
             raw,
@@ -208,6 +220,7 @@ impl SipSession {
         };
         if let Some((_, old)) = self.pending.push(k, p) {
             out.count("sip.in_flight_evicted", 1);
+            self.pending_bytes -= old.raw.len();
             self.unmatched(old, out);
         }
     }
@@ -236,6 +249,7 @@ impl SipSession {
         }
         match self.pending.take(&k) {
             Some(p) => {
+                self.pending_bytes -= p.raw.len();
                 self.remember(k, leg.end);
                 self.emit(&p, &p.raw, Some((buf, &m, &leg)), None, out);
                 self.recycle(p.raw);
@@ -346,6 +360,7 @@ impl SipSession {
             .pending
             .pop_expired(|p| now.is_none_or(|n| p.last.saturating_add(timeout) <= n))
         {
+            self.pending_bytes -= p.raw.len();
             self.unmatched(p, out);
         }
     }

@@ -318,6 +318,29 @@ fn bounds_hold() {
         1,
         "a body over max_message_bytes"
     );
+    // The byte budget of waiting requests.
+    let mut b = SipSession::new(Arc::new(SipConfig {
+        max_message_bytes: 600,
+        max_pending_bytes: 1000,
+        ..SipConfig::default()
+    }));
+    let mut d = Driver::new(Transport::Udp, 5060);
+    for i in 0..4 {
+        let m = msg(
+            "OPTIONS sip:b@h SIP/2.0",
+            &format!("z9hG4bK-{i}"),
+            "1 OPTIONS",
+            "",
+            "",
+        );
+        b.datagram(Dir::ToServer, &m, T0 + i, &mut d.sink());
+    }
+    assert!(b.in_flight() < 4);
+    assert_eq!(
+        d.counters.get("sip.pending_bytes_evicted") as usize,
+        4 - b.in_flight()
+    );
+    assert_eq!(d.events().len(), 4 - b.in_flight());
     let mut t = SipSession::new(Arc::new(SipConfig {
         max_message_bytes: 600,
         ..SipConfig::default()
