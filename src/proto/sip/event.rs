@@ -48,7 +48,7 @@ fn name_addr(w: &mut JsonWriter<'_>, key: &str, v: &[u8], contact: bool) {
         w.bytes_lossy("tag", &na.params[s..e]);
     }
     if contact {
-        if let Some((s, e)) = parser::param(na.params, b"expires") {
+        if let Some((s, e)) = parser::param(na.params, b"expires").filter(|(s, e)| e > s) {
             if let Ok(n) = std::str::from_utf8(&na.params[s..e])
                 .unwrap_or("")
                 .parse::<u64>()
@@ -58,10 +58,7 @@ fn name_addr(w: &mut JsonWriter<'_>, key: &str, v: &[u8], contact: bool) {
         }
         if let Some(u) = parser::uri(na.uri) {
             if let Some((s, e)) = parser::param(u.params, b"transport") {
-                w.str(
-                    "transport",
-                    &String::from_utf8_lossy(&u.params[s..e]).to_ascii_lowercase(),
-                );
+                lower(w, "transport", &u.params[s..e]);
             }
             if let Some((s, e)) = parser::param(u.params, b"line") {
                 w.bytes_lossy("line", &u.params[s..e]);

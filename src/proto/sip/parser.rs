@@ -10,8 +10,6 @@
 //! block is at most `max_bytes`, at most [`MAX_VIA`] `Via` values are kept
 //! (all are counted), a body is never longer than `max_bytes`.
 
-use memchr::memmem;
-
 /// `Via` header values kept per message (the rest are counted).
 pub const MAX_VIA: usize = 8;
 
@@ -175,12 +173,14 @@ fn number(v: &[u8]) -> Option<u32> {
 /// Where the header block ends: the offset of the body (after the empty
 /// line), accepting bare LF line ends as RFC 3261 section 7.5 allows.
 fn header_end(buf: &[u8]) -> Option<usize> {
-    let crlf = memmem::find(buf, b"\r\n\r\n").map(|i| i + 4);
-    let lf = memmem::find(buf, b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    for i in memchr::memchr_iter(b'\n', buf) {
+        match buf.get(i + 1) {
+            Some(b'\n') => return Some(i + 2),
+            Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => return Some(i + 3),
+            _ => {}
+        }
     }
+    None
 }
 
 /// Whether `buf` starts like a SIP message (a response line, or a method
@@ -345,73 +345,111 @@ pub fn parse(buf: &[u8], datagram: bool, max_bytes: usize) -> Result<Message, Er
     Ok(m)
 }
 
+/// The headers [`header`] reads, by their lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Name {
+    Via,
+    CallId,
+    From,
+    To,
+    Contact,
+    CSeq,
+    UserAgent,
+    ContentType,
+    ContentEncoding,
+    ContentLength,
+    MaxForwards,
+    Authorization,
+    Supported,
+    Allow,
+    Accept,
+    Other,
+}
+
+fn classify(name: &[u8]) -> Name {
+    let mut low = [0u8; 20];
+    if name.len() > low.len() {
+        return Name::Other;
+    }
+    for (d, s) in low.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    match &low[..name.len()] {
+        b"via" | b"v" => Name::Via,
+        b"call-id" | b"i" => Name::CallId,
+        b"from" | b"f" => Name::From,
+        b"to" | b"t" => Name::To,
+        b"contact" | b"m" => Name::Contact,
+        b"cseq" => Name::CSeq,
+        b"user-agent" | b"server" => Name::UserAgent,
+        b"content-type" | b"c" => Name::ContentType,
+        b"content-encoding" | b"e" => Name::ContentEncoding,
+        b"content-length" | b"l" => Name::ContentLength,
+        b"max-forwards" => Name::MaxForwards,
+        b"authorization" | b"proxy-authorization" => Name::Authorization,
+        b"supported" | b"k" => Name::Supported,
+        b"allow" => Name::Allow,
+        b"accept" => Name::Accept,
+        _ => Name::Other,
+    }
+}
+
 fn header(m: &mut Message, name: &[u8], buf: &[u8], v: Span) -> Result<(), Error> {
-    let is = |full: &[u8], compact: &[u8]| {
-        name.eq_ignore_ascii_case(full)
-            || (!compact.is_empty() && name.eq_ignore_ascii_case(compact))
-    };
     let first = |s: &mut Span| {
         if s.is_empty() {
             *s = v;
         }
     };
-    if is(b"via", b"v") {
-        let top = m.via_count == 0;
-        let val = v.get(buf);
-        let parts = 1 + quoted_commas(val);
-        m.via_count = m.via_count.saturating_add(parts as u16);
-        if usize::from(m.via_kept) < MAX_VIA {
-            m.via[usize::from(m.via_kept)] = v;
-            m.via_kept += 1;
-        }
-        if top {
-            let top_val = first_value(val);
-            if let Some((s, e)) = param(top_val, b"branch") {
-                m.branch = Span::new(v.start as usize + s, v.start as usize + e);
+    match classify(name) {
+        Name::Via => {
+            let top = m.via_count == 0;
+            let val = v.get(buf);
+            let parts = 1 + quoted_commas(val);
+            m.via_count = m.via_count.saturating_add(parts as u16);
+            if usize::from(m.via_kept) < MAX_VIA {
+                m.via[usize::from(m.via_kept)] = v;
+                m.via_kept += 1;
+            }
+            if top {
+                let top_val = first_value(val);
+                if let Some((s, e)) = param(top_val, b"branch") {
+                    m.branch = Span::new(v.start as usize + s, v.start as usize + e);
+                }
             }
         }
-    } else if is(b"call-id", b"i") {
-        first(&mut m.call_id);
-    } else if is(b"from", b"f") {
-        first(&mut m.from);
-    } else if is(b"to", b"t") {
-        first(&mut m.to);
-    } else if is(b"contact", b"m") {
-        first(&mut m.contact);
-    } else if is(b"cseq", b"") {
-        let val = v.get(buf);
-        let sp = val
-            .iter()
-            .position(u8::is_ascii_whitespace)
-            .ok_or(Error::Bad("SIP CSeq without a method"))?;
-        m.cseq_num = number(&val[..sp]).ok_or(Error::Bad("SIP CSeq number is not a number"))?;
-        let (s, e) = trim(val, sp, val.len());
-        if s == e || !val[s..e].iter().all(|&b| is_token(b)) {
-            return Err(Error::Bad("SIP CSeq method is not a token"));
+        Name::CallId => first(&mut m.call_id),
+        Name::From => first(&mut m.from),
+        Name::To => first(&mut m.to),
+        Name::Contact => first(&mut m.contact),
+        Name::CSeq => {
+            let val = v.get(buf);
+            let sp = val
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .ok_or(Error::Bad("SIP CSeq without a method"))?;
+            m.cseq_num = number(&val[..sp]).ok_or(Error::Bad("SIP CSeq number is not a number"))?;
+            let (s, e) = trim(val, sp, val.len());
+            if s == e || !val[s..e].iter().all(|&b| is_token(b)) {
+                return Err(Error::Bad("SIP CSeq method is not a token"));
+            }
+            m.cseq_method = Span::new(v.start as usize + s, v.start as usize + e);
         }
-        m.cseq_method = Span::new(v.start as usize + s, v.start as usize + e);
-    } else if is(b"user-agent", b"") || is(b"server", b"") {
-        first(&mut m.user_agent);
-    } else if is(b"content-type", b"c") {
-        first(&mut m.content_type);
-    } else if is(b"content-encoding", b"e") {
-        first(&mut m.content_encoding);
-    } else if is(b"content-length", b"l") {
-        let n = number(v.get(buf)).ok_or(Error::Bad("SIP Content-Length is not a number"))?;
-        if m.content_length.is_some_and(|old| old != n) {
-            return Err(Error::Bad("SIP message with two different Content-Length"));
+        Name::UserAgent => first(&mut m.user_agent),
+        Name::ContentType => first(&mut m.content_type),
+        Name::ContentEncoding => first(&mut m.content_encoding),
+        Name::ContentLength => {
+            let n = number(v.get(buf)).ok_or(Error::Bad("SIP Content-Length is not a number"))?;
+            if m.content_length.is_some_and(|old| old != n) {
+                return Err(Error::Bad("SIP message with two different Content-Length"));
+            }
+            m.content_length = Some(n);
         }
-        m.content_length = Some(n);
-    } else if is(b"max-forwards", b"") {
-        m.max_forwards = number(v.get(buf));
-    } else if is(b"authorization", b"") || is(b"proxy-authorization", b"") {
-        first(&mut m.authorization);
-    } else if is(b"supported", b"k") {
-        first(&mut m.supported);
-    } else if is(b"allow", b"") {
-        first(&mut m.allow);
-    } else if is(b"accept", b"") {
-        first(&mut m.accept);
+        Name::MaxForwards => m.max_forwards = number(v.get(buf)),
+        Name::Authorization => first(&mut m.authorization),
+        Name::Supported => first(&mut m.supported),
+        Name::Allow => first(&mut m.allow),
+        Name::Accept => first(&mut m.accept),
+        Name::Other => {}
     }
     Ok(())
 }
@@ -433,6 +471,12 @@ fn quoted_commas(v: &[u8]) -> usize {
 
 /// The first comma-separated value of a header.
 fn first_value(v: &[u8]) -> &[u8] {
+    // Fast path: no quotes or brackets before the first comma.
+    match memchr::memchr3(b',', b'"', b'<', v) {
+        None => return v,
+        Some(i) if v[i] == b',' => return &v[..i],
+        Some(_) => {}
+    }
     let (mut q, mut a) = (false, false);
     for (i, &b) in v.iter().enumerate() {
         match b {
@@ -449,17 +493,14 @@ fn first_value(v: &[u8]) -> &[u8] {
 /// The value of `;name=value` among the parameters of `v` (outside any
 /// `<...>`), as offsets into `v`.
 pub fn param(v: &[u8], name: &[u8]) -> Option<(usize, usize)> {
-    let after = match v.iter().rposition(|&b| b == b'>') {
-        Some(gt) if v.contains(&b'<') => gt + 1,
+    let after = match memchr::memrchr(b'>', v) {
+        Some(gt) if memchr::memchr(b'<', v).is_some() => gt + 1,
         _ => 0,
     };
     let mut i = after;
-    while let Some(semi) = v[i..].iter().position(|&b| b == b';') {
+    while let Some(semi) = memchr::memchr(b';', &v[i..]) {
         let ps = i + semi + 1;
-        let pe = v[ps..]
-            .iter()
-            .position(|&b| b == b';')
-            .map_or(v.len(), |j| ps + j);
+        let pe = memchr::memchr(b';', &v[ps..]).map_or(v.len(), |j| ps + j);
         let (s, e) = trim(v, ps, pe);
         let p = &v[s..e];
         let (k, val) = match p.iter().position(|&b| b == b'=') {
@@ -535,7 +576,7 @@ pub struct Uri<'a> {
 
 /// Splits a URI; `None` when it has no scheme.
 pub fn uri(v: &[u8]) -> Option<Uri<'_>> {
-    let colon = v.iter().position(|&b| b == b':')?;
+    let colon = memchr::memchr(b':', v)?;
     let scheme = &v[..colon];
     if scheme.is_empty()
         || !scheme
@@ -545,16 +586,13 @@ pub fn uri(v: &[u8]) -> Option<Uri<'_>> {
         return None;
     }
     let rest = &v[colon + 1..];
-    let end = rest
-        .iter()
-        .position(|&b| b == b';' || b == b'?')
-        .unwrap_or(rest.len());
+    let end = memchr::memchr2(b';', b'?', rest).unwrap_or(rest.len());
     let params = &rest[end..];
     let hostport_user = &rest[..end];
-    let (user, hostport) = match hostport_user.iter().rposition(|&b| b == b'@') {
+    let (user, hostport) = match memchr::memrchr(b'@', hostport_user) {
         Some(at) => {
             let u = &hostport_user[..at];
-            let u = &u[..u.iter().position(|&b| b == b':').unwrap_or(u.len())];
+            let u = &u[..memchr::memchr(b':', u).unwrap_or(u.len())];
             (u, &hostport_user[at + 1..])
         }
         None => (&b""[..], hostport_user),
