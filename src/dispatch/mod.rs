@@ -135,6 +135,12 @@ pub struct DispatchOptions {
     /// Hand exact duplicate frames on instead of counting and dropping
     /// them ([`dedup`]).
     pub keep_duplicates: bool,
+    /// Key every UDP packet between ports 68 and 67 by its broadcast
+    /// domain instead of its 5-tuple, so that a DHCP request and its reply
+    /// (sent between other addresses) share a flow
+    /// ([`exchange_key`](crate::proto::dhcp::exchange_key)); set when the
+    /// `dhcpv4` decoder is enabled.
+    pub dhcp_exchanges: bool,
 }
 
 /// What the capture loop ended with.
@@ -344,6 +350,10 @@ impl Dispatcher {
                 key = key.in_tunnel(t.tenant);
             }
         }
+        let (key, side) = match self.opts.dhcp_exchanges {
+            true => crate::proto::dhcp::exchange_key(&key, side).unwrap_or((key, side)),
+            false => (key, side),
+        };
         let shard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
         let payload = self.decoder.payload(frame, &dec);
         let b = &mut self.batches[shard];

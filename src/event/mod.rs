@@ -457,6 +457,38 @@ impl FlowContext {
         self.write_related(w, forwarded);
     }
 
+    /// [`Self::write_tx_common`] for a request sent by the flow's server
+    /// (SIP: a BYE from the callee): the endpoints swap roles, without geo
+    /// or server group (those belong to the flow's own client and server).
+    fn write_tx_reversed(
+        &self,
+        w: &mut JsonWriter<'_>,
+        kind: &str,
+        num: &mut dyn FnMut(&mut JsonWriter<'_>, usize),
+    ) {
+        let ports = self.has_ports();
+        open_endpoint(w, "client", self.server, ports);
+        num(w, 0);
+        w.end();
+        open_endpoint(w, "server", self.client, ports);
+        num(w, 1);
+        w.end();
+        if let Some(t) = &self.tunnel {
+            t.write_json(w);
+        }
+        open_endpoint(w, "source", self.server, ports);
+        num(w, 2);
+        w.end();
+        open_endpoint(w, "destination", self.client, ports);
+        num(w, 3);
+        w.end();
+        self.write_network(w, Some(kind), |w| num(w, 4));
+        w.begin_obj("flow");
+        w.hex64("id", self.flow_id);
+        w.end();
+        self.write_related(w, None);
+    }
+
     /// `related.ip`: the client (the forwarded one too), then the server.
     pub fn write_related(&self, w: &mut JsonWriter<'_>, forwarded: Option<IpAddr>) {
         w.begin_obj("related");
@@ -559,9 +591,13 @@ pub struct Transaction<'a> {
     /// the proxy stays in `source.ip`.
     pub real_client_ip: Option<IpAddr>,
     /// `event.action` (e.g. `amqp.queue.declare`), when the protocol names one.
-    pub action: Option<&'static str>,
+    pub action: Option<&'a str>,
     /// What the report ranks and counts (the protocol's own fields, typed).
     pub detail: TxDetail<'a>,
+    /// The request went from the flow's server to its client (SIP: a BYE
+    /// from the callee on the caller's flow): `source`/`client` are the
+    /// flow's server for this event, `destination`/`server` its client.
+    pub reversed: bool,
 }
 
 /// A transaction's protocol fields the aggregator needs, set by the
@@ -639,9 +675,9 @@ impl Transaction<'_> {
         w.time("end", end);
         w.u64("duration", end - start);
         w.end();
-        let cached = match self.real_client_ip {
-            None => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
-            Some(_) => None,
+        let cached = match (self.real_client_ip, self.reversed) {
+            (None, false) => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
+            _ => None,
         };
         let nums = [
             self.request_bytes,
@@ -652,6 +688,10 @@ impl Transaction<'_> {
         ];
         if let Some(parts) = cached {
             w.interleave(&parts, &nums);
+        } else if self.reversed {
+            flow.write_tx_reversed(w, self.kind, &mut |w: &mut JsonWriter<'_>, i: usize| {
+                w.u64("bytes", nums[i])
+            });
         } else {
             flow.write_tx_common(
                 w,

@@ -23,6 +23,7 @@
 
 pub mod amqp;
 pub mod common;
+pub mod dhcp;
 pub mod dns;
 pub mod http;
 pub mod icmp;
@@ -34,6 +35,7 @@ pub mod pgsql;
 pub mod redis;
 pub mod registry;
 pub mod session;
+pub mod sip;
 pub mod template;
 pub mod testkit;
 pub mod thrift;

@@ -23,7 +23,9 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{amqp, dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, thrift, tls};
+use super::{
+    amqp, dhcp, dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, sip, thrift, tls,
+};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -201,6 +203,10 @@ protocols! {
     Nfs: nfs => nfs::Nfs,
     /// AMQP 0-9-1 (RabbitMQ).
     Amqp: amqp => amqp::Amqp,
+    /// SIP over UDP and TCP.
+    Sip: sip => sip::Sip,
+    /// DHCPv4 (UDP 67, client port 68).
+    Dhcpv4: dhcpv4 => dhcp::Dhcpv4,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys

@@ -945,6 +945,7 @@ impl MysqlSession {
                 resource: tx.query.as_deref().map(str::as_bytes),
                 ..TxDetail::default()
             },
+            ..Transaction::default()
         };
         let cfg = &self.cfg;
         let path = path_of(&tx, self.database.as_deref());

@@ -61,6 +61,7 @@ pub fn emit(cfg: &TlsConfig, h: &Handshake, out: &mut TxSink<'_>) {
         real_client_ip: None,
         action: None,
         detail: Default::default(),
+        ..Transaction::default()
     };
     out.emit(&tx, |w| {
         w.begin_obj("tls");
