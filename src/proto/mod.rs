@@ -21,6 +21,7 @@
 //! section says exactly what to write; the compiler and the registry tests
 //! catch a missing piece.
 
+pub mod cassandra;
 pub mod common;
 pub mod dns;
 pub mod http;

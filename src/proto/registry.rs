@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mysql, pgsql, redis, tls};
+use super::{cassandra, dns, http, icmp, memcache, mysql, pgsql, redis, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -189,6 +189,8 @@ protocols! {
     Tls: tls => tls::Tls,
     /// Memcache text and binary, TCP and UDP.
     Memcache: memcache => memcache::Memcache,
+    /// Cassandra CQL native protocol v3 to v5.
+    Cassandra: cassandra => cassandra::Cassandra,
     /// DNS over UDP and TCP.
     Dns: dns => dns::Dns,
     /// ICMP and ICMPv6 (every ICMP flow, no ports).
