@@ -288,7 +288,11 @@ pub fn ja4_fixed(ch: &ClientHello) -> Fixed<36> {
     let mut out = [b'0'; 36];
     out[0] = b't';
     out[1..3].copy_from_slice(ja4_version(version).as_bytes());
-    out[3] = if ch.extensions.contains(&0) { b'd' } else { b'i' };
+    out[3] = if ch.extensions.contains(&0) {
+        b'd'
+    } else {
+        b'i'
+    };
     let mut vals: Vec<u16> = Vec::with_capacity(ch.ciphers.len().max(ch.extensions.len()));
     vals.extend(ch.ciphers.iter().copied().filter(|&c| !is_grease(c)));
     let n_ext = ch.extensions.iter().filter(|&&e| !is_grease(e)).count();
