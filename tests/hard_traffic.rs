@@ -436,3 +436,365 @@ fn memory_budgets_are_enforced_and_counted() {
         .is_none_or(|m| m.get("flow_table_hits").is_none()));
     assert_eq!(s["events"]["http"], 15);
 }
+
+/// HTTP (or Redis) transactions: (path or resource, status code or
+/// return value, error.message), in capture order per connection.
+fn tx_summary(events: &[Value], t: &str) -> Vec<(String, String, String)> {
+    let mut tx: Vec<&Value> = of_type(events, t);
+    tx.sort_by_key(|e| {
+        (
+            e["source"]["port"].as_u64(),
+            e["event"]["start"].as_str().map(str::to_string),
+        )
+    });
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    };
+    tx.iter()
+        .map(|e| {
+            let what = if t == "http" {
+                s(&e["url"]["path"])
+            } else {
+                s(&e["resource"])
+            };
+            let got = if t == "http" {
+                s(&e["http"]["response"]["status_code"])
+            } else if e["redis"]["error"].is_string() {
+                s(&e["redis"]["error"])
+            } else {
+                s(&e["redis"]["return_value"])
+            };
+            (
+                format!("{} {what}", s(&e["method"])),
+                got,
+                s(&e["error"]["message"]),
+            )
+        })
+        .collect()
+}
+
+fn t3(a: &str, b: &str, c: &str) -> (String, String, String) {
+    (a.into(), b.into(), c.into())
+}
+
+#[test]
+fn after_a_one_mebibyte_response_head_the_next_response_pairs() {
+    // Scripted peers on real TCP stacks (make-captures-hard.sh); gzipped
+    // because the 1.1 MB head is repetitive.
+    use std::io::Read;
+    let mut gz = flate2::read::GzDecoder::new(
+        std::fs::File::open(data("http_head_too_large.pcap.gz")).unwrap(),
+    );
+    let mut bytes = Vec::new();
+    gz.read_to_end(&mut bytes).unwrap();
+    assert!(bytes.len() > 1_100_000);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &bytes).unwrap();
+    let (events, stats) = replay_stats(&[file.path().to_str().unwrap()]);
+    assert_eq!(
+        tx_summary(&events, "http"),
+        [
+            t3("GET /big", "200", "Response head too large"),
+            t3("GET /next", "200", ""),
+        ]
+    );
+    let big = &of_type(&events, "http")
+        .into_iter()
+        .find(|e| e["url"]["path"] == "/big")
+        .unwrap()
+        .clone();
+    // The whole response: 1.1 MB of head and its 10-byte body.
+    assert!(big["destination"]["bytes"].as_u64().unwrap() > 1_100_000);
+    assert_eq!(stats["http"]["head_too_large"], 1);
+    assert!(stats["http"]
+        .get("unmatched_requests")
+        .is_none_or(|v| v == 0));
+}
+
+#[test]
+fn unparsable_lengths_and_request_lines_are_errors_and_the_stream_resyncs() {
+    let path = data("http_bad_length.pcap");
+    let events = replay(&[path.to_str().unwrap()]);
+    let mut got = tx_summary(&events, "http");
+    got.sort();
+    let mut want = vec![
+        t3("POST /upload", "400", "Invalid request body framing"),
+        t3("GET /after-length", "200", ""),
+        // A control byte in the target: the method is still known.
+        t3("GET ", "400", "Invalid request head"),
+        t3("GET /good", "200", ""),
+        t3(
+            "GET /resp-bad-length",
+            "200",
+            "Invalid response body framing",
+        ),
+        t3("GET /resp-after", "200", ""),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        events.iter().all(|e| e["method"] != "abcGET"),
+        "no body bytes glued to a method"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["error"]["message"] != "Unmatched request"
+            && e["error"]["message"] != "Unmatched response"));
+}
+
+#[test]
+fn an_early_final_response_counts_the_request_body_that_follows() {
+    let path = data("http_early_final.pcap");
+    let events = replay(&[path.to_str().unwrap()]);
+    assert_eq!(
+        tx_summary(&events, "http"),
+        [t3("POST /upload", "401", ""), t3("GET /after", "200", "")]
+    );
+    let post = of_type(&events, "http")
+        .into_iter()
+        .find(|e| e["method"] == "POST")
+        .unwrap()
+        .clone();
+    assert_eq!(post["http"]["request"]["body"]["bytes"], 27000);
+    // Head and body: the client's payload bytes before the next request.
+    let head = post["source"]["bytes"].as_u64().unwrap() - 27000;
+    assert!((100..400).contains(&head), "{post}");
+}
+
+#[test]
+fn redis_bad_bulk_lengths_resync_without_mispairing() {
+    let path = data("redis_bad_replies.pcap");
+    let (events, stats) = replay_stats(&[path.to_str().unwrap()]);
+    let got = tx_summary(&events, "redis");
+    let want = [
+        // Sequential: each bad reply answers its own command.
+        t3("GET a", "", "Invalid response"),
+        t3("GET b", "bbb", ""),
+        t3("PING ", "PONG", ""),
+        t3("GET c", "", "Response too large"),
+        t3("GET d", "d", ""),
+        // Pipelined: what follows a bad reply cannot be told apart.
+        t3("GET e", "", "Invalid response"),
+        t3("GET f", "", "Invalid response"),
+        t3("PING ", "", "Invalid response"),
+        t3("PING ", "PONG", ""),
+        // A reply nobody asked for is an event.
+        t3(" ", "SURPRISE", "Unmatched response"),
+        t3("PING ", "PONG", ""),
+    ];
+    let mut g = got.clone();
+    let mut w = want.to_vec();
+    g.sort();
+    w.sort();
+    assert_eq!(g, w, "{got:?}");
+    assert!(events
+        .iter()
+        .all(|e| e["error"]["message"] != "Packet loss while capturing the response"));
+    assert_eq!(stats["redis"]["too_large"], 1);
+    assert_eq!(stats["redis"]["unmatched_responses"], 1);
+}
+
+#[test]
+fn redis_rejected_requests_pair_with_their_protocol_error() {
+    // A real redis-server answers "-ERR Protocol error" and closes.
+    let path = data("redis_bad_requests.pcap");
+    let events = replay(&[path.to_str().unwrap()]);
+    let mut got = tx_summary(&events, "redis");
+    got.sort();
+    let err = "ERR Protocol error: invalid bulk length";
+    let mut want = vec![
+        t3("SET k", "OK", ""),
+        t3("GET k", "v", ""),
+        t3("PING ", "PONG", ""),
+        t3("GET ", err, "Invalid request"),
+        t3("PING ", "PONG", ""),
+        t3("GET ", err, "Request too large"),
+        t3("PING ", "PONG", ""),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn postgresql_on_an_http_port_is_not_labelled_http() {
+    let path = data("pgsql_on_http_port.pcap");
+    let (events, stats) = replay_stats(&[path.to_str().unwrap()]);
+    let flows = final_flows(&events);
+    let on = |port: u64| {
+        flows
+            .iter()
+            .find(|f| f["destination"]["port"] == port)
+            .copied()
+            .unwrap_or_else(|| panic!("no flow to port {port}"))
+    };
+    let pg = on(8080);
+    assert!(pg["network"].get("protocol").is_none(), "{pg}");
+    assert!(pg["source"]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(on(8000)["network"]["protocol"], "http");
+    assert_eq!(of_type(&events, "http").len(), 1, "the real HTTP flow");
+    assert_eq!(stats["flows"]["protocol_rejected"], 1);
+    assert!(stats["http"]["not_http"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn mysql_query_attributes_are_decoded_and_the_statement_is_the_text() {
+    let path = data("mysql_query_attributes.pcap");
+    let events = replay(&[path.to_str().unwrap()]);
+    let mysql = of_type(&events, "mysql");
+    let queries: Vec<(u64, String)> = mysql
+        .iter()
+        .filter(|e| e["method"] == "SELECT")
+        .map(|e| {
+            (
+                e["source"]["port"].as_u64().unwrap(),
+                e["query"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let sql = |p: u64, q: &str| (p, q.to_string());
+    let mut want = vec![
+        sql(50001, "SELECT name FROM users WHERE id = 7"),
+        sql(50001, "SELECT 1"),
+        // Picked up mid-stream: the attributes are recognised anyway.
+        sql(50002, "SELECT name FROM users WHERE id = 7"),
+        sql(50002, "SELECT 1"),
+    ];
+    let mut got = queries.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    for e in mysql
+        .iter()
+        .filter(|e| e["query"] == "SELECT name FROM users WHERE id = 7")
+    {
+        assert_eq!(
+            e["mysql"]["query_attributes"],
+            serde_json::json!([
+                {"name": "trace_id", "value": "4bf92f3577b34da6"},
+                {"name": "service", "value": "billing"},
+            ])
+        );
+        assert_eq!(e["status"], "OK");
+    }
+    assert!(mysql.iter().all(|e| e.get("error").is_none()));
+    // tshark (which needs the handshake) sees the same on the first connection.
+    if have("tshark") {
+        let out = std::process::Command::new("tshark")
+            .args([
+                "-r",
+                path.to_str().unwrap(),
+                "-Y",
+                "mysql.command==3 && tcp.srcport==50001",
+            ])
+            .args([
+                "-T",
+                "fields",
+                "-e",
+                "mysql.query",
+                "-e",
+                "mysql.query_attr_name",
+            ])
+            .args(["-e", "mysql.query_attr_value"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "SELECT name FROM users WHERE id = 7\ttrace_id,service\t4bf92f3577b34da6,billing",
+                "SELECT 1\t\t"
+            ]
+        );
+    } else {
+        skip("tshark not installed: the oracle check is skipped");
+    }
+}
+
+/// (method, query, num_rows, error_code, error.message) of each MySQL event.
+fn mysql_summary(events: &[Value]) -> Vec<String> {
+    let mut v: Vec<(String, String)> = of_type(events, "mysql")
+        .iter()
+        .map(|e| {
+            (
+                e["event"]["start"].as_str().unwrap_or("").to_string(),
+                format!(
+                    "{} | {} | rows {} | code {} | {}",
+                    e["method"].as_str().unwrap_or(""),
+                    e["query"].as_str().unwrap_or(""),
+                    e["mysql"]["num_rows"],
+                    e["mysql"]["error_code"],
+                    e["error"]["message"].as_str().unwrap_or("")
+                ),
+            )
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, s)| s).collect()
+}
+
+#[test]
+fn mysql_compressed_protocol_is_decoded_with_and_without_the_handshake() {
+    // Real MariaDB and `mariadb --compress` (make-captures-hard.sh).
+    let whole = data("mysql_compressed.pcap");
+    let (events, stats) = replay_stats(&[whole.to_str().unwrap()]);
+    let got = mysql_summary(&events);
+    let big = "SELECT REPEAT(CONCAT('row-', seq, '-'), 40) AS r FROM seq_1_to_1200";
+    assert!(
+        got.contains(&format!("SELECT | {big} | rows 1200 | code null | ")),
+        "{got:#?}"
+    );
+    assert!(got
+        .contains(&"SELECT | SELECT * FROM no_such_table | rows null | code 1146 | ".to_string()));
+    assert!(got.contains(&"USE | USE t | rows null | code null | ".to_string()));
+    assert!(
+        got.iter().all(|s| !s.ends_with("Unmatched request")),
+        "{got:#?}"
+    );
+    assert_eq!(got.len(), 9, "{got:#?}");
+    assert_eq!(stats["mysql"]["compressed_connections"], 1);
+    // The 1200-row result: many TCP segments and several compressed packets.
+    assert!(stats["mysql"]["compressed_packets"].as_u64().unwrap() > 20);
+    assert!(stats["mysql"]
+        .get("decompress_errors")
+        .is_none_or(|v| v == 0));
+
+    // The same connection without its handshake (make-hard.py).
+    let mid = data("mysql_compressed_midstream.pcap");
+    let (events, stats) = replay_stats(&[mid.to_str().unwrap()]);
+    assert_eq!(mysql_summary(&events), got);
+    assert_eq!(stats["mysql"]["compressed_midstream"], 1);
+}
+
+#[test]
+fn mysql_zstd_compression_is_decoded_with_and_without_the_handshake() {
+    // Generated (make-hard.py, frames from the zstd tool): no MySQL 8 here.
+    let path = data("mysql_zstd.pcap");
+    let (events, stats) = replay_stats(&[path.to_str().unwrap()]);
+    let mut got: Vec<(u64, String, u64)> = of_type(&events, "mysql")
+        .iter()
+        .map(|e| {
+            assert!(e.get("error").is_none(), "{e}");
+            (
+                e["source"]["port"].as_u64().unwrap(),
+                e["query"].as_str().unwrap().to_string(),
+                e["mysql"]["num_rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let q = |p: u64, s: &str, n: u64| (p, s.to_string(), n);
+    assert_eq!(
+        got,
+        [
+            q(50011, "SELECT 1", 1),
+            q(50011, "SELECT r FROM t", 500),
+            q(50012, "SELECT 1", 1),
+            q(50012, "SELECT r FROM t", 500),
+        ]
+    );
+    assert_eq!(stats["mysql"]["zstd_connections"], 1);
+    assert_eq!(stats["mysql"]["compressed_midstream"], 1);
+}

@@ -24,6 +24,14 @@ pub mod errors {
     pub const LOSS_REQUEST: &str = "Packet loss while capturing the request";
     /// Bytes of the response were not captured.
     pub const LOSS_RESPONSE: &str = "Packet loss while capturing the response";
+    /// The request could not be decoded (captured whole, but malformed).
+    pub const INVALID_REQUEST: &str = "Invalid request";
+    /// The response could not be decoded (captured whole, but malformed).
+    pub const INVALID_RESPONSE: &str = "Invalid response";
+    /// The request declares a size beyond what the protocol allows.
+    pub const REQUEST_TOO_LARGE: &str = "Request too large";
+    /// The response declares a size beyond what the protocol allows.
+    pub const RESPONSE_TOO_LARGE: &str = "Response too large";
 }
 
 /// One side of a transaction: when its first and last byte were seen, how

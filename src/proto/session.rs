@@ -93,6 +93,15 @@ pub trait Session: Send {
     fn tick(&mut self, now: Timestamp, out: &mut TxSink<'_>);
     /// The flow is being removed: report everything still pending.
     fn close(&mut self, now: Timestamp, out: &mut TxSink<'_>);
+    /// The decoder rejected the flow's bytes from its first message on
+    /// (they are not this protocol: PostgreSQL on a port configured for
+    /// HTTP) and decoded nothing. The worker then drops the session, counts
+    /// `flows.protocol_rejected`, and reports the flow without
+    /// `network.protocol`. For a stream this is honoured only when the
+    /// connection's start (its SYN) was seen. Default: never.
+    fn rejected(&self) -> bool {
+        false
+    }
 }
 
 /// One protocol decoder's view of a datagram flow (UDP, or ICMP for a
@@ -108,6 +117,15 @@ pub trait DatagramSession: Send {
     fn tick(&mut self, now: Timestamp, out: &mut TxSink<'_>);
     /// The flow is being removed: report everything still pending.
     fn close(&mut self, now: Timestamp, out: &mut TxSink<'_>);
+    /// The decoder rejected the flow's bytes from its first message on
+    /// (they are not this protocol: PostgreSQL on a port configured for
+    /// HTTP) and decoded nothing. The worker then drops the session, counts
+    /// `flows.protocol_rejected`, and reports the flow without
+    /// `network.protocol`. For a stream this is honoured only when the
+    /// connection's start (its SYN) was seen. Default: never.
+    fn rejected(&self) -> bool {
+        false
+    }
 }
 
 /// One application protocol: a unit struct in `src/proto/<name>/mod.rs`,

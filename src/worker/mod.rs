@@ -560,10 +560,11 @@ impl Worker {
             tcp,
             session,
             datagrams,
+            protocol,
             ..
         } = flow;
         let payload = rec.payload(data);
-        if let (Some(s), false) = (datagrams, payload.is_empty()) {
+        if let (Some(s), false) = (datagrams.as_mut(), payload.is_empty()) {
             let mut sink = TxSink {
                 flow: ctx,
                 events: &mut self.events,
@@ -607,6 +608,19 @@ impl Worker {
             if ctx.handshake_rtt_us.is_none() {
                 ctx.handshake_rtt_us = tcp.handshake_rtt_us();
             }
+        }
+        // The decoder says the bytes are not its protocol (for a stream,
+        // only when the connection was seen from its start).
+        let stream_rejected = session.as_ref().is_some_and(|s| s.rejected())
+            && tcp.as_ref().is_some_and(|t| t.syn_seq().is_some());
+        let datagrams_rejected = datagrams.as_ref().is_some_and(|s| s.rejected());
+        if stream_rejected || datagrams_rejected {
+            let state = session_bytes(session, datagrams);
+            self.budget.protocol = self.budget.protocol.saturating_sub(state);
+            *session = None;
+            *datagrams = None;
+            *protocol = None;
+            self.counters.add("flows.protocol_rejected", 1);
         }
     }
 

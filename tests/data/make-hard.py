@@ -262,7 +262,177 @@ def duplicated_http():
     pl.write_pcap(HERE / "duplicated_http.pcap", out, header=header)
 
 
+# MySQL capability bits (MySQL client/server protocol, "Capabilities Flags").
+CLIENT_LONG_PASSWORD, CLIENT_PROTOCOL_41, CLIENT_TRANSACTIONS = 1, 1 << 9, 1 << 13
+CLIENT_SECURE_CONNECTION, CLIENT_PLUGIN_AUTH, CLIENT_PLUGIN_AUTH_LENENC = 1 << 15, 1 << 19, 1 << 21
+CLIENT_DEPRECATE_EOF, CLIENT_QUERY_ATTRIBUTES = 1 << 24, 1 << 27
+CLIENT_COMPRESS, CLIENT_ZSTD = 1 << 5, 1 << 26
+
+
+def my_packet(seq, payload):
+    return struct.pack("<I", len(payload))[:3] + bytes([seq]) + payload
+
+
+def lenenc(n):
+    if n < 251:
+        return bytes([n])
+    if n < 1 << 16:
+        return b"\xfc" + struct.pack("<H", n)
+    if n < 1 << 24:
+        return b"\xfd" + struct.pack("<I", n)[:3]
+    return b"\xfe" + struct.pack("<Q", n)
+
+
+def lenstr(b):
+    return lenenc(len(b)) + b
+
+
+def my_greeting(version, caps):
+    """Protocol::HandshakeV10."""
+    return (b"\x0a" + version + b"\0" + struct.pack("<I", 11) + b"abcdefgh" + b"\0"
+            + struct.pack("<H", caps & 0xFFFF) + b"\xff" + struct.pack("<H", 2)
+            + struct.pack("<H", caps >> 16) + bytes([21]) + b"\0" * 10
+            + b"ijklmnopqrst\0" + b"caching_sha2_password\0")
+
+
+def my_login(caps, user=b"app"):
+    """Protocol::HandshakeResponse41 (auth data lenenc, plugin name)."""
+    return (struct.pack("<IIB", caps, 1 << 24, 255) + b"\0" * 23 + user + b"\0"
+            + lenstr(b"\x01" * 32) + b"caching_sha2_password\0")
+
+
+MY_OK = b"\x00\x00\x00\x02\x00\x00\x00"
+MY_EOF_OK = b"\xfe\x00\x00\x02\x00\x00\x00"
+
+
+def my_column(name, ty=0x08):
+    """Protocol::ColumnDefinition41."""
+    return (lenstr(b"def") + lenstr(b"") + lenstr(b"") + lenstr(b"") + lenstr(name)
+            + lenstr(b"") + b"\x0c" + struct.pack("<HIBHB", 63, 21, ty, 0x81, 0) + b"\0\0")
+
+
+def my_result(value, name=b"v"):
+    """A one-column, one-row text result set, CLIENT_DEPRECATE_EOF style."""
+    return (my_packet(1, b"\x01") + my_packet(2, my_column(name, 0xfd))
+            + my_packet(3, lenstr(value)) + my_packet(4, MY_EOF_OK))
+
+
+def com_query_with_attributes(attrs, sql):
+    """COM_QUERY with CLIENT_QUERY_ATTRIBUTES, field by field as the MySQL
+    documentation lays it out: parameter_count, parameter_set_count (1);
+    if parameter_count > 0: null_bitmap ((count + 7) / 8 bytes),
+    new_params_bind_flag (1), per parameter param_type_and_flag (2 bytes)
+    and parameter name (lenenc string), then the values (binary protocol);
+    then the query text. attrs: (name, type, value bytes or None for NULL)."""
+    body = b"\x03" + lenenc(len(attrs)) + lenenc(1)
+    if attrs:
+        bitmap = bytearray((len(attrs) + 7) // 8)
+        for i, (_, _, v) in enumerate(attrs):
+            if v is None:
+                bitmap[i // 8] |= 1 << (i % 8)
+        body += bytes(bitmap) + b"\x01"
+        for name, ty, _ in attrs:
+            body += bytes([ty, 0]) + lenstr(name)
+        for _, _, v in attrs:
+            if v is not None:
+                body += v
+    return body + sql
+
+
+def mysql_query_attributes():
+    """mysql_query_attributes.pcap (generated: MariaDB has no query
+    attributes and no MySQL 8 server is at hand): a MySQL 8.0.36 handshake
+    negotiating CLIENT_QUERY_ATTRIBUTES, then COM_QUERY with two string
+    attributes (`trace_id`, `service`: tshark 4.0 decodes attribute values
+    as strings only, so the capture stays within what it checks), a
+    COM_QUERY with zero attributes (the `\\0\\1SELECT` of issue 17), and a
+    plain COM_PING; the same two queries again on a connection picked up
+    mid-stream (no handshake in the capture). Ports 3306."""
+    c, s = "10.66.1.2", "10.66.1.1"
+    caps = (CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_TRANSACTIONS
+            | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC
+            | CLIENT_DEPRECATE_EOF | CLIENT_QUERY_ATTRIBUTES)
+    q1 = com_query_with_attributes([
+        (b"trace_id", 0xfe, lenstr(b"4bf92f3577b34da6")),
+        (b"service", 0xfe, lenstr(b"billing")),
+    ], b"SELECT name FROM users WHERE id = 7")
+    q2 = com_query_with_attributes([], b"SELECT 1")
+    queries = [
+        ("c", my_packet(0, q1)), ("s", my_result(b"alice", b"name")),
+        ("c", my_packet(0, q2)), ("s", my_result(b"1", b"1")),
+    ]
+    turns = [
+        ("s", my_packet(0, my_greeting(b"8.0.36", caps | CLIENT_COMPRESS))),
+        ("c", my_packet(1, my_login(caps))),
+        ("s", my_packet(2, MY_OK)),
+    ] + queries + [("c", my_packet(0, b"\x0e")), ("s", my_packet(1, MY_OK))]
+    recs = pl.conversation(c, s, 50001, 3306, turns, t0=1_700_000_000.0)
+    recs += pl.conversation(c, s, 50002, 3306, queries, t0=1_700_000_010.0, handshake=False)
+    pl.write_pcap(HERE / "mysql_query_attributes.pcap", recs)
+
+
+def mysql_compressed_midstream():
+    """mysql_compressed_midstream.pcap: mysql_compressed.pcap (real MariaDB
+    and `mariadb --compress`, make-captures-hard.sh) from its first query
+    on: the handshake (SYN to the login's OK, frames 1-8) is cut, so the
+    compressed protocol must be recognised from its 7-byte headers."""
+    header, recs = pl.read_pcap(HERE / "mysql_compressed.pcap")
+    first_query = next(i for i, r in enumerate(recs)
+                       if pl.Tcp(r[3]).ok and pl.Tcp(r[3]).dport == 3306
+                       and len(pl.Tcp(r[3]).payload) > 0 and i > 5)
+    pl.write_pcap(HERE / "mysql_compressed_midstream.pcap", recs[first_query:], header=header)
+
+
+def zstd_frame(b):
+    """One zstd frame of `b` (the zstd command line tool, level 3)."""
+    return subprocess.run(["zstd", "-3", "-q", "-c", "--no-check"], input=b,
+                          stdout=subprocess.PIPE, check=True).stdout
+
+
+def my_compressed(seq, plain, compress=None):
+    """A compressed-protocol packet: int<3> compressed length, int<1>
+    sequence id, int<3> length before compression (0: sent as is)."""
+    body, ulen = (compress(plain), len(plain)) if compress else (plain, 0)
+    return struct.pack("<I", len(body))[:3] + bytes([seq]) + struct.pack("<I", ulen)[:3] + body
+
+
+def mysql_zstd():
+    """mysql_zstd.pcap (generated: MariaDB has no zstd protocol compression
+    and no MySQL 8 server is at hand; the frames come from the zstd tool):
+    a MySQL 8.0.36 handshake negotiating CLIENT_ZSTD_COMPRESSION_ALGORITHM
+    (the login ends with the zstd level byte), then, compressed: `SELECT 1`
+    (sent as is, too short to compress) and a 500-row result split over two
+    zstd-compressed packets; the same exchange again on a connection picked
+    up mid-stream."""
+    c, s = "10.66.2.2", "10.66.2.1"
+    caps = (CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_TRANSACTIONS
+            | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC
+            | CLIENT_DEPRECATE_EOF | CLIENT_ZSTD)
+    rows = my_packet(1, b"\x01") + my_packet(2, my_column(b"r", 0xfd))
+    for i in range(500):
+        rows += my_packet((3 + i) % 256, lenstr(b"row-%04d-" % i * 8))
+    rows += my_packet((3 + 500) % 256, MY_EOF_OK)
+    half = len(rows) // 2
+    queries = [
+        ("c", my_compressed(0, my_packet(0, b"\x03SELECT r FROM t"))),
+        ("s", my_compressed(1, rows[:half], zstd_frame) + my_compressed(2, rows[half:], zstd_frame)),
+        ("c", my_compressed(0, my_packet(0, b"\x03SELECT 1"))),
+        ("s", my_compressed(1, my_result(b"1", b"1"))),
+    ]
+    turns = [
+        ("s", my_packet(0, my_greeting(b"8.0.36", caps | CLIENT_COMPRESS))),
+        ("c", my_packet(1, my_login(caps) + b"\x03")),
+        ("s", my_packet(2, MY_OK)),
+    ] + queries
+    recs = pl.conversation(c, s, 50011, 3306, turns, t0=1_700_000_100.0)
+    recs += pl.conversation(c, s, 50012, 3306, queries, t0=1_700_000_110.0, handshake=False)
+    pl.write_pcap(HERE / "mysql_zstd.pcap", recs)
+
+
 MAKERS = {
+    "mysql_zstd": mysql_zstd,
+    "mysql_compressed_midstream": mysql_compressed_midstream,
+    "mysql_query_attributes": mysql_query_attributes,
     "duplicated_http": duplicated_http,
     "resegmented_http": resegmented_http,
     "rst_injected_http": rst_injected_http,

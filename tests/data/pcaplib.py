@@ -79,3 +79,44 @@ class Tcp:
         self.payload_off = t + (off >> 4) * 4
         total = struct.unpack("!H", frame[16:18])[0]
         self.payload = frame[self.payload_off:14 + total]
+
+
+def conversation(c, s, cport, sport, turns, t0=1_700_000_000.0, handshake=True, fin=True,
+                 mss=1448, gap=0.001, isn=(1000, 5000)):
+    """The frames of one TCP connection: SYN/SYN-ACK/ACK (unless
+    `handshake` is False: then it starts mid-stream), then `turns`, each
+    ("c" or "s", payload bytes) sent in `mss`-sized segments `gap` seconds
+    apart and acknowledged, then FIN/ACK both ways. Returns pcap records."""
+    cm, sm = b"\x02\0\0\0\2\x02", b"\x02\0\0\0\2\x01"
+    recs, t = [], [t0]
+    seq = {"c": isn[0], "s": isn[1]}
+
+    def emit(frame):
+        sec = int(t[0])
+        recs.append((sec, int(round((t[0] - sec) * 1_000_000)), None, frame))
+        t[0] += gap
+
+    def seg(who, flags, payload=b""):
+        other = "s" if who == "c" else "c"
+        if who == "c":
+            f = tcp_frame(c, s, cport, sport, seq["c"], seq["s"], flags, payload, smac=cm, dmac=sm)
+        else:
+            f = tcp_frame(s, c, sport, cport, seq["s"], seq["c"], flags, payload, smac=sm, dmac=cm)
+        emit(f)
+        seq[who] += len(payload) + (1 if flags & (TCP_SYN | TCP_FIN) else 0)
+        return other
+
+    if handshake:
+        emit(tcp_frame(c, s, cport, sport, seq["c"], 0, TCP_SYN, smac=cm, dmac=sm))
+        seq["c"] += 1
+        seg("s", TCP_SYN | TCP_ACK)
+        seg("c", TCP_ACK)
+    for who, data in turns:
+        for i in range(0, len(data), mss):
+            other = seg(who, TCP_PSH | TCP_ACK, data[i:i + mss])
+        seg(other, TCP_ACK)
+    if fin:
+        seg("c", TCP_FIN | TCP_ACK)
+        seg("s", TCP_FIN | TCP_ACK)
+        seg("c", TCP_ACK)
+    return recs

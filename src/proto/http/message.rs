@@ -16,6 +16,8 @@ pub mod errors {
     pub const REQUEST_HEAD_TOO_LARGE: &str = "Request head too large";
     /// The response head exceeded `max_head_bytes`.
     pub const RESPONSE_HEAD_TOO_LARGE: &str = "Response head too large";
+    /// The request head could not be parsed (its start line or a field).
+    pub const BAD_REQUEST_HEAD: &str = "Invalid request head";
     /// The request body could not be framed.
     pub const BAD_REQUEST_BODY: &str = "Invalid request body framing";
     /// The response body could not be framed.

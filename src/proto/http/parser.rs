@@ -39,6 +39,19 @@ pub const MAX_HEADERS: usize = 100;
 const MAX_RESYNC_LINE: usize = 8 * 1024;
 /// Longest chunk-size line (with extensions).
 const MAX_CHUNK_LINE: u32 = 4 * 1024;
+/// Head bytes skipped past `max_head` while looking for the end of an
+/// oversized head; beyond it the parser gives up and resynchronises.
+const MAX_SKIPPED_HEAD: u64 = 16 * 1024 * 1024;
+/// Longest header line kept from an oversized head.
+const MAX_KEPT_LINE: usize = 1024;
+/// Header fields kept from an oversized head: what frames its body and
+/// names its host.
+const KEPT_FIELDS: [&[u8]; 3] = [b"content-length", b"transfer-encoding", b"host"];
+/// Methods recognised inside a line while resynchronising, when bytes that
+/// could not be delimited precede them (RFC 9110 section 9 and PATCH).
+const KNOWN_METHODS: [&[u8]; 9] = [
+    b"OPTIONS", b"CONNECT", b"DELETE", b"PATCH", b"TRACE", b"POST", b"HEAD", b"GET", b"PUT",
+];
 
 /// Why a message could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -219,6 +232,27 @@ impl Head {
                 .push((Span::of(base, h.name.as_bytes()), Span::of(base, h.value)));
         }
         self.index_headers()
+    }
+
+    /// After a failed parse of `raw` as a request: keeps what its start
+    /// line gives, the method when it is a token (RFC 9110 section 9.1) and
+    /// the target when httparse got that far; no header fields.
+    pub fn parse_request_line_only(&mut self) {
+        let _ = self.parse_request(true);
+        self.headers.clear();
+        if self.method.len == 0 {
+            let line = self.raw.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            let token = line
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(&[][..], |sp| &line[..sp]);
+            if !token.is_empty() && token.len() <= 24 && token.iter().all(|&b| is_tchar(b)) {
+                self.method = Span {
+                    start: 0,
+                    len: token.len() as u32,
+                };
+            }
+        }
     }
 
     /// Parses `raw` as a response head (see [`Head::parse_request`]).
@@ -419,6 +453,48 @@ pub fn looks_like_request_line(line: &[u8]) -> bool {
         && line[line.len() - 9] == b' '
 }
 
+/// `part`, the start of a line without its end yet, can begin a request
+/// line: a method token (as [`looks_like_request_line`] wants it) up to
+/// the first space.
+fn could_start_request_line(part: &[u8]) -> bool {
+    let token = part.iter().position(|&b| b == b' ').unwrap_or(part.len());
+    token <= 24 && part[..token].iter().all(|&b| is_tchar(b)) && (token > 0 || part.is_empty())
+}
+
+/// `part`, the start of a line without its end yet, can begin a status
+/// line (`HTTP/1.d NNN`).
+fn could_start_status_line(part: &[u8]) -> bool {
+    let n = part.len().min(7);
+    part[..n] == b"HTTP/1."[..n]
+        && part.get(7).is_none_or(u8::is_ascii_digit)
+        && part.get(8).is_none_or(|&b| b == b' ')
+        && part.iter().skip(9).take(3).all(u8::is_ascii_digit)
+}
+
+/// Where a request line starts in `line` while resynchronising: at 0 when
+/// the line is one, or where a known method begins when undelimited bytes
+/// (a body whose length could not be parsed) precede it (`abcGET / HTTP/1.1`).
+pub fn request_line_start(line: &[u8]) -> Option<usize> {
+    if !looks_like_request_line(line) {
+        return None;
+    }
+    let sp = line.iter().position(|&b| b == b' ')?;
+    let method = &line[..sp];
+    if KNOWN_METHODS.contains(&method) {
+        return Some(0);
+    }
+    KNOWN_METHODS
+        .iter()
+        .find(|m| method.ends_with(m))
+        .map_or(Some(0), |m| Some(sp - m.len()))
+}
+
+/// Where a status line starts in `line` while resynchronising: at 0, or
+/// after undelimited bytes that precede `HTTP/1.d NNN`.
+pub fn status_line_start(line: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(line, b"HTTP/1.").find(|&i| looks_like_status_line(&line[i..]))
+}
+
 /// `HTTP/1.d SP NNN` followed by a space or the end of the line.
 pub fn looks_like_status_line(line: &[u8]) -> bool {
     let line = strip_eol(line);
@@ -496,7 +572,15 @@ enum State {
     Length(u64),
     Chunked(Chunk),
     Close,
-    Resync { line_start: bool },
+    /// Past `max_head` in a head: header lines are skipped (keeping the
+    /// [`KEPT_FIELDS`] ones) until the empty line; `keep` is `None` while
+    /// the current line's name is not known yet.
+    SkipHead {
+        keep: Option<bool>,
+    },
+    Resync {
+        line_start: bool,
+    },
     Off,
 }
 
@@ -511,6 +595,12 @@ pub struct StreamParser {
     msg_bytes: u64,
     body_bytes: u64,
     skipped: u64,
+    /// Where the current line of an oversized head starts in `buf`.
+    mark: usize,
+    /// Head bytes skipped past `max_head`.
+    head_skipped: u64,
+    /// The head just completed was cut to `max_head` (see [`StreamParser::truncated`]).
+    truncated: bool,
 }
 
 impl StreamParser {
@@ -525,7 +615,17 @@ impl StreamParser {
             msg_bytes: 0,
             body_bytes: 0,
             skipped: 0,
+            mark: 0,
+            head_skipped: 0,
+            truncated: false,
         }
+    }
+
+    /// The head just returned by [`Step::Head`] was larger than `max_head`:
+    /// it holds the start line and only the header fields that frame the
+    /// body or name the host; the rest was skipped.
+    pub fn truncated(&self) -> bool {
+        self.truncated
     }
 
     /// Wire bytes of the current (or just finished) message: head, body and framing.
@@ -553,7 +653,11 @@ impl StreamParser {
     pub fn in_message(&self) -> bool {
         match self.state {
             State::Head => !self.buf.is_empty(),
-            State::AwaitBody | State::Length(_) | State::Chunked(_) | State::Close => true,
+            State::AwaitBody
+            | State::Length(_)
+            | State::Chunked(_)
+            | State::Close
+            | State::SkipHead { .. } => true,
             State::Resync { .. } | State::Off => false,
         }
     }
@@ -625,7 +729,7 @@ impl StreamParser {
     pub fn gap(&mut self, len: u64) -> GapEffect {
         let after = State::Resync { line_start: true };
         match self.state {
-            State::Head | State::AwaitBody => {
+            State::Head | State::AwaitBody | State::SkipHead { .. } => {
                 let lost = self.in_message();
                 self.buf.clear();
                 self.lines = 0;
@@ -719,6 +823,7 @@ impl StreamParser {
                 )
             }
             State::Chunked(c) => self.feed_chunked(c, input),
+            State::SkipHead { keep } => self.feed_skip_head(keep, input),
             State::Resync { line_start } => self.feed_resync(line_start, input),
             State::Off => {
                 self.skipped += input.len() as u64;
@@ -731,6 +836,7 @@ impl StreamParser {
         self.msg_bytes = 0;
         self.body_bytes = 0;
         self.lines = 0;
+        self.truncated = false;
     }
 
     fn feed_head(&mut self, input: &[u8]) -> (usize, Step) {
@@ -756,12 +862,26 @@ impl StreamParser {
                 None => (rest, false),
             };
             if self.buf.len() + piece.len() > self.max_head {
-                return self.head_too_large(piece, from, line_end);
+                return self.head_too_large(input, piece, from, line_end);
             }
             self.buf.extend_from_slice(piece);
             self.msg_bytes += piece.len() as u64;
             from += piece.len();
             if !line_end {
+                let ok = if self.request {
+                    could_start_request_line(&self.buf)
+                } else {
+                    could_start_status_line(&self.buf)
+                };
+                if !ok {
+                    // Given up as soon as the bytes cannot begin a start
+                    // line (binary protocols may send no LF for a while).
+                    self.skipped += self.buf.len() as u64;
+                    self.msg_bytes = 0;
+                    self.buf.clear();
+                    self.state = State::Resync { line_start: false };
+                    return (from, Step::Error(ParseError::NotHttp));
+                }
                 return (from, Step::More);
             }
             let ok = if self.request {
@@ -789,7 +909,7 @@ impl StreamParser {
             let Some(k) = memchr(b'\n', rest) else {
                 let piece = &input[start..];
                 if self.buf.len() + piece.len() > self.max_head {
-                    return self.head_too_large(piece, start, false);
+                    return self.head_too_large(input, piece, start, false);
                 }
                 self.buf.extend_from_slice(piece);
                 self.msg_bytes += piece.len() as u64;
@@ -798,7 +918,7 @@ impl StreamParser {
             let nl = pos + k;
             let piece = &input[start..=nl];
             if self.buf.len() + piece.len() > self.max_head {
-                return self.head_too_large(piece, start, true);
+                return self.head_too_large(input, piece, start, true);
             }
             self.lines += 1;
             // The byte `back` places before the newline, across buf and input.
@@ -851,8 +971,35 @@ impl StreamParser {
         (self.buf.len() + end <= self.max_head).then_some(end)
     }
 
-    /// Keeps what fits of the head for diagnostics and starts resynchronising.
-    fn head_too_large(&mut self, piece: &[u8], at: usize, line_end: bool) -> (usize, Step) {
+    /// The head in `buf` plus `input[at..]` is larger than `max_head`.
+    /// With its start line complete, the rest of the head is skipped up to
+    /// its empty line keeping only the fields that frame the body, so that
+    /// the message (and the next one) stay delimited; a start line alone
+    /// larger than the bound is an error and the parser resynchronises.
+    fn head_too_large(
+        &mut self,
+        input: &[u8],
+        piece: &[u8],
+        at: usize,
+        line_end: bool,
+    ) -> (usize, Step) {
+        if self.lines > 0 {
+            let old = std::mem::take(&mut self.buf);
+            let first = memchr(b'\n', &old).map_or(old.len(), |k| k + 1);
+            self.buf.extend_from_slice(&old[..first]);
+            self.mark = self.buf.len();
+            self.head_skipped = 0;
+            // Bytes already counted: filter them as header lines (they
+            // hold no empty line, or the head would have ended).
+            let (_, step) = self.skip_lines(None, &old[first..]);
+            debug_assert_eq!(step, Step::More);
+            let keep = match self.state {
+                State::SkipHead { keep } => keep,
+                _ => None,
+            };
+            let (n, step) = self.feed_skip_head(keep, &input[at..]);
+            return (at + n, step);
+        }
         let room = self
             .max_head
             .saturating_sub(self.buf.len())
@@ -963,6 +1110,69 @@ impl StreamParser {
         (i, result)
     }
 
+    /// Skips the header lines of an oversized head (counting them) up to
+    /// its empty line; see [`State::SkipHead`].
+    fn feed_skip_head(&mut self, keep: Option<bool>, input: &[u8]) -> (usize, Step) {
+        let (n, step) = self.skip_lines(keep, input);
+        self.msg_bytes += n as u64;
+        self.head_skipped += n as u64;
+        if step == Step::More && self.head_skipped > MAX_SKIPPED_HEAD {
+            self.buf.truncate(self.mark);
+            self.state = State::Resync { line_start: false };
+            return (n, Step::Error(ParseError::HeadTooLarge));
+        }
+        (n, step)
+    }
+
+    /// The line walk of [`StreamParser::feed_skip_head`] (no byte counts).
+    fn skip_lines(&mut self, mut keep: Option<bool>, input: &[u8]) -> (usize, Step) {
+        let mut pos = 0;
+        while pos < input.len() {
+            let rest = &input[pos..];
+            let (piece, line_end) = match memchr(b'\n', rest) {
+                Some(k) => (&rest[..=k], true),
+                None => (rest, false),
+            };
+            pos += piece.len();
+            if keep != Some(false) {
+                if self.buf.len() - self.mark + piece.len() > MAX_KEPT_LINE
+                    || self.buf.len() + piece.len() > self.max_head
+                {
+                    self.buf.truncate(self.mark);
+                    keep = Some(false);
+                } else {
+                    self.buf.extend_from_slice(piece);
+                }
+            }
+            if keep.is_none() {
+                let line = &self.buf[self.mark..];
+                if let Some(colon) = memchr(b':', line) {
+                    let name = trim(&line[..colon]);
+                    let wanted = KEPT_FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f));
+                    keep = Some(wanted);
+                    if !wanted {
+                        self.buf.truncate(self.mark);
+                    }
+                } else if line_end && matches!(line, b"\r\n" | b"\n") {
+                    // The empty line: the head is complete.
+                    self.truncated = true;
+                    self.mark = 0;
+                    self.state = State::AwaitBody;
+                    return (pos, Step::Head);
+                } else if line.len() > 24 || line_end {
+                    self.buf.truncate(self.mark);
+                    keep = Some(false);
+                }
+            }
+            if line_end {
+                self.mark = self.buf.len();
+                keep = None;
+            }
+        }
+        self.state = State::SkipHead { keep };
+        (pos, Step::More)
+    }
+
     fn feed_resync(&mut self, line_start: bool, input: &[u8]) -> (usize, Step) {
         if !line_start {
             self.buf.clear();
@@ -994,12 +1204,14 @@ impl StreamParser {
         if !line_end {
             return (piece.len(), Step::More);
         }
-        let ok = if self.request {
-            looks_like_request_line(&self.buf)
+        let start = if self.request {
+            request_line_start(&self.buf)
         } else {
-            looks_like_status_line(&self.buf)
+            status_line_start(&self.buf)
         };
-        if ok {
+        if let Some(off) = start {
+            self.skipped += off as u64;
+            self.buf.drain(..off);
             self.start_message();
             self.msg_bytes = self.buf.len() as u64;
             self.lines = 1;
@@ -1205,18 +1417,67 @@ mod tests {
     }
 
     #[test]
-    fn head_over_the_bound_is_an_error_not_a_crash() {
+    fn head_over_the_bound_is_skipped_to_its_end_keeping_the_framing() {
         let mut p = StreamParser::new(true, 128);
-        let mut msg = b"GET / HTTP/1.1\r\n".to_vec();
+        let mut msg = b"POST / HTTP/1.1\r\nHost: h\r\n".to_vec();
         for i in 0..20 {
             msg.extend_from_slice(format!("X-Header-{i}: some value\r\n").as_bytes());
         }
-        msg.extend_from_slice(b"\r\nGET /next HTTP/1.1\r\n\r\n");
+        msg.extend_from_slice(b"Content-Length: 3\r\n\r\nabcGET /next HTTP/1.1\r\n\r\n");
+        // Whole, and a byte at a time: the same head.
+        for step in [msg.len(), 1] {
+            let mut p2 = p.clone();
+            let mut pos = 0;
+            let head = loop {
+                let end = (pos + step).min(msg.len());
+                let (k, s) = p2.feed(&msg[pos..end]);
+                pos += k;
+                assert!(!matches!(s, Step::Error(_)), "{s:?}");
+                if s == Step::Head {
+                    break p2.head().to_vec();
+                }
+            };
+            assert!(p2.truncated());
+            assert_eq!(
+                head,
+                b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n".to_vec(),
+                "{}",
+                String::from_utf8_lossy(&head)
+            );
+            let tail = b"abcGET /next HTTP/1.1\r\n\r\n".len();
+            assert_eq!(p2.msg_bytes(), (msg.len() - tail) as u64);
+            let mut h = Head::default();
+            p2.take_head(&mut h.raw);
+            h.parse_request(false).unwrap();
+            assert!(!p2.set_body(h.request_framing().unwrap()));
+            let (k, s) = p2.feed(&msg[pos..]);
+            assert_eq!(
+                (k, s),
+                (
+                    3,
+                    Step::Body {
+                        start: 0,
+                        end: 3,
+                        done: true
+                    }
+                )
+            );
+            let (_, s) = p2.feed(&msg[pos + 3..]);
+            assert_eq!(s, Step::Head, "the next request follows the body");
+            assert!(!p2.truncated());
+        }
+        p.feed(b"GET ");
+        assert!(p.in_message());
+    }
+
+    #[test]
+    fn a_start_line_over_the_bound_is_an_error_then_resync() {
+        let mut p = StreamParser::new(true, 128);
+        let mut msg = b"GET /".to_vec();
+        msg.extend(std::iter::repeat_n(b'a', 300));
+        msg.extend_from_slice(b" HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
         let (n, s) = p.feed(&msg);
         assert_eq!(s, Step::Error(ParseError::HeadTooLarge));
-        assert!(p.head().len() <= 128 && p.head().starts_with(b"GET / HTTP/1.1"));
-        let (_, s) = p.feed(&msg[n..]);
-        assert_eq!(s, Step::More);
         let mut pos = n;
         let mut found = false;
         while pos < msg.len() {
@@ -1225,6 +1486,40 @@ mod tests {
             found |= s == Step::Head;
         }
         assert!(found, "resynced at the next request line");
+    }
+
+    #[test]
+    fn resync_finds_a_start_line_glued_to_undelimited_bytes() {
+        assert_eq!(request_line_start(b"abcGET / HTTP/1.1\r\n"), Some(3));
+        assert_eq!(request_line_start(b"GET / HTTP/1.1\r\n"), Some(0));
+        assert_eq!(request_line_start(b"xOPTIONS * HTTP/1.1\r\n"), Some(1));
+        assert_eq!(request_line_start(b"M-SEARCH * HTTP/1.1\r\n"), Some(0));
+        assert_eq!(request_line_start(b"abc def\r\n"), None);
+        assert_eq!(status_line_start(b"xyzHTTP/1.1 200 OK\r\n"), Some(3));
+        assert_eq!(status_line_start(b"HTTP/1.1 200 OK\r\n"), Some(0));
+        assert_eq!(status_line_start(b"HTTP/1.1 2x0 OK\r\n"), None);
+        let mut p = StreamParser::new(true, DEFAULT_MAX_HEAD);
+        p.resync();
+        let (n, s) = p.feed(b"abcGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(s, Step::More);
+        let (_, s) = p.feed(&b"abcGET /b HTTP/1.1\r\nHost: h\r\n\r\n"[n..]);
+        assert_eq!(s, Step::Head);
+        assert!(p.head().starts_with(b"GET /b HTTP/1.1"));
+        assert_eq!(p.skipped(), 3);
+    }
+
+    #[test]
+    fn binary_first_bytes_are_not_http_before_any_line_end() {
+        let mut p = StreamParser::new(true, DEFAULT_MAX_HEAD);
+        // A PostgreSQL StartupMessage: no LF anywhere.
+        let (_, s) = p.feed(b"\x00\x00\x00\x08\x04\xd2\x16\x2f");
+        assert_eq!(s, Step::Error(ParseError::NotHttp));
+        let mut r = StreamParser::new(false, DEFAULT_MAX_HEAD);
+        assert_eq!(r.feed(b"HTTP/1.").1, Step::More, "a prefix is no error");
+        let mut r = StreamParser::new(false, DEFAULT_MAX_HEAD);
+        assert_eq!(r.feed(b"R\x00\x00\x00").1, Step::Error(ParseError::NotHttp));
+        let mut q = StreamParser::new(true, DEFAULT_MAX_HEAD);
+        assert_eq!(q.feed(b"PROPFIND /d").1, Step::More);
     }
 
     #[test]

@@ -38,6 +38,15 @@ enum Match {
     Unmatched,
 }
 
+/// A request answered with a final status before its body was all
+/// received (`Expect: 100-continue` answered early, a `413`): the pair
+/// waits until the request ends, so that its body bytes are counted.
+struct Early {
+    req: Message,
+    resp: Message,
+    interim: u64,
+}
+
 /// A HTTP connection.
 pub struct HttpSession {
     cfg: Arc<HttpConfig>,
@@ -59,6 +68,14 @@ pub struct HttpSession {
     /// Bytes of interim (1xx) responses before the final one.
     interim_bytes: u64,
     upgraded: bool,
+    /// The transaction whose request body is still arriving.
+    early: Option<Box<Early>>,
+    /// Per direction: its first message was looked at (or a gap came first).
+    first_seen: [bool; 2],
+    /// A head was parsed in either direction.
+    seen_http: bool,
+    /// A direction's first bytes were not HTTP (see [`Session::rejected`]).
+    not_http_first: bool,
     scratch: Scratch,
 }
 
@@ -80,6 +97,10 @@ impl HttpSession {
             resp_match: Match::Unmatched,
             interim_bytes: 0,
             upgraded: false,
+            early: None,
+            first_seen: [false; 2],
+            seen_http: false,
+            not_http_first: false,
             scratch: Scratch::default(),
         }
     }
@@ -103,7 +124,39 @@ impl HttpSession {
 
     fn cur_req_mut(&mut self) -> Option<&mut Message> {
         let id = self.cur_req?;
+        if let Some(e) = self.early.as_mut().filter(|e| e.req.id == id) {
+            return Some(&mut e.req);
+        }
         self.pending.back_mut().filter(|m| m.id == id)
+    }
+
+    /// Emits the early-answered transaction (its request ended, or waited
+    /// too long, or the flow ends).
+    fn emit_early(&mut self, out: &mut TxSink<'_>) {
+        let Some(e) = self.early.take() else {
+            return;
+        };
+        if self.cur_req == Some(e.req.id) {
+            self.cur_req = None;
+        }
+        let Early { req, resp, interim } = *e;
+        let error = req
+            .error
+            .or(resp.error)
+            .or(req.leg.loss(true))
+            .or(resp.leg.loss(false));
+        event::emit(
+            &self.cfg,
+            &mut self.scratch,
+            out,
+            Some(&req),
+            Some(&resp),
+            interim,
+            error,
+            false,
+        );
+        self.recycle(req);
+        self.recycle(resp);
     }
 
     fn on_request_data(&mut self, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
@@ -123,7 +176,11 @@ impl HttpSession {
                     }
                     self.update_req(ts);
                 }
-                Step::Head => self.request_head(ts, out),
+                Step::Head => {
+                    self.seen_http = true;
+                    self.first_seen[0] = true;
+                    self.request_head(ts, out)
+                }
                 Step::Body { start, end, done } => {
                     self.update_req(ts);
                     let cfg = Arc::clone(&self.cfg);
@@ -133,12 +190,12 @@ impl HttpSession {
                     }
                     self.check_size(Dir::ToServer, out);
                     if done {
-                        self.request_done();
+                        self.request_done(out);
                     }
                 }
                 Step::Done => {
                     self.update_req(ts);
-                    self.request_done();
+                    self.request_done(out);
                 }
                 Step::Error(e) => self.request_error(e, ts, out),
             }
@@ -175,15 +232,27 @@ impl HttpSession {
     fn request_head(&mut self, ts: Timestamp, out: &mut TxSink<'_>) {
         let mut m = self.new_record();
         self.req_parser.take_head(&mut m.head.raw);
-        if m.head.parse_request(false).is_err() {
-            out.count("http.parse_errors", 1);
-            self.req_parser.resync();
-            self.recycle(m);
-            return;
-        }
         m.leg.start = self.req_start;
         m.leg.end = ts;
         m.leg.bytes = self.req_parser.msg_bytes();
+        if m.head.parse_request(false).is_err() {
+            // Reported with what its start line gives (the method when it
+            // is a token), so that the server's answer to it (often a 400)
+            // pairs with it and not with the next request.
+            out.count("http.parse_errors", 1);
+            m.head.parse_request_line_only();
+            m.error = Some(errors::BAD_REQUEST_HEAD);
+            self.req_parser.set_body(Framing::None);
+            self.req_parser.resync();
+            self.enqueue(m, true, out);
+            return;
+        }
+        if self.req_parser.truncated() {
+            // The head was cut to `max_head_bytes`: reported as too large,
+            // its body still delimited by the fields kept.
+            out.count("http.head_too_large", 1);
+            m.error = Some(errors::REQUEST_HEAD_TOO_LARGE);
+        }
         m.choose_capture(&self.cfg);
         let framing = match m.head.request_framing() {
             Ok(f) => f,
@@ -219,21 +288,37 @@ impl HttpSession {
         }
     }
 
-    fn request_done(&mut self) {
+    fn request_done(&mut self, out: &mut TxSink<'_>) {
         if let Some(m) = self.cur_req_mut() {
             m.complete = true;
+        }
+        if self.early.is_some() {
+            self.emit_early(out);
         }
         self.cur_req = None;
     }
 
+    /// A direction's first message is not HTTP (before any gap, before any
+    /// head was parsed): the flow is not HTTP.
+    fn not_http(&mut self, dir: Dir, out: &mut TxSink<'_>) {
+        out.count("http.not_http", 1);
+        let first = !std::mem::replace(&mut self.first_seen[dir.idx()], true);
+        if first && !self.seen_http {
+            self.not_http_first = true;
+        }
+    }
+
     fn request_error(&mut self, e: ParseError, ts: Timestamp, out: &mut TxSink<'_>) {
+        if e != ParseError::NotHttp {
+            self.first_seen[0] = true;
+        }
         match e {
-            ParseError::NotHttp => out.count("http.not_http", 1),
+            ParseError::NotHttp => self.not_http(Dir::ToServer, out),
             ParseError::HeadTooLarge => {
                 out.count("http.head_too_large", 1);
                 let mut m = self.new_record();
                 m.head.raw.extend_from_slice(self.req_parser.head());
-                let _ = m.head.parse_request(true);
+                m.head.parse_request_line_only();
                 m.leg.start = self.req_start;
                 m.leg.end = ts;
                 m.leg.bytes = self.req_parser.msg_bytes();
@@ -246,7 +331,7 @@ impl HttpSession {
                 if let Some(m) = self.cur_req_mut() {
                     m.error = Some(errors::BAD_REQUEST_BODY);
                 }
-                self.request_done();
+                self.request_done(out);
             }
         }
     }
@@ -268,7 +353,11 @@ impl HttpSession {
                     }
                     self.update_resp(ts);
                 }
-                Step::Head => self.response_head(ts, out),
+                Step::Head => {
+                    self.seen_http = true;
+                    self.first_seen[1] = true;
+                    self.response_head(ts, out)
+                }
                 Step::Body { start, end, done } => {
                     self.update_resp(ts);
                     self.resp
@@ -317,6 +406,12 @@ impl HttpSession {
             self.resp_parser.resync();
             return;
         }
+        if self.resp_parser.truncated() {
+            // Cut to `max_head_bytes`: an error, but its body is still
+            // delimited, so the next response pairs with the next request.
+            out.count("http.head_too_large", 1);
+            self.resp.error = Some(errors::RESPONSE_HEAD_TOO_LARGE);
+        }
         self.update_resp(ts);
         let status = self.resp.head.status;
         if (100..200).contains(&status) && status != 101 {
@@ -358,8 +453,11 @@ impl HttpSession {
     }
 
     fn response_error(&mut self, e: ParseError, ts: Timestamp, out: &mut TxSink<'_>) {
+        if e != ParseError::NotHttp {
+            self.first_seen[1] = true;
+        }
         match e {
-            ParseError::NotHttp => out.count("http.not_http", 1),
+            ParseError::NotHttp => self.not_http(Dir::ToClient, out),
             ParseError::HeadTooLarge => {
                 out.count("http.head_too_large", 1);
                 let start = self.resp.leg.start;
@@ -392,6 +490,14 @@ impl HttpSession {
         match matched {
             Match::Front => {
                 if let Some(req) = self.pending.pop_tx() {
+                    if self.cur_req == Some(req.id) && !req.complete {
+                        // Answered before its body arrived: wait for it.
+                        let fresh = self.new_record();
+                        let resp = std::mem::replace(&mut self.resp, fresh);
+                        self.emit_early(out);
+                        self.early = Some(Box::new(Early { req, resp, interim }));
+                        return;
+                    }
                     if self.cur_req == Some(req.id) {
                         self.cur_req = None;
                     }
@@ -502,6 +608,7 @@ impl Session for HttpSession {
             return;
         }
         out.count("http.gaps", 1);
+        self.first_seen[dir.idx()] = true;
         match dir {
             Dir::ToServer => match self.req_parser.gap(len) {
                 GapEffect::Between => {}
@@ -514,14 +621,14 @@ impl Session for HttpSession {
                         m.body_bytes = body;
                     }
                     if done {
-                        self.request_done();
+                        self.request_done(out);
                     }
                 }
                 GapEffect::Truncated => {
                     if let Some(m) = self.cur_req_mut() {
                         m.leg.lost = true;
                     }
-                    self.request_done();
+                    self.request_done(out);
                 }
             },
             Dir::ToClient => match self.resp_parser.gap(len) {
@@ -552,6 +659,10 @@ impl Session for HttpSession {
         }
     }
 
+    fn rejected(&self) -> bool {
+        self.not_http_first && !self.seen_http
+    }
+
     fn end(&mut self, dir: Dir, _ts: Timestamp, out: &mut TxSink<'_>) {
         if dir == Dir::ToClient && !self.upgraded {
             self.finish_response(out);
@@ -560,6 +671,13 @@ impl Session for HttpSession {
 
     fn tick(&mut self, now: Timestamp, out: &mut TxSink<'_>) {
         let timeout = self.cfg.transaction_timeout.nanos();
+        if self
+            .early
+            .as_ref()
+            .is_some_and(|e| e.req.leg.end.saturating_add(timeout) <= now)
+        {
+            self.emit_early(out);
+        }
         // A response in progress answers the oldest request: never expire it.
         while !self.resp_parser.in_message() {
             match self.pending.front() {
@@ -575,6 +693,7 @@ impl Session for HttpSession {
         if !self.upgraded {
             self.finish_response(out);
         }
+        self.emit_early(out);
         while self.expire_front(errors::UNMATCHED_REQUEST, out) {}
         let untracked = self.pending.take_untracked();
         if untracked > 0 {

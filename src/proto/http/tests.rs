@@ -829,3 +829,137 @@ fn options_asterisk_and_connect_authority_url_full_follow_rfc_9112() {
     let u = run(b"CONNECT [2001:db8::1]:443 HTTP/1.1\r\n\r\n");
     assert_eq!(u["full"], "http://[2001:db8::1]:443", "{u}");
 }
+
+#[test]
+fn after_an_oversized_response_head_the_next_response_pairs() {
+    let mut h = Harness::new(HttpConfig {
+        max_head_bytes: 256,
+        ..HttpConfig::default()
+    });
+    h.req(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n", T0);
+    let mut big = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..200 {
+        big.extend_from_slice(format!("X-Filler-{i}: 0123456789\r\n").as_bytes());
+    }
+    // The body has no line end: skipping it by lines would eat the next
+    // status line.
+    big.extend_from_slice(b"Content-Length: 10\r\n\r\n0123456789");
+    for piece in big.chunks(100) {
+        h.resp(piece, T0 + 1000);
+    }
+    h.req(b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n", T0 + 2000);
+    h.resp(OK5, T0 + 3000);
+    h.close(T0 + 4000);
+    let ev = h.events();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[0]["url"]["path"], "/big");
+    assert_eq!(ev[0]["error"]["message"], errors::RESPONSE_HEAD_TOO_LARGE);
+    assert_eq!(ev[0]["http"]["response"]["status_code"], 200);
+    assert_eq!(ev[0]["destination"]["bytes"], big.len());
+    assert_eq!(ev[1]["url"]["path"], "/next");
+    assert!(ev[1].get("error").is_none(), "{}", ev[1]);
+    assert_eq!(h.counters.get("http.head_too_large"), 1);
+    assert_eq!(h.counters.get("http.unmatched_requests"), 0);
+}
+
+#[test]
+fn an_unparsable_content_length_is_an_error_and_the_next_request_is_found() {
+    let mut h = Harness::new(HttpConfig::default());
+    h.req(
+        b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\nabcGET /after HTTP/1.1\r\nHost: h\r\n\r\n",
+        T0,
+    );
+    h.resp(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+        T0 + 10,
+    );
+    h.resp(OK5, T0 + 20);
+    let ev = h.events();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0]["method"], "POST");
+    assert_eq!(ev[0]["error"]["message"], errors::BAD_REQUEST_BODY);
+    assert_eq!(ev[1]["method"], "GET");
+    assert_eq!(ev[1]["url"]["path"], "/after");
+}
+
+#[test]
+fn a_malformed_request_line_keeps_its_method_and_its_answer() {
+    let mut h = Harness::new(HttpConfig::default());
+    h.req(b"GET /bad\x01target HTTP/1.1\r\nHost: h\r\n\r\n", T0);
+    h.resp(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+        T0 + 10,
+    );
+    h.req(b"GET /good HTTP/1.1\r\nHost: h\r\n\r\n", T0 + 20);
+    h.resp(OK5, T0 + 30);
+    let ev = h.events();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0]["method"], "GET");
+    assert_eq!(ev[0]["error"]["message"], errors::BAD_REQUEST_HEAD);
+    assert_eq!(ev[0]["http"]["response"]["status_code"], 400);
+    assert_eq!(ev[1]["url"]["path"], "/good");
+    assert_eq!(ev[1]["http"]["response"]["status_code"], 200);
+}
+
+#[test]
+fn early_final_response_waits_for_the_request_body_and_counts_it() {
+    let mut h = Harness::new(HttpConfig::default());
+    let head =
+        b"POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 27000\r\n\r\n";
+    h.req(head, T0);
+    h.resp(
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+        T0 + 10,
+    );
+    assert!(h.events().is_empty(), "waits for the body");
+    for piece in vec![b'x'; 27000].chunks(1448) {
+        h.req(piece, T0 + 20);
+    }
+    h.req(b"GET /after HTTP/1.1\r\nHost: h\r\n\r\n", T0 + 30);
+    h.resp(OK5, T0 + 40);
+    let ev = h.events();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0]["http"]["response"]["status_code"], 401);
+    assert_eq!(ev[0]["http"]["request"]["body"]["bytes"], 27000);
+    assert_eq!(ev[0]["source"]["bytes"], head.len() + 27000);
+    assert_eq!(ev[1]["url"]["path"], "/after");
+}
+
+#[test]
+fn early_final_response_without_the_body_is_reported_at_close() {
+    let mut h = Harness::new(HttpConfig::default());
+    h.req(
+        b"POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 50\r\n\r\n",
+        T0,
+    );
+    h.resp(
+        b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n",
+        T0 + 10,
+    );
+    h.req(b"0123456789", T0 + 20);
+    h.close(T0 + 30);
+    let ev = h.events();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0]["http"]["response"]["status_code"], 417);
+    assert_eq!(ev[0]["http"]["request"]["body"]["bytes"], 10);
+}
+
+#[test]
+fn bytes_that_are_not_http_from_the_start_reject_the_flow() {
+    let mut h = Harness::new(HttpConfig::default());
+    h.req(b"\x00\x00\x00\x08\x04\xd2\x16\x2f", T0);
+    assert!(h.session.rejected());
+    let mut h = Harness::new(HttpConfig::default());
+    h.resp(b"J\x00\x00\x00\x0a5.5.5-10.11.6-MariaDB\x00", T0);
+    assert!(h.session.rejected(), "server-first protocols too");
+    // After a gap (picked up mid-stream, loss) it is no verdict.
+    let mut h = Harness::new(HttpConfig::default());
+    h.gap(Dir::ToServer, 100, T0);
+    h.req(b"\x00\x01binary\n", T0);
+    assert!(!h.session.rejected());
+    // Nor once HTTP was seen.
+    let mut h = Harness::new(HttpConfig::default());
+    h.req(GET, T0);
+    h.resp(b"\x00\x01binary\n", T0);
+    assert!(!h.session.rejected());
+}

@@ -4,14 +4,13 @@
 //! ([`MysqlSession`]) follows one connection: handshake (server version,
 //! user, database; never the password), commands and their responses,
 //! prepared statements, multi-results, LOCAL INFILE, and resynchronisation
-//! after gaps. What it does not do: TLS connections (an SSLRequest is
-//! reported once as an event with `mysql.tls: true`, counted as
-//! `mysql.tls_connections`, and the rest of the connection is skipped),
-//! and the compressed protocol (CLIENT_COMPRESS or zstd negotiated in a
-//! seen handshake: counted as `mysql.compressed_connections` and skipped,
-//! because decompressing every packet of a mirror port costs more than the
-//! rare compressed connection is worth).
+//! after gaps; [`compress`] unwraps the compressed protocol (CLIENT_COMPRESS
+//! zlib and zstd, also recognised mid-stream) before packets are framed.
+//! What it does not do: TLS connections (an SSLRequest is reported once as
+//! an event with `mysql.tls: true`, counted as `mysql.tls_connections`, and
+//! the rest of the connection is skipped).
 
+pub mod compress;
 pub mod parser;
 pub mod session;
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub mod caps {
     pub const DEPRECATE_EOF: u32 = 0x0100_0000;
     /// zstd compression of the protocol.
     pub const ZSTD_COMPRESSION: u32 = 0x0400_0000;
+    /// COM_QUERY (and COM_STMT_EXECUTE) carry query attributes (MySQL 8.0.23+).
+    pub const QUERY_ATTRIBUTES: u32 = 0x0800_0000;
 }
 
 /// Server status flag: another result set follows this one.
@@ -692,6 +694,76 @@ pub fn parse_execute_params(
         out.push(truncate_string(v, max_len));
     }
     out
+}
+
+/// Query attributes of a COM_QUERY sent with CLIENT_QUERY_ATTRIBUTES.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryAttributes {
+    /// (name, value) of the first `max` attributes, each bounded.
+    pub attrs: Vec<(String, String)>,
+    /// Attributes sent (more than kept when over the bound).
+    pub count: u64,
+}
+
+/// Splits the body of a COM_QUERY (after the command byte) sent with
+/// CLIENT_QUERY_ATTRIBUTES into its attributes and the statement text.
+/// Layout (MySQL client/server protocol, COM_QUERY): `parameter_count`
+/// (lenenc), `parameter_set_count` (lenenc, always 1); when the count is
+/// positive, a NULL bitmap of `(count + 7) / 8` bytes, `new_params_bind_flag`
+/// (1 byte, always 1), per parameter its type (2 bytes: type and a flag
+/// byte, 0x80 unsigned) and name (lenenc string), then the values in the
+/// binary protocol encoding; then the statement (`string<EOF>`). `None`
+/// when the body does not follow that layout within its bounds. Values and
+/// names are capped at `max_len` bytes; at most `max` are kept.
+pub fn split_query_attributes(
+    body: &[u8],
+    max: usize,
+    max_len: usize,
+) -> Option<(QueryAttributes, &[u8])> {
+    let mut r = Reader::new(body);
+    let count = r.lenenc()?;
+    let sets = r.lenenc()?;
+    if sets != 1 {
+        return None;
+    }
+    let mut qa = QueryAttributes {
+        attrs: Vec::new(),
+        count,
+    };
+    if count == 0 {
+        return Some((qa, r.rest()));
+    }
+    // Each parameter needs at least 3 bytes (type and an empty name).
+    if count > (body.len() / 3) as u64 {
+        return None;
+    }
+    let n = count as usize;
+    let nulls = r.take(n.div_ceil(8))?;
+    if r.u8()? != 1 {
+        return None;
+    }
+    let mut types = Vec::with_capacity(n.min(4096));
+    for _ in 0..n {
+        let t = r.u8()?;
+        let f = r.u8()?;
+        let name = r.lenenc_str()?;
+        types.push((t, f & 0x80 != 0, name));
+    }
+    for (i, (t, unsigned, name)) in types.into_iter().enumerate() {
+        let is_null = nulls.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+        let v = if is_null {
+            "NULL".to_string()
+        } else {
+            binary_value(&mut r, t, unsigned)?
+        };
+        if qa.attrs.len() < max {
+            qa.attrs.push((
+                truncate_string(String::from_utf8_lossy(name).into_owned(), max_len),
+                truncate_string(v, max_len),
+            ));
+        }
+    }
+    Some((qa, r.rest()))
 }
 
 /// Cuts `s` to at most `max` bytes at a character boundary.

@@ -23,6 +23,7 @@
 //! `mysql.stmt_send_long_data`) and responses without a request
 //! (`mysql.unmatched_responses`).
 
+use super::compress::{self, Algorithm, Piece, Unwrap};
 use super::parser::{self, caps, cmd, PacketHeader, HEADER_LEN, MAX_PAYLOAD};
 use super::MysqlConfig;
 use crate::aggregate::Code;
@@ -65,7 +66,7 @@ enum Phase {
     Auth,
     /// Command phase.
     Ready,
-    /// TLS, compression or replication: nothing more is parsed.
+    /// TLS or replication: nothing more is parsed.
     Skipped,
 }
 
@@ -160,6 +161,8 @@ struct MysqlTx {
     tables: Vec<String>,
     rows: Vec<Vec<String>>,
     infile: Option<String>,
+    /// CLIENT_QUERY_ATTRIBUTES: the attributes sent before the statement.
+    query_attributes: Option<parser::QueryAttributes>,
 }
 
 /// A MySQL connection.
@@ -167,6 +170,8 @@ pub struct MysqlSession {
     cfg: Arc<MysqlConfig>,
     phase: Phase,
     server_caps: u32,
+    /// The negotiated capabilities are known (the login was seen).
+    caps_known: bool,
     /// CLIENT_DEPRECATE_EOF: known from the handshake, or inferred.
     deprecate_eof: Option<bool>,
     server_version: Option<String>,
@@ -180,6 +185,14 @@ pub struct MysqlSession {
     /// completed without knowing whether EOFs are sent; it is swallowed.
     swallow_eof: Option<u8>,
     stmts: HashMap<u32, Stmt>,
+    /// The compressed protocol (zlib or zstd) in effect: each direction's compressed
+    /// framing, unwrapped before the packets are framed.
+    compressed: Option<Box<[Unwrap; 2]>>,
+    /// A gap broke a direction's compressed framing: look for a header.
+    zlost: [bool; 2],
+    /// Bytes of the connection seen (a compressed header is looked for in
+    /// the first ones when the handshake was not seen).
+    seen: [bool; 2],
 }
 
 impl MysqlSession {
@@ -190,6 +203,7 @@ impl MysqlSession {
             cfg,
             phase: Phase::Start,
             server_caps: 0,
+            caps_known: false,
             deprecate_eof: None,
             server_version: None,
             user: None,
@@ -199,10 +213,81 @@ impl MysqlSession {
             resp: Resp::Idle,
             swallow_eof: None,
             stmts: HashMap::new(),
+            compressed: None,
+            zlost: [false; 2],
+            seen: [false; 2],
         }
     }
 
-    fn feed(&mut self, dir: Dir, mut data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+    fn feed(&mut self, dir: Dir, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
+        let d = dir.idx();
+        if !std::mem::replace(&mut self.seen[d], true) && self.phase == Phase::Start {
+            if let Some(a) = compress::detect(data) {
+                // Picked up mid-stream on a compressed connection; a packet
+                // sent as is does not tell the algorithm, the first
+                // compressed one does.
+                out.count("mysql.compressed_connections", 1);
+                out.count("mysql.compressed_midstream", 1);
+                self.phase = Phase::Ready;
+                self.compressed = Some(Box::new([Unwrap::guessed(a), Unwrap::guessed(a)]));
+            }
+        }
+        let Some(mut z) = self.compressed.take() else {
+            return self.feed_plain(dir, data, ts, out);
+        };
+        let mut data = data;
+        if self.zlost[d] {
+            match (0..data.len()).find(|&i| compress::looks_compressed(&data[i..])) {
+                Some(off) => {
+                    self.zlost[d] = false;
+                    out.count("mysql.resync_skipped_bytes", off as u64);
+                    data = &data[off..];
+                }
+                None => {
+                    out.count("mysql.resync_skipped_bytes", data.len() as u64);
+                    self.compressed = Some(z);
+                    return;
+                }
+            }
+        }
+        let mut lost = false;
+        let (packets, errors) = (z[d].packets, z[d].errors);
+        z[d].feed(data, &mut |p| match p {
+            Piece::Plain(b) => {
+                if lost {
+                    self.lose(dir, out);
+                    lost = false;
+                }
+                self.feed_plain(dir, b, ts, out)
+            }
+            Piece::Lost => lost = true,
+        });
+        if lost {
+            self.lose(dir, out);
+        }
+        out.count("mysql.compressed_packets", z[d].packets - packets);
+        out.count("mysql.decompress_errors", z[d].errors - errors);
+        if self.compressed.is_none() && self.phase != Phase::Skipped {
+            self.compressed = Some(z);
+        }
+    }
+
+    /// Plain bytes of `dir` were lost: the direction resynchronises.
+    fn lose(&mut self, dir: Dir, out: &mut TxSink<'_>) {
+        if dir == Dir::ToClient {
+            for tx in self.pending.iter_mut() {
+                tx.response_lost = true;
+            }
+        }
+        out.count("mysql.gaps_resync", 1);
+        let s = &mut self.streams[dir.idx()];
+        s.skip = 0;
+        s.buf.clear();
+        s.cont = false;
+        s.lost = true;
+    }
+
+    fn feed_plain(&mut self, dir: Dir, mut data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
         let d = dir.idx();
         if self.phase == Phase::Skipped {
             out.count("mysql.skipped_bytes", data.len() as u64);
@@ -308,6 +393,29 @@ impl MysqlSession {
             break;
         }
         pos
+    }
+
+    /// The query attributes before a COM_QUERY's statement: when the login
+    /// negotiated CLIENT_QUERY_ATTRIBUTES; when the login was not seen
+    /// (picked up mid-stream), when the body starts with a control byte (no
+    /// statement does) and parses as attributes followed by text.
+    fn query_attributes<'b>(&self, body: &'b [u8]) -> Option<(parser::QueryAttributes, &'b [u8])> {
+        let (max, len) = (self.cfg.max_params, self.cfg.max_query_length);
+        if self.caps_known {
+            if self.server_caps & caps::QUERY_ATTRIBUTES == 0 {
+                return None;
+            }
+            return parser::split_query_attributes(body, max, len);
+        }
+        let first = *body.first()?;
+        if first >= 0x20 || first.is_ascii_whitespace() {
+            return None;
+        }
+        let (qa, rest) = parser::split_query_attributes(body, max, len)?;
+        let starts_text = rest
+            .first()
+            .is_some_and(|&b| b >= 0x20 || b.is_ascii_whitespace());
+        starts_text.then_some((qa, rest))
     }
 
     /// Finds where parsing can resume in a lost direction.
@@ -429,6 +537,7 @@ impl MysqlSession {
                 };
                 self.deprecate_eof = Some(negotiated & caps::DEPRECATE_EOF != 0);
                 self.server_caps = negotiated;
+                self.caps_known = true;
                 self.phase = Phase::Auth;
             }
             None => {
@@ -456,9 +565,19 @@ impl MysqlSession {
         }
         match p.first() {
             Some(0x00) => {
-                if self.server_caps & (caps::COMPRESS | caps::ZSTD_COMPRESSION) != 0 {
+                let algorithm = if self.server_caps & caps::ZSTD_COMPRESSION != 0 {
+                    out.count("mysql.zstd_connections", 1);
+                    Some(Algorithm::Zstd)
+                } else if self.server_caps & caps::COMPRESS != 0 {
+                    Some(Algorithm::Zlib)
+                } else {
+                    None
+                };
+                if let Some(a) = algorithm {
+                    // Every packet after this OK is compressed.
                     out.count("mysql.compressed_connections", 1);
-                    self.phase = Phase::Skipped;
+                    self.compressed = Some(Box::new([Unwrap::new(a), Unwrap::new(a)]));
+                    self.phase = Phase::Ready;
                 } else {
                     self.phase = Phase::Ready;
                 }
@@ -520,7 +639,15 @@ impl MysqlSession {
         };
         match c {
             cmd::QUERY | cmd::STMT_PREPARE => {
-                let q = parser::trim_sql(body);
+                let mut text = body;
+                if c == cmd::QUERY {
+                    if let Some((qa, rest)) = self.query_attributes(body) {
+                        out.count("mysql.query_attributes", 1);
+                        tx.query_attributes = Some(qa);
+                        text = rest;
+                    }
+                }
+                let q = parser::trim_sql(text);
                 tx.method = parser::sql_method(q);
                 if tx.method == "USE" {
                     let db = parser::trim_sql(q.get(3..).unwrap_or(&[]));
@@ -1041,6 +1168,17 @@ fn write_mysql(w: &mut JsonWriter<'_>, tx: &MysqlTx, s: &MysqlSession) {
     if let Some(f) = &tx.infile {
         w.str("local_infile", f);
     }
+    if let Some(qa) = tx.query_attributes.as_ref().filter(|q| q.count > 0) {
+        // Names come from the wire: values, never keys.
+        w.begin_arr("query_attributes");
+        for (name, value) in &qa.attrs {
+            w.begin();
+            w.str("name", name);
+            w.str("value", value);
+            w.end();
+        }
+        w.end_arr();
+    }
     if tx.method == "SSL_REQUEST" {
         w.bool("tls", true);
     }
@@ -1150,6 +1288,20 @@ impl Session for MysqlSession {
                     }
                 }
             }
+        }
+        if let Some(z) = self.compressed.as_mut() {
+            // `len` compressed bytes: the plain stream resyncs; the
+            // compressed framing holds when the gap is inside a packet.
+            if !z[dir.idx()].gap(len) {
+                self.zlost[dir.idx()] = true;
+            }
+            let s = &mut self.streams[dir.idx()];
+            out.count("mysql.gaps_resync", 1);
+            s.skip = 0;
+            s.buf.clear();
+            s.cont = false;
+            s.lost = true;
+            return;
         }
         let s = &mut self.streams[dir.idx()];
         if s.skip >= len {

@@ -560,16 +560,92 @@ fn ssl_request_is_reported_once_and_the_rest_skipped() {
 }
 
 #[test]
-fn compressed_connection_is_counted_and_skipped() {
+fn compressed_connection_is_decoded() {
+    use std::io::Write;
+    // A compressed packet: 3-byte compressed length, sequence id, 3-byte
+    // length before compression (0: sent as is), payload.
+    fn zpkt(seq: u8, plain: &[u8], deflate: bool) -> Vec<u8> {
+        let (body, ulen) = if deflate {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(plain).unwrap();
+            (e.finish().unwrap(), plain.len())
+        } else {
+            (plain.to_vec(), 0)
+        };
+        let mut v = (body.len() as u32).to_le_bytes()[..3].to_vec();
+        v.push(seq);
+        v.extend_from_slice(&(ulen as u32).to_le_bytes()[..3]);
+        v.extend(body);
+        v
+    }
     let mut h = session();
     h.data(Dir::ToClient, &pkt(0, GREETING), SECOND);
     let mut login = LOGIN.to_vec();
     login[0] |= 0x20; // CLIENT_COMPRESS
     h.data(Dir::ToServer, &pkt(1, &login), SECOND);
     h.data(Dir::ToClient, &pkt(2, &[0, 0, 0, 2, 0, 0, 0]), SECOND);
-    h.data(Dir::ToServer, &[0x10, 0, 0, 0, 0, 0, 0, 9, 9, 9], SECOND);
-    h.close(2 * SECOND);
-    assert!(h.events().is_empty());
+    // A short query sent as is, its result compressed, split anywhere.
+    h.data(
+        Dir::ToServer,
+        &zpkt(0, &pkt(0, b"\x03select 1"), false),
+        SECOND,
+    );
+    let rows = |n: usize| {
+        let mut rs = pkt(1, &[1]);
+        rs.extend(pkt(2, &column_def("", "", "1", 0x08)));
+        // CLIENT_DEPRECATE_EOF (LOGIN): no EOF after the columns, an
+        // OK-style terminator after the rows.
+        for i in 0..n {
+            rs.extend(pkt(3 + (i % 200) as u8, &lenenc_str(b"1")));
+        }
+        rs.extend(pkt(50, &[0xfe, 0, 0, 2, 0, 0, 0]));
+        rs
+    };
+    let rs = rows(300);
+    let (a, b) = rs.split_at(rs.len() / 2);
+    let mut wire = zpkt(1, a, true);
+    wire.extend(zpkt(2, b, true));
+    for piece in wire.chunks(13) {
+        h.data(Dir::ToClient, piece, 2 * SECOND);
+    }
+    // A gap inside the second of three compressed packets of a result:
+    // the rows resume with the third, the transaction says what was lost,
+    // the next exchange pairs.
+    h.data(
+        Dir::ToServer,
+        &zpkt(0, &pkt(0, b"\x03select 2"), false),
+        3 * SECOND,
+    );
+    let rs = rows(300);
+    let third = rs.len() / 3;
+    let p1 = zpkt(1, &rs[..third], true);
+    let p2 = zpkt(2, &rs[third..2 * third], true);
+    let p3 = zpkt(3, &rs[2 * third..], true);
+    h.data(Dir::ToClient, &p1, 3 * SECOND);
+    h.data(Dir::ToClient, &p2[..20], 3 * SECOND);
+    h.gap(Dir::ToClient, 5, 3 * SECOND);
+    h.data(Dir::ToClient, &p2[25..], 3 * SECOND);
+    h.data(Dir::ToClient, &p3, 3 * SECOND);
+    h.data(
+        Dir::ToServer,
+        &zpkt(0, &pkt(0, b"\x03select 3"), false),
+        4 * SECOND,
+    );
+    h.data(
+        Dir::ToClient,
+        &zpkt(1, &pkt(1, &[0, 0, 0, 2, 0, 0, 0]), false),
+        4 * SECOND,
+    );
+    h.close(5 * SECOND);
+    let ev = h.events();
+    assert_eq!(ev.len(), 3, "{ev:#?}");
+    assert_eq!(ev[0]["query"], "select 1");
+    assert_eq!(ev[0]["mysql"]["num_rows"], 300);
+    assert!(ev[0].get("error").is_none());
+    assert_eq!(ev[1]["query"], "select 2");
+    assert_eq!(ev[1]["error"]["message"], LOSS);
+    assert_eq!(ev[2]["query"], "select 3");
+    assert!(ev[2].get("error").is_none(), "{}", ev[2]);
     assert_eq!(h.counters.get("mysql.compressed_connections"), 1);
 }
 
@@ -998,4 +1074,36 @@ fn the_test_kits_generic_checks_pass_on_a_result_set_in_both_eof_variants() {
         testkit::check_every_split(ProtocolId::Mysql, &cfg, steps);
         testkit::check_random_bytes(ProtocolId::Mysql, &cfg, steps, 11, 300);
     }
+}
+
+#[test]
+fn query_attributes_split_as_the_protocol_documents_them() {
+    // parameter_count 3, parameter_set_count 1, NULL bitmap (the third is
+    // NULL), new_params_bind_flag, (type, flag, name) x3, values.
+    let mut body = vec![3, 1, 0b100, 1];
+    body.extend_from_slice(&[0xfe, 0, 2, b'i', b'd']); // STRING "id"
+    body.extend_from_slice(&[0x08, 0x80, 1, b'n']); // unsigned LONGLONG "n"
+    body.extend_from_slice(&[0xfe, 0, 1, b'z']); // STRING "z" (NULL)
+    body.extend_from_slice(&[3, b'a', b'b', b'c']);
+    body.extend_from_slice(&42u64.to_le_bytes());
+    body.extend_from_slice(b"SELECT 1");
+    let (qa, rest) = parser::split_query_attributes(&body, 10, 100).unwrap();
+    assert_eq!(rest, b"SELECT 1");
+    assert_eq!(qa.count, 3);
+    let pairs: Vec<(&str, &str)> = qa
+        .attrs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(pairs, [("id", "abc"), ("n", "42"), ("z", "NULL")]);
+    // Zero attributes: the `\0\1SELECT` prefix of issue 17.
+    let (qa, rest) = parser::split_query_attributes(b"\x00\x01SELECT 2", 10, 100).unwrap();
+    assert_eq!((qa.count, rest), (0, &b"SELECT 2"[..]));
+    // Bounds: a count beyond the bytes, a cut value, a set count not 1.
+    assert!(parser::split_query_attributes(&[0xfc, 0xff, 0xff, 1], 10, 100).is_none());
+    assert!(parser::split_query_attributes(&body[..body.len() - 14], 10, 100).is_none());
+    assert!(parser::split_query_attributes(b"\x00\x02SELECT", 10, 100).is_none());
+    // Kept: at most `max`, each value bounded.
+    let (qa, _) = parser::split_query_attributes(&body, 1, 2).unwrap();
+    assert_eq!(qa.attrs, [("id".to_string(), "ab".to_string())]);
 }

@@ -154,9 +154,13 @@ pub enum RespError {
     /// are not allowed here).
     #[error("byte {0:#04x} does not start a RESP value")]
     BadType(u8),
-    /// A length or count is not a number or out of range.
+    /// A length or count is not a number (or negative other than `-1`).
     #[error("invalid length or count")]
     BadLength,
+    /// A length or count is a number beyond what Redis allows (bulk
+    /// strings are at most 512 MB; aggregates far below 2^32 elements).
+    #[error("length or count too large")]
+    TooLarge,
     /// A line is longer than [`MAX_LINE`].
     #[error("line longer than {MAX_LINE} bytes")]
     LineTooLong,
@@ -189,6 +193,7 @@ pub struct RespParser {
     /// Inline commands are accepted at the top level (request side).
     allow_inline: bool,
     msg_bytes: u64,
+    error_at: usize,
 }
 
 impl RespParser {
@@ -198,6 +203,11 @@ impl RespParser {
             allow_inline: inline,
             ..Default::default()
         }
+    }
+
+    /// Bytes of the top-level message in progress so far.
+    pub fn pending_bytes(&self) -> u64 {
+        self.msg_bytes
     }
 
     /// True between messages (nothing partial buffered or pending).
@@ -220,17 +230,37 @@ impl RespParser {
     /// After an error the parser must be [`reset`](Self::reset).
     pub fn feed(&mut self, input: &[u8], v: &mut impl Visitor) -> Result<usize, RespError> {
         let mut pos = 0;
-        while pos < input.len() {
+        let res = self.feed_at(input, v, &mut pos);
+        if res.is_err() {
+            self.error_at = pos.max(1).min(input.len());
+        }
+        res
+    }
+
+    /// After [`RespParser::feed`] failed: how many bytes of its input were
+    /// consumed, the bad line included (at least one), so that a resync
+    /// scan starts past it and never finds the same start again.
+    pub fn error_at(&self) -> usize {
+        self.error_at
+    }
+
+    fn feed_at(
+        &mut self,
+        input: &[u8],
+        v: &mut impl Visitor,
+        pos: &mut usize,
+    ) -> Result<usize, RespError> {
+        while *pos < input.len() {
             if self.in_bulk {
-                let rest = input.get(pos..).unwrap_or(&[]);
+                let rest = input.get(*pos..).unwrap_or(&[]);
                 if self.bulk_left > 0 {
                     let n = (self.bulk_left.min(rest.len() as u64)) as usize;
                     let chunk = rest.get(..n).unwrap_or(&[]);
-                    pos += n;
+                    *pos += n;
                     self.msg_bytes += n as u64;
                     self.bulk_left -= n as u64;
                     if !v.token(Token::BulkChunk(chunk)) {
-                        return Ok(pos);
+                        return Ok(*pos);
                     }
                     continue;
                 }
@@ -239,7 +269,7 @@ impl RespParser {
                 if rest.first() != Some(&want) {
                     return Err(RespError::BadBulkEnd);
                 }
-                pos += 1;
+                *pos += 1;
                 self.msg_bytes += 1;
                 self.crlf_left -= 1;
                 if self.crlf_left == 0 {
@@ -247,13 +277,13 @@ impl RespParser {
                     let go = v.token(Token::BulkEnd);
                     let go = self.element_done(v) && go;
                     if !go {
-                        return Ok(pos);
+                        return Ok(*pos);
                     }
                 }
                 continue;
             }
             // A line: find its end.
-            let rest = input.get(pos..).unwrap_or(&[]);
+            let rest = input.get(*pos..).unwrap_or(&[]);
             let Some(nl) = rest.iter().position(|&c| c == b'\n') else {
                 if self.line.len() + rest.len() > MAX_LINE {
                     return Err(RespError::LineTooLong);
@@ -270,7 +300,7 @@ impl RespParser {
                 self.msg_bytes += rest.len() as u64;
                 return Ok(input.len());
             };
-            pos += nl + 1;
+            *pos += nl + 1;
             self.msg_bytes += (nl + 1) as u64;
             let line_buf;
             let mut line: &[u8] = rest.get(..nl).unwrap_or(&[]);
@@ -286,10 +316,10 @@ impl RespParser {
                 line = head;
             }
             if !self.line_done(line, v)? {
-                return Ok(pos);
+                return Ok(*pos);
             }
         }
-        Ok(pos)
+        Ok(*pos)
     }
 
     /// Handles one complete line (without CRLF); returns whether to go on.
@@ -380,8 +410,11 @@ fn parse_len(text: &[u8]) -> Result<i64, RespError> {
     if text == b"-1" {
         return Ok(-1);
     }
-    if text.is_empty() || text.len() > 18 || !text.iter().all(u8::is_ascii_digit) {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
         return Err(RespError::BadLength);
+    }
+    if text.len() > 18 {
+        return Err(RespError::TooLarge);
     }
     let mut n: i64 = 0;
     for &c in text {
@@ -389,7 +422,7 @@ fn parse_len(text: &[u8]) -> Result<i64, RespError> {
     }
     // Redis caps bulk strings at 512 MB and aggregates far below 2^32.
     if n > 1 << 32 {
-        return Err(RespError::BadLength);
+        return Err(RespError::TooLarge);
     }
     Ok(n)
 }

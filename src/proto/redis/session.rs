@@ -22,11 +22,14 @@
 //! that starts a reply arrives: pairing never silently shifts by one (a
 //! pipelining client may still lose a few more pairs, never mispair).
 
-use super::parser::{self, Kind, RespParser, Token, Visitor};
+use super::parser::{self, Kind, RespError, RespParser, Token, Visitor};
 use super::RedisConfig;
 use crate::aggregate::Code;
 use crate::event::{Status, Transaction, TxDetail};
-use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
+use crate::proto::common::errors::{
+    INVALID_REQUEST, INVALID_RESPONSE, LOSS_REQUEST, LOSS_RESPONSE, REQUEST_TOO_LARGE,
+    RESPONSE_TOO_LARGE, UNMATCHED_REQUEST, UNMATCHED_RESPONSE,
+};
 use crate::proto::common::{self, Head, Leg, Overflow, Pushed, Resync, Scan, TxQueue};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
@@ -342,6 +345,11 @@ pub struct RedisSession {
     pending: TxQueue<Box<Request>>,
     /// A RESP2 SUBSCRIBE was seen: `message` arrays are pushes.
     subscribed: bool,
+    /// A reply was decoded, or the reply direction had a gap or an error
+    /// (the first reply no longer tells whether this is Redis).
+    replies_judged: bool,
+    /// The first reply was not RESP (see [`Session::rejected`]).
+    not_redis: bool,
 }
 
 impl RedisSession {
@@ -358,6 +366,8 @@ impl RedisSession {
             await_request: false,
             pending: TxQueue::new(max_in_flight, Overflow::Untrack),
             subscribed: false,
+            replies_judged: false,
+            not_redis: false,
         }
     }
 
@@ -381,20 +391,7 @@ impl RedisSession {
                 }
             }
             let res = self.parsers[d].feed(rest, &mut self.collectors[d]);
-            match res {
-                Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
-                Err(_) => {
-                    out.count("redis.parse_errors", 1);
-                    self.parsers[d].reset();
-                    self.collectors[d].reset();
-                    self.lost[d] = true;
-                    // Skip one byte so the scan does not find the same start.
-                    rest = rest.get(1..).unwrap_or(&[]);
-                    if dir == Dir::ToClient {
-                        self.lose_replies(LOSS_RESPONSE, out);
-                    }
-                }
-            }
+            // Messages completed before an error come first.
             let done = std::mem::take(&mut self.collectors[d].done);
             for m in done {
                 match dir {
@@ -402,7 +399,92 @@ impl RedisSession {
                     Dir::ToClient => self.on_reply(m, out),
                 }
             }
+            match res {
+                Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
+                Err(e) => {
+                    out.count("redis.parse_errors", 1);
+                    if dir == Dir::ToClient && !self.replies_judged {
+                        self.not_redis = matches!(e, RespError::BadType(_));
+                    }
+                    if dir == Dir::ToClient {
+                        self.replies_judged = true;
+                    }
+                    if e == RespError::TooLarge {
+                        out.count("redis.too_large", 1);
+                    }
+                    let mut partial = std::mem::take(&mut self.collectors[d].cur);
+                    if !self.collectors[d].started {
+                        partial.leg = Leg::at(ts);
+                    }
+                    partial.leg.end = ts;
+                    partial.leg.bytes = self.parsers[d].pending_bytes();
+                    self.parsers[d].reset();
+                    self.collectors[d].reset();
+                    self.lost[d] = true;
+                    // Past the bad line, so the scan does not find the same
+                    // start (nor a message already decoded) again.
+                    rest = rest.get(self.parsers[d].error_at()..).unwrap_or(&[]);
+                    match dir {
+                        Dir::ToServer => self.invalid_request(partial, e, out),
+                        Dir::ToClient => self.invalid_reply(partial, e, out),
+                    }
+                }
+            }
         }
+    }
+
+    /// A request that could not be parsed: it keeps a place in the queue
+    /// (Redis answers a protocol error once, then closes), so the replies
+    /// that follow still pair with the right commands.
+    fn invalid_request(&mut self, partial: Message, e: RespError, out: &mut TxSink<'_>) {
+        let method = partial
+            .elems
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        let r = Box::new(Request {
+            msg: partial,
+            method,
+            replies_left: 1,
+            reply: None,
+            lost: Some(if e == RespError::TooLarge {
+                REQUEST_TOO_LARGE
+            } else {
+                INVALID_REQUEST
+            }),
+        });
+        self.await_request = false;
+        if let Pushed::Untracked(_) = self.pending.push(r) {
+            out.count("redis.in_flight_dropped", 1);
+        }
+    }
+
+    /// A reply that could not be parsed answers the oldest request (which
+    /// is reported with the reason); where it ends is unknown, so the
+    /// requests behind it are given up the same way and replies are
+    /// ignored until a new request has been seen.
+    fn invalid_reply(&mut self, partial: Message, e: RespError, out: &mut TxSink<'_>) {
+        let reason = if e == RespError::TooLarge {
+            RESPONSE_TOO_LARGE
+        } else {
+            INVALID_RESPONSE
+        };
+        match self.pending.pop_front() {
+            Some(Head::Tx(mut r)) => {
+                r.lost = Some(reason);
+                let reply = r.reply.get_or_insert_with(Message::default);
+                if reply.leg.bytes == 0 {
+                    reply.leg = partial.leg;
+                } else {
+                    reply.leg.bytes += partial.leg.bytes;
+                    reply.leg.end = partial.leg.end;
+                }
+                self.emit(*r, out);
+            }
+            Some(Head::Untracked(_)) => out.count("redis.unreported_transactions", 1),
+            None => self.emit_unmatched(partial, Some(reason), out),
+        }
+        self.lose_replies(reason, out);
     }
 
     fn on_request(&mut self, m: Message, out: &mut TxSink<'_>) {
@@ -435,6 +517,8 @@ impl RedisSession {
     }
 
     fn on_reply(&mut self, m: Message, out: &mut TxSink<'_>) {
+        self.replies_judged = true;
+        self.not_redis = false;
         let first = m.elems.first().map(|s| s.to_ascii_lowercase());
         let first = first.as_deref().unwrap_or("");
         let aggregate = matches!(m.kind, Some(Kind::Array) | Some(Kind::Push));
@@ -464,9 +548,7 @@ impl RedisSession {
             return;
         }
         match self.pending.head_mut() {
-            None => {
-                out.count("redis.unmatched_responses", 1);
-            }
+            None => self.emit_unmatched(m, None, out),
             Some(Head::Untracked(_)) => {
                 self.pending.answer_untracked();
                 out.count("redis.unreported_transactions", 1);
@@ -524,7 +606,16 @@ impl RedisSession {
             None
         };
         let is_err = reply.is_some_and(|m| m.error.is_some());
-        let status = if is_err || unmatched {
+        let invalid = r.lost.is_some_and(|l| {
+            [
+                INVALID_REQUEST,
+                INVALID_RESPONSE,
+                REQUEST_TOO_LARGE,
+                RESPONSE_TOO_LARGE,
+            ]
+            .contains(&l)
+        });
+        let status = if is_err || unmatched || invalid {
             Status::Error
         } else {
             Status::Ok
@@ -563,6 +654,32 @@ impl RedisSession {
                 }
                 w.end();
             }
+        });
+    }
+
+    /// A reply no request explains, as an event (as HTTP reports them).
+    fn emit_unmatched(&self, m: Message, reason: Option<&'static str>, out: &mut TxSink<'_>) {
+        out.count("redis.unmatched_responses", 1);
+        let t = Transaction {
+            status: Some(Status::Error),
+            error: Some(reason.unwrap_or(UNMATCHED_RESPONSE)),
+            detail: TxDetail {
+                code: m.error.as_deref().map_or(Code::None, Code::redis_error),
+                ..TxDetail::default()
+            },
+            ..common::transaction("redis", None, Some(&m.leg))
+        };
+        let cfg = &self.cfg;
+        out.emit(&t, |w| {
+            if cfg.send_response {
+                w.str("response", &m.text);
+            }
+            w.begin_obj("redis");
+            match &m.error {
+                Some(e) => w.str("error", e),
+                None => w.str("return_value", &m.text),
+            }
+            w.end();
         });
     }
 
@@ -648,8 +765,15 @@ impl Session for RedisSession {
         self.feed(dir, data, ts, out);
     }
 
+    fn rejected(&self) -> bool {
+        self.not_redis
+    }
+
     fn gap(&mut self, dir: Dir, len: u64, _ts: Timestamp, out: &mut TxSink<'_>) {
         out.count("redis.gap_bytes", len);
+        if dir == Dir::ToClient {
+            self.replies_judged = true;
+        }
         let d = dir.idx();
         match dir {
             Dir::ToServer => {

@@ -583,3 +583,143 @@ fn the_test_kits_generic_checks_pass_on_a_pipeline_with_an_error_reply() {
     testkit::check_every_split(ProtocolId::Redis, &cfg, steps);
     testkit::check_random_bytes(ProtocolId::Redis, &cfg, steps, 13, 500);
 }
+
+#[test]
+fn a_bad_bulk_length_in_a_reply_never_shifts_pairing() {
+    use crate::proto::common::errors::{INVALID_RESPONSE, RESPONSE_TOO_LARGE};
+    let mut h = session();
+    // Negative length (only -1 is allowed): the reply to `get a`.
+    h.data(Dir::ToServer, &cmd(&["get", "a"]), SECOND);
+    h.data(Dir::ToClient, b"$-5\r\nhello\r\n", SECOND);
+    h.data(Dir::ToServer, &cmd(&["get", "b"]), 2 * SECOND);
+    h.data(Dir::ToClient, b"$3\r\nbbb\r\n", 2 * SECOND);
+    h.data(Dir::ToServer, &cmd(&["ping"]), 3 * SECOND);
+    h.data(Dir::ToClient, b"+PONG\r\n", 3 * SECOND);
+    // 2^62: a length no Redis allows, not a loss.
+    h.data(Dir::ToServer, &cmd(&["get", "c"]), 4 * SECOND);
+    h.data(
+        Dir::ToClient,
+        b"$4611686018427387904\r\nccc\r\n",
+        4 * SECOND,
+    );
+    h.data(Dir::ToServer, &cmd(&["get", "d"]), 5 * SECOND);
+    h.data(Dir::ToClient, b"$1\r\nd\r\n", 5 * SECOND);
+    let ev = h.events();
+    let got: Vec<(String, String, String)> = ev
+        .iter()
+        .map(|e| {
+            (
+                e["method"].as_str().unwrap_or("").to_string(),
+                e["redis"]["return_value"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                e["error"]["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        got,
+        vec![
+            s("GET", "", INVALID_RESPONSE),
+            s("GET", "bbb", ""),
+            s("PING", "PONG", ""),
+            s("GET", "", RESPONSE_TOO_LARGE),
+            s("GET", "d", ""),
+        ]
+    );
+    assert_eq!(ev[0]["status"], "Error");
+    assert_eq!(ev[3]["status"], "Error");
+    assert_eq!(h.counters.get("redis.too_large"), 1);
+}
+
+#[test]
+fn complete_replies_before_a_bad_one_in_the_same_segment_pair_first() {
+    let mut h = session();
+    let mut reqs = cmd(&["ping"]);
+    reqs.extend(cmd(&["get", "e"]));
+    reqs.extend(cmd(&["get", "f"]));
+    h.data(Dir::ToServer, &reqs, SECOND);
+    h.data(
+        Dir::ToClient,
+        b"+PONG\r\n$abc\r\neee\r\n$1\r\nf\r\n",
+        SECOND,
+    );
+    h.data(Dir::ToServer, &cmd(&["ping"]), 2 * SECOND);
+    h.data(Dir::ToClient, b"+PONG\r\n", 2 * SECOND);
+    let ev = h.events();
+    assert_eq!(ev.len(), 4, "{ev:?}");
+    assert_eq!(ev[0]["redis"]["return_value"], "PONG");
+    assert!(ev[0].get("error").is_none());
+    assert_eq!(ev[1]["resource"], "e");
+    assert_eq!(
+        ev[1]["error"]["message"],
+        crate::proto::common::errors::INVALID_RESPONSE
+    );
+    // `get f`'s reply cannot be told from the bad one's payload: given up.
+    assert_eq!(ev[2]["resource"], "f");
+    assert!(ev[2]["redis"].get("return_value").is_none());
+    assert_eq!(ev[3]["method"], "PING");
+    assert_eq!(ev[3]["redis"]["return_value"], "PONG");
+}
+
+#[test]
+fn a_bad_request_keeps_its_place_so_its_error_reply_pairs_with_it() {
+    let mut h = session();
+    let mut reqs = cmd(&["ping"]);
+    reqs.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$-5\r\nabc\r\n");
+    reqs.extend(cmd(&["ping"]));
+    h.data(Dir::ToServer, &reqs, SECOND);
+    h.data(
+        Dir::ToClient,
+        b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n+PONG\r\n",
+        SECOND,
+    );
+    let ev = h.events();
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    assert_eq!(ev[0]["redis"]["return_value"], "PONG");
+    assert_eq!(ev[1]["method"], "GET");
+    assert_eq!(
+        ev[1]["error"]["message"],
+        crate::proto::common::errors::INVALID_REQUEST
+    );
+    assert_eq!(
+        ev[1]["redis"]["error"],
+        "ERR Protocol error: invalid bulk length"
+    );
+    assert_eq!(ev[2]["method"], "PING");
+    assert_eq!(ev[2]["redis"]["return_value"], "PONG");
+}
+
+#[test]
+fn an_unmatched_reply_is_an_event() {
+    let mut h = session();
+    h.data(Dir::ToClient, b"+SURPRISE\r\n", SECOND);
+    h.data(Dir::ToServer, &cmd(&["ping"]), 2 * SECOND);
+    h.data(Dir::ToClient, b"+PONG\r\n", 2 * SECOND);
+    let ev = h.events();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(
+        ev[0]["error"]["message"],
+        crate::proto::common::errors::UNMATCHED_RESPONSE
+    );
+    assert_eq!(ev[0]["status"], "Error");
+    assert_eq!(ev[0]["redis"]["return_value"], "SURPRISE");
+    assert_eq!(ev[1]["redis"]["return_value"], "PONG");
+    assert_eq!(h.counters.get("redis.unmatched_responses"), 1);
+}
+
+#[test]
+fn a_first_reply_that_is_not_resp_rejects_the_flow() {
+    use crate::proto::Session;
+    let mut h = session();
+    h.data(Dir::ToServer, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", SECOND);
+    h.data(Dir::ToClient, b"HTTP/1.1 400 Bad Request\r\n\r\n", SECOND);
+    assert!(h.session.rejected());
+    let mut h = session();
+    h.data(Dir::ToServer, &cmd(&["ping"]), SECOND);
+    h.data(Dir::ToClient, b"+PONG\r\n", SECOND);
+    h.data(Dir::ToClient, b"HTTP/1.1 400 Bad Request\r\n\r\n", SECOND);
+    assert!(!h.session.rejected(), "Redis was seen");
+}
