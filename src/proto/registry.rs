@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{cassandra, dns, http, icmp, memcache, mysql, pgsql, redis, tls};
+use super::{cassandra, dns, http, icmp, memcache, mongodb, mysql, pgsql, redis, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -191,6 +191,8 @@ protocols! {
     Memcache: memcache => memcache::Memcache,
     /// Cassandra CQL native protocol v3 to v5.
     Cassandra: cassandra => cassandra::Cassandra,
+    /// MongoDB wire protocol (OP_MSG, legacy opcodes, OP_COMPRESSED).
+    Mongodb: mongodb => mongodb::Mongodb,
     /// DNS over UDP and TCP.
     Dns: dns => dns::Dns,
     /// ICMP and ICMPv6 (every ICMP flow, no ports).
@@ -321,6 +323,18 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_keys_every_registered_protocol_by_its_name() {
+        for id in ProtocolId::ALL {
+            assert_eq!(
+                crate::aggregate::static_proto(id.name()),
+                id.name(),
+                "add {:?} to aggregate::static_proto's names",
+                id.name()
+            );
+        }
+    }
 
     #[test]
     fn a_port_claimed_twice_names_both_protocols() {
