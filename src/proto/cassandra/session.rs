@@ -748,8 +748,8 @@ impl CassandraSession {
             error,
             detail: TxDetail {
                 code: server_error.map_or(Code::None, |c| Code::Num(c as u32)),
-                method: Some(method),
-                resource: query,
+                method: Some(method.as_bytes()),
+                resource: query.map(str::as_bytes),
                 ..TxDetail::default()
             },
             ..common::transaction("cassandra", req.map(|r| &r.leg), resp.map(|r| &r.leg))
