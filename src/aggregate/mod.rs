@@ -966,8 +966,24 @@ impl<'de> Deserialize<'de> for Aggregator {
 /// registered protocol is listed here, so a new one is never `other`.)
 pub fn static_proto(p: &str) -> &'static str {
     const NAMES: &[&str] = &[
-        "http", "mysql", "redis", "pgsql", "dns", "icmp", "tls", "memcache", "mongodb",
-        "amqp", "cassandra", "thrift", "nfs", "sip", "dhcpv4", "tcp", "udp", "ipv6-icmp",
+        "http",
+        "mysql",
+        "redis",
+        "pgsql",
+        "dns",
+        "icmp",
+        "tls",
+        "memcache",
+        "mongodb",
+        "amqp",
+        "cassandra",
+        "thrift",
+        "nfs",
+        "sip",
+        "dhcpv4",
+        "tcp",
+        "udp",
+        "ipv6-icmp",
         "flow",
     ];
     NAMES.iter().copied().find(|n| *n == p).unwrap_or("other")
