@@ -22,6 +22,7 @@
 //! catch a missing piece.
 
 pub mod amqp;
+pub mod cassandra;
 pub mod common;
 pub mod dhcp;
 pub mod dns;

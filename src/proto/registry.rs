@@ -24,7 +24,8 @@
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
 use super::{
-    amqp, dhcp, dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, sip, thrift, tls,
+    amqp, cassandra, dhcp, dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, sip, thrift,
+    tls,
 };
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
@@ -191,6 +192,8 @@ protocols! {
     Tls: tls => tls::Tls,
     /// Memcache text and binary, TCP and UDP.
     Memcache: memcache => memcache::Memcache,
+    /// Cassandra CQL native protocol v3 to v5.
+    Cassandra: cassandra => cassandra::Cassandra,
     /// MongoDB wire protocol (OP_MSG, legacy opcodes, OP_COMPRESSED).
     Mongodb: mongodb => mongodb::Mongodb,
     /// DNS over UDP and TCP.
