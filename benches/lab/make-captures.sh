@@ -4,7 +4,9 @@
 # Two network namespaces (server, client) are joined by a veth pair with MTU
 # 1500 and segmentation/receive offloads off, so tcpdump on the client end
 # records wire-sized segments, as a SPAN port would. Addresses are
-# 10.99.0.0/24, inside the namespaces only.
+# 10.99.0.0/24, inside the namespaces only (LAB_NET=10.67.0 and
+# LAB_PREFIX=perf give other addresses and namespace names, so two runs on
+# one machine do not collide).
 #
 #   http_wrk_small.pcap   nginx + wrk, keep-alive, 128-byte responses
 #   http_wrk_large.pcap   nginx + wrk, keep-alive, 64 KiB responses
@@ -22,6 +24,7 @@
 # medium (2), large (5: ~1.2 GB of captures plus ~1.2 GB mixed.pcap), or a
 # number used as the multiplier. The 64 KiB wrk run dominates the bytes,
 # redis-benchmark the packet count.
+# ONLY="http_wrk_small redis_plain" makes just those captures (no mixed.pcap).
 # OUTDIR defaults to benches/captures/ (gitignored). Missing tools are
 # installed with apt-get. Namespaces, servers and temporary files are removed
 # on every exit; a lock keeps two runs apart.
@@ -30,12 +33,15 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${1:-$HERE/../captures}"
 SCALE="${SCALE:-small}"
-NS_S=slab-srv
-NS_C=slab-cli
-IF_S=slab-s
-IF_C=slab-c
-SRV=10.99.0.1
-CLI=10.99.0.2
+PFX="${LAB_PREFIX:-slab}"
+NET="${LAB_NET:-10.99.0}"
+ONLY="${ONLY:-}"
+NS_S=$PFX-srv
+NS_C=$PFX-cli
+IF_S=$PFX-s
+IF_C=$PFX-c
+SRV=$NET.1
+CLI=$NET.2
 
 die() { echo "make-captures: $*" >&2; exit 1; }
 log() { echo "== $*" >&2; }
@@ -70,7 +76,7 @@ need_packages
 PGBIN="$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -1)"
 [[ -x $PGBIN/initdb ]] || die "postgresql initdb not found under /usr/lib/postgresql"
 
-exec 9>/run/lock/spanlens-bench-captures.lock
+exec 9>"/run/lock/spanlens-bench-captures-$PFX.lock"
 flock -n 9 || die "another benches/lab/make-captures.sh run is active"
 
 WORK="$(mktemp -d /tmp/spanlens-lab.XXXXXX)"
@@ -197,7 +203,7 @@ start_postgres() {
     chown postgres: "$WORK/pg" "$WORK/pgsock"
     runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" --auth=trust -U postgres >"$WORK/initdb.log" 2>&1 ||
         die "initdb failed: $(tail -5 "$WORK/initdb.log")"
-    printf 'host all all 10.99.0.0/24 trust\n' >>"$WORK/pg/pg_hba.conf"
+    printf 'host all all %s.0/24 trust\n' "$NET" >>"$WORK/pg/pg_hba.conf"
     ip netns exec "$NS_S" runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pgsock/pg.log" -w \
         -o "-c listen_addresses=$SRV -c unix_socket_directories=$WORK/pgsock -c fsync=off -c synchronous_commit=off" \
         start >/dev/null
@@ -270,48 +276,65 @@ pgsql_bench() {
     in_c "$PGBIN/pgbench" -h "$SRV" -U postgres -c 4 -j 1 -T "$DUR" postgres >&2
 }
 
+# wanted NAME: whether ONLY (empty: everything) names this capture.
+wanted() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
+
 main() {
     mkdir -p "$OUT"
-    setup_netns
-    start_nginx
-    start_redis
-    start_mariadb
-    start_postgres
-
-    capture http_wrk_small "tcp port 80" http_wrk_small
-    capture http_wrk_large "tcp port 80" http_wrk_large
-    capture http_curl "tcp port 80" http_curl
-    capture redis_plain "tcp port 6379" redis_plain
-    capture redis_pipelined "tcp port 6379" redis_pipelined
-    capture mysql_slap "tcp port 3306" mysql_slap
-    capture pgsql_bench "tcp port 5432" pgsql_bench
-
-    log mixed
     local parts=(http_wrk_small http_wrk_large http_curl redis_plain redis_pipelined mysql_slap pgsql_bench)
-    # The captures were taken one after another; shift each to start at the
-    # first one's start time so the merge interleaves them as concurrent
-    # traffic on one link.
-    local files=() p base start
-    base=$(capinfos -T -r -S -a "$OUT/${parts[0]}.pcap" | awk '{print $2}')
-    for p in "${parts[@]}"; do
-        start=$(capinfos -T -r -S -a "$OUT/$p.pcap" | awk '{print $2}')
-        editcap -F pcap -t "$(awk -v b="$base" -v s="$start" 'BEGIN { printf "%.6f", b - s }')" \
-            "$OUT/$p.pcap" "$WORK/$p.shifted.pcap"
-        files+=("$WORK/$p.shifted.pcap")
+    local p filter
+    for p in $ONLY; do
+        [[ " ${parts[*]} " == *" $p "* ]] || die "ONLY: no capture named '$p' (${parts[*]})"
     done
-    mergecap -F pcap -w "$OUT/mixed.pcap" "${files[@]}"
-    rm -f "${files[@]}"
+    setup_netns
+    if wanted http_wrk_small || wanted http_wrk_large || wanted http_curl; then start_nginx; fi
+    if wanted redis_plain || wanted redis_pipelined; then start_redis; fi
+    if wanted mysql_slap; then start_mariadb; fi
+    if wanted pgsql_bench; then start_postgres; fi
+
+    for p in "${parts[@]}"; do
+        wanted "$p" || continue
+        case $p in
+        http_*) filter="tcp port 80" ;;
+        redis_*) filter="tcp port 6379" ;;
+        mysql_*) filter="tcp port 3306" ;;
+        pgsql_*) filter="tcp port 5432" ;;
+        esac
+        capture "$p" "$filter" "$p"
+    done
+
+    local made=()
+    for p in "${parts[@]}"; do
+        if wanted "$p"; then made+=("$p"); fi
+    done
+    if [[ -z $ONLY ]]; then
+        log mixed
+        # The captures were taken one after another; shift each to start at the
+        # first one's start time so the merge interleaves them as concurrent
+        # traffic on one link.
+        local files=() base start
+        base=$(capinfos -T -r -S -a "$OUT/${parts[0]}.pcap" | awk '{print $2}')
+        for p in "${parts[@]}"; do
+            start=$(capinfos -T -r -S -a "$OUT/$p.pcap" | awk '{print $2}')
+            editcap -F pcap -t "$(awk -v b="$base" -v s="$start" 'BEGIN { printf "%.6f", b - s }')" \
+                "$OUT/$p.pcap" "$WORK/$p.shifted.pcap"
+            files+=("$WORK/$p.shifted.pcap")
+        done
+        mergecap -F pcap -w "$OUT/mixed.pcap" "${files[@]}"
+        rm -f "${files[@]}"
+        made+=(mixed)
+    fi
 
     log "summary (SCALE=$SCALE, multiplier $MULT)"
     {
         printf '%-22s %12s %14s\n' capture packets bytes
         local f
-        for f in "${parts[@]}" mixed; do
+        for f in "${made[@]}"; do
             printf '%-22s %12s %14s\n' "$f.pcap" \
                 "$(capinfos -M -c "$OUT/$f.pcap" | awk -F': *' '/Number of packets/ {print $2}')" \
                 "$(stat -c %s "$OUT/$f.pcap")"
         done
-    } | tee "$OUT/SUMMARY.txt"
+    } | tee "$OUT/SUMMARY${ONLY:+-partial}.txt"
 }
 
 main "$@"

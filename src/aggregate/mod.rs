@@ -18,6 +18,8 @@ pub mod summary;
 
 pub use summary::{Code, FlowSummary, TcpSummary, TxSummary};
 
+use crate::event::AggHint;
+
 use ahash::AHashMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -114,55 +116,154 @@ pub struct Key {
 
 /// A latency histogram in microseconds (HdrHistogram, 2 significant
 /// digits), serialised as its non-empty buckets.
-#[derive(Debug, Clone)]
-pub struct Hist(pub Histogram<u32>);
-
-impl Default for Hist {
-    fn default() -> Self {
-        Hist(Histogram::new_with_bounds(1, HIST_MAX_US, 2).expect("static histogram bounds"))
-    }
+///
+/// The hot path only bumps a counter: values are counted in HdrHistogram's
+/// own bucket layout (the index arithmetic of `hdrhistogram` for these
+/// bounds, tested value by value against the crate), and the crate's
+/// `Histogram` is built from the counts when a figure is asked for
+/// ([`Hist::hdr`]). Recording through the crate cost about 60
+/// instructions a value, three values a transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Hist {
+    /// Counts by HdrHistogram index (empty until the first value).
+    counts: Vec<u32>,
+    /// Values recorded.
+    total: u64,
 }
+
+/// `hdrhistogram`'s layout for 1 to [`HIST_MAX_US`] at 2 significant
+/// digits: 256 sub-buckets (half of them per bucket past the first).
+const SUB_BUCKET_MAGNITUDE: u32 = 8;
+const SUB_BUCKET_HALF_MAGNITUDE: u32 = SUB_BUCKET_MAGNITUDE - 1;
+const SUB_BUCKET_MASK: u64 = (1 << SUB_BUCKET_MAGNITUDE) - 1;
+
+/// The HdrHistogram counts index of `v` (1 ..= [`HIST_MAX_US`]).
+#[inline(always)]
+const fn hdr_index(v: u64) -> usize {
+    let bucket = (64 - SUB_BUCKET_MAGNITUDE) - (v | SUB_BUCKET_MASK).leading_zeros();
+    let sub = (v >> bucket) as usize;
+    ((bucket as usize + 1) << SUB_BUCKET_HALF_MAGNITUDE) + sub - (1 << SUB_BUCKET_HALF_MAGNITUDE)
+}
+
+/// The lowest value counted at index `i`.
+const fn hdr_value(i: usize) -> u64 {
+    let half = 1usize << SUB_BUCKET_HALF_MAGNITUDE;
+    let bucket = (i >> SUB_BUCKET_HALF_MAGNITUDE) as i64 - 1;
+    let mut sub = (i & (half - 1)) + half;
+    let bucket = if bucket < 0 {
+        sub -= half;
+        0
+    } else {
+        bucket as u32
+    };
+    (sub as u64) << bucket
+}
+
+/// Length of the counts.
+const HIST_LEN: usize = hdr_index(HIST_MAX_US) + 1;
 
 impl Hist {
     /// Records one value (clamped into range).
-    #[inline]
+    #[inline(always)]
     pub fn record(&mut self, us: u64) {
-        self.0.saturating_record(us.clamp(1, HIST_MAX_US));
+        if self.counts.is_empty() {
+            self.counts = vec![0; HIST_LEN];
+        }
+        let i = hdr_index(us.clamp(1, HIST_MAX_US));
+        if let Some(c) = self.counts.get_mut(i) {
+            *c = c.saturating_add(1);
+        }
+        self.total += 1;
+    }
+
+    /// Adds `n` at the bucket of `value`.
+    fn record_n(&mut self, value: u64, n: u32) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; HIST_LEN];
+        }
+        let i = hdr_index(value.clamp(1, HIST_MAX_US));
+        if let Some(c) = self.counts.get_mut(i) {
+            *c = c.saturating_add(n);
+        }
+        self.total += u64::from(n);
     }
 
     /// Adds another histogram.
     pub fn add(&mut self, o: &Hist) {
-        // Same bounds on both sides: this cannot fail.
-        let _ = self.0.add(&o.0);
+        if o.counts.is_empty() {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.counts = vec![0; HIST_LEN];
+        }
+        for (a, b) in self.counts.iter_mut().zip(&o.counts) {
+            *a = a.saturating_add(*b);
+        }
+        self.total += o.total;
     }
 
     /// Number of values.
     pub fn len(&self) -> u64 {
-        self.0.len()
+        self.total
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.total == 0
     }
 
-    /// The value at quantile `q` (0 when empty).
-    pub fn q(&self, q: f64) -> u64 {
-        if self.0.is_empty() {
-            0
-        } else {
-            self.0.value_at_quantile(q)
+    /// The counts as an `hdrhistogram` histogram (what every figure is
+    /// computed with).
+    pub fn hdr(&self) -> Histogram<u32> {
+        let mut h = Histogram::new_with_bounds(1, HIST_MAX_US, 2).expect("static histogram bounds");
+        for (i, &n) in self.counts.iter().enumerate() {
+            if n > 0 {
+                let _ = h.record_n(hdr_value(i), n);
+            }
         }
+        h
     }
+
+    /// The non-empty buckets as `(highest value of the bucket, count)`,
+    /// lowest first: `hdrhistogram`'s `iter_recorded` with
+    /// `value_iterated_to`, without building the histogram.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| (hdr_highest(hdr_value(i)), u64::from(n)))
+    }
+
+    /// The value at quantile `q` (0 when empty): `hdrhistogram`'s
+    /// `value_at_quantile` over the same counts.
+    pub fn q(&self, q: f64) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        let quantile = if q > 1.0 { 1.0 } else { q };
+        let want = ((quantile * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0u64;
+        for (i, &n) in self.counts.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= want {
+                let v = hdr_value(i);
+                return if quantile == 0.0 { v } else { hdr_highest(v) };
+            }
+        }
+        0
+    }
+}
+
+/// The highest value in the bucket of `v`.
+const fn hdr_highest(v: u64) -> u64 {
+    let bucket = (64 - SUB_BUCKET_MAGNITUDE) - (v | SUB_BUCKET_MASK).leading_zeros();
+    v.saturating_add(1 << bucket) - 1
 }
 
 impl Serialize for Hist {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let v: Vec<(u64, u64)> = self
-            .0
-            .iter_recorded()
-            .map(|b| (b.value_iterated_to(), u64::from(b.count_at_value())))
-            .collect();
+        let v: Vec<(u64, u64)> = self.buckets().collect();
         v.serialize(s)
     }
 }
@@ -172,8 +273,7 @@ impl<'de> Deserialize<'de> for Hist {
         let v: Vec<(u64, u64)> = Vec::deserialize(d)?;
         let mut h = Hist::default();
         for (value, n) in v {
-            let n = u32::try_from(n).unwrap_or(u32::MAX);
-            let _ = h.0.record_n(value.clamp(1, HIST_MAX_US), n);
+            h.record_n(value, u32::try_from(n).unwrap_or(u32::MAX));
         }
         Ok(h)
     }
@@ -292,7 +392,10 @@ pub struct TopK {
     pub evicted: u64,
     /// Position of each entry (rebuilt when missing, e.g. after deserialising).
     #[serde(skip)]
-    index: HashMap<String, usize, Fixed>,
+    index: HashMap<Box<[u8]>, usize, Fixed>,
+    /// The entry hit last: runs of one value skip the hash lookup.
+    #[serde(skip)]
+    last: usize,
 }
 
 impl PartialEq for TopK {
@@ -324,18 +427,34 @@ impl TopK {
     fn reindex(&mut self) {
         self.index.clear();
         for (i, (k, _)) in self.entries.iter().enumerate() {
-            self.index.insert(k.clone(), i);
+            self.index.insert(k.as_bytes().into(), i);
         }
     }
 
-    /// The entry for `item`, making room when needed.
+    /// The entry for `item`, making room when needed; `None` for a value
+    /// that is not UTF-8 (not counted).
     #[inline]
-    fn slot(&mut self, item: &str, cap: usize, by_bytes: bool, bounds: &mut Bounds) -> &mut Tally {
+    fn slot(
+        &mut self,
+        item: &[u8],
+        cap: usize,
+        by_bytes: bool,
+        bounds: &mut Bounds,
+    ) -> Option<&mut Tally> {
+        let last = self.last;
+        if self
+            .entries
+            .get(last)
+            .is_some_and(|e| same(e.0.as_bytes(), item))
+        {
+            return Some(&mut self.entries[last].1);
+        }
         if self.index.len() != self.entries.len() {
             self.reindex();
         }
         if let Some(&i) = self.index.get(item) {
-            return &mut self.entries[i].1;
+            self.last = i;
+            return Some(&mut self.entries[i].1);
         }
         self.new_slot(item, cap, by_bytes, bounds)
     }
@@ -343,11 +462,12 @@ impl TopK {
     #[cold]
     fn new_slot(
         &mut self,
-        item: &str,
+        item: &[u8],
         cap: usize,
         by_bytes: bool,
         bounds: &mut Bounds,
-    ) -> &mut Tally {
+    ) -> Option<&mut Tally> {
+        let item = std::str::from_utf8(item).ok()?;
         let mut t = Tally::default();
         if self.entries.len() >= cap.max(1) {
             let min = (0..self.entries.len()).min_by(|&a, &b| {
@@ -359,9 +479,9 @@ impl TopK {
             });
             if let Some(i) = min {
                 let (old_key, old) = self.entries.swap_remove(i);
-                self.index.remove(&old_key);
+                self.index.remove(old_key.as_bytes());
                 if let Some((moved, _)) = self.entries.get(i) {
-                    self.index.insert(moved.clone(), i);
+                    self.index.insert(moved.as_bytes().into(), i);
                 }
                 self.evicted += old.n;
                 bounds.top_evictions += 1;
@@ -376,24 +496,27 @@ impl TopK {
         }
         self.entries.push((item.to_owned(), t));
         let i = self.entries.len() - 1;
-        self.index.insert(item.to_owned(), i);
-        &mut self.entries[i].1
+        self.index.insert(item.as_bytes().into(), i);
+        self.last = i;
+        Some(&mut self.entries[i].1)
     }
 
     /// Counts one transaction of `item`.
     #[inline]
-    fn count(&mut self, item: &str, error: bool, us: u64, cap: usize, bounds: &mut Bounds) {
-        let t = self.slot(item, cap, false, bounds);
-        t.n += 1;
-        t.errors += u64::from(error);
-        t.lat.record(us);
+    fn count(&mut self, item: &[u8], error: bool, us: u64, cap: usize, bounds: &mut Bounds) {
+        if let Some(t) = self.slot(item, cap, false, bounds) {
+            t.n += 1;
+            t.errors += u64::from(error);
+            t.lat.record(us);
+        }
     }
 
     /// Adds bytes for `item` (talkers).
-    fn bytes(&mut self, item: &str, bytes: u64, cap: usize, bounds: &mut Bounds) {
-        let t = self.slot(item, cap, true, bounds);
-        t.n += 1;
-        t.bytes += bytes;
+    fn bytes(&mut self, item: &[u8], bytes: u64, cap: usize, bounds: &mut Bounds) {
+        if let Some(t) = self.slot(item, cap, true, bounds) {
+            t.n += 1;
+            t.bytes += bytes;
+        }
     }
 
     /// Merges another sketch, keeping the `cap` heaviest.
@@ -462,16 +585,50 @@ impl Labels {
         self.0.iter().find(|e| e.0 == label).map(|e| &e.1)
     }
 
-    #[inline]
-    fn entry(&mut self, label: &str, cap: usize, bounds: &mut Bounds) -> &mut Tally {
-        match self.0.iter().position(|e| e.0 == label) {
-            Some(i) => &mut self.0[i].1,
-            None => self.add_label(label, cap, bounds),
+    /// The position of `label` (`hint`: where to look first, updated on an
+    /// exact hit), else of the entry it was counted under (`other` past
+    /// `cap`); `None` for a label that is not UTF-8 (not counted).
+    #[inline(always)]
+    fn entry(
+        &mut self,
+        label: &[u8],
+        hint: &mut u32,
+        cap: usize,
+        bounds: &mut Bounds,
+    ) -> Option<usize> {
+        let h = *hint as usize;
+        if self.0.get(h).is_some_and(|e| same(e.0.as_bytes(), label)) {
+            return Some(h);
+        }
+        self.find(label, hint, cap, bounds)
+    }
+
+    #[inline(never)]
+    fn find(
+        &mut self,
+        label: &[u8],
+        hint: &mut u32,
+        cap: usize,
+        bounds: &mut Bounds,
+    ) -> Option<usize> {
+        match self.0.iter().position(|e| same(e.0.as_bytes(), label)) {
+            Some(i) => {
+                *hint = i as u32;
+                Some(i)
+            }
+            None => self.add_label(label, hint, cap, bounds),
         }
     }
 
     #[cold]
-    fn add_label(&mut self, label: &str, cap: usize, bounds: &mut Bounds) -> &mut Tally {
+    fn add_label(
+        &mut self,
+        label: &[u8],
+        hint: &mut u32,
+        cap: usize,
+        bounds: &mut Bounds,
+    ) -> Option<usize> {
+        let label = std::str::from_utf8(label).ok()?;
         let label = if self.0.len() >= cap {
             bounds.labels += 1;
             "other"
@@ -479,28 +636,36 @@ impl Labels {
             label
         };
         if let Some(i) = self.0.iter().position(|e| e.0 == label) {
-            return &mut self.0[i].1;
+            return Some(i);
         }
         self.0.push((label.to_owned(), Tally::default()));
-        &mut self.0.last_mut().expect("pushed").1
+        let i = self.0.len() - 1;
+        if label != "other" {
+            *hint = i as u32;
+        }
+        Some(i)
     }
 
     /// Counts one transaction; `us` is recorded when given (methods).
-    #[inline]
+    /// Returns where it was counted.
+    #[inline(always)]
     fn count(
         &mut self,
-        label: &str,
+        label: &[u8],
+        hint: &mut u32,
         error: bool,
         us: Option<u64>,
         cap: usize,
         bounds: &mut Bounds,
-    ) {
-        let t = self.entry(label, cap, bounds);
+    ) -> Option<usize> {
+        let i = self.entry(label, hint, cap, bounds)?;
+        let t = &mut self.0[i].1;
         t.n += 1;
         t.errors += u64::from(error);
         if let Some(us) = us {
             t.lat.record(us);
         }
+        Some(i)
     }
 
     fn merge(&mut self, o: &Labels) {
@@ -625,6 +790,42 @@ pub struct Stats {
     pub tcp: TcpHealth,
     /// Top talkers (client address by bytes) from final flow reports.
     pub talkers: TopK,
+    /// Where the last transaction's labels were found.
+    #[serde(skip)]
+    hints: LabelHints,
+}
+
+/// Positions of the labels hit last in a [`Stats`]' lists (checked before
+/// use: a wrong hint costs one comparison, never a wrong count).
+#[derive(Debug, Clone, Copy, Default)]
+struct LabelHints {
+    /// The last numeric code and its exact entry in `codes`.
+    code: Option<(u32, u32)>,
+    codes: u32,
+    content_type: u32,
+    method: u32,
+    agent: u32,
+    country: u32,
+    place: u32,
+}
+
+/// Byte equality for the short values of label lists, without a call to
+/// `memcmp` for the common lengths.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if (8..=16).contains(&n) {
+        let w =
+            |x: &[u8], at: usize| u64::from_ne_bytes(x[at..at + 8].try_into().unwrap_or([0; 8]));
+        return w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8);
+    }
+    if n < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    a == b
 }
 
 impl Stats {
@@ -664,9 +865,25 @@ impl Stats {
     }
 }
 
+/// Aggregator generations: a flow's [`AggHint`] names the generation its
+/// slot belongs to, and every aggregator (and every re-indexing of one)
+/// gets a new one.
+static EPOCH: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+fn fresh_epoch() -> u32 {
+    loop {
+        let e = EPOCH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if e != 0 {
+            return e;
+        }
+    }
+}
+
 /// One worker's (or one file's) aggregate.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Aggregator {
+    /// This aggregator's generation (0: none yet; see [`AggHint`]).
+    epoch: u32,
     /// The bounds in force.
     pub config: AggConfig,
     /// Bounds hit.
@@ -680,8 +897,29 @@ pub struct Aggregator {
     /// Interned strings (servers, groups, protocols), so the hot path
     /// allocates only for new keys.
     intern: AHashMap<String, Arc<str>>,
-    /// The last key used: consecutive transactions mostly share it.
-    last: Option<(u64, SocketAddr, &'static str, usize)>,
+    /// The hot path's key of each slot (`None` for the `other` server and
+    /// for slots only merged in so far), to check a hint or `last` against.
+    fast: Vec<Option<(u64, SocketAddr, &'static str)>>,
+    /// The last slot used: consecutive transactions mostly share it.
+    last: Option<usize>,
+}
+
+impl Clone for Aggregator {
+    fn clone(&self) -> Self {
+        Aggregator {
+            // A copy is another aggregator: hints into the original are not
+            // hints into it.
+            epoch: 0,
+            config: self.config,
+            bounds: self.bounds.clone(),
+            slots: self.slots.clone(),
+            by_key: self.by_key.clone(),
+            index: self.index.clone(),
+            intern: self.intern.clone(),
+            fast: self.fast.clone(),
+            last: self.last,
+        }
+    }
 }
 
 /// The serialised form: config, bounds and `[key, stats]` pairs.
@@ -722,19 +960,17 @@ impl<'de> Deserialize<'de> for Aggregator {
     }
 }
 
-/// Names of protocols the hot path interns without allocating.
-fn static_proto(p: &str) -> &'static str {
-    match p {
-        "http" => "http",
-        "mysql" => "mysql",
-        "redis" => "redis",
-        "tcp" => "tcp",
-        "udp" => "udp",
-        "icmp" => "icmp",
-        "ipv6-icmp" => "ipv6-icmp",
-        "flow" => "flow",
-        _ => "other",
-    }
+/// The protocol names the report keys by, interned without allocating:
+/// every registered decoder's `NAME` and the flow-level transports; any
+/// other name is `other`. (A test in `proto::registry` checks that every
+/// registered protocol is listed here, so a new one is never `other`.)
+pub fn static_proto(p: &str) -> &'static str {
+    const NAMES: &[&str] = &[
+        "http", "mysql", "redis", "pgsql", "dns", "icmp", "tls", "memcache", "mongodb",
+        "amqp", "cassandra", "thrift", "nfs", "sip", "dhcpv4", "tcp", "udp", "ipv6-icmp",
+        "flow",
+    ];
+    NAMES.iter().copied().find(|n| *n == p).unwrap_or("other")
 }
 
 impl Aggregator {
@@ -785,38 +1021,81 @@ impl Aggregator {
         let i = self.slots.len();
         self.by_key.insert(k.clone(), i);
         self.slots.push((k, v));
+        self.fast.push(None);
         i
     }
 
-    fn stats_for(
+    /// The slot of a record, through `hint` (the flow's memo) or the last
+    /// key when they still match, else one hash lookup on a `Copy` key,
+    /// else (a new key) by name.
+    #[inline]
+    fn slot_for(
         &mut self,
         ts: u64,
         server: SocketAddr,
         group: Option<&str>,
         proto: &str,
-        bounds: &mut Bounds,
-    ) -> &mut Stats {
+        hint: Option<&mut AggHint>,
+    ) -> usize {
         let start = self.interval_of(ts);
-        let proto = static_proto(proto);
-        if let Some((t, srv, p, i)) = self.last {
-            if t == start
-                && srv == server
-                && std::ptr::eq(p, proto)
-                && self.slots[i].0.group.as_deref() == group
-            {
-                return &mut self.slots[i].1;
+        let name = (proto.as_ptr() as usize, proto.len());
+        if let Some(h) = hint.as_deref() {
+            // The flow's server and group never change: its generation,
+            // interval and protocol name say the slot is still its own.
+            if h.epoch == self.epoch && self.epoch != 0 && h.start == start && h.proto == name {
+                return h.slot as usize;
             }
         }
+        self.slot_for_cold(start, server, group, proto, name, hint)
+    }
+
+    #[inline(never)]
+    fn slot_for_cold(
+        &mut self,
+        start: u64,
+        server: SocketAddr,
+        group: Option<&str>,
+        proto: &str,
+        name: (usize, usize),
+        hint: Option<&mut AggHint>,
+    ) -> usize {
+        if self.epoch == 0 {
+            self.epoch = fresh_epoch();
+        }
+        let proto = static_proto(proto);
+        let fast = Some((start, server, proto));
+        let matches = |slots: &[(Key, Stats)], i: usize| slots[i].0.group.as_deref() == group;
+        let i = match self.last {
+            Some(i) if self.fast[i] == fast && matches(&self.slots, i) => i,
+            _ => self.slot_lookup(start, server, group, proto),
+        };
+        if let (Some(h), true) = (hint, self.fast[i] == fast) {
+            *h = AggHint {
+                epoch: self.epoch,
+                slot: i as u32,
+                start,
+                proto: name,
+            };
+        }
+        i
+    }
+
+    fn slot_lookup(
+        &mut self,
+        start: u64,
+        server: SocketAddr,
+        group: Option<&str>,
+        proto: &'static str,
+    ) -> usize {
         if let Some(&i) = self.index.get(&(start, server, proto)) {
             if self.slots[i].0.group.as_deref() == group {
-                // Hot path: one hash lookup on a Copy key.
-                self.last = Some((start, server, proto, i));
-                return &mut self.slots[i].1;
+                self.last = Some(i);
+                return i;
             }
         }
         let over = self.slots.len() >= self.config.max_keys;
         let server_name = if over {
-            bounds.keys += 1;
+            self.bounds.keys += 1;
             self.interned("other")
         } else {
             self.interned(&server.to_string())
@@ -833,17 +1112,31 @@ impl Aggregator {
         };
         if !over {
             self.index.insert((start, server, proto), i);
-            self.last = Some((start, server, proto, i));
+            self.fast[i] = Some((start, server, proto));
+            self.last = Some(i);
         }
-        &mut self.slots[i].1
+        i
     }
 
     /// Folds one transaction in. `event` gives the whole event JSON, asked
     /// for only when the transaction is among the slowest.
     pub fn add_tx(&mut self, tx: &TxSummary<'_>, event: impl FnOnce() -> Option<String>) {
+        self.add_tx_hinted(tx, None, event);
+    }
+
+    /// [`Self::add_tx`] with the flow's memo (`hint`): the worker's path,
+    /// where consecutive transactions of a flow share their key and client.
+    #[inline(always)]
+    pub fn add_tx_hinted(
+        &mut self,
+        tx: &TxSummary<'_>,
+        hint: Option<&mut AggHint>,
+        event: impl FnOnce() -> Option<String>,
+    ) {
         let cfg = self.config;
-        let mut bounds = std::mem::take(&mut self.bounds);
-        let s = self.stats_for(tx.ts, tx.server, tx.group, tx.proto, &mut bounds);
+        let i = self.slot_for(tx.ts, tx.server, tx.group, tx.proto, hint);
+        let bounds = &mut self.bounds;
+        let s = &mut self.slots[i].1;
         let us = tx.duration_ns / 1_000;
         let err = tx.error;
         s.requests += 1;
@@ -858,20 +1151,46 @@ impl Aggregator {
             s.network_time.record(v);
         }
         let cap = cfg.max_labels;
-        let mut digits = [0u8; 20];
-        match tx.code.as_str(&mut digits) {
-            Some(c) => s.codes.count(c, err, None, cap, &mut bounds),
-            None if err => s.codes.count("error", err, None, cap, &mut bounds),
-            None => {}
+        let hints = &mut s.hints;
+        match tx.code {
+            Code::None if err => {
+                s.codes
+                    .count(b"error", &mut hints.codes, err, None, cap, bounds);
+            }
+            Code::None => {}
+            Code::Num(n) => match hints.code {
+                Some((c, at)) if c == n => {
+                    let t = &mut s.codes.0[at as usize].1;
+                    t.n += 1;
+                    t.errors += u64::from(err);
+                }
+                _ => {
+                    let mut digits = [0u8; 20];
+                    if let Some(c) = tx.code.as_str(&mut digits) {
+                        let at =
+                            s.codes
+                                .count(c.as_bytes(), &mut hints.codes, err, None, cap, bounds);
+                        hints.code = at
+                            .filter(|&at| s.codes.0[at].0 == c)
+                            .map(|at| (n, at as u32));
+                    }
+                }
+            },
+            Code::Text(c) => {
+                s.codes
+                    .count(c.as_bytes(), &mut hints.codes, err, None, cap, bounds);
+            }
         }
         if let Some(c) = tx.content_type {
-            s.content_types.count(c, err, None, cap, &mut bounds);
+            s.content_types
+                .count(c, &mut hints.content_type, err, None, cap, bounds);
         }
         if let Some(m) = tx.method {
-            s.methods.count(m, err, Some(us), cap, &mut bounds);
+            s.methods
+                .count(m, &mut hints.method, err, Some(us), cap, bounds);
         }
         if let Some(a) = tx.user_agent {
-            s.agents.count(a, err, None, cap, &mut bounds);
+            s.agents.count(a, &mut hints.agent, err, None, cap, bounds);
         }
         // A client's country and place are its own: counted per client,
         // summed by country when the page is built.
@@ -895,37 +1214,60 @@ impl Aggregator {
                 s.clients_other[0] += 1;
                 s.clients_other[1] += u64::from(err);
                 let country = tx.country.unwrap_or_else(|| geo_label(tx.client));
-                s.countries.count(country, err, None, cap, &mut bounds);
+                s.countries.count(
+                    country.as_bytes(),
+                    &mut hints.country,
+                    err,
+                    None,
+                    cap,
+                    bounds,
+                );
                 if let Some(p) = tx.place {
-                    s.places.count(p, err, None, cap, &mut bounds);
+                    s.places
+                        .count(p.as_bytes(), &mut hints.place, err, None, cap, bounds);
                 }
             }
         }
         if let Some(r) = tx.resource {
-            s.top.count(r, err, us, cfg.top_entries, &mut bounds);
+            s.top.count(r, err, us, cfg.top_entries, bounds);
         }
         let slow_enough =
             s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us > l.us);
         if slow_enough && cfg.slowest > 0 {
-            if let Some(ev) = event() {
-                let what = match (tx.method, tx.resource) {
-                    (Some(m), Some(r)) if r.starts_with(m) => r.to_owned(),
-                    (Some(m), Some(r)) => format!("{m} {r}"),
-                    (m, r) => m.or(r).unwrap_or(tx.proto).to_owned(),
-                };
-                let at = s.slowest.partition_point(|x| x.us >= us);
-                s.slowest.insert(
-                    at,
-                    Slow {
-                        us,
-                        what,
-                        event: ev,
-                    },
-                );
-                s.slowest.truncate(cfg.slowest);
-            }
+            Self::keep_slow(s, tx, us, cfg.slowest, event);
         }
-        self.bounds = bounds;
+    }
+
+    /// Keeps `tx` among the slowest of its key.
+    #[cold]
+    fn keep_slow(
+        s: &mut Stats,
+        tx: &TxSummary<'_>,
+        us: u64,
+        slowest: usize,
+        event: impl FnOnce() -> Option<String>,
+    ) {
+        let Some(ev) = event() else {
+            return;
+        };
+        fn text(b: Option<&[u8]>) -> Option<&str> {
+            b.and_then(|b| std::str::from_utf8(b).ok())
+        }
+        let what = match (text(tx.method), text(tx.resource)) {
+            (Some(m), Some(r)) if r.starts_with(m) => r.to_owned(),
+            (Some(m), Some(r)) => format!("{m} {r}"),
+            (m, r) => m.or(r).unwrap_or(tx.proto).to_owned(),
+        };
+        let at = s.slowest.partition_point(|x| x.us >= us);
+        s.slowest.insert(
+            at,
+            Slow {
+                us,
+                what,
+                event: ev,
+            },
+        );
+        s.slowest.truncate(slowest);
     }
 
     /// Folds one flow report in: only final reports count (intermediate
@@ -935,8 +1277,9 @@ impl Aggregator {
             return;
         }
         let cap = self.config.top_entries;
-        let mut bounds = std::mem::take(&mut self.bounds);
-        let s = self.stats_for(f.ts, f.server, f.group, f.proto, &mut bounds);
+        let i = self.slot_for(f.ts, f.server, f.group, f.proto, None);
+        let bounds = &mut self.bounds;
+        let s = &mut self.slots[i].1;
         let t = &mut s.tcp;
         t.flows += 1;
         t.packets += f.packets;
@@ -954,9 +1297,12 @@ impl Aggregator {
                 t.rtt.record(r);
             }
         }
-        s.talkers
-            .bytes(&f.client_str(), f.bytes_in + f.bytes_out, cap, &mut bounds);
-        self.bounds = bounds;
+        s.talkers.bytes(
+            f.client_str().as_bytes(),
+            f.bytes_in + f.bytes_out,
+            cap,
+            bounds,
+        );
     }
 
     /// Adds another aggregate (another worker's, another file's).
@@ -990,7 +1336,10 @@ impl Aggregator {
             .partition(|(k, _)| k.start < start);
         self.by_key.clear();
         self.index.clear();
+        self.fast.clear();
         self.last = None;
+        // Slots move: every flow's hint is stale.
+        self.epoch = 0;
         for (k, v) in keep {
             self.insert(k, v);
         }

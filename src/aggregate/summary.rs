@@ -8,7 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 /// Status and error codes live in `event` (transactions carry them).
 pub use crate::event::Code;
 
-/// One transaction, as the aggregator needs it.
+/// One transaction, as the aggregator needs it. Text fields are bytes as
+/// the protocol saw them; the aggregator keeps only valid UTF-8 (checked
+/// once, when a value first appears in a list).
 #[derive(Debug, Clone, Copy)]
 pub struct TxSummary<'a> {
     /// Event time (`@timestamp`), nanoseconds.
@@ -36,13 +38,13 @@ pub struct TxSummary<'a> {
     /// Status or error code.
     pub code: Code<'a>,
     /// `http.response.mime_type`.
-    pub content_type: Option<&'a str>,
+    pub content_type: Option<&'a [u8]>,
     /// `method`.
-    pub method: Option<&'a str>,
+    pub method: Option<&'a [u8]>,
     /// What the top list ranks: the URL path, the SQL query, the Redis key.
-    pub resource: Option<&'a str>,
+    pub resource: Option<&'a [u8]>,
     /// `user_agent.original`.
-    pub user_agent: Option<&'a str>,
+    pub user_agent: Option<&'a [u8]>,
     /// `client.geo.country_iso_code`.
     pub country: Option<&'a str>,
     /// `client.geo.location` as `lat,lon` (0.1 degree).
@@ -98,7 +100,7 @@ pub struct FlowSummary<'a> {
 impl<'a> TxSummary<'a> {
     /// The summary of a transaction at emission: the same figures the
     /// NDJSON path reads back from the event this transaction encodes to.
-    #[inline]
+    #[inline(always)]
     pub fn from_tx(
         tx: &'a crate::event::Transaction<'a>,
         flow: &'a crate::event::FlowContext,
@@ -450,10 +452,14 @@ impl<'a> Event<'a> {
             group,
             client,
             code,
-            content_type: resp.and_then(|r| r.mime_type.as_deref()),
-            method: self.method.as_deref(),
-            resource,
-            user_agent: self.user_agent.as_ref().and_then(|u| u.original.as_deref()),
+            content_type: resp.and_then(|r| r.mime_type.as_deref()).map(str::as_bytes),
+            method: self.method.as_deref().map(str::as_bytes),
+            resource: resource.map(str::as_bytes),
+            user_agent: self
+                .user_agent
+                .as_ref()
+                .and_then(|u| u.original.as_deref())
+                .map(str::as_bytes),
             country: geo.and_then(|g| g.country_iso_code.as_deref()),
             place: self.place.as_deref(),
         })

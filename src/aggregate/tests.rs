@@ -15,10 +15,10 @@ fn tx(ts_s: u64, server: &str, us: u64, err: bool, url: &'static str) -> TxSumma
         group: None,
         client: IpAddr::V4(Ipv4Addr::new(10, 0, 0, (us % 200) as u8)),
         code: Code::Num(if err { 500 } else { 200 }),
-        content_type: Some("text/html"),
-        method: Some("GET"),
-        resource: Some(url),
-        user_agent: Some("curl/8.0"),
+        content_type: Some(b"text/html"),
+        method: Some(b"GET"),
+        resource: Some(url.as_bytes()),
+        user_agent: Some(b"curl/8.0"),
         country: None,
         place: None,
     }
@@ -127,7 +127,7 @@ fn space_saving_keeps_the_heavy_hitter() {
         } else {
             format!("cold{i}")
         };
-        t.count(&item, false, 10, 8, &mut b);
+        t.count(item.as_bytes(), false, 10, 8, &mut b);
     }
     let hot = t.get("hot").unwrap();
     assert!(hot.n >= 334 && hot.n - hot.err <= 334, "{hot:?}");
@@ -185,4 +185,51 @@ fn private_addresses_are_labelled() {
     assert_eq!(geo_label("10.1.2.3".parse().unwrap()), "private");
     assert_eq!(geo_label("fd00::1".parse().unwrap()), "private");
     assert_eq!(geo_label("8.8.8.8".parse().unwrap()), "unknown");
+}
+
+#[test]
+fn hist_counts_like_hdrhistogram() {
+    // Every boundary region and a spread of values: the counts kept by
+    // index give the crate's own histogram, bucket for bucket.
+    let mut vals: Vec<u64> = (0..5000).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        vals.push(x % (HIST_MAX_US + 1000));
+        vals.push((x >> 20) % 100_000);
+    }
+    for k in 0..40 {
+        for d in [0u64, 1, 2] {
+            vals.push((1u64 << k).saturating_sub(d));
+            vals.push((1u64 << k) + d);
+        }
+    }
+    vals.push(HIST_MAX_US);
+    vals.push(u64::MAX);
+    let mut ours = Hist::default();
+    let mut theirs = Histogram::<u32>::new_with_bounds(1, HIST_MAX_US, 2).unwrap();
+    for &v in &vals {
+        ours.record(v);
+        theirs.saturating_record(v.clamp(1, HIST_MAX_US));
+    }
+    let a: Vec<(u64, u64)> = ours
+        .hdr()
+        .iter_recorded()
+        .map(|b| (b.value_iterated_to(), b.count_at_value().into()))
+        .collect();
+    let b: Vec<(u64, u64)> = theirs
+        .iter_recorded()
+        .map(|b| (b.value_iterated_to(), b.count_at_value().into()))
+        .collect();
+    assert_eq!(a, b);
+    assert_eq!(ours.buckets().collect::<Vec<_>>(), b);
+    assert_eq!(ours.len(), theirs.len());
+    for q in [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+        assert_eq!(ours.q(q), theirs.value_at_quantile(q), "q {q}");
+    }
+    // Round trip through the serialised form.
+    let back: Hist = serde_json::from_str(&serde_json::to_string(&ours).unwrap()).unwrap();
+    assert_eq!(back.counts, ours.counts);
 }

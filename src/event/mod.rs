@@ -143,6 +143,8 @@ pub struct FlowContext {
     pub next_index: u32,
     /// Where the client is (`[geoip]`), looked up once per flow.
     pub client_geo: Option<Arc<crate::geoip::Geo>>,
+    /// The aggregator's memo for this flow's transactions.
+    pub agg_hint: AggHint,
     /// The flow's own JSON fields, rendered once for all its transactions.
     /// Filled by [`FlowJson::prepare`]; the identity fields above must not
     /// change after that.
@@ -247,6 +249,7 @@ impl FlowContext {
             tunnel: None,
             next_index: 0,
             client_geo: None,
+            agg_hint: AggHint::default(),
             json: None,
         }
     }
@@ -375,13 +378,28 @@ pub struct TxDetail<'a> {
     /// Status or error code (HTTP status, MySQL error code, Redis error prefix).
     pub code: Code<'a>,
     /// `method`.
-    pub method: Option<&'a str>,
+    pub method: Option<&'a [u8]>,
     /// What top lists rank: `path` (HTTP), `query` (MySQL), `resource` (Redis).
-    pub resource: Option<&'a str>,
+    pub resource: Option<&'a [u8]>,
     /// `http.response.mime_type`.
-    pub content_type: Option<&'a str>,
+    pub content_type: Option<&'a [u8]>,
     /// `user_agent.original`.
-    pub user_agent: Option<&'a str>,
+    pub user_agent: Option<&'a [u8]>,
+}
+
+/// The aggregator's per-flow memo (opaque here: `aggregate` fills and
+/// checks it): where this flow's last transaction was counted, so the next
+/// one skips the key lookup. Plain integers, validated on every use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AggHint {
+    /// The aggregator generation the slot belongs to (0: empty).
+    pub epoch: u32,
+    /// The stats slot.
+    pub slot: u32,
+    /// The interval start of that slot.
+    pub start: u64,
+    /// Address and length of the protocol name it was found for.
+    pub proto: (usize, usize),
 }
 
 impl Transaction<'_> {

@@ -26,6 +26,7 @@ pub mod dns;
 pub mod http;
 pub mod icmp;
 pub mod memcache;
+pub mod mongodb;
 pub mod mysql;
 pub mod pgsql;
 pub mod redis;

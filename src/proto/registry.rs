@@ -23,7 +23,7 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mysql, pgsql, redis, tls};
+use super::{dns, http, icmp, memcache, mongodb, mysql, pgsql, redis, tls};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -189,6 +189,8 @@ protocols! {
     Tls: tls => tls::Tls,
     /// Memcache text and binary, TCP and UDP.
     Memcache: memcache => memcache::Memcache,
+    /// MongoDB wire protocol (OP_MSG, legacy opcodes, OP_COMPRESSED).
+    Mongodb: mongodb => mongodb::Mongodb,
     /// DNS over UDP and TCP.
     Dns: dns => dns::Dns,
     /// ICMP and ICMPv6 (every ICMP flow, no ports).
@@ -319,6 +321,18 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_keys_every_registered_protocol_by_its_name() {
+        for id in ProtocolId::ALL {
+            assert_eq!(
+                crate::aggregate::static_proto(id.name()),
+                id.name(),
+                "add {:?} to aggregate::static_proto's names",
+                id.name()
+            );
+        }
+    }
 
     #[test]
     fn a_port_claimed_twice_names_both_protocols() {

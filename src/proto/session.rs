@@ -59,9 +59,11 @@ impl TxSink<'_> {
                 .last()
                 .map(|m| &buf[m.start as usize..(m.start + m.len) as usize]);
             let summary = crate::aggregate::TxSummary::from_tx(tx, flow);
-            agg.add_tx(&summary, || {
+            let mut hint = flow.agg_hint;
+            agg.add_tx_hinted(&summary, Some(&mut hint), || {
                 line.and_then(|l| String::from_utf8(l.to_vec()).ok())
             });
+            self.flow.agg_hint = hint;
         }
         self.counters
             .add(super::registry::event_counter(tx.kind), 1);

@@ -62,31 +62,100 @@ pub fn assets_available() -> Result<(), ReportError> {
 }
 
 /// Makes text safe inside a `<script>` element.
+#[cfg(test)]
 fn script_safe(s: &str) -> String {
-    s.replace("</", "<\\/").replace("<!--", "<\\!--")
+    let mut out = String::with_capacity(s.len());
+    script_safe_into(&mut out, s);
+    out
 }
+
+/// Appends `s` made safe inside a `<script>` element: `</` becomes `<\/`
+/// and `<!--` becomes `<\!--` (one pass over the `<` found by `memchr`;
+/// the chart library alone is over a megabyte).
+fn script_safe_into(out: &mut String, s: &str) {
+    let b = s.as_bytes();
+    let mut from = 0;
+    for i in memchr::memchr_iter(b'<', b) {
+        let rest = &b[i + 1..];
+        if rest.first() == Some(&b'/') || rest.starts_with(b"!--") {
+            // `<` is ASCII: both cuts fall on character boundaries.
+            out.push_str(&s[from..=i]);
+            out.push('\\');
+            from = i + 1;
+        }
+    }
+    out.push_str(&s[from..]);
+}
+
+/// Where the libraries go in the template.
+const LIBS_MARK: &str = "/*@LIBS@*/";
+/// Where the page's own script goes.
+const APP_MARK: &str = "/*@APP@*/";
 
 /// The HTML page. `data` is the model JSON embedded in the page (`None`
 /// for the live page, which fetches `data.json`).
 pub fn render_page(data: Option<&serde_json::Value>, live: bool) -> Result<String, ReportError> {
     assets_available()?;
-    let lib = format!(
-        "{}\n{}\nwindow.WORLD = {};",
-        assets::ECHARTS.unwrap_or_default(),
-        assets::TOPOJSON.unwrap_or_default(),
-        assets::WORLD.unwrap_or_default()
-    );
     let data = match data {
-        Some(d) => script_safe(&d.to_string()),
+        Some(d) => d.to_string(),
         None => "null".into(),
     };
-    let boot = format!(
-        "window.SPANLENS_DATA = {data};\nwindow.SPANLENS_LIVE = {live};\n{}",
-        SCRIPT
-    );
-    Ok(TEMPLATE
-        .replacen("/*@LIBS@*/", &script_safe(&lib), 1)
-        .replacen("/*@APP@*/", &script_safe(&boot), 1))
+    let libs = [
+        assets::ECHARTS.unwrap_or_default(),
+        "\n",
+        assets::TOPOJSON.unwrap_or_default(),
+        "\nwindow.WORLD = ",
+        assets::WORLD.unwrap_or_default(),
+        ";",
+    ];
+    let boot = [
+        "window.SPANLENS_DATA = ",
+        data.as_str(),
+        ";\nwindow.SPANLENS_LIVE = ",
+        if live { "true" } else { "false" },
+        ";\n",
+        SCRIPT,
+    ];
+    let size = |parts: &[&str]| parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut out = String::with_capacity(TEMPLATE.len() + size(&libs) + size(&boot) + 4096);
+    // The first LIBS mark, then the first APP mark of the result (the
+    // libraries never contain it: tested).
+    let safe = |out: &mut String, parts: &[&str]| {
+        for p in parts {
+            script_safe_into(out, p);
+        }
+    };
+    match TEMPLATE.split_once(LIBS_MARK) {
+        None => match TEMPLATE.split_once(APP_MARK) {
+            Some((pre, post)) => {
+                out.push_str(pre);
+                safe(&mut out, &boot);
+                out.push_str(post);
+            }
+            None => out.push_str(TEMPLATE),
+        },
+        Some((pre, post)) => {
+            if let Some((a, b)) = pre.split_once(APP_MARK) {
+                out.push_str(a);
+                safe(&mut out, &boot);
+                out.push_str(b);
+                safe(&mut out, &libs);
+                out.push_str(post);
+            } else {
+                out.push_str(pre);
+                safe(&mut out, &libs);
+                match post.split_once(APP_MARK) {
+                    Some((a, b)) => {
+                        out.push_str(a);
+                        safe(&mut out, &boot);
+                        out.push_str(b);
+                    }
+                    None => out.push_str(post),
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Writes the report of `agg` to `path`.

@@ -75,16 +75,72 @@ fn hist_json(h: &Hist) -> Value {
 /// Heatmap counts of one histogram, by [`HEAT_EDGES`].
 fn heat_counts(h: &Hist) -> [u64; 16] {
     let mut out = [0u64; 16];
-    for b in h.0.iter_recorded() {
-        let v = b.value_iterated_to();
+    for (v, n) in h.buckets() {
         let i = HEAT_EDGES.iter().position(|&e| v <= e).unwrap_or(15);
-        out[i] += u64::from(b.count_at_value());
+        out[i] += n;
     }
     out
 }
 
+/// Most distinct user agents whose parse is kept while a model is built
+/// (past it, agents are parsed each time they are met).
+const UA_CACHE: usize = 4096;
+
+/// Browser and OS of user agents, parsed once per distinct string: every
+/// view (overview, each server page, each group) shows the same agents.
+struct Agents {
+    parser: woothee::parser::Parser,
+    seen: std::collections::HashMap<String, (String, String)>,
+}
+
+impl Agents {
+    fn new() -> Self {
+        Agents {
+            parser: woothee::parser::Parser::new(),
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    /// `(browser, os)` of one user agent.
+    fn parse(&mut self, ua: &str) -> (String, String) {
+        if let Some(r) = self.seen.get(ua) {
+            return r.clone();
+        }
+        let r = match self.parser.parse(ua) {
+            Some(r) if r.name != "UNKNOWN" => {
+                let b = if r.version.is_empty() || r.version == "UNKNOWN" {
+                    r.name.to_string()
+                } else {
+                    format!("{} {}", r.name, r.version.split('.').next().unwrap_or(""))
+                };
+                (b, r.os.to_string())
+            }
+            _ => {
+                // Tools (curl, wrk, ...) are named by their product token.
+                let prod = ua.split('/').next().unwrap_or(ua).trim();
+                let prod = if prod.is_empty() || ua == "other" {
+                    "other"
+                } else {
+                    prod
+                };
+                (prod.to_string(), "UNKNOWN".to_string())
+            }
+        };
+        if self.seen.len() < UA_CACHE {
+            self.seen.insert(ua.to_owned(), r.clone());
+        }
+        r
+    }
+}
+
 /// One view: every panel's data for the keys `keys`, over interval starts `starts`.
-fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) -> Value {
+fn view(
+    title: &str,
+    keys: &[(&Key, &Stats)],
+    starts: &[u64],
+    agg: &Aggregator,
+    agents: &mut Agents,
+) -> Value {
     let cfg = &agg.config;
     let mut bounds = crate::aggregate::Bounds::default();
     let mut total = Stats::default();
@@ -134,30 +190,10 @@ fn view(title: &str, keys: &[(&Key, &Stats)], starts: &[u64], agg: &Aggregator) 
         }
     }
     // Browsers and OS from the user agents.
-    let parser = woothee::parser::Parser::new();
     let mut browsers: BTreeMap<String, u64> = BTreeMap::new();
     let mut oses: BTreeMap<String, u64> = BTreeMap::new();
     for (ua, t) in &total.agents.0 {
-        let (b, o) = match parser.parse(ua) {
-            Some(r) if r.name != "UNKNOWN" => {
-                let b = if r.version.is_empty() || r.version == "UNKNOWN" {
-                    r.name.to_string()
-                } else {
-                    format!("{} {}", r.name, r.version.split('.').next().unwrap_or(""))
-                };
-                (b, r.os.to_string())
-            }
-            _ => {
-                // Tools (curl, wrk, ...) are named by their product token.
-                let prod = ua.split('/').next().unwrap_or(ua).trim();
-                let prod = if prod.is_empty() || ua == "other" {
-                    "other"
-                } else {
-                    prod
-                };
-                (prod.to_string(), "UNKNOWN".to_string())
-            }
-        };
+        let (b, o) = agents.parse(ua);
         *browsers.entry(b).or_default() += t.n;
         *oses.entry(o).or_default() += t.n;
     }
@@ -386,7 +422,11 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
     };
     let all: Vec<(&Key, &Stats)> = agg.stats().collect();
     let mut views = serde_json::Map::new();
-    views.insert("all".into(), view("All servers", &all, &starts, agg));
+    let mut agents = Agents::new();
+    views.insert(
+        "all".into(),
+        view("All servers", &all, &starts, agg, &mut agents),
+    );
     // Server rows: (group, server, proto) over all intervals.
     let mut rows: BTreeMap<String, (Key, Parts<'_>)> = BTreeMap::new();
     let mut groups: BTreeMap<String, Vec<(&Key, &Stats)>> = BTreeMap::new();
@@ -434,7 +474,10 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
     for (id, _) in by_requests.iter().take(cfg.server_pages) {
         if let Some((k, parts)) = rows.get(*id) {
             let title = format!("{} ({})", k.server, k.proto);
-            views.insert((*id).clone(), view(&title, parts, &starts, agg));
+            views.insert(
+                (*id).clone(),
+                view(&title, parts, &starts, agg, &mut agents),
+            );
         }
     }
     for (g, parts) in &groups {
@@ -454,7 +497,10 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
             "resets": t.tcp.resets, "rtt_p95": t.tcp.rtt.q(0.95),
             "bytes": t.bytes_in + t.bytes_out + t.tcp.bytes_in + t.tcp.bytes_out,
         }));
-        views.insert(id, view(&format!("Group {g}"), parts, &starts, agg));
+        views.insert(
+            id,
+            view(&format!("Group {g}"), parts, &starts, agg, &mut agents),
+        );
     }
     let has_geo = agg
         .stats()

@@ -452,20 +452,17 @@ pub(crate) fn emit(
     };
     tx.response_bytes += interim;
     // What the report counts: the same values the body writes below.
+    // Bytes: the aggregator checks UTF-8 only for values it has not seen.
     if out.aggregating() {
         tx.detail.code = resp.map_or(Code::None, |r| Code::Num(r.head.status.into()));
         tx.detail.content_type = resp
             .and_then(|r| r.head.value(r.head.content_type))
             .map(mime_type)
-            .filter(|m| !m.is_empty())
-            .and_then(|b| std::str::from_utf8(b).ok());
+            .filter(|m| !m.is_empty());
         if let (Some(r), Some(p)) = (req, &parts) {
-            tx.detail.method = std::str::from_utf8(r.head.method()).ok();
-            tx.detail.resource = std::str::from_utf8(p.path).ok();
-            tx.detail.user_agent = r
-                .head
-                .value(r.head.user_agent)
-                .and_then(|b| std::str::from_utf8(b).ok());
+            tx.detail.method = Some(r.head.method());
+            tx.detail.resource = Some(p.path);
+            tx.detail.user_agent = r.head.value(r.head.user_agent);
         }
     }
     out.emit(&tx, |w| {

@@ -940,8 +940,8 @@ impl MysqlSession {
             real_client_ip: None,
             detail: TxDetail {
                 code: tx.error_code.map_or(Code::None, |c| Code::Num(c.into())),
-                method: Some(&tx.method),
-                resource: tx.query.as_deref(),
+                method: Some(tx.method.as_bytes()),
+                resource: tx.query.as_deref().map(str::as_bytes),
                 ..TxDetail::default()
             },
         };

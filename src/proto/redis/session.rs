@@ -627,8 +627,8 @@ impl RedisSession {
                 code: reply
                     .and_then(|m| m.error.as_deref())
                     .map_or(Code::None, Code::redis_error),
-                method: Some(&r.method),
-                resource: resource(&r.method, &r.msg.elems),
+                method: Some(r.method.as_bytes()),
+                resource: resource(&r.method, &r.msg.elems).map(str::as_bytes),
                 ..TxDetail::default()
             },
             ..common::transaction("redis", Some(&r.msg.leg), reply.map(|m| &m.leg))
@@ -699,8 +699,8 @@ impl RedisSession {
         let t = Transaction {
             status: Some(Status::Ok),
             detail: TxDetail {
-                method: Some(&kind),
-                resource: channel.map(String::as_str),
+                method: Some(kind.as_bytes()),
+                resource: channel.map(String::as_bytes),
                 ..TxDetail::default()
             },
             ..common::transaction("redis", None, Some(&m.leg))
