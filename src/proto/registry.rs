@@ -24,8 +24,8 @@
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
 use super::{
-    amqp, cassandra, dhcp, dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, sip, thrift,
-    tls,
+    amqp, cassandra, dhcp, dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, sip,
+    thrift, tls,
 };
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
