@@ -228,8 +228,6 @@ pub struct FlowContext {
     pub next_index: u32,
     /// Where the client is (`[geoip]`), looked up once per flow.
     pub client_geo: Option<Arc<crate::geoip::Geo>>,
-    /// The aggregator's memo for this flow's transactions.
-    pub agg_hint: AggHint,
     /// Ethernet addresses (client, server) of the outermost Ethernet
     /// header, from the first frame each side sent (or, until then, the
     /// other side's frames' destination): flow events' `source.mac` /
@@ -265,6 +263,9 @@ pub struct FlowJson {
     buf: Vec<u8>,
     /// Ends of the fragments in `buf` but the last (each ends at a number).
     ends: [usize; TX_NUMS],
+    /// The aggregator's memo for this flow's transactions (here, not in
+    /// [`FlowContext`], so that a flow without transactions stays small).
+    agg_hint: AggHint,
 }
 
 impl FlowJson {
@@ -277,7 +278,11 @@ impl FlowJson {
         {
             return;
         }
-        let mut buf = flow.json.take().map(|j| j.buf).unwrap_or_default();
+        let (mut buf, agg_hint) = flow
+            .json
+            .take()
+            .map(|j| (j.buf, j.agg_hint))
+            .unwrap_or_default();
         buf.clear();
         let mut ends = [0; TX_NUMS];
         let mut n = 0;
@@ -296,7 +301,12 @@ impl FlowJson {
             );
         }
         debug_assert_eq!(n, TX_NUMS);
-        flow.json = Some(Box::new(FlowJson { kind, buf, ends }));
+        flow.json = Some(Box::new(FlowJson {
+            kind,
+            buf,
+            ends,
+            agg_hint,
+        }));
     }
 
     fn parts(&self, kind: &str) -> Option<[&[u8]; TX_NUMS + 1]> {
@@ -381,7 +391,6 @@ impl FlowContext {
             tunnel: None,
             next_index: 0,
             client_geo: None,
-            agg_hint: AggHint::default(),
             macs: [None; 2],
             json: None,
         }
@@ -390,6 +399,19 @@ impl FlowContext {
     /// False for ICMP and ICMPv6, whose endpoints have no ports.
     pub fn has_ports(&self) -> bool {
         !matches!(self.transport, Transport::Other(1 | 58))
+    }
+
+    /// The aggregator's memo for this flow (empty before its first
+    /// transaction).
+    pub fn agg_hint(&self) -> AggHint {
+        self.json.as_ref().map(|j| j.agg_hint).unwrap_or_default()
+    }
+
+    /// Stores the aggregator's memo (kept with the transaction fields).
+    pub fn set_agg_hint(&mut self, hint: AggHint) {
+        if let Some(j) = self.json.as_mut() {
+            j.agg_hint = hint;
+        }
     }
 
     /// Writes `client`, `server` and `tunnel`; `num(w, i)` writes
