@@ -235,6 +235,7 @@ fn batch_handoff(c: &mut Criterion) {
         data_off: 0,
         frame: 1,
         tunnel: 0,
+        mac: None,
     };
     let mut g = c.benchmark_group("handoff");
     g.throughput(Throughput::Elements(1));

@@ -5,11 +5,24 @@
 //! benchmarked here without a line of bench code.
 //!
 //! Run: `cargo bench --bench protocols` (criterion reports time per
-//! exchange and, with `Throughput::Elements`, transactions per second).
+//! exchange and, with `Throughput::Elements`, transactions per second;
+//! `<name>` in wall time, `<name>_cpu` in the thread's CPU time).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spanlens::proto::testkit::{bench_exchange, session_for, AnySession, T0};
 use spanlens::proto::{ProtocolId, ProtocolsConfig};
+use std::time::Duration;
+
+/// CPU time of this thread, so that `<name>_cpu` means "per core" even on
+/// a loaded machine (the plain `<name>` figure is wall time).
+fn thread_cpu_ns() -> Option<u64> {
+    Some(
+        cpu_time::ThreadTime::try_now()
+            .ok()?
+            .as_duration()
+            .as_nanos() as u64,
+    )
+}
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("protocols");
@@ -35,6 +48,23 @@ fn bench(c: &mut Criterion) {
                     s = AnySession::new(p, &cfg);
                 }
                 bench_exchange(&mut s, &mut d, sample, &mut ts)
+            });
+        });
+        if thread_cpu_ns().is_none() {
+            continue;
+        }
+        g.bench_function(format!("{}_cpu", p.name()), |b| {
+            let (mut s, mut d) = session_for(p);
+            let mut ts = T0;
+            b.iter_custom(|iters| {
+                let t0 = thread_cpu_ns().unwrap_or(0);
+                for _ in 0..iters {
+                    if per_connection {
+                        s = AnySession::new(p, &cfg);
+                    }
+                    bench_exchange(&mut s, &mut d, sample, &mut ts);
+                }
+                Duration::from_nanos(thread_cpu_ns().unwrap_or(0).saturating_sub(t0))
             });
         });
     }

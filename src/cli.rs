@@ -116,9 +116,37 @@ pub struct ReportArgs {
     /// A `--stats-json` file of the run, for the sensor health panel.
     #[arg(long = "stats", value_name = "FILE")]
     pub stats: Option<PathBuf>,
-    /// NDJSON event files.
-    #[arg(required = true, value_name = "EVENTS")]
+    /// NDJSON event files (or --es).
+    #[arg(value_name = "EVENTS")]
     pub files: Vec<PathBuf>,
+    /// Build the report from this Elasticsearch cluster instead (node URL,
+    /// repeatable; other settings from the config's `[output.elasticsearch]`).
+    #[arg(long = "es", value_name = "URL")]
+    pub es: Vec<String>,
+    /// Events index (pattern like `spanlens-%{+yyyy.MM.dd}` or `spanlens-*`;
+    /// default: the config's `index`).
+    #[arg(long = "index", value_name = "PATTERN")]
+    pub index: Option<String>,
+    /// Summaries index (default: the config's `summaries_index`).
+    #[arg(long = "summaries-index", value_name = "PATTERN")]
+    pub summaries_index: Option<String>,
+    /// From this time (RFC 3339, e.g. 2024-05-01T00:00:00Z, or Unix seconds).
+    #[arg(long = "from", value_name = "T")]
+    pub from: Option<String>,
+    /// Up to this time (exclusive).
+    #[arg(long = "to", value_name = "T")]
+    pub to: Option<String>,
+    /// Only this sensor (`observer.name`; repeatable; default all).
+    #[arg(long = "sensor", value_name = "NAME")]
+    pub sensor: Vec<String>,
+    /// Interval of the report in seconds (a multiple of the sensors'
+    /// `[report] interval_secs`; coarser intervals make a long window's
+    /// report smaller and lighter). Default: the config's.
+    #[arg(long = "interval", value_name = "SECS")]
+    pub interval: Option<u64>,
+    /// `auto` (summaries when there are any, else events), `summaries` or `events`.
+    #[arg(long = "source", value_name = "FROM", default_value = "auto")]
+    pub source: String,
 }
 
 /// `spanlens spool`

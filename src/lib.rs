@@ -18,6 +18,7 @@ pub mod defrag;
 pub mod dispatch;
 pub mod doctor;
 pub mod event;
+pub mod farm;
 pub mod flow;
 pub mod geoip;
 pub mod harness;

@@ -71,6 +71,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             let cfg = raw.validate()?;
             spanlens::report::assets_available()?;
+            if !args.es.is_empty() {
+                return report_from_es(&args, &cfg);
+            }
+            if args.files.is_empty() {
+                bail!(
+                    "name NDJSON event files, or --es URL to build the report from Elasticsearch"
+                );
+            }
             let agg = spanlens::report::read_ndjson(&args.files, cfg.raw.report)?;
             let sensor = match &args.stats {
                 Some(p) => Some(read_stats_json(p)?),
@@ -336,10 +344,48 @@ fn execute(
     } else {
         None
     };
-    let collector = if common.report.is_some() || ui_addr.is_some() {
-        spanlens::report::assets_available()?;
-        let (tx, c) = spanlens::report::live::Collector::start(cfg.raw.report, ui_addr.is_some())
-            .context("cannot start the report collector thread")?;
+    // Summaries: when events go to Elasticsearch and the section asks.
+    let es_out = cfg.raw.output.path == "elasticsearch" || !common.es.is_empty();
+    let summary_counters = Arc::new(std::sync::Mutex::new(spanlens::stats::Counters::new()));
+    let sink: Option<spanlens::report::live::Sink> = match &cfg.raw.output.elasticsearch {
+        Some(es) if es.summaries && es_out => {
+            match spanlens::farm::summary::SummaryWriter::new(
+                es,
+                cfg.observer.clone(),
+                opts.live,
+                cfg.raw.report.interval_secs,
+            ) {
+                Ok(mut w) => {
+                    let shared = Arc::clone(&summary_counters);
+                    let f: spanlens::report::live::Sink =
+                        Box::new(move |a: &spanlens::aggregate::Aggregator| {
+                            w.write(a);
+                            if let Ok(mut c) = shared.lock() {
+                                c.clone_from(&w.counters);
+                            }
+                        });
+                    Some(f)
+                }
+                Err(e) if !opts.live => bail!("cannot write summaries to Elasticsearch: {e}"),
+                Err(e) => {
+                    tracing::warn!("no summaries will be written: {e}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let collector = if common.report.is_some() || ui_addr.is_some() || sink.is_some() {
+        if common.report.is_some() || ui_addr.is_some() {
+            spanlens::report::assets_available()?;
+        }
+        let live_sink = sink.map(|f| (f, opts.live));
+        let (tx, c) = spanlens::report::live::Collector::start_with(
+            cfg.raw.report,
+            ui_addr.is_some(),
+            live_sink,
+        )
+        .context("cannot start the report collector thread")?;
         opts.aggregate = Some((cfg.raw.report, tx));
         Some(c)
     } else {
@@ -363,7 +409,10 @@ fn execute(
     monitor_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reporter.thread().unpark();
     let _ = reporter.join();
-    let summary = result?;
+    let mut summary = result?;
+    if let Ok(c) = summary_counters.lock() {
+        summary.counters.merge(&c);
+    }
     // Every exit path from here on writes the warnings, the stats file and
     // the summary before it reports a failure.
     for w in &summary.warnings {
@@ -397,6 +446,90 @@ fn execute(
         );
         return Ok(ExitCode::from(3));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `spanlens report --es URL ...`: the report from the cluster.
+fn report_from_es(args: &spanlens::cli::ReportArgs, cfg: &Config) -> Result<ExitCode> {
+    use spanlens::farm::query::{parse_time, read, Query, Source as QSource};
+    if !args.files.is_empty() {
+        bail!("give either NDJSON files or --es, not both");
+    }
+    let mut es = cfg.raw.output.elasticsearch.clone().unwrap_or_default();
+    es.hosts = args.es.clone();
+    let valid = es
+        .validate()
+        .map_err(|(k, m)| anyhow::anyhow!("--es: {k}: {m}"))?;
+    let mut client = spanlens::output::elasticsearch::client::EsClient::new(&valid)?;
+    let wildcard = |p: &str| -> Result<String> {
+        Ok(
+            spanlens::output::elasticsearch::encoder::IndexPattern::parse(p)
+                .map_err(|m| anyhow::anyhow!("{m}"))?
+                .wildcard(),
+        )
+    };
+    let index = match &args.index {
+        Some(i) if i.contains('*') => i.clone(),
+        Some(i) => wildcard(i)?,
+        None => wildcard(&es.index)?,
+    };
+    let summaries_index = match &args.summaries_index {
+        Some(i) if i.contains('*') => i.clone(),
+        Some(i) => wildcard(i)?,
+        None => wildcard(&es.summaries_index)?,
+    };
+    let time = |t: &Option<String>| -> Result<Option<u64>> {
+        t.as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(|m| anyhow::anyhow!("{m}"))
+    };
+    let q = Query {
+        index,
+        summaries_index,
+        from: time(&args.from)?,
+        to: time(&args.to)?,
+        sensors: args.sensor.clone(),
+        source: match args.source.as_str() {
+            "auto" => QSource::Auto,
+            "summaries" => QSource::Summaries,
+            "events" => QSource::Events,
+            o => bail!("--source {o}: use auto, summaries or events"),
+        },
+    };
+    let mut rcfg = cfg.raw.report;
+    if let Some(i) = args.interval {
+        if i == 0 || i % rcfg.interval_secs.max(1) != 0 {
+            bail!(
+                "--interval {i}: use a multiple of [report] interval_secs ({})",
+                rcfg.interval_secs
+            );
+        }
+        rcfg.interval_secs = i;
+    }
+    let started = std::time::Instant::now();
+    let (agg, r) = read(&mut client, &q, rcfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sensors = if q.sensors.is_empty() {
+        "every sensor".to_string()
+    } else {
+        q.sensors.join(", ")
+    };
+    let sources = vec![format!("{} ({}; {sensors})", client.hosts(), r.source)];
+    let size = spanlens::report::write_report(&args.output, &agg, None, &sources)?;
+    eprintln!(
+        "spanlens: wrote {} ({} transactions from {}{}, {} searches, {:.3}s, {} bytes)",
+        args.output.display(),
+        agg.requests(),
+        r.source,
+        if r.source == "summaries" {
+            format!(" ({} documents)", r.summaries)
+        } else {
+            String::new()
+        },
+        r.requests,
+        started.elapsed().as_secs_f64(),
+        size
+    );
     Ok(ExitCode::SUCCESS)
 }
 

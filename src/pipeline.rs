@@ -158,6 +158,8 @@ pub fn run(
             realtime: opts.realtime,
             progress: opts.progress,
             keep_duplicates: config.raw.capture.keep_duplicates,
+            dhcp_exchanges: config.registry.lookup(crate::flow::Transport::Udp, 67)
+                == Some(crate::proto::ProtocolId::Dhcpv4),
         },
         registry.slot(),
         opts.live,

@@ -113,6 +113,7 @@ fn per_flow(n: u32, packets: impl Fn(u32) -> Vec<Vec<u8>>) -> f64 {
                 data_off: 0,
                 frame: frame_no,
                 tunnel: 0,
+                mac: None,
             });
         }
         b

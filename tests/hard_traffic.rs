@@ -630,9 +630,11 @@ fn postgresql_on_an_http_port_is_not_labelled_http() {
             .unwrap_or_else(|| panic!("no flow to port {port}"))
     };
     let pg = on(8080);
+    // Flows name their decoder in `flow.protocol` (never `network.protocol`).
+    assert!(pg["flow"].get("protocol").is_none(), "{pg}");
     assert!(pg["network"].get("protocol").is_none(), "{pg}");
     assert!(pg["source"]["bytes"].as_u64().unwrap() > 0);
-    assert_eq!(on(8000)["network"]["protocol"], "http");
+    assert_eq!(on(8000)["flow"]["protocol"], "http");
     assert_eq!(of_type(&events, "http").len(), 1, "the real HTTP flow");
     assert_eq!(stats["flows"]["protocol_rejected"], 1);
     assert!(stats["http"]["not_http"].as_u64().unwrap() >= 1);

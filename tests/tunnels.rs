@@ -128,7 +128,7 @@ fn corpus_tunnels_match_the_manifest() {
             .collect();
         let http_flows = flows(&ev)
             .into_iter()
-            .filter(|e| e["network"]["protocol"] == "http")
+            .filter(|e| e["flow"]["protocol"] == "http")
             .count();
         assert!(http_flows >= n, "{file}: {http_flows} http flows");
         assert!(

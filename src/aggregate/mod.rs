@@ -177,7 +177,7 @@ impl Hist {
     }
 
     /// Adds `n` at the bucket of `value`.
-    fn record_n(&mut self, value: u64, n: u32) {
+    pub fn record_n(&mut self, value: u64, n: u32) {
         if self.counts.is_empty() {
             self.counts = vec![0; HIST_LEN];
         }
@@ -417,6 +417,18 @@ impl TopK {
         } else {
             t.n
         }
+    }
+
+    /// A sketch holding these entries (e.g. read back from a cluster).
+    pub fn from_entries(entries: Vec<(String, Tally)>, evicted: u64) -> TopK {
+        let mut t = TopK {
+            entries,
+            evicted,
+            index: HashMap::default(),
+            last: 0,
+        };
+        t.reindex();
+        t
     }
 
     /// The tally of one value, if it is an entry.
@@ -792,13 +804,17 @@ pub struct Stats {
     pub talkers: TopK,
     /// Where the last transaction's labels were found.
     #[serde(skip)]
-    hints: LabelHints,
+    pub(crate) hints: LabelHints,
+    /// Transactions counted here whose events sampling left out
+    /// (`sample_ok`): the counts above include them.
+    #[serde(default)]
+    pub sampled_out: u64,
 }
 
 /// Positions of the labels hit last in a [`Stats`]' lists (checked before
 /// use: a wrong hint costs one comparison, never a wrong count).
 #[derive(Debug, Clone, Copy, Default)]
-struct LabelHints {
+pub(crate) struct LabelHints {
     /// The last numeric code and its exact entry in `codes`.
     code: Option<(u32, u32)>,
     codes: u32,
@@ -862,6 +878,7 @@ impl Stats {
         self.tcp.merge(&o.tcp);
         self.talkers
             .merge(&o.talkers, cfg.top_entries, true, bounds);
+        self.sampled_out += o.sampled_out;
     }
 }
 
@@ -960,19 +977,33 @@ impl<'de> Deserialize<'de> for Aggregator {
     }
 }
 
-/// Names of protocols the hot path interns without allocating.
-fn static_proto(p: &str) -> &'static str {
-    match p {
-        "http" => "http",
-        "mysql" => "mysql",
-        "redis" => "redis",
-        "tcp" => "tcp",
-        "udp" => "udp",
-        "icmp" => "icmp",
-        "ipv6-icmp" => "ipv6-icmp",
-        "flow" => "flow",
-        _ => "other",
-    }
+/// The protocol names the report keys by, interned without allocating:
+/// every registered decoder's `NAME` and the flow-level transports; any
+/// other name is `other`. (A test in `proto::registry` checks that every
+/// registered protocol is listed here, so a new one is never `other`.)
+pub fn static_proto(p: &str) -> &'static str {
+    const NAMES: &[&str] = &[
+        "http",
+        "mysql",
+        "redis",
+        "pgsql",
+        "dns",
+        "icmp",
+        "tls",
+        "memcache",
+        "mongodb",
+        "amqp",
+        "cassandra",
+        "thrift",
+        "nfs",
+        "sip",
+        "dhcpv4",
+        "tcp",
+        "udp",
+        "ipv6-icmp",
+        "flow",
+    ];
+    NAMES.iter().copied().find(|n| *n == p).unwrap_or("other")
 }
 
 impl Aggregator {
@@ -1270,6 +1301,37 @@ impl Aggregator {
             },
         );
         s.slowest.truncate(slowest);
+    }
+
+    /// Counts a transaction already folded in with [`Self::add_tx`] whose
+    /// event sampling left out.
+    pub fn add_sampled_out(&mut self, tx: &TxSummary<'_>) {
+        let i = self.slot_for(tx.ts, tx.server, tx.group, tx.proto, None);
+        self.slots[i].1.sampled_out += 1;
+    }
+
+    /// Transactions whose events sampling left out.
+    pub fn sampled_out(&self) -> u64 {
+        self.slots.iter().map(|(_, s)| s.sampled_out).sum()
+    }
+
+    /// Adds one key's stats (from a stored summary).
+    pub fn add_stats(&mut self, k: Key, v: &Stats) {
+        let cfg = self.config;
+        let mut bounds = std::mem::take(&mut self.bounds);
+        match self.by_key.get(&k) {
+            Some(&i) => self.slots[i].1.merge(v, &cfg, &mut bounds),
+            None => {
+                let k = Key {
+                    group: k.group.as_deref().map(|g| self.interned(g)),
+                    server: self.interned(&k.server),
+                    proto: self.interned(&k.proto),
+                    start: k.start,
+                };
+                self.insert(k, v.clone());
+            }
+        }
+        self.bounds = bounds;
     }
 
     /// Folds one flow report in: only final reports count (intermediate

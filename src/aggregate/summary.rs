@@ -79,7 +79,7 @@ pub struct FlowSummary<'a> {
     pub ts: u64,
     /// `flow.final`.
     pub final_report: bool,
-    /// `network.protocol`, else `network.transport`.
+    /// `flow.protocol`, else `network.transport`.
     pub proto: &'a str,
     /// Server.
     pub server: SocketAddr,
@@ -263,9 +263,11 @@ struct EvRedis<'a> {
 }
 
 #[derive(Deserialize, Default)]
-struct EvFlow {
+struct EvFlow<'a> {
     #[serde(default, rename = "final")]
     final_report: bool,
+    #[serde(borrow, default)]
+    protocol: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -334,8 +336,8 @@ pub struct Event<'a> {
     mysql: Option<EvMysql>,
     #[serde(borrow, default)]
     redis: Option<EvRedis<'a>>,
-    #[serde(default)]
-    flow: EvFlow,
+    #[serde(borrow, default)]
+    flow: EvFlow<'a>,
     #[serde(default)]
     tcp: Option<EvTcp>,
     #[serde(skip)]
@@ -386,10 +388,12 @@ impl<'a> Event<'a> {
         };
         let group = self.server.as_ref().and_then(|s| s.group.as_deref());
         if self.kind == "flow" {
+            // `flow.protocol` (older files: `network.protocol`), else the transport.
             let proto = self
-                .network
+                .flow
                 .protocol
                 .as_deref()
+                .or(self.network.protocol.as_deref())
                 .or(self.network.transport.as_deref())
                 .unwrap_or("other");
             return Parsed::Flow(FlowSummary {

@@ -248,6 +248,15 @@ impl Default for OutputConfig {
     }
 }
 
+/// `[observer]`: who this sensor is (`observer.name` on every event).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObserverConfig {
+    /// The sensor's name; the host name when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 /// `[memcap]`: memory budgets per subsystem (the worker's `memcap` module
 /// says how each is estimated and what a hit does).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -306,6 +315,8 @@ pub struct RawConfig {
     pub geoip: crate::geoip::GeoipConfig,
     /// `[ui]`: the live page.
     pub ui: crate::report::live::UiConfig,
+    /// `[observer]`.
+    pub observer: ObserverConfig,
 }
 
 /// Command-line values that override the file.
@@ -351,6 +362,8 @@ pub struct Config {
     pub registry: Registry,
     /// The open `[geoip]` database.
     pub geoip: Option<std::sync::Arc<crate::geoip::GeoIp>>,
+    /// This sensor (`[observer]`, the host name by default).
+    pub observer: crate::event::Observer,
 }
 
 impl RawConfig {
@@ -566,12 +579,23 @@ impl RawConfig {
             ),
             None => None,
         };
+        if let Some(n) = &self.observer.name {
+            if n.trim().is_empty() || n.len() > 256 || n.chars().any(char::is_control) {
+                return Err(invalid(
+                    "observer.name",
+                    "must be 1 to 256 printable characters (or leave it out for the host name)"
+                        .into(),
+                ));
+            }
+        }
+        let observer = crate::event::Observer::new(self.observer.name.as_deref());
         Ok(Config {
             raw: self,
             filter,
             groups,
             registry,
             geoip,
+            observer,
         })
     }
 }

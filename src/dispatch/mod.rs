@@ -58,6 +58,18 @@ pub struct PacketRec {
     /// 0: not tunnelled; else 1 + the index of its [`Tunnel`] in
     /// [`PacketBatch::tunnels`].
     pub tunnel: u32,
+    /// Destination and source MAC of the outermost Ethernet header (`None`
+    /// for other link types).
+    pub mac: Option<[u8; 12]>,
+}
+
+/// The first 12 bytes of an Ethernet frame (destination, source MAC).
+#[inline]
+fn ethernet_macs(lt: i32, frame: &[u8]) -> Option<[u8; 12]> {
+    if lt != crate::capture::linktype::ETHERNET {
+        return None;
+    }
+    frame.get(..12)?.try_into().ok()
 }
 
 impl PacketRec {
@@ -123,6 +135,12 @@ pub struct DispatchOptions {
     /// Hand exact duplicate frames on instead of counting and dropping
     /// them ([`dedup`]).
     pub keep_duplicates: bool,
+    /// Key every UDP packet between ports 68 and 67 by its broadcast
+    /// domain instead of its 5-tuple, so that a DHCP request and its reply
+    /// (sent between other addresses) share a flow
+    /// ([`exchange_key`](crate::proto::dhcp::exchange_key)); set when the
+    /// `dhcpv4` decoder is enabled.
+    pub dhcp_exchanges: bool,
 }
 
 /// What the capture loop ended with.
@@ -332,6 +350,10 @@ impl Dispatcher {
                 key = key.in_tunnel(t.tenant);
             }
         }
+        let (key, side) = match self.opts.dhcp_exchanges {
+            true => crate::proto::dhcp::exchange_key(&key, side).unwrap_or((key, side)),
+            false => (key, side),
+        };
         let shard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
         let payload = self.decoder.payload(frame, &dec);
         let b = &mut self.batches[shard];
@@ -357,6 +379,7 @@ impl Dispatcher {
             data_off,
             frame: self.packets,
             tunnel: tunnel_ix,
+            mac: ethernet_macs(lt, frame),
         });
         if self.decoder.outer().is_some() {
             self.push_outer(ts, wire_len, Some(shard))?;
@@ -401,6 +424,7 @@ impl Dispatcher {
             data_off: ob.data.len() as u32,
             frame: self.packets,
             tunnel: 0,
+            mac: None,
         });
         if Some(oshard) != inner_shard && ob.pkts.len() >= self.opts.batch_packets {
             self.send_batch(oshard)?;

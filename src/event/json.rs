@@ -159,6 +159,14 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
+    /// An address element inside an array.
+    #[inline]
+    pub fn elem_ip(&mut self, ip: IpAddr) {
+        self.sep();
+        self.ip_value(ip);
+        self.need_comma = true;
+    }
+
     /// A number element inside an array.
     #[inline]
     pub fn elem_u64(&mut self, v: u64) {
@@ -254,6 +262,12 @@ impl<'a> JsonWriter<'a> {
     #[inline]
     pub fn ip(&mut self, k: &str, ip: IpAddr) {
         self.key(k);
+        self.ip_value(ip);
+        self.need_comma = true;
+    }
+
+    #[inline]
+    fn ip_value(&mut self, ip: IpAddr) {
         self.buf.push(b'"');
         match ip {
             // Hot path: dotted quad without the formatting machinery.
@@ -271,7 +285,6 @@ impl<'a> JsonWriter<'a> {
             }
         }
         self.buf.push(b'"');
-        self.need_comma = true;
     }
 
     /// `"k":<raw>` where `raw` is already valid JSON.

@@ -54,6 +54,86 @@ pub struct EventBatch {
     /// (A `crate::aggregate::Aggregator`; typed as `Any` so that `event`
     /// does not depend on `aggregate`, which depends on it.)
     pub aggregate: Option<Box<dyn std::any::Any + Send>>,
+    /// The sensor's `observer` object, rendered once ([`Observer::json`]):
+    /// written first into every event of the batch.
+    pub observer: Option<Arc<[u8]>>,
+    /// Which transaction events are kept (`sample_ok`), when sampling.
+    pub sampling: Option<Sampling>,
+}
+
+/// Transaction sampling (`[output.elasticsearch] sample_ok`): every error
+/// and every transaction at least `slow_ns` long is kept, and a share
+/// `keep` of the rest, chosen by a hash of the flow id and the event's
+/// index in its flow (both deterministic), so 1 worker or 8 keep the same
+/// events and a replay keeps the same ones every time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Share of OK, fast transactions kept (0 to 1).
+    pub keep: f64,
+    /// Transactions at least this long (`event.duration`, ns) are kept.
+    pub slow_ns: u64,
+}
+
+impl Sampling {
+    /// Whether the event `index` of flow `flow_id` is kept.
+    #[inline]
+    pub fn keeps(&self, flow_id: u64, index: u32, error: bool, duration_ns: u64) -> bool {
+        error || duration_ns >= self.slow_ns || sample_share(flow_id, index) < self.keep
+    }
+}
+
+/// A uniform number in [0, 1) from a flow id and an index (splitmix64).
+pub fn sample_share(flow_id: u64, index: u32) -> f64 {
+    let mut z = flow_id ^ u64::from(index).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Who saw the traffic: ECS `observer.name` (the sensor's configured name,
+/// `[observer] name`, else the host name) and `observer.hostname`, so the
+/// events of several sensors in one index can be split or merged by sensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observer {
+    /// `observer.name`.
+    pub name: String,
+    /// `observer.hostname`.
+    pub hostname: String,
+}
+
+impl Observer {
+    /// The observer named `name`, or after the host when `None`.
+    pub fn new(name: Option<&str>) -> Observer {
+        let hostname = host_name();
+        Observer {
+            name: name.map_or_else(|| hostname.clone(), str::to_owned),
+            hostname,
+        }
+    }
+
+    /// `{"name":"...","hostname":"..."}`.
+    pub fn json(&self) -> Arc<[u8]> {
+        let mut buf = Vec::new();
+        let mut w = JsonWriter::new(&mut buf);
+        w.begin();
+        w.str("name", &self.name);
+        w.str("hostname", &self.hostname);
+        w.end();
+        Arc::from(buf)
+    }
+}
+
+/// This machine's host name (`uname -n`), `localhost` when it has none.
+pub fn host_name() -> String {
+    let u = rustix::system::uname();
+    let n = u.nodename().to_string_lossy().trim().to_string();
+    if n.is_empty() {
+        "localhost".into()
+    } else {
+        n
+    }
 }
 
 impl EventBatch {
@@ -63,6 +143,8 @@ impl EventBatch {
             buf: Vec::with_capacity(bytes),
             events: Vec::new(),
             aggregate: None,
+            observer: None,
+            sampling: None,
         }
     }
 
@@ -101,6 +183,9 @@ impl EventBatch {
         {
             let mut w = JsonWriter::new(&mut self.buf);
             w.begin();
+            if let Some(o) = &self.observer {
+                w.raw("observer", o);
+            }
             body(&mut w);
             w.end();
         }
@@ -145,6 +230,11 @@ pub struct FlowContext {
     pub client_geo: Option<Arc<crate::geoip::Geo>>,
     /// The aggregator's memo for this flow's transactions.
     pub agg_hint: AggHint,
+    /// Ethernet addresses (client, server) of the outermost Ethernet
+    /// header, from the first frame each side sent (or, until then, the
+    /// other side's frames' destination): flow events' `source.mac` /
+    /// `destination.mac`.
+    pub macs: [Option<[u8; 6]>; 2],
     /// The flow's own JSON fields, rendered once for all its transactions.
     /// Filled by [`FlowJson::prepare`]; the identity fields above must not
     /// change after that.
@@ -173,8 +263,8 @@ pub struct FlowJson {
     /// The protocol (`network.protocol`) the fragments were rendered for.
     kind: &'static str,
     buf: Vec<u8>,
-    /// Ends of the four fragments in `buf`.
-    ends: [usize; 4],
+    /// Ends of the fragments in `buf` but the last (each ends at a number).
+    ends: [usize; TX_NUMS],
 }
 
 impl FlowJson {
@@ -189,42 +279,84 @@ impl FlowJson {
         }
         let mut buf = flow.json.take().map(|j| j.buf).unwrap_or_default();
         buf.clear();
-        let mut ends = [0; 4];
-        let mut w = JsonWriter::new(&mut buf);
-        flow.write_endpoints(&mut w, None);
-        open_endpoint(&mut w, "source", flow.client, flow.has_ports());
-        w.key_only("bytes");
-        ends[0] = buf.len();
-        buf.push(b'}');
-        let mut w = JsonWriter::continuing(&mut buf);
-        open_endpoint(&mut w, "destination", flow.server, flow.has_ports());
-        w.key_only("bytes");
-        ends[1] = buf.len();
-        buf.push(b'}');
-        let mut w = JsonWriter::continuing(&mut buf);
-        flow.write_network(&mut w, Some(kind), |w| w.key_only("bytes"));
-        // write_network closed the object: that `}` starts the next fragment.
-        ends[2] = buf.len() - 1;
-        let mut w = JsonWriter::continuing(&mut buf);
-        w.begin_obj("flow");
-        w.hex64("id", flow.flow_id);
-        w.end();
-        ends[3] = buf.len();
+        let mut ends = [0; TX_NUMS];
+        let mut n = 0;
+        {
+            let mut w = JsonWriter::new(&mut buf);
+            // Each number slot becomes a cut: `"bytes":` ends a fragment.
+            flow.write_tx_common(
+                &mut w,
+                kind,
+                None,
+                &mut |w: &mut JsonWriter<'_>, _: usize| {
+                    w.key_only("bytes");
+                    ends[n] = w.buf().len();
+                    n += 1;
+                },
+            );
+        }
+        debug_assert_eq!(n, TX_NUMS);
         flow.json = Some(Box::new(FlowJson { kind, buf, ends }));
     }
 
-    fn parts(&self, kind: &str) -> Option<[&[u8]; 4]> {
+    fn parts(&self, kind: &str) -> Option<[&[u8]; TX_NUMS + 1]> {
         if self.kind != kind || self.buf.is_empty() {
             return None;
         }
-        let [a, b, c, d] = self.ends;
-        Some([
-            &self.buf[..a],
-            &self.buf[a..b],
-            &self.buf[b..c],
-            &self.buf[c..d],
-        ])
+        let e = self.ends;
+        let mut out: [&[u8]; TX_NUMS + 1] = [&[]; TX_NUMS + 1];
+        let mut from = 0;
+        for (i, &end) in e.iter().enumerate() {
+            out[i] = &self.buf[from..end];
+            from = end;
+        }
+        out[TX_NUMS] = &self.buf[from..];
+        Some(out)
     }
+}
+
+/// Number slots in a transaction's flow fields: `client.bytes`,
+/// `server.bytes`, `source.bytes`, `destination.bytes`, `network.bytes`.
+const TX_NUMS: usize = 5;
+
+/// `network.direction` the way Packetbeat (ECS) reports it, with the
+/// private, loopback, link-local and unique-local ranges as the internal
+/// networks (Packetbeat's default `internal_networks: [private]`): from
+/// the client's side.
+pub fn direction(client: IpAddr, server: IpAddr) -> &'static str {
+    match (is_internal(client), is_internal(server)) {
+        (true, true) => "internal",
+        (true, false) => "outbound",
+        (false, true) => "inbound",
+        (false, false) => "external",
+    }
+}
+
+/// True for private, loopback, link-local, unique-local and unspecified addresses.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            a.is_private() || a.is_loopback() || a.is_link_local() || a.is_unspecified()
+        }
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let s = a.segments()[0];
+            a.is_loopback()
+                || a.is_unspecified()
+                || (s & 0xfe00) == 0xfc00
+                || (s & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// `"AA-BB-CC-DD-EE-FF"`: ECS's MAC format, as Packetbeat writes it.
+fn mac_text(m: &[u8; 6]) -> String {
+    format!(
+        "{:02X}-{:02X}-{:02X}-{:02X}-{:02X}-{:02X}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 impl FlowContext {
@@ -250,6 +382,7 @@ impl FlowContext {
             next_index: 0,
             client_geo: None,
             agg_hint: AggHint::default(),
+            macs: [None; 2],
             json: None,
         }
     }
@@ -259,9 +392,14 @@ impl FlowContext {
         !matches!(self.transport, Transport::Other(1 | 58))
     }
 
-    /// Writes `client`, `server`, `source`, `destination` (without byte
-    /// counts), `network` and `vlan` fields. `source` is the client side.
-    pub fn write_endpoints(&self, w: &mut JsonWriter<'_>, client_ip: Option<IpAddr>) {
+    /// Writes `client`, `server` and `tunnel`; `num(w, i)` writes
+    /// `client.bytes` (slot 0) and `server.bytes` (slot 1).
+    pub fn write_endpoints(
+        &self,
+        w: &mut JsonWriter<'_>,
+        client_ip: Option<IpAddr>,
+        num: &mut dyn FnMut(&mut JsonWriter<'_>, usize),
+    ) {
         let client_ip_shown = client_ip.unwrap_or(self.client.0);
         let ports = self.has_ports();
         w.begin_obj("client");
@@ -273,6 +411,7 @@ impl FlowContext {
         if let (None, Some(g)) = (client_ip, &self.client_geo) {
             g.write_json(w);
         }
+        num(w, 0);
         w.end();
         w.begin_obj("server");
         w.ip("ip", self.server.0);
@@ -282,9 +421,93 @@ impl FlowContext {
         if let Some(g) = &self.server_group {
             w.str("group", g);
         }
+        num(w, 1);
         w.end();
         if let Some(t) = &self.tunnel {
             t.write_json(w);
+        }
+    }
+
+    /// Everything a transaction takes from its flow, in order: `client`,
+    /// `server`, `tunnel`, `source`, `destination`, `network`, `flow.id`,
+    /// `related.ip`; `num(w, i)` writes the [`TX_NUMS`] byte counts.
+    fn write_tx_common(
+        &self,
+        w: &mut JsonWriter<'_>,
+        kind: &str,
+        forwarded: Option<IpAddr>,
+        num: &mut dyn FnMut(&mut JsonWriter<'_>, usize),
+    ) {
+        self.write_endpoints(w, forwarded, num);
+        open_endpoint(w, "source", self.client, self.has_ports());
+        num(w, 2);
+        w.end();
+        open_endpoint(w, "destination", self.server, self.has_ports());
+        num(w, 3);
+        w.end();
+        self.write_network(w, Some(kind), |w| {
+            num(w, 4);
+            if let Some(ip) = forwarded {
+                w.ip("forwarded_ip", ip);
+            }
+        });
+        w.begin_obj("flow");
+        w.hex64("id", self.flow_id);
+        w.end();
+        self.write_related(w, forwarded);
+    }
+
+    /// [`Self::write_tx_common`] for a request sent by the flow's server
+    /// (SIP: a BYE from the callee): the endpoints swap roles, without geo
+    /// or server group (those belong to the flow's own client and server).
+    fn write_tx_reversed(
+        &self,
+        w: &mut JsonWriter<'_>,
+        kind: &str,
+        num: &mut dyn FnMut(&mut JsonWriter<'_>, usize),
+    ) {
+        let ports = self.has_ports();
+        open_endpoint(w, "client", self.server, ports);
+        num(w, 0);
+        w.end();
+        open_endpoint(w, "server", self.client, ports);
+        num(w, 1);
+        w.end();
+        if let Some(t) = &self.tunnel {
+            t.write_json(w);
+        }
+        open_endpoint(w, "source", self.server, ports);
+        num(w, 2);
+        w.end();
+        open_endpoint(w, "destination", self.client, ports);
+        num(w, 3);
+        w.end();
+        self.write_network(w, Some(kind), |w| num(w, 4));
+        w.begin_obj("flow");
+        w.hex64("id", self.flow_id);
+        w.end();
+        self.write_related(w, None);
+    }
+
+    /// `related.ip`: the client (the forwarded one too), then the server.
+    pub fn write_related(&self, w: &mut JsonWriter<'_>, forwarded: Option<IpAddr>) {
+        w.begin_obj("related");
+        w.begin_arr("ip");
+        if let Some(f) = forwarded.filter(|f| *f != self.client.0) {
+            w.elem_ip(f);
+        }
+        w.elem_ip(self.client.0);
+        if self.server.0 != self.client.0 {
+            w.elem_ip(self.server.0);
+        }
+        w.end_arr();
+        w.end();
+    }
+
+    /// `source.mac` or `destination.mac` (`side` 0: client), when seen.
+    pub fn write_mac(&self, w: &mut JsonWriter<'_>, side: usize) {
+        if let Some(m) = &self.macs[side] {
+            w.str("mac", &mac_text(m));
         }
     }
 
@@ -309,6 +532,7 @@ impl FlowContext {
         if let Some(p) = protocol {
             w.str("protocol", p);
         }
+        w.ascii("direction", direction(self.client.0, self.server.0));
         if !self.vlan.is_empty() {
             w.begin_arr("vlan");
             for v in &self.vlan {
@@ -366,8 +590,14 @@ pub struct Transaction<'a> {
     /// `real_ip_header`): it becomes `client.ip` and `network.forwarded_ip`;
     /// the proxy stays in `source.ip`.
     pub real_client_ip: Option<IpAddr>,
+    /// `event.action` (e.g. `amqp.queue.declare`), when the protocol names one.
+    pub action: Option<&'a str>,
     /// What the report ranks and counts (the protocol's own fields, typed).
     pub detail: TxDetail<'a>,
+    /// The request went from the flow's server to its client (SIP: a BYE
+    /// from the callee on the caller's flow): `source`/`client` are the
+    /// flow's server for this event, `destination`/`server` its client.
+    pub reversed: bool,
 }
 
 /// A transaction's protocol fields the aggregator needs, set by the
@@ -436,26 +666,39 @@ impl Transaction<'_> {
         w.begin_obj("event");
         w.ascii("kind", "event");
         w.ascii("category", "network");
+        w.raw("type", br#"["connection","protocol"]"#);
         w.ascii("dataset", self.kind);
+        if let Some(a) = self.action {
+            w.str("action", a);
+        }
         w.repeat("start", at);
         w.time("end", end);
         w.u64("duration", end - start);
         w.end();
-        let cached = match self.real_client_ip {
-            None => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
-            Some(_) => None,
+        let cached = match (self.real_client_ip, self.reversed) {
+            (None, false) => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
+            _ => None,
         };
+        let nums = [
+            self.request_bytes,
+            self.response_bytes,
+            self.request_bytes,
+            self.response_bytes,
+            self.request_bytes + self.response_bytes,
+        ];
         if let Some(parts) = cached {
-            w.interleave(
-                &parts,
-                &[
-                    self.request_bytes,
-                    self.response_bytes,
-                    self.request_bytes + self.response_bytes,
-                ],
-            );
+            w.interleave(&parts, &nums);
+        } else if self.reversed {
+            flow.write_tx_reversed(w, self.kind, &mut |w: &mut JsonWriter<'_>, i: usize| {
+                w.u64("bytes", nums[i])
+            });
         } else {
-            self.encode_flow_fields(flow, w);
+            flow.write_tx_common(
+                w,
+                self.kind,
+                self.real_client_ip,
+                &mut |w: &mut JsonWriter<'_>, i: usize| w.u64("bytes", nums[i]),
+            );
         }
         self.write_split(flow, w);
         if let Some(e) = self.error {
@@ -464,26 +707,6 @@ impl Transaction<'_> {
             w.end();
         }
         body(w);
-    }
-
-    /// `client` to `flow`, field by field (what [`FlowJson`] pre-renders).
-    fn encode_flow_fields(&self, flow: &FlowContext, w: &mut JsonWriter<'_>) {
-        flow.write_endpoints(w, self.real_client_ip);
-        open_endpoint(w, "source", flow.client, flow.has_ports());
-        w.u64("bytes", self.request_bytes);
-        w.end();
-        open_endpoint(w, "destination", flow.server, flow.has_ports());
-        w.u64("bytes", self.response_bytes);
-        w.end();
-        flow.write_network(w, Some(self.kind), |w| {
-            w.u64("bytes", self.request_bytes + self.response_bytes);
-            if let Some(ip) = self.real_client_ip {
-                w.ip("forwarded_ip", ip);
-            }
-        });
-        w.begin_obj("flow");
-        w.hex64("id", flow.flow_id);
-        w.end();
     }
 
     /// `transaction.server_us` and `transaction.network_us`, when known.
@@ -725,5 +948,45 @@ mod tests {
             assert_eq!(v["network"]["forwarded_ip"], "192.0.2.9");
             assert_eq!(v["network"]["bytes"], 123 + 4567);
         }
+    }
+
+    #[test]
+    fn sampling_share_is_uniform_and_errors_and_slow_ones_stay() {
+        let s = Sampling {
+            keep: 0.1,
+            slow_ns: 500_000_000,
+        };
+        let n = 20_000u32;
+        let kept = (0..n)
+            .filter(|i| s.keeps(0x1234_5678_9abc_def0 ^ u64::from(i / 7), i % 7, false, 1000))
+            .count();
+        assert!((1_700..2_300).contains(&kept), "{kept} of {n} kept at 10%");
+        assert!((0..n).all(|i| s.keeps(u64::from(i), 0, true, 0)));
+        assert!((0..n).all(|i| s.keeps(u64::from(i), 0, false, 500_000_000)));
+        for i in 0..1000 {
+            let x = sample_share(i, 3);
+            assert!((0.0..1.0).contains(&x));
+            assert_eq!(x, sample_share(i, 3));
+        }
+    }
+
+    #[test]
+    fn direction_from_the_client_side() {
+        let d = |c: &str, s: &str| direction(c.parse().unwrap(), s.parse().unwrap());
+        assert_eq!(d("10.0.0.1", "192.168.1.1"), "internal");
+        assert_eq!(d("10.0.0.1", "8.8.8.8"), "outbound");
+        assert_eq!(d("8.8.8.8", "172.16.0.1"), "inbound");
+        assert_eq!(d("8.8.8.8", "1.1.1.1"), "external");
+        assert_eq!(d("fd00::1", "fe80::2"), "internal");
+        assert_eq!(d("2001:db8::1", "::1"), "inbound");
+        assert_eq!(d("::ffff:10.0.0.1", "2001:4860::8888"), "outbound");
+    }
+
+    #[test]
+    fn macs_in_ecs_form() {
+        assert_eq!(
+            mac_text(&[0x08, 0x00, 0x27, 0x3d, 0x25, 0x4e]),
+            "08-00-27-3D-25-4E"
+        );
     }
 }

@@ -347,6 +347,23 @@ impl<K: PartialEq, T> KeyedTxQueue<K, T> {
             .map(|(_, t)| t)
     }
 
+    /// Whether a transaction waits under `key`.
+    pub fn contains(&self, key: &K) -> bool {
+        self.entries.iter().any(|(k, _)| k == key)
+    }
+
+    /// The waiting transactions, oldest first.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.entries.iter_mut().map(|(_, t)| t)
+    }
+
+    /// Removes and returns the oldest entry for which `pred` holds (call
+    /// in a loop to remove them all).
+    pub fn take_where(&mut self, pred: impl Fn(&K, &T) -> bool) -> Option<(K, T)> {
+        let i = self.entries.iter().position(|(k, t)| pred(k, t))?;
+        self.entries.remove(i)
+    }
+
     /// Removes and returns the oldest entry when `expired` says so (call
     /// in a loop on `tick`), or unconditionally with `|_| true` (on close).
     pub fn pop_expired(&mut self, expired: impl Fn(&T) -> bool) -> Option<(K, T)> {

@@ -21,19 +21,25 @@
 //! section says exactly what to write; the compiler and the registry tests
 //! catch a missing piece.
 
+pub mod amqp;
+pub mod cassandra;
 pub mod common;
+pub mod dhcp;
 pub mod dns;
 pub mod http;
 pub mod icmp;
 pub mod memcache;
 pub mod mongodb;
 pub mod mysql;
+pub mod nfs;
 pub mod pgsql;
 pub mod redis;
 pub mod registry;
 pub mod session;
+pub mod sip;
 pub mod template;
 pub mod testkit;
+pub mod thrift;
 pub mod tls;
 
 pub use registry::{event_counter, PortConflict, ProtocolId, ProtocolsConfig, Registry};

@@ -23,7 +23,10 @@
 //! (`worker/`).
 
 use super::session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
-use super::{dns, http, icmp, memcache, mongodb, mysql, pgsql, redis, tls};
+use super::{
+    amqp, cassandra, dhcp, dns, http, icmp, memcache, mongodb, mysql, nfs, pgsql, redis, sip,
+    thrift, tls,
+};
 use crate::flow::Transport;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -189,12 +192,24 @@ protocols! {
     Tls: tls => tls::Tls,
     /// Memcache text and binary, TCP and UDP.
     Memcache: memcache => memcache::Memcache,
+    /// Cassandra CQL native protocol v3 to v5.
+    Cassandra: cassandra => cassandra::Cassandra,
     /// MongoDB wire protocol (OP_MSG, legacy opcodes, OP_COMPRESSED).
     Mongodb: mongodb => mongodb::Mongodb,
     /// DNS over UDP and TCP.
     Dns: dns => dns::Dns,
     /// ICMP and ICMPv6 (every ICMP flow, no ports).
     Icmp: icmp => icmp::Icmp,
+    /// Apache Thrift RPC (binary and compact, socket and framed).
+    Thrift: thrift => thrift::Thrift,
+    /// NFS v2/v3/v4 over ONC RPC (TCP record marking, UDP).
+    Nfs: nfs => nfs::Nfs,
+    /// AMQP 0-9-1 (RabbitMQ).
+    Amqp: amqp => amqp::Amqp,
+    /// SIP over UDP and TCP.
+    Sip: sip => sip::Sip,
+    /// DHCPv4 (UDP 67, client port 68).
+    Dhcpv4: dhcpv4 => dhcp::Dhcpv4,
 }
 
 /// Checks every `[protocols.*]` section: `Err((key, message))` with keys
@@ -321,6 +336,18 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_keys_every_registered_protocol_by_its_name() {
+        for id in ProtocolId::ALL {
+            assert_eq!(
+                crate::aggregate::static_proto(id.name()),
+                id.name(),
+                "add {:?} to aggregate::static_proto's names",
+                id.name()
+            );
+        }
+    }
 
     #[test]
     fn a_port_claimed_twice_names_both_protocols() {

@@ -46,6 +46,14 @@ impl TxSink<'_> {
         self.events.push(tx.start(), flow.flow_id, index, |w| {
             tx.encode(flow, w, body)
         });
+        let kept = self.events.sampling.is_none_or(|s| {
+            s.keeps(
+                flow.flow_id,
+                index,
+                tx.status == Some(crate::event::Status::Error),
+                tx.end() - tx.start(),
+            )
+        });
         if let Some(agg) = self
             .events
             .aggregate
@@ -63,7 +71,17 @@ impl TxSink<'_> {
             agg.add_tx_hinted(&summary, Some(&mut hint), || {
                 line.and_then(|l| String::from_utf8(l.to_vec()).ok())
             });
+            if !kept {
+                agg.add_sampled_out(&summary);
+            }
             self.flow.agg_hint = hint;
+        }
+        if !kept {
+            // Left out of the output; the aggregate above still counts it.
+            if let Some(m) = self.events.events.pop() {
+                self.events.buf.truncate(m.start as usize);
+            }
+            self.counters.add("sampling.dropped", 1);
         }
         self.counters
             .add(super::registry::event_counter(tx.kind), 1);

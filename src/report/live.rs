@@ -45,6 +45,9 @@ impl UiConfig {
 /// The aggregate a run builds, shared with the page server.
 pub type Shared = Arc<Mutex<Aggregator>>;
 
+/// Where sealed intervals go besides the run's aggregate (summaries).
+pub type Sink = Box<dyn FnMut(&Aggregator) + Send>;
+
 /// Merges sealed intervals from the workers.
 pub struct Collector {
     shared: Shared,
@@ -61,17 +64,48 @@ impl Collector {
         cfg: AggConfig,
         ring: bool,
     ) -> std::io::Result<(Sender<Box<Aggregator>>, Collector)> {
+        Self::start_with(cfg, ring, None)
+    }
+
+    /// As [`Self::start`], and every sealed interval also goes to `sink`
+    /// (the Elasticsearch summaries): with `sink.1` (live), intervals two
+    /// behind the newest seen as they age, else everything once at the end.
+    pub fn start_with(
+        cfg: AggConfig,
+        ring: bool,
+        sink: Option<(Sink, bool)>,
+    ) -> std::io::Result<(Sender<Box<Aggregator>>, Collector)> {
         let (tx, rx) = bounded::<Box<Aggregator>>(CHUNKS);
         let shared: Shared = Arc::new(Mutex::new(Aggregator::new(cfg)));
         let s = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("spanlens-collect".into())
             .spawn(move || {
+                let mut pending = Aggregator::new(cfg);
+                let mut newest = 0u64;
+                let mut sink = sink;
+                let i = cfg.interval_secs.max(1);
                 for chunk in rx {
+                    if let Some((f, live)) = sink.as_mut() {
+                        pending.merge(&chunk);
+                        if *live {
+                            newest =
+                                newest.max(chunk.stats().map(|(k, _)| k.start).max().unwrap_or(0));
+                            let old = pending.take_before(newest.saturating_sub(2 * i));
+                            if !old.is_empty() {
+                                f(&old);
+                            }
+                        }
+                    }
                     let mut a = s.lock().unwrap_or_else(|e| e.into_inner());
                     a.merge(&chunk);
                     if ring {
                         a.trim_ring();
+                    }
+                }
+                if let Some((f, _)) = sink.as_mut() {
+                    if !pending.is_empty() {
+                        f(&pending);
                     }
                 }
             })?;

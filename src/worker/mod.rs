@@ -33,7 +33,6 @@ use crate::tcp::{flags, Delivery, Segment, TcpConn};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 mod closed;
@@ -154,11 +153,19 @@ impl Worker {
         );
         let budget = memcap::Budget::new(&config.raw.memcap, config.raw.pipeline.workers);
         let (exporter, spare_events) = exporter;
+        let mut events = EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024);
+        events.observer = Some(config.observer.json());
+        events.sampling = config
+            .raw
+            .output
+            .elasticsearch
+            .as_ref()
+            .and_then(|e| e.sampling());
         Worker {
             id,
             config,
             flows: HashMap::with_hasher(crate::flow::fixed_state()),
-            events: EventBatch::with_capacity(EVENT_BATCH_BYTES + 64 * 1024),
+            events,
             exporter,
             spare_events,
             recycle,
@@ -286,6 +293,8 @@ impl Worker {
         );
         // The aggregator stays in this worker.
         self.events.aggregate = batch.aggregate.take();
+        self.events.observer.clone_from(&batch.observer);
+        self.events.sampling = batch.sampling;
         let sent = match self.exporter.try_send(batch) {
             Ok(()) => Ok(()),
             Err(crossbeam_channel::TrySendError::Full(b)) => {
@@ -552,6 +561,14 @@ impl Worker {
         };
         let flow: &mut Flow = flow;
         let dir = flow.dir(rec.side);
+        if let (None, Some(m)) = (flow.ctx.macs[dir.idx()], rec.mac) {
+            // The sender's address is the frame's source (bytes 6..12).
+            let (dst, src) = m.split_at(6);
+            flow.ctx.macs[dir.idx()] = src.try_into().ok();
+            if flow.ctx.macs[1 - dir.idx()].is_none() {
+                flow.ctx.macs[1 - dir.idx()] = dst.try_into().ok();
+            }
+        }
         flow.packets[dir.idx()] += 1;
         flow.bytes[dir.idx()] += u64::from(rec.wire_len);
         flow.last_ts = flow.last_ts.max(rec.ts);
@@ -837,12 +854,18 @@ fn gauge_name(id: usize) -> &'static str {
         .unwrap_or("flows.active_worker_other")
 }
 
-fn endpoint(w: &mut JsonWriter<'_>, key: &str, ep: (IpAddr, u16), packets: u64, bytes: u64) {
+fn endpoint(w: &mut JsonWriter<'_>, key: &str, f: &Flow, side: usize) {
+    let ep = if side == 0 {
+        f.ctx.client
+    } else {
+        f.ctx.server
+    };
     w.begin_obj(key);
     w.ip("ip", ep.0);
     w.u64("port", ep.1.into());
-    w.u64("packets", packets);
-    w.u64("bytes", bytes);
+    f.ctx.write_mac(w, side);
+    w.u64("packets", f.packets[side]);
+    w.u64("bytes", f.bytes[side]);
     w.end();
 }
 
@@ -887,6 +910,11 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
         w.begin_obj("event");
         w.ascii("kind", "event");
         w.ascii("category", "network");
+        if why == Report::Interim {
+            w.raw("type", br#"["connection"]"#);
+        } else {
+            w.raw("type", br#"["connection","end"]"#);
+        }
         w.ascii("dataset", "flow");
         w.str(
             "action",
@@ -906,14 +934,30 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
         if why == Report::Evicted {
             w.bool("evicted", true);
         }
+        // The decoder of the flow's transactions: not `network.protocol`,
+        // which transaction panels filter on (a flow is not a transaction).
+        if let Some(p) = f.protocol {
+            w.str("protocol", p.name());
+        }
+        if !f.ctx.vlan.is_empty() {
+            w.begin_arr("vlan");
+            for v in &f.ctx.vlan {
+                w.elem_u64((*v).into());
+            }
+            w.end_arr();
+        }
         w.end();
-        endpoint(w, "source", f.ctx.client, f.packets[0], f.bytes[0]);
-        endpoint(w, "destination", f.ctx.server, f.packets[1], f.bytes[1]);
-        f.ctx.write_endpoints(w, None);
-        f.ctx.write_network(w, f.protocol.map(|p| p.name()), |w| {
+        endpoint(w, "source", f, 0);
+        endpoint(w, "destination", f, 1);
+        f.ctx
+            .write_endpoints(w, None, &mut |w: &mut JsonWriter<'_>, i: usize| {
+                w.u64("bytes", f.bytes[i])
+            });
+        f.ctx.write_network(w, None, |w| {
             w.u64("bytes", f.bytes[0] + f.bytes[1]);
             w.u64("packets", f.packets[0] + f.packets[1]);
         });
+        f.ctx.write_related(w, None);
         if let Some(t) = &f.tcp {
             t.write_json(w);
         }

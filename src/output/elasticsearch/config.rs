@@ -79,7 +79,22 @@ pub struct ElasticsearchConfig {
     pub shards: u32,
     /// `index.number_of_replicas` in the template (0 on a single node).
     pub replicas: u32,
+    /// Also index the aggregator's per-interval summaries (per interval,
+    /// server group, server and protocol: counts, errors, bytes, the latency
+    /// histogram, and the whole mergeable record) into `summaries_index`.
+    pub summaries: bool,
+    /// Index name pattern of the summaries (times: the interval's start).
+    pub summaries_index: String,
+    /// Share of OK transactions faster than `sample_slow` whose events are
+    /// kept (1 keeps all); errors and slow ones are always kept, and the
+    /// summaries count what was left out. Applies to every output.
+    pub sample_ok: f64,
+    /// Transactions at least this long are always kept when sampling.
+    pub sample_slow: HumanDuration,
 }
+
+/// The default index pattern of summaries.
+pub const DEFAULT_SUMMARIES_INDEX: &str = "spanlens-summary-%{+yyyy.MM.dd}";
 
 impl Default for ElasticsearchConfig {
     fn default() -> Self {
@@ -110,6 +125,10 @@ impl Default for ElasticsearchConfig {
             template_name: "spanlens".into(),
             shards: 1,
             replicas: 1,
+            summaries: false,
+            summaries_index: DEFAULT_SUMMARIES_INDEX.into(),
+            sample_ok: 1.0,
+            sample_slow: HumanDuration::millis(500),
         }
     }
 }
@@ -236,6 +255,16 @@ pub struct ValidConfig {
 }
 
 impl ElasticsearchConfig {
+    /// The sampling policy, when `sample_ok` is below 1.
+    pub fn sampling(&self) -> Option<crate::event::Sampling> {
+        (self.sample_ok < 1.0).then(|| crate::event::Sampling {
+            keep: self.sample_ok,
+            slow_ns: self.sample_slow.nanos(),
+        })
+    }
+}
+
+impl ElasticsearchConfig {
     /// Checks every value; the error names the key (`output.elasticsearch.<key>`)
     /// and what to do.
     pub fn validate(&self) -> Result<ValidConfig, (String, String)> {
@@ -294,6 +323,23 @@ impl ElasticsearchConfig {
         }
         if self.shards == 0 {
             return Err((key("shards"), "must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.sample_ok) {
+            return Err((
+                key("sample_ok"),
+                format!(
+                    "{} is not a share: use 0 to 1 (0.1 keeps 10%)",
+                    self.sample_ok
+                ),
+            ));
+        }
+        let summaries_index =
+            IndexPattern::parse(&self.summaries_index).map_err(|m| (key("summaries_index"), m))?;
+        if self.summaries && summaries_index.wildcard() == index.wildcard() {
+            return Err((
+                key("summaries_index"),
+                "must differ from the events' index pattern (the mappings differ)".into(),
+            ));
         }
         Ok(ValidConfig {
             raw: self.clone(),

@@ -13,7 +13,7 @@
 use serde_json::{json, Value};
 
 /// Bumped whenever the mappings change, so a start-up replaces an older template.
-pub const TEMPLATE_VERSION: u64 = 1;
+pub const TEMPLATE_VERSION: u64 = 2;
 
 /// Which template API and field types the cluster supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,12 +126,16 @@ pub fn mappings(f: Flavor) -> Value {
         ],
         "properties": {
             "@timestamp": date(),
+            "observer": {"properties": {"name": keyword(), "hostname": keyword()}},
             "type": keyword(),
             "status": keyword(),
             "method": keyword(),
             "path": keyword(),
             "resource": keyword(),
-            "query": long_text(f),
+            // Packetbeat maps `query` as keyword: its dashboards rank it
+            // ("Most frequent MySQL queries", "HTTP status codes for the top queries").
+            "query": {"type": "keyword", "ignore_above": 8191,
+                      "fields": {"text": {"type": "text", "norms": false}}},
             "event": {"properties": {
                 "kind": keyword(), "category": keyword(), "dataset": keyword(),
                 "type": keyword(), "outcome": keyword(),
@@ -147,7 +151,11 @@ pub fn mappings(f: Flavor) -> Value {
                 "bytes": long(), "packets": long(), "vlan": long(),
                 "forwarded_ip": ip()
             }},
-            "flow": {"properties": {"id": keyword(), "final": {"type": "boolean"}}},
+            "flow": {"properties": {
+                "id": keyword(), "final": {"type": "boolean"}, "evicted": {"type": "boolean"},
+                "vlan": long(), "protocol": keyword()
+            }},
+            "related": {"properties": {"ip": ip()}},
             "error": {"properties": {"message": {"type": "text", "norms": false}}},
             "transaction": {"properties": {
                 "request_us": long(), "wait_us": long(), "transfer_us": long(),
@@ -156,7 +164,7 @@ pub fn mappings(f: Flavor) -> Value {
             "url": {"properties": {
                 "full": long_text(f), "original": long_text(f),
                 "scheme": keyword(), "domain": keyword(), "port": long(),
-                "path": keyword(), "query": keyword()
+                "path": keyword(), "query": keyword(), "extension": keyword()
             }},
             "http": {"properties": {
                 "version": keyword(),

@@ -498,6 +498,9 @@ pub(crate) fn emit(
         }
         if !p.path.is_empty() {
             w.bytes_lossy("path", p.path);
+            if let Some(ext) = url_extension(p.path) {
+                w.bytes_lossy("extension", ext);
+            }
         }
         if sc.has_query && !sc.query.is_empty() {
             w.bytes_lossy("query", &sc.query);
@@ -527,6 +530,16 @@ pub(crate) fn emit(
         w.bytes_lossy("path", p.path);
     });
     sc.host = host_buf;
+}
+
+/// ECS `url.extension`: what follows the last `.` of the path's last
+/// segment, without the dot (`/a/b.tar.gz` gives `gz`); none when that
+/// segment has no dot, ends in one, or the extension is implausibly long.
+pub fn url_extension(path: &[u8]) -> Option<&[u8]> {
+    let last = path.rsplit(|b| *b == b'/').next()?;
+    let dot = last.iter().rposition(|b| *b == b'.')?;
+    let ext = &last[dot + 1..];
+    (dot > 0 && !ext.is_empty() && ext.len() <= 16).then_some(ext)
 }
 
 #[cfg(test)]

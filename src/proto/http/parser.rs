@@ -208,6 +208,15 @@ impl Head {
     /// (too large) still yields whatever its first line gave.
     pub fn parse_request(&mut self, partial: bool) -> Result<(), ParseError> {
         self.reset_fields();
+        if self.fast_request() {
+            return self.index_headers();
+        }
+        self.parse_request_httparse(partial)
+    }
+
+    /// [`Head::parse_request`] with httparse alone.
+    fn parse_request_httparse(&mut self, partial: bool) -> Result<(), ParseError> {
+        self.reset_fields();
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut []);
         let res =
@@ -258,6 +267,16 @@ impl Head {
     /// Parses `raw` as a response head (see [`Head::parse_request`]).
     pub fn parse_response(&mut self, partial: bool) -> Result<(), ParseError> {
         self.reset_fields();
+        if self.fast_response() {
+            self.lowercase_reason();
+            return self.index_headers();
+        }
+        self.parse_response_httparse(partial)
+    }
+
+    /// [`Head::parse_response`] with httparse alone.
+    fn parse_response_httparse(&mut self, partial: bool) -> Result<(), ParseError> {
+        self.reset_fields();
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut []);
         let res =
@@ -278,6 +297,11 @@ impl Head {
             self.headers
                 .push((Span::of(base, h.name.as_bytes()), Span::of(base, h.value)));
         }
+        self.lowercase_reason();
+        self.index_headers()
+    }
+
+    fn lowercase_reason(&mut self) {
         let r = self.reason;
         if let Some(b) = self
             .raw
@@ -285,7 +309,94 @@ impl Head {
         {
             b.make_ascii_lowercase();
         }
-        self.index_headers()
+    }
+
+    /// The common head, parsed without httparse: a request line of one
+    /// token, one space, an ASCII target, one space and `HTTP/1.0` or
+    /// `HTTP/1.1`, then header lines `token:value` with CRLF line ends and
+    /// no control bytes, up to the empty line. Anything else (bare LF,
+    /// tabs, obs-fold, extra spaces, obs-text in the start line, invalid
+    /// bytes, too many fields) returns `false` and httparse decides, so
+    /// the result is always the one httparse gives.
+    fn fast_request(&mut self) -> bool {
+        let b: &[u8] = &self.raw;
+        let mut i = 0;
+        while i < b.len() && TCHAR[b[i] as usize] {
+            i += 1;
+        }
+        if i == 0 || b.get(i) != Some(&b' ') {
+            return false;
+        }
+        let method = Span {
+            start: 0,
+            len: i as u32,
+        };
+        let t = i + 1;
+        let mut j = t;
+        while j < b.len() && (b'!'..=b'~').contains(&b[j]) {
+            j += 1;
+        }
+        if j == t || b.get(j) != Some(&b' ') {
+            return false;
+        }
+        let Some(minor) = version_crlf(b, j + 1) else {
+            return false;
+        };
+        self.method = method;
+        self.target = Span {
+            start: t as u32,
+            len: (j - t) as u32,
+        };
+        self.minor = minor;
+        fast_headers(&self.raw, j + 11, &mut self.headers)
+    }
+
+    /// [`Head::fast_request`] for a status line: `HTTP/1.d NNN`, then a
+    /// space and a reason of visible ASCII and spaces (not starting with a
+    /// blank), or the line end.
+    fn fast_response(&mut self) -> bool {
+        let b: &[u8] = &self.raw;
+        if b.len() < 14 || !b.starts_with(b"HTTP/1.") || b[8] != b' ' {
+            return false;
+        }
+        let minor = match b[7] {
+            b'0' => 0,
+            b'1' => 1,
+            _ => return false,
+        };
+        let code = &b[9..12];
+        if !code.iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+        let status = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+        let (reason, next) = match b[12] {
+            b'\r' if b[13] == b'\n' => (Span { start: 12, len: 0 }, 14),
+            b' ' => {
+                let s = 13;
+                let mut k = s;
+                while k < b.len() && (b' '..=b'~').contains(&b[k]) {
+                    k += 1;
+                }
+                if b.get(k) != Some(&b'\r')
+                    || b.get(k + 1) != Some(&b'\n')
+                    || (k > s && b[s] == b' ')
+                {
+                    return false;
+                }
+                (
+                    Span {
+                        start: s as u32,
+                        len: (k - s) as u32,
+                    },
+                    k + 2,
+                )
+            }
+            _ => return false,
+        };
+        self.minor = minor;
+        self.status = status;
+        self.reason = reason;
+        fast_headers(&self.raw, next, &mut self.headers)
     }
 
     fn reset_fields(&mut self) {
@@ -393,6 +504,118 @@ impl Head {
             Some(n) => Framing::Length(n),
             None => Framing::Close,
         })
+    }
+}
+
+/// Token bytes (RFC 9110 section 5.6.2), as httparse accepts them.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        i += 1;
+    }
+    t
+};
+
+/// `HTTP/1.0` or `HTTP/1.1` and CRLF at `b[at..]`: the minor version.
+fn version_crlf(b: &[u8], at: usize) -> Option<u8> {
+    let v = b.get(at..at + 10)?;
+    if &v[..7] != b"HTTP/1." || &v[8..] != b"\r\n" {
+        return None;
+    }
+    match v[7] {
+        b'0' => Some(0),
+        b'1' => Some(1),
+        _ => None,
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit of each byte of `x` that is below 0x20 or is 0x7f (exact, no
+/// carries between bytes; bytes from 0x80 are obs-text and pass).
+fn ctl_mask(x: u64) -> u64 {
+    let below = !(((x & !HI) + LO * 0x60) | x) & HI;
+    let y = x ^ (LO * 0x7f);
+    let del = !(((y & !HI) + !HI) | y) & HI;
+    below | del
+}
+
+/// Offset from `at` of the first control byte (below 0x20 or 0x7f) in `b`.
+fn first_ctl(b: &[u8], at: usize) -> Option<usize> {
+    let mut i = at;
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        let m = ctl_mask(x);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    (i..b.len()).find(|&k| b[k] < 0x20 || b[k] == 0x7f)
+}
+
+/// Header lines from `at` to the empty line, each `token:value CRLF` with
+/// no control byte but the line end (no tab either); the value without
+/// the spaces around it, as httparse gives it. `false` when a line is not
+/// of that shape, or past [`MAX_HEADERS`] fields.
+fn fast_headers(b: &[u8], mut at: usize, out: &mut Vec<(Span, Span)>) -> bool {
+    loop {
+        if b.get(at) == Some(&b'\r') {
+            return b.get(at + 1) == Some(&b'\n');
+        }
+        let mut c = at;
+        while c < b.len() && TCHAR[b[c] as usize] {
+            c += 1;
+        }
+        if c == at || b.get(c) != Some(&b':') || out.len() == MAX_HEADERS {
+            return false;
+        }
+        let Some(end) = first_ctl(b, c + 1) else {
+            return false;
+        };
+        if b[end] != b'\r' || b.get(end + 1) != Some(&b'\n') {
+            return false;
+        }
+        let mut vs = c + 1;
+        while vs < end && b[vs] == b' ' {
+            vs += 1;
+        }
+        let mut ve = end;
+        while ve > vs && b[ve - 1] == b' ' {
+            ve -= 1;
+        }
+        out.push((
+            Span {
+                start: at as u32,
+                len: (c - at) as u32,
+            },
+            Span {
+                start: vs as u32,
+                len: (ve - vs) as u32,
+            },
+        ));
+        at = end + 2;
     }
 }
 
@@ -1266,6 +1489,144 @@ mod tests {
         assert_eq!(h.find("x-thing"), Some(&b"A"[..]));
         assert_eq!(h.response_framing(false, false), Ok(Framing::Length(5)));
         assert_eq!(h.response_framing(true, false), Ok(Framing::None));
+    }
+
+    /// Every parsed field of a head, as bytes, for comparing two parses.
+    fn fields(h: &Head) -> String {
+        let hdrs: Vec<_> = h
+            .headers
+            .iter()
+            .map(|(n, v)| (n.get(&h.raw).to_vec(), v.get(&h.raw).to_vec()))
+            .collect();
+        format!(
+            "{:?} {:?} {} {} {:?} {:?} {:?} {} {} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            h.method(),
+            h.target(),
+            h.minor,
+            h.status,
+            h.reason.get(&h.raw),
+            hdrs,
+            h.content_length,
+            h.bad_content_length,
+            h.transfer_encoding,
+            h.chunked,
+            h.expect_continue,
+            h.host,
+            h.user_agent,
+            h.referer,
+            h.content_type,
+            h.content_encoding,
+            h.authorization,
+            h.raw,
+        )
+    }
+
+    /// The fast path and httparse alone give the same head (fields, errors
+    /// and the lower-cased buffer) on common and on odd heads; the odd ones
+    /// go to httparse.
+    #[test]
+    fn fast_path_and_httparse_agree() {
+        let requests: &[&[u8]] = &[
+            GET_HEAD,
+            b"GET / HTTP/1.0\r\n\r\n",
+            b"POST /a?b=c HTTP/1.1\r\nHost: h:8080\r\nContent-Length:  12  \r\nContent-Type: application/x-www-form-urlencoded\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\r\nEmpty:\r\nSpaces:   \r\n\r\n",
+            b"PUT /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nExpect: 100-continue\r\nAUTHORIZATION: Basic dXNlcjpwYXNz\r\nReferer: http://r/\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"GET  /  HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\n\n",
+            b"GET / HTTP/1.1\r\nHost:\ta\t\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost : a\r\nUser-Agent: u\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad\x01: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\x01b\r\nUser-Agent: u\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\x7fb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\xc3\xa9\r\n\r\n",
+            b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /\xe2 HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.2\r\n\r\n",
+            b"GET / HTTP/2.0\r\n\r\n",
+            b"G(T / HTTP/1.1\r\n\r\n",
+            b"\r\nGET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\n folded: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: x\ry\r\n\r\n",
+            b"GET / HTTP/1.1\r\n:x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY",
+        ];
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..MAX_HEADERS {
+            many.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
+        }
+        let mut too_many = many.clone();
+        too_many.extend_from_slice(b"Last: v\r\n\r\n");
+        many.extend_from_slice(b"\r\n");
+        let mut all: Vec<Vec<u8>> = requests.iter().map(|r| r.to_vec()).collect();
+        all.push(many);
+        all.push(too_many);
+        for raw in &all {
+            for partial in [false, true] {
+                let mut fast = Head {
+                    raw: raw.clone(),
+                    ..Head::default()
+                };
+                let mut slow = fast.clone();
+                let a = fast.parse_request(partial);
+                let b = slow.parse_request_httparse(partial);
+                let what = String::from_utf8_lossy(raw);
+                assert_eq!(a, b, "{what:?}");
+                assert_eq!(fields(&fast), fields(&slow), "{what:?}");
+            }
+        }
+        let responses: &[&[u8]] = &[
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n",
+            b"HTTP/1.0 404 Not Found\r\nConnection: close\r\n\r\n",
+            b"HTTP/1.1 204\r\n\r\n",
+            b"HTTP/1.1 204 \r\n\r\n",
+            b"HTTP/1.1 200  OK\r\n\r\n",
+            b"HTTP/1.1  200 OK\r\n\r\n",
+            b"HTTP/1.1 200 \xc3\xa9\r\n\r\n",
+            b"HTTP/1.1 200 O\tK\r\n\r\n",
+            b"HTTP/1.1 2x0 OK\r\n\r\n",
+            b"HTTP/1.2 200 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n",
+            b"HTTP/1.1 200 OK\nContent-Length: 1\n\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n",
+            b"HTTP/1.1 200 OK\r\nA\x01: 1\r\nContent-Length: 2\r\n\r\n",
+        ];
+        for raw in responses {
+            for partial in [false, true] {
+                let mut fast = Head {
+                    raw: raw.to_vec(),
+                    ..Head::default()
+                };
+                let mut slow = fast.clone();
+                let a = fast.parse_response(partial);
+                let b = slow.parse_response_httparse(partial);
+                let what = String::from_utf8_lossy(raw);
+                assert_eq!(a, b, "{what:?}");
+                assert_eq!(fields(&fast), fields(&slow), "{what:?}");
+            }
+        }
+    }
+
+    /// The control-byte search finds exactly the bytes below 0x20 and 0x7f
+    /// at every offset, and nothing else.
+    #[test]
+    fn control_byte_search_is_exact() {
+        for bad in (0u8..0x20).chain([0x7f]) {
+            for at in 0..20 {
+                let mut v = vec![b'a'; 20];
+                v.extend_from_slice(&[0x80, 0xff, b' ', b'~']);
+                v[at] = bad;
+                assert_eq!(first_ctl(&v, 0), Some(at), "{bad:#x} at {at}");
+            }
+        }
+        let clean: Vec<u8> = (0x20u8..0x7f).chain(0x80..=0xff).collect();
+        for at in 0..clean.len() {
+            assert_eq!(first_ctl(&clean, at), None);
+        }
     }
 
     #[test]

@@ -419,8 +419,8 @@ impl MongodbSession {
                 code: resp
                     .and_then(|r| r.error_code)
                     .map_or(Code::None, |c| Code::Num(c as u32)),
-                method: req.map(|r| r.method.as_str()),
-                resource: req.map(|r| r.resource.as_str()),
+                method: req.map(|r| r.method.as_bytes()),
+                resource: req.map(|r| r.resource.as_bytes()),
                 ..TxDetail::default()
             },
             ..common::transaction("mongodb", p.map(|p| &p.leg), r.map(|r| &r.leg))

@@ -938,12 +938,14 @@ impl MysqlSession {
             response_bytes: tx.response_bytes,
             error,
             real_client_ip: None,
+            action: None,
             detail: TxDetail {
                 code: tx.error_code.map_or(Code::None, |c| Code::Num(c.into())),
                 method: Some(tx.method.as_bytes()),
                 resource: tx.query.as_deref().map(str::as_bytes),
                 ..TxDetail::default()
             },
+            ..Transaction::default()
         };
         let cfg = &self.cfg;
         let path = path_of(&tx, self.database.as_deref());

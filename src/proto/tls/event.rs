@@ -10,14 +10,22 @@ use crate::proto::common::errors;
 use crate::proto::{Dir, TxSink};
 use crate::time::SECOND;
 
-fn hex(b: &[u8]) -> String {
+/// `"k":"<hex of b>"` (hex digits need no escaping: written as they are).
+fn hex_field(w: &mut JsonWriter<'_>, k: &str, b: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(DIGITS[usize::from(x >> 4)] as char);
-        s.push(DIGITS[usize::from(x & 15)] as char);
+    let mut stack = [0u8; 64];
+    let mut heap = Vec::new();
+    let out: &mut [u8] = if b.len() <= 32 {
+        &mut stack[..b.len() * 2]
+    } else {
+        heap.resize(b.len() * 2, 0);
+        &mut heap
+    };
+    for (i, &x) in b.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(x >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(x & 15)];
     }
-    s
+    w.bytes_lossy(k, out);
 }
 
 /// An array element: the name when known, else `(unknown:0x....)`.
@@ -59,7 +67,9 @@ pub fn emit(cfg: &TlsConfig, h: &Handshake, out: &mut TxSink<'_>) {
         response_bytes: h.bytes[1],
         error,
         real_client_ip: None,
+        action: None,
         detail: Default::default(),
+        ..Transaction::default()
     };
     out.emit(&tx, |w| {
         w.begin_obj("tls");
@@ -74,7 +84,10 @@ fn write_tls(cfg: &TlsConfig, h: &Handshake, established: bool, w: &mut JsonWrit
         w.ascii("version_protocol", p);
     }
     if let Some(sh) = &h.server {
-        w.str("cipher", &names::cipher_or_unknown(sh.cipher));
+        match names::cipher(sh.cipher) {
+            Some(n) => w.str("cipher", n),
+            None => w.str("cipher", &names::cipher_or_unknown(sh.cipher)),
+        }
         if let Some(p) = &sh.alpn {
             w.bytes_lossy("next_protocol", p);
         }
@@ -90,8 +103,8 @@ fn write_tls(cfg: &TlsConfig, h: &Handshake, established: bool, w: &mut JsonWrit
         if let Some(sni) = ch.server_names.first() {
             w.str("server_name", sni);
         }
-        w.str("ja3", &fingerprint::ja3(ch));
-        w.str("ja4", &fingerprint::ja4(ch));
+        w.bytes_lossy("ja3", fingerprint::ja3_fixed(ch).as_str().as_bytes());
+        w.bytes_lossy("ja4", fingerprint::ja4_fixed(ch).as_str().as_bytes());
         w.begin_arr("supported_ciphers");
         for &c in &ch.ciphers {
             match c {
@@ -107,7 +120,7 @@ fn write_tls(cfg: &TlsConfig, h: &Handshake, established: bool, w: &mut JsonWrit
 
     w.begin_obj("server");
     if let Some(sh) = &h.server {
-        w.str("ja3s", &fingerprint::ja3s(sh));
+        w.bytes_lossy("ja3s", fingerprint::ja3s_fixed(sh).as_str().as_bytes());
     }
     write_certs(cfg, &h.server_certs, w);
     w.end();
@@ -235,9 +248,9 @@ fn write_detailed(cfg: &TlsConfig, h: &Handshake, w: &mut JsonWriter<'_>) {
     if let Some(ch) = &h.client {
         w.begin_obj("client_hello");
         w.str("version", &names::version_dotted(ch.version));
-        w.str("random", &hex(&ch.random));
+        hex_field(w, "random", &ch.random);
         if !ch.session_id.is_empty() {
-            w.str("session_id", &hex(&ch.session_id));
+            hex_field(w, "session_id", &ch.session_id);
         }
         str_list(
             w,
@@ -260,9 +273,7 @@ fn write_detailed(cfg: &TlsConfig, h: &Handshake, w: &mut JsonWriter<'_>) {
             str_list(
                 w,
                 "application_layer_protocol_negotiation",
-                ch.alpn
-                    .iter()
-                    .map(|p| String::from_utf8_lossy(p).into_owned()),
+                ch.alpn.iter().map(|p| String::from_utf8_lossy(p)),
             );
         }
         if !ch.point_formats.is_empty() {
@@ -273,7 +284,7 @@ fn write_detailed(cfg: &TlsConfig, h: &Handshake, w: &mut JsonWriter<'_>) {
             );
         }
         if !ch.server_names.is_empty() {
-            str_list(w, "server_name_indication", ch.server_names.iter().cloned());
+            str_list(w, "server_name_indication", ch.server_names.iter());
         }
         if let Some(n) = ch.session_ticket {
             w.str("session_ticket", if n == 0 { "" } else { "present" });
@@ -313,9 +324,9 @@ fn write_detailed(cfg: &TlsConfig, h: &Handshake, w: &mut JsonWriter<'_>) {
     if let Some(sh) = &h.server {
         w.begin_obj("server_hello");
         w.str("version", &names::version_dotted(sh.version));
-        w.str("random", &hex(&sh.random));
+        hex_field(w, "random", &sh.random);
         if !sh.session_id.is_empty() {
-            w.str("session_id", &hex(&sh.session_id));
+            hex_field(w, "session_id", &sh.session_id);
         }
         w.str(
             "selected_compression_method",
