@@ -861,7 +861,19 @@ fn write_response(w: &mut JsonWriter<'_>, r: &Response<'_>) {
                     let k = rd.string()?;
                     let keep = usize::from(i) < MAX_SUPPORTED;
                     if keep {
-                        w.begin_arr(&String::from_utf8_lossy(k));
+                        // A key from the wire: JsonWriter does not escape
+                        // keys, so characters that would need it become `_`.
+                        let key: String = String::from_utf8_lossy(k)
+                            .chars()
+                            .map(|c| {
+                                if c.is_control() || c == '"' || c == '\\' {
+                                    '_'
+                                } else {
+                                    c
+                                }
+                            })
+                            .collect();
+                        w.begin_arr(&key);
                     }
                     let mut j = 0;
                     rd.string_list(|s| {

@@ -685,3 +685,16 @@ fn bad_settings_are_named() {
     assert_eq!(bad.validate().unwrap_err().0, "compressor");
     assert!(cfg().validate().is_ok());
 }
+
+#[test]
+fn supported_keys_from_the_wire_are_valid_json() {
+    // Found by the cassandra fuzz target: a SUPPORTED key with a control
+    // byte made the event invalid JSON (keys are not escaped).
+    let mut sup = 1u16.to_be_bytes().to_vec();
+    sup.extend_from_slice(&string(b"A\x1f\"\\B"));
+    sup.extend_from_slice(&1u16.to_be_bytes());
+    sup.extend_from_slice(&string(b"v\x01"));
+    let ev = run(&[resp(frame(4, true, 0, 0, op::SUPPORTED, &sup))]).events();
+    let s = &cass(&ev[0])["response"]["supported"];
+    assert_eq!(s["A___B"][0], "v\u{1}");
+}
