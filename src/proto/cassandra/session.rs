@@ -876,15 +876,17 @@ fn write_response(w: &mut JsonWriter<'_>, r: &Response<'_>) {
                         w.begin_arr(&key);
                     }
                     let mut j = 0;
-                    rd.string_list(|s| {
+                    let listed = rd.string_list(|s| {
                         if keep && j < MAX_SUPPORTED {
                             w.elem_str(&String::from_utf8_lossy(s));
                         }
                         j += 1;
-                    })?;
+                    });
+                    // Closed even when the list is cut short.
                     if keep {
                         w.end_arr();
                     }
+                    listed?;
                 }
                 Some(())
             })();
