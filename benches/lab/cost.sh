@@ -127,6 +127,8 @@ role() {
         echo worker
     elif grep -q 'spanlens::output::Output>::write\|spanlens::pipeline::export_loop\|spanlens::pipeline::idle_and_publish' "$1"; then
         echo exporter
+    elif grep -qx 'thread: 1' "$1"; then
+        echo capture # the pipeline reads packets in the thread that starts it
     else
         echo other
     fi
