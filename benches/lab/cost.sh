@@ -28,7 +28,8 @@
 # (benches/lab/make-captures.sh); http_wrk_small and redis_plain are cut to
 # their first 100,000 packets (an existing NAME_100k.pcap is used, else the
 # cut is made in a temporary directory) unless --full. About 2 minutes
-# with the cuts on a 2-core machine, about 5 with --full.
+# with the cuts on a quiet 2-core machine, about 5 with --full (16 with
+# --full at a load average of 25).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,7 +42,7 @@ KEEP=""
 CAPS=()
 
 die() { echo "cost.sh: $*" >&2; exit 1; }
-usage() { sed -n '/^# Usage:/,/^# with the cuts/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '/^# Usage:/,/^# --full at a load/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
     case "$1" in
@@ -64,13 +65,6 @@ done
 
 command -v valgrind >/dev/null || die "valgrind not installed: apt-get install valgrind"
 command -v tcpdump >/dev/null || die "tcpdump not installed: apt-get install tcpdump"
-
-if [[ -z $BIN ]]; then
-    command -v cargo >/dev/null || die "cargo not found (or pass --bin PATH)"
-    (cd "$ROOT" && cargo build --release --bin spanlens -q) || die "cargo build --release --bin spanlens failed"
-    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spanlens"
-fi
-[[ -x $BIN ]] || die "no spanlens binary at $BIN"
 
 WORK="$(mktemp -d /tmp/spanlens-cost.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
@@ -99,6 +93,14 @@ fi
 for f in "${CAPS[@]}"; do
     [[ -r $f ]] || die "cannot read capture $f"
 done
+
+if [[ -z $BIN ]]; then
+    command -v cargo >/dev/null || die "cargo not found (or pass --bin PATH)"
+    echo "cost.sh: cargo build --release --bin spanlens" >&2
+    (cd "$ROOT" && cargo build --release --bin spanlens -q) || die "cargo build --release --bin spanlens failed"
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spanlens"
+fi
+[[ -x $BIN ]] || die "no spanlens binary at $BIN"
 
 # stat FILE SECTION KEY: one counter of a `--stats-json` file (pretty JSON,
 # sections of flat "key": number lines); 0 when absent.
