@@ -18,7 +18,8 @@
 //!    in-process libpcap read, then `flows` (`flows.analysis = "flows"`),
 //!    `reassembly` (`"tcp"`: TCP reassembly and metrics, no decoders) and
 //!    `full`,
-//!    with 1 and 2 workers (`SPANLENS_BENCH_WORKERS`, default `1,2`).
+//!    with 1 and 2 workers (`SPANLENS_BENCH_WORKERS`, default `1,2`;
+//!    `SPANLENS_BENCH_MODES=full` keeps only the last).
 //!
 //! Captures: every `*.pcap`/`*.pcapng` in `SPANLENS_BENCH_DIR` (default
 //! `benches/captures/`, made by `benches/lab/make-captures.sh`; a
@@ -362,7 +363,7 @@ fn target_table(caps: &[PathBuf], runs: usize, workers: usize) {
 }
 
 /// Table 2: the pipeline's modes with 1 and 2 workers, best of `runs`.
-fn modes_table(caps: &[PathBuf], runs: usize, workers: &[usize]) {
+fn modes_table(caps: &[PathBuf], runs: usize, workers: &[usize], modes: &str) {
     let flow_only = std::env::temp_dir().join("spanlens-bench-flow-only.toml");
     let tcp_only = std::env::temp_dir().join("spanlens-bench-tcp-only.toml");
     let written = std::fs::write(&flow_only, "[flows]\nanalysis = \"flows\"\n")
@@ -416,6 +417,9 @@ fn modes_table(caps: &[PathBuf], runs: usize, workers: &[usize]) {
                 ("reassembly", Some(tcp_only.as_path())),
                 ("full", None),
             ] {
+                if !modes.split(',').any(|m| m.trim() == mode) {
+                    continue;
+                }
                 let r = best(runs, || spanlens(cap, w, cfg), |r| r.secs);
                 row(mode, w, r.secs, r.cpu, r.events, r.peak_rss);
             }
@@ -454,6 +458,13 @@ fn main() {
         );
     }
     if tables.contains("modes") {
-        modes_table(&caps, env_or("SPANLENS_BENCH_MODE_RUNS", 2), &workers);
+        let modes = std::env::var("SPANLENS_BENCH_MODES")
+            .unwrap_or_else(|_| "flows,reassembly,full".into());
+        modes_table(
+            &caps,
+            env_or("SPANLENS_BENCH_MODE_RUNS", 2),
+            &workers,
+            &modes,
+        );
     }
 }
