@@ -57,7 +57,7 @@ fake_pid=""
 say() { echo "es-ingest.sh: $*" >&2; }
 
 cleanup() {
-    [[ -n "$fake_pid" ]] && kill "$fake_pid" 2>/dev/null || true
+    if [[ -n "$fake_pid" ]]; then kill "$fake_pid" 2>/dev/null || true; fi
     if [[ -n "${ES:-}" ]]; then
         curl -s -o /dev/null -X DELETE "$ES/$PREFIX-*" || true
         curl -s -o /dev/null -X DELETE "$ES/_index_template/$PREFIX" || true
