@@ -14,21 +14,22 @@
 //! Every bound is configurable ([`AggConfig`], `[report]` section) and
 //! counted in [`Bounds`] when hit.
 
+mod clients;
+mod hist;
 pub mod summary;
+
+pub use clients::Clients;
+pub use hist::{Hist, SmallHist};
 
 pub use summary::{Code, FlowSummary, TcpSummary, TxSummary};
 
 use crate::event::AggHint;
 
 use ahash::AHashMap;
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// Latency histograms hold microseconds up to one hour.
-const HIST_MAX_US: u64 = 3_600_000_000;
 
 /// Bounds of the aggregator (`[report]` section).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -112,235 +113,6 @@ pub struct Key {
     pub server: Arc<str>,
     /// Protocol (`http`, `mysql`, `redis`, or the transport for flows).
     pub proto: Arc<str>,
-}
-
-/// A latency histogram in microseconds (HdrHistogram, 2 significant
-/// digits), serialised as its non-empty buckets.
-///
-/// The hot path only bumps a counter: values are counted in HdrHistogram's
-/// own bucket layout (the index arithmetic of `hdrhistogram` for these
-/// bounds, tested value by value against the crate), and the crate's
-/// `Histogram` is built from the counts when a figure is asked for
-/// ([`Hist::hdr`]). Recording through the crate cost about 60
-/// instructions a value, three values a transaction.
-#[derive(Debug, Clone, Default)]
-pub struct Hist {
-    /// Counts by HdrHistogram index (empty until the first value).
-    counts: Vec<u32>,
-    /// Values recorded.
-    total: u64,
-}
-
-/// `hdrhistogram`'s layout for 1 to [`HIST_MAX_US`] at 2 significant
-/// digits: 256 sub-buckets (half of them per bucket past the first).
-const SUB_BUCKET_MAGNITUDE: u32 = 8;
-const SUB_BUCKET_HALF_MAGNITUDE: u32 = SUB_BUCKET_MAGNITUDE - 1;
-const SUB_BUCKET_MASK: u64 = (1 << SUB_BUCKET_MAGNITUDE) - 1;
-
-/// The HdrHistogram counts index of `v` (1 ..= [`HIST_MAX_US`]).
-#[inline(always)]
-const fn hdr_index(v: u64) -> usize {
-    let bucket = (64 - SUB_BUCKET_MAGNITUDE) - (v | SUB_BUCKET_MASK).leading_zeros();
-    let sub = (v >> bucket) as usize;
-    ((bucket as usize + 1) << SUB_BUCKET_HALF_MAGNITUDE) + sub - (1 << SUB_BUCKET_HALF_MAGNITUDE)
-}
-
-/// The lowest value counted at index `i`.
-const fn hdr_value(i: usize) -> u64 {
-    let half = 1usize << SUB_BUCKET_HALF_MAGNITUDE;
-    let bucket = (i >> SUB_BUCKET_HALF_MAGNITUDE) as i64 - 1;
-    let mut sub = (i & (half - 1)) + half;
-    let bucket = if bucket < 0 {
-        sub -= half;
-        0
-    } else {
-        bucket as u32
-    };
-    (sub as u64) << bucket
-}
-
-/// Length of the counts.
-const HIST_LEN: usize = hdr_index(HIST_MAX_US) + 1;
-
-impl Hist {
-    /// Records one value (clamped into range).
-    #[inline(always)]
-    pub fn record(&mut self, us: u64) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; HIST_LEN];
-        }
-        let i = hdr_index(us.clamp(1, HIST_MAX_US));
-        if let Some(c) = self.counts.get_mut(i) {
-            *c = c.saturating_add(1);
-        }
-        self.total += 1;
-    }
-
-    /// Adds `n` at the bucket of `value`.
-    pub fn record_n(&mut self, value: u64, n: u32) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; HIST_LEN];
-        }
-        let i = hdr_index(value.clamp(1, HIST_MAX_US));
-        if let Some(c) = self.counts.get_mut(i) {
-            *c = c.saturating_add(n);
-        }
-        self.total += u64::from(n);
-    }
-
-    /// Adds another histogram.
-    pub fn add(&mut self, o: &Hist) {
-        if o.counts.is_empty() {
-            return;
-        }
-        if self.counts.is_empty() {
-            self.counts = vec![0; HIST_LEN];
-        }
-        for (a, b) in self.counts.iter_mut().zip(&o.counts) {
-            *a = a.saturating_add(*b);
-        }
-        self.total += o.total;
-    }
-
-    /// Number of values.
-    pub fn len(&self) -> u64 {
-        self.total
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
-    }
-
-    /// The counts as an `hdrhistogram` histogram (what every figure is
-    /// computed with).
-    pub fn hdr(&self) -> Histogram<u32> {
-        let mut h = Histogram::new_with_bounds(1, HIST_MAX_US, 2).expect("static histogram bounds");
-        for (i, &n) in self.counts.iter().enumerate() {
-            if n > 0 {
-                let _ = h.record_n(hdr_value(i), n);
-            }
-        }
-        h
-    }
-
-    /// The non-empty buckets as `(highest value of the bucket, count)`,
-    /// lowest first: `hdrhistogram`'s `iter_recorded` with
-    /// `value_iterated_to`, without building the histogram.
-    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(i, &n)| (hdr_highest(hdr_value(i)), u64::from(n)))
-    }
-
-    /// The value at quantile `q` (0 when empty): `hdrhistogram`'s
-    /// `value_at_quantile` over the same counts.
-    pub fn q(&self, q: f64) -> u64 {
-        if self.is_empty() {
-            return 0;
-        }
-        let quantile = if q > 1.0 { 1.0 } else { q };
-        let want = ((quantile * self.total as f64).ceil() as u64).max(1);
-        let mut seen = 0u64;
-        for (i, &n) in self.counts.iter().enumerate() {
-            seen += u64::from(n);
-            if seen >= want {
-                let v = hdr_value(i);
-                return if quantile == 0.0 { v } else { hdr_highest(v) };
-            }
-        }
-        0
-    }
-}
-
-/// The highest value in the bucket of `v`.
-const fn hdr_highest(v: u64) -> u64 {
-    let bucket = (64 - SUB_BUCKET_MAGNITUDE) - (v | SUB_BUCKET_MASK).leading_zeros();
-    v.saturating_add(1 << bucket) - 1
-}
-
-impl Serialize for Hist {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let v: Vec<(u64, u64)> = self.buckets().collect();
-        v.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Hist {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v: Vec<(u64, u64)> = Vec::deserialize(d)?;
-        let mut h = Hist::default();
-        for (value, n) in v {
-            h.record_n(value, u32::try_from(n).unwrap_or(u32::MAX));
-        }
-        Ok(h)
-    }
-}
-
-/// A small sparse latency histogram for heavy-hitter entries: log buckets
-/// with 8 per octave (about 9% wide), stored as `(bucket, count)` pairs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SmallHist(pub Vec<(u16, u32)>);
-
-impl SmallHist {
-    fn bucket(us: u64) -> u16 {
-        if us < 8 {
-            return us as u16;
-        }
-        let octave = 63 - us.leading_zeros() as u64; // >= 3
-        let sub = (us >> (octave - 3)) & 7;
-        ((octave - 2) * 8 + sub) as u16
-    }
-
-    /// The upper edge of a bucket, microseconds.
-    pub fn upper(b: u16) -> u64 {
-        let b = u64::from(b);
-        if b < 8 {
-            return b;
-        }
-        let octave = b / 8 + 2;
-        let sub = b % 8;
-        ((8 + sub + 1) << (octave - 3)) - 1
-    }
-
-    /// Records one value.
-    #[inline]
-    pub fn record(&mut self, us: u64) {
-        self.record_n(Self::bucket(us), 1);
-    }
-
-    fn record_n(&mut self, b: u16, n: u32) {
-        match self.0.binary_search_by_key(&b, |e| e.0) {
-            Ok(i) => self.0[i].1 = self.0[i].1.saturating_add(n),
-            Err(i) => self.0.insert(i, (b, n)),
-        }
-    }
-
-    /// Adds another.
-    pub fn add(&mut self, o: &SmallHist) {
-        for &(b, n) in &o.0 {
-            self.record_n(b, n);
-        }
-    }
-
-    /// The upper edge of the bucket holding quantile `q` (0 when empty).
-    pub fn q(&self, q: f64) -> u64 {
-        let total: u64 = self.0.iter().map(|e| u64::from(e.1)).sum();
-        if total == 0 {
-            return 0;
-        }
-        let want = ((q * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for &(b, n) in &self.0 {
-            seen += u64::from(n);
-            if seen >= want {
-                return Self::upper(b);
-            }
-        }
-        0
-    }
 }
 
 /// One tallied value: count, errors, latency.
@@ -789,7 +561,7 @@ pub struct Stats {
     /// `max_clients`; tracked clients carry their own.
     pub countries: Labels,
     /// Clients by address.
-    pub clients: BTreeMap<IpAddr, Client>,
+    pub clients: Clients,
     /// Clients past `max_clients`: `[requests, errors]`.
     pub clients_other: [u64; 2],
     /// Locations (`lat,lon`, 0.1 degree) of the clients past `max_clients`.
@@ -823,6 +595,9 @@ pub(crate) struct LabelHints {
     agent: u32,
     country: u32,
     place: u32,
+    /// Position of the last client in `clients` (the NDJSON path's memo;
+    /// the worker's is the flow's [`AggHint`]).
+    client: u32,
 }
 
 /// Byte equality for the short values of label lists, without a call to
@@ -838,7 +613,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
             |x: &[u8], at: usize| u64::from_ne_bytes(x[at..at + 8].try_into().unwrap_or([0; 8]));
         return w(a, 0) == w(b, 0) && w(a, n - 8) == w(b, n - 8);
     }
-    if n < 8 {
+    if (4..8).contains(&n) {
+        let w =
+            |x: &[u8], at: usize| u32::from_ne_bytes(x[at..at + 4].try_into().unwrap_or([0; 4]));
+        return w(a, 0) == w(b, 0) && w(a, n - 4) == w(b, n - 4);
+    }
+    if n < 4 {
         return a.iter().zip(b).all(|(x, y)| x == y);
     }
     a == b
@@ -859,15 +639,7 @@ impl Stats {
         self.methods.merge(&o.methods);
         self.agents.merge(&o.agents);
         self.countries.merge(&o.countries);
-        for (ip, c) in &o.clients {
-            let e = self.clients.entry(*ip).or_insert_with(|| Client {
-                n: 0,
-                errors: 0,
-                ..c.clone()
-            });
-            e.n += c.n;
-            e.errors += c.errors;
-        }
+        self.clients.merge(&o.clients);
         self.clients_other[0] += o.clients_other[0];
         self.clients_other[1] += o.clients_other[1];
         self.places.merge(&o.places);
@@ -881,6 +653,9 @@ impl Stats {
         self.sampled_out += o.sampled_out;
     }
 }
+
+/// Nanoseconds a second.
+const NANOS: u64 = 1_000_000_000;
 
 /// Aggregator generations: a flow's [`AggHint`] names the generation its
 /// slot belongs to, and every aggregator (and every re-indexing of one)
@@ -1027,7 +802,7 @@ impl Aggregator {
     /// The interval start (seconds) of a packet time (nanoseconds).
     pub fn interval_of(&self, ts: u64) -> u64 {
         let i = self.config.interval_secs.max(1);
-        ts / 1_000_000_000 / i * i
+        ts / NANOS / i * i
     }
 
     /// Every key and its stats (in no particular order).
@@ -1070,15 +845,22 @@ impl Aggregator {
         proto: &str,
         hint: Option<&mut AggHint>,
     ) -> usize {
-        let start = self.interval_of(ts);
         let name = (proto.as_ptr() as usize, proto.len());
         if let Some(h) = hint.as_deref() {
             // The flow's server and group never change: its generation,
             // interval and protocol name say the slot is still its own.
-            if h.epoch == self.epoch && self.epoch != 0 && h.start == start && h.proto == name {
+            // (`ts` in the slot's interval: `interval_of(ts) == h.start`
+            // without dividing.)
+            let len = self.config.interval_secs.max(1).saturating_mul(NANOS);
+            if h.epoch == self.epoch
+                && self.epoch != 0
+                && ts.wrapping_sub(h.start.saturating_mul(NANOS)) < len
+                && h.proto == name
+            {
                 return h.slot as usize;
             }
         }
+        let start = self.interval_of(ts);
         self.slot_for_cold(start, server, group, proto, name, hint)
     }
 
@@ -1108,6 +890,7 @@ impl Aggregator {
                 slot: i as u32,
                 start,
                 proto: name,
+                client: h.client,
             };
         }
         i
@@ -1166,8 +949,9 @@ impl Aggregator {
         hint: Option<&mut AggHint>,
         event: impl FnOnce() -> Option<String>,
     ) {
-        let cfg = self.config;
-        let i = self.slot_for(tx.ts, tx.server, tx.group, tx.proto, hint);
+        let mut hint = hint;
+        let i = self.slot_for(tx.ts, tx.server, tx.group, tx.proto, hint.as_deref_mut());
+        let cfg = &self.config;
         let bounds = &mut self.bounds;
         let s = &mut self.slots[i].1;
         let us = tx.duration_ns / 1_000;
@@ -1227,17 +1011,25 @@ impl Aggregator {
         }
         // A client's country and place are its own: counted per client,
         // summed by country when the page is built.
-        let c = if s.clients.len() < cfg.max_clients {
-            Some(s.clients.entry(tx.client).or_insert_with(|| Client {
+        let memo = match hint.as_deref() {
+            Some(h) => h.client,
+            None => hints.client,
+        };
+        let at = s
+            .clients
+            .position(tx.client, memo, cfg.max_clients, || Client {
                 n: 0,
                 errors: 0,
                 country: tx.country.map(str::to_owned),
                 place: tx.place.map(str::to_owned),
-            }))
-        } else {
-            s.clients.get_mut(&tx.client)
-        };
-        match c {
+            });
+        if let Some(at) = at {
+            hints.client = at;
+            if let Some(h) = hint {
+                h.client = at;
+            }
+        }
+        match at.and_then(|at| s.clients.at(at)) {
             Some(c) => {
                 c.n += 1;
                 c.errors += u64::from(err);

@@ -1,5 +1,7 @@
+use super::hist::HIST_MAX_US;
 use super::*;
-use std::net::Ipv4Addr;
+use hdrhistogram::Histogram;
+use std::net::{IpAddr, Ipv4Addr};
 
 fn tx(ts_s: u64, server: &str, us: u64, err: bool, url: &'static str) -> TxSummary<'static> {
     TxSummary {
@@ -232,4 +234,178 @@ fn hist_counts_like_hdrhistogram() {
     // Round trip through the serialised form.
     let back: Hist = serde_json::from_str(&serde_json::to_string(&ours).unwrap()).unwrap();
     assert_eq!(back.counts, ours.counts);
+}
+
+/// The sparse list `SmallHist` was before its dense window: the reference
+/// the window is checked against.
+#[derive(Default)]
+struct SparseSmall(Vec<(u16, u32)>);
+
+impl SparseSmall {
+    fn record_n(&mut self, b: u16, n: u32) {
+        match self.0.binary_search_by_key(&b, |e| e.0) {
+            Ok(i) => self.0[i].1 = self.0[i].1.saturating_add(n),
+            Err(i) => self.0.insert(i, (b, n)),
+        }
+    }
+
+    fn q(&self, q: f64) -> u64 {
+        let total: u64 = self.0.iter().map(|e| u64::from(e.1)).sum();
+        if total == 0 {
+            return 0;
+        }
+        let want = ((q * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for &(b, n) in &self.0 {
+            seen += u64::from(n);
+            if seen >= want {
+                return SmallHist::upper(b);
+            }
+        }
+        0
+    }
+}
+
+#[test]
+fn small_hist_window_counts_like_the_sparse_list() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..50 {
+        let (mut ours, mut other) = (SmallHist::default(), SmallHist::default());
+        let (mut sparse, mut sparse_other) = (SparseSmall::default(), SparseSmall::default());
+        for i in 0..(round * 40) {
+            let r = next();
+            // Narrow bands, wide spreads, both ends of the range, and
+            // values below the window first seen (it grows downwards).
+            let v = match i % 5 {
+                0 => 900 + r % 300,
+                1 => r >> (r % 64),
+                2 => r % 8,
+                3 => u64::MAX - r % 3,
+                _ => 1_000_000u64.saturating_sub(i * 997),
+            };
+            let into_other = r % 7 == 0;
+            if into_other {
+                other.record(v);
+                sparse_other.record_n(SmallHist::bucket(v), 1);
+            } else {
+                ours.record(v);
+                sparse.record_n(SmallHist::bucket(v), 1);
+            }
+        }
+        ours.add(&other);
+        for &(b, n) in &sparse_other.0 {
+            sparse.record_n(b, n);
+        }
+        assert_eq!(
+            ours.buckets().collect::<Vec<_>>(),
+            sparse.0,
+            "round {round}"
+        );
+        for q in [0.0, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0] {
+            assert_eq!(ours.q(q), sparse.q(q), "round {round} q {q}");
+        }
+        // Serialised as the sparse list was (pairs of non-empty buckets),
+        // and read back the same.
+        let text = serde_json::to_string(&ours).unwrap();
+        assert_eq!(text, serde_json::to_string(&sparse.0).unwrap());
+        let back: SmallHist = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, ours);
+    }
+    // Never wider than every bucket there is.
+    let mut h = SmallHist::default();
+    h.record(u64::MAX);
+    h.record(0);
+    assert_eq!(SmallHist::bucket(u64::MAX) as usize, SmallHist::BUCKETS - 1);
+    assert_eq!(h.buckets().count(), 2);
+    let far: SmallHist = serde_json::from_str("[[0,1],[65535,2]]").unwrap();
+    assert_eq!(
+        far.buckets().last(),
+        Some((SmallHist::BUCKETS as u16 - 1, 2))
+    );
+}
+
+#[test]
+fn clients_count_like_a_map() {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut ours = Clients::default();
+    let mut map: BTreeMap<IpAddr, Client> = BTreeMap::new();
+    let cap = 40;
+    let mut hint = 0;
+    for i in 0..5000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let ip: IpAddr = if i % 3 == 0 {
+            IpAddr::V6(std::net::Ipv6Addr::from(u128::from(x % 29)))
+        } else {
+            IpAddr::V4(Ipv4Addr::from((x % 31) as u32))
+        };
+        let err = x % 5 == 0;
+        let new = || Client {
+            country: Some(format!("c{i}")),
+            ..Client::default()
+        };
+        // A wrong memo half the time: it must never count elsewhere.
+        let memo = if i % 2 == 0 { hint } else { (x % 50) as u32 };
+        let at = ours.position(ip, memo, cap, new);
+        let theirs = if map.len() < cap {
+            Some(map.entry(ip).or_insert_with(new))
+        } else {
+            map.get_mut(&ip)
+        };
+        match (at.and_then(|at| ours.at(at)), theirs) {
+            (Some(a), Some(b)) => {
+                a.n += 1;
+                b.n += 1;
+                a.errors += u64::from(err);
+                b.errors += u64::from(err);
+            }
+            (None, None) => {}
+            (a, b) => panic!("{ip}: {a:?} vs {b:?}"),
+        }
+        if let Some(at) = at {
+            hint = at;
+        }
+    }
+    let mine: Vec<(IpAddr, Client)> = ours.iter().map(|(k, c)| (*k, c.clone())).collect();
+    let want: Vec<(IpAddr, Client)> = map.iter().map(|(k, c)| (*k, c.clone())).collect();
+    assert_eq!(mine, want);
+    assert_eq!(ours.len(), cap);
+    assert_eq!(
+        serde_json::to_string(&ours).unwrap(),
+        serde_json::to_string(&map).unwrap()
+    );
+    let back: Clients = serde_json::from_str(&serde_json::to_string(&ours).unwrap()).unwrap();
+    assert_eq!(back, ours);
+    // Merging is the map's entry-wise sum, first country kept.
+    let mut merged = back.clone();
+    merged.merge(&ours);
+    for (ip, c) in &map {
+        let m = merged.get(ip).unwrap();
+        assert_eq!(
+            (m.n, m.errors, &m.country),
+            (2 * c.n, 2 * c.errors, &c.country)
+        );
+    }
+}
+
+#[test]
+fn short_comparisons_equal_slice_equality() {
+    let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+    for n in 0..base.len() {
+        let a = &base[..n];
+        assert!(same(a, a));
+        assert!(!same(a, &base[..n + 1]));
+        for at in 0..n {
+            let mut b = a.to_vec();
+            b[at] ^= 0x20;
+            assert_eq!(same(a, &b), a == &b[..], "length {n}, byte {at}");
+        }
+    }
 }

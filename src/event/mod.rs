@@ -652,6 +652,8 @@ pub struct AggHint {
     pub start: u64,
     /// Address and length of the protocol name it was found for.
     pub proto: (usize, usize),
+    /// Where this flow's client was in that slot's clients (checked).
+    pub client: u32,
 }
 
 impl Transaction<'_> {

@@ -307,12 +307,7 @@ fn fill_small(aggs: &Value, missing: u64) -> crate::aggregate::SmallHist {
         if n == 0 {
             return;
         }
-        let mut one = crate::aggregate::SmallHist::default();
-        one.record(us);
-        if let Some(b) = one.0.first_mut() {
-            b.1 = u32::try_from(n).unwrap_or(u32::MAX);
-        }
-        h.add(&one);
+        h.record_n(us, u32::try_from(n).unwrap_or(u32::MAX));
     };
     if let Some(o) = aggs.as_object() {
         for (name, a) in o {
