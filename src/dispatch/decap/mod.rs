@@ -148,6 +148,23 @@ impl DecapConfig {
 pub use crate::dispatch::decode::Bad;
 pub use crate::flow::tunnel::{Erspan, Kind, Tunnel, MAX_LAYERS_NAMED};
 
+/// What [`Decoder::decode_fast`] made of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fast {
+    /// A plain frame, decoded.
+    Plain,
+    /// VXLAN around a plain frame, decoded: the inner Ethernet frame
+    /// starts at `inner`.
+    Vxlan {
+        /// Offset of the inner Ethernet frame.
+        inner: usize,
+        /// The VNI.
+        vni: u32,
+    },
+    /// Neither: [`Decoder::decode_slow`] decodes it.
+    Slow,
+}
+
 /// Where the walk goes next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -180,8 +197,14 @@ pub struct Decoder {
     nports: usize,
     counts: [u64; Kind::ALL.len()],
     defrag: Defrag,
-    /// The last packet's tunnel (valid when `depth > 0`).
+    /// The last packet's tunnel (valid when `tunnelled`).
     tunnel: Tunnel,
+    /// Whether the last packet came through a tunnel.
+    tunnelled: bool,
+    /// `tunnel` holds the VXLAN fast path's constant fields (kind, layers,
+    /// depth 1, no ERSPAN), so the next fast-path packet writes only its
+    /// VNI and outer addresses.
+    vxlan_template: bool,
     /// The last packet's outermost IP-level tunnel packet, for `outer_flows`.
     outer: Option<Decoded>,
     /// The reassembled packet the last [`Decoded`] points into, if any.
@@ -201,6 +224,8 @@ impl Decoder {
             counts: [0; Kind::ALL.len()],
             defrag: Defrag::new(defrag),
             tunnel: Tunnel::default(),
+            tunnelled: false,
+            vxlan_template: false,
             outer: None,
             reasm: Vec::new(),
             in_reasm: false,
@@ -235,7 +260,7 @@ impl Decoder {
     /// Where the last decoded packet came from, when it was tunnelled.
     #[inline]
     pub fn tunnel(&self) -> Option<&Tunnel> {
-        (self.tunnel.depth > 0).then_some(&self.tunnel)
+        self.tunnelled.then_some(&self.tunnel)
     }
 
     /// The last packet's outermost tunnel packet (only with `outer_flows`).
@@ -294,10 +319,15 @@ impl Decoder {
     /// what may be Teredo).
     #[inline]
     fn udp_interest(&self, d: &Decoded, base: &[u8]) -> bool {
-        self.udp_kind(d.dport).is_some()
-            || (self.cfg.teredo
-                && d.payload_len >= 40
-                && base.get(d.payload_off).is_some_and(|b| b >> 4 == 6))
+        self.udp_kind(d.dport).is_some() || self.maybe_teredo(d, base)
+    }
+
+    /// Whether a UDP datagram on no tunnel port may be Teredo.
+    #[inline(always)]
+    fn maybe_teredo(&self, d: &Decoded, base: &[u8]) -> bool {
+        self.cfg.teredo
+            && d.payload_len >= 40
+            && base.get(d.payload_off).is_some_and(|b| b >> 4 == 6)
     }
 
     /// Decodes one frame of link type `lt` captured at `ts` (`wire_len`
@@ -312,68 +342,119 @@ impl Decoder {
         wire_len: u32,
         frame: &[u8],
     ) -> Result<Decoded, Undecodable> {
-        self.tunnel.depth = 0;
+        let mut d = Decoded::NONE;
+        self.decode_into(lt, ts, wire_len, frame, &mut d)?;
+        Ok(d)
+    }
+
+    /// [`Decoder::decode`] into `out` (written whole on `Ok`), so that the
+    /// headers are written once where the caller keeps them.
+    #[inline]
+    pub fn decode_into(
+        &mut self,
+        lt: i32,
+        ts: Timestamp,
+        wire_len: u32,
+        frame: &[u8],
+        out: &mut Decoded,
+    ) -> Result<(), Undecodable> {
+        if let Fast::Slow = self.decode_fast(lt, frame, out) {
+            *out = self.walk(lt, ts, wire_len, frame)?;
+        }
+        Ok(())
+    }
+
+    /// The fast path alone: a plain frame, or VXLAN around a plain frame,
+    /// decoded into `out`. [`Fast::Slow`]: anything else, for
+    /// [`Decoder::decode_slow`] (the capture thread looks for duplicates in
+    /// between, so that a copy never reaches fragment reassembly).
+    #[inline]
+    pub fn decode_fast(&mut self, lt: i32, frame: &[u8], out: &mut Decoded) -> Fast {
+        self.tunnelled = false;
         self.in_reasm = false;
         self.outer = None;
-        if let Some(d) = decode::decode_common(lt, frame, frame) {
-            if d.proto != 17 || !self.udp_interest(&d, frame) {
-                return Ok(d);
+        if decode::decode_into(lt, frame, frame, out) {
+            if out.proto != 17 {
+                return Fast::Plain;
             }
-            // VXLAN around a plain inner frame: the fast path on both. The
-            // inner headers are returned straight from the second
-            // `decode_common`, without an `Option<Decoded>` in between
-            // (callgrind: ~55 instructions fewer a VXLAN packet).
-            if let Some((at, end, vni)) = self.vxlan_at(&d, frame) {
-                if let Some(inner) =
-                    decode::decode_common(linktype::ETHERNET, frame, &frame[at..end])
-                {
-                    if inner.proto != 17 || !self.udp_interest(&inner, frame) {
-                        self.vxlan_tunnel(&d, vni);
-                        return Ok(inner);
+            match self.udp_kind(out.dport) {
+                None if !self.maybe_teredo(out, frame) => return Fast::Plain,
+                Some(Kind::Vxlan) => {
+                    if let Some(f) = self.vxlan_fast(frame, out) {
+                        return f;
                     }
                 }
+                _ => {}
             }
         }
+        Fast::Slow
+    }
+
+    /// Everything the fast path leaves ([`Fast::Slow`]).
+    pub fn decode_slow(
+        &mut self,
+        lt: i32,
+        ts: Timestamp,
+        wire_len: u32,
+        frame: &[u8],
+    ) -> Result<Decoded, Undecodable> {
         self.walk(lt, ts, wire_len, frame)
     }
 
-    /// Where the inner Ethernet frame of a VXLAN datagram `d` lies in
-    /// `frame` (`at..end`, bounds checked), and its VNI.
-    #[inline(always)]
-    fn vxlan_at(&self, d: &Decoded, frame: &[u8]) -> Option<(usize, usize, u32)> {
-        if self.udp_kind(d.dport) != Some(Kind::Vxlan) {
-            return None;
-        }
-        let end = d.payload_off + d.payload_len;
-        let (Next::Ether(at), vni) = udp::vxlan(frame, d.payload_off, end).ok()? else {
-            return None;
-        };
-        (at <= end && end <= frame.len()).then_some((at, end, vni))
+    /// The last packet, a [`Fast::Vxlan`] one, was a duplicate: it is not
+    /// counted as a VXLAN packet (duplicates are dropped before decoding).
+    #[cold]
+    pub fn uncount_vxlan(&mut self) {
+        self.counts[Kind::Vxlan as usize] -= 1;
     }
 
-    /// Records the fast path's VXLAN layer (outer datagram `d`).
+    /// VXLAN around a plain inner frame (`out`: the outer UDP datagram to
+    /// a VXLAN port): the fast path again on the inner frame, written over
+    /// `out`, and the tunnel recorded. `false` (the walk decides) when the
+    /// VXLAN header is bad or the inner frame is not plain; `out` may then
+    /// hold the inner headers.
     #[inline(always)]
-    fn vxlan_tunnel(&mut self, d: &Decoded, vni: u32) {
-        let mut layers = [Kind::default(); MAX_LAYERS_NAMED];
-        layers[0] = Kind::Vxlan;
-        self.tunnel = Tunnel {
-            kind: Kind::Vxlan,
-            layers,
-            depth: 1,
-            id: Some(vni),
-            tenant: vni,
-            src: Some(d.src),
-            dst: Some(d.dst),
-            erspan: None,
+    fn vxlan_fast(&mut self, frame: &[u8], out: &mut Decoded) -> Option<Fast> {
+        let end = out.payload_off + out.payload_len;
+        let Ok((Next::Ether(at), vni)) = udp::vxlan(frame, out.payload_off, end) else {
+            return None;
         };
-        self.counts[Kind::Vxlan as usize] += 1;
+        let inner = frame.get(at..end)?;
+        let (src, dst) = (out.src, out.dst);
         if self.cfg.outer_flows {
+            // Copied only when asked for: an `Option<Decoded>` moved on
+            // every packet costs about 40 instructions.
             self.outer = Some(Decoded {
                 payload_len: 0,
                 payload_wire_len: 0,
-                ..*d
+                ..*out
             });
         }
+        if !decode::decode_into(linktype::ETHERNET, frame, inner, out)
+            || (out.proto == 17 && self.udp_interest(out, frame))
+        {
+            self.outer = None;
+            return None;
+        }
+        if !self.vxlan_template {
+            let mut layers = [Kind::default(); MAX_LAYERS_NAMED];
+            layers[0] = Kind::Vxlan;
+            self.tunnel = Tunnel {
+                kind: Kind::Vxlan,
+                layers,
+                depth: 1,
+                erspan: None,
+                ..Tunnel::default()
+            };
+            self.vxlan_template = true;
+        }
+        self.tunnel.id = Some(vni);
+        self.tunnel.tenant = vni;
+        self.tunnel.src = Some(src);
+        self.tunnel.dst = Some(dst);
+        self.tunnelled = true;
+        self.counts[Kind::Vxlan as usize] += 1;
+        Some(Fast::Vxlan { inner: at, vni })
     }
 
     /// Records one more layer.
@@ -422,7 +503,23 @@ impl Decoder {
     }
 
     /// The layer-by-layer walk: everything the fast path does not take.
+    #[inline(never)]
     fn walk(
+        &mut self,
+        lt: i32,
+        ts: Timestamp,
+        wire_len: u32,
+        frame: &[u8],
+    ) -> Result<Decoded, Undecodable> {
+        self.tunnel.depth = 0;
+        self.vxlan_template = false;
+        self.outer = None;
+        let r = self.walk_result(lt, ts, wire_len, frame);
+        self.tunnelled = self.tunnel.depth > 0;
+        r
+    }
+
+    fn walk_result(
         &mut self,
         lt: i32,
         ts: Timestamp,
