@@ -486,6 +486,15 @@ pub struct Slow {
     pub event: String,
 }
 
+impl Slow {
+    /// The slowest first; equal durations by their event text, so the list
+    /// kept is the same whichever worker saw which transaction and in what
+    /// order the shards are merged.
+    pub fn order(a: &Slow, b: &Slow) -> std::cmp::Ordering {
+        b.us.cmp(&a.us).then_with(|| a.event.cmp(&b.event))
+    }
+}
+
 /// TCP health of a server, from final flow reports.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TcpHealth {
@@ -645,7 +654,7 @@ impl Stats {
         self.places.merge(&o.places);
         self.top.merge(&o.top, cfg.top_entries, false, bounds);
         self.slowest.extend(o.slowest.iter().cloned());
-        self.slowest.sort_by_key(|x| std::cmp::Reverse(x.us));
+        self.slowest.sort_by(Slow::order);
         self.slowest.truncate(cfg.slowest);
         self.tcp.merge(&o.tcp);
         self.talkers
@@ -1057,7 +1066,7 @@ impl Aggregator {
             s.top.count(r, err, us, cfg.top_entries, bounds);
         }
         let slow_enough =
-            s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us > l.us);
+            s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us >= l.us);
         if slow_enough && cfg.slowest > 0 {
             Self::keep_slow(s, tx, us, cfg.slowest, event);
         }
@@ -1083,15 +1092,20 @@ impl Aggregator {
             (Some(m), Some(r)) => format!("{m} {r}"),
             (m, r) => m.or(r).unwrap_or(tx.proto).to_owned(),
         };
-        let at = s.slowest.partition_point(|x| x.us >= us);
-        s.slowest.insert(
-            at,
-            Slow {
-                us,
-                what,
-                event: ev,
-            },
-        );
+        let new = Slow {
+            us,
+            what,
+            event: ev,
+        };
+        if s.slowest.len() >= slowest
+            && s.slowest
+                .last()
+                .is_some_and(|l| Slow::order(&new, l).is_ge())
+        {
+            return; // a tie with the last kept, after it in the order
+        }
+        let at = s.slowest.partition_point(|x| Slow::order(x, &new).is_le());
+        s.slowest.insert(at, new);
         s.slowest.truncate(slowest);
     }
 

@@ -75,6 +75,51 @@ fn merged_workers_equal_one_aggregator() {
     assert_eq!(one.requests(), 300);
 }
 
+/// Many transactions of equal duration: the slowest kept, and their order,
+/// do not depend on which shard saw which one or in what order shards merge
+/// (the output is the same with 1 worker or 8).
+#[test]
+fn tied_slowest_do_not_depend_on_the_split_into_workers() {
+    let cfg = AggConfig {
+        slowest: 3,
+        ..AggConfig::default()
+    };
+    let feed_ties = |a: &mut Aggregator, ids: &mut dyn Iterator<Item = u64>| {
+        for i in ids {
+            // Two durations only, so most entries tie.
+            let us = if i % 4 == 0 { 900 } else { 500 };
+            a.add_tx(&tx(1000, "10.0.0.1:80", us, false, "/t"), || {
+                Some(format!("{{\"i\":{i}}}"))
+            });
+        }
+    };
+    let kept = |a: &Aggregator| -> Vec<(u64, String)> {
+        let (_, s) = a.stats().next().expect("one key");
+        s.slowest.iter().map(|x| (x.us, x.event.clone())).collect()
+    };
+    let mut one = Aggregator::new(cfg);
+    feed_ties(&mut one, &mut (0..40));
+    let want = kept(&one);
+    assert_eq!(want.len(), 3);
+    assert!(want.windows(2).all(|w| w[0].0 >= w[1].0));
+    for split in [1, 7, 20, 33] {
+        // Backwards, in two shards, merged both ways round.
+        let shards = || {
+            let mut a = Aggregator::new(cfg);
+            let mut b = Aggregator::new(cfg);
+            feed_ties(&mut a, &mut (0..split).rev());
+            feed_ties(&mut b, &mut (split..40).rev());
+            (a, b)
+        };
+        let (mut a, b) = shards();
+        a.merge(&b);
+        assert_eq!(kept(&a), want, "split at {split}");
+        let (a, mut b) = shards();
+        b.merge(&a);
+        assert_eq!(kept(&b), want, "split at {split}, merged the other way");
+    }
+}
+
 #[test]
 fn serialised_intervals_round_trip() {
     let mut a = Aggregator::new(AggConfig::default());

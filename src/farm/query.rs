@@ -624,7 +624,7 @@ fn from_events(
                 crate::report::add_line(&mut tmp, h["_source"].to_string().as_bytes());
             }
             let mut slow: Vec<_> = tmp.stats().flat_map(|(_, t)| t.slowest.clone()).collect();
-            slow.sort_by_key(|x| std::cmp::Reverse(x.us));
+            slow.sort_by(crate::aggregate::Slow::order);
             slow.truncate(cfg.slowest);
             s.slowest = slow;
             agg.add_stats(key, &s);

@@ -258,7 +258,7 @@ fn view(
         .iter()
         .flat_map(|(k, s)| s.slowest.iter().map(move |x| (k, x)))
         .collect();
-    all_slow.sort_by_key(|x| std::cmp::Reverse(x.1.us));
+    all_slow.sort_by(|a, b| crate::aggregate::Slow::order(a.1, b.1));
     for (k, x) in all_slow.into_iter().take(LIST) {
         let ev: Value = serde_json::from_str(&x.event).unwrap_or(Value::Null);
         slowest.push(json!({"us": x.us, "what": x.what, "server": &*k.server, "proto": &*k.proto, "event": ev}));
