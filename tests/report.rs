@@ -652,7 +652,7 @@ fn every_protocol_gets_a_tab_with_its_figures_from_the_ndjson() {
     let id = row["id"].as_str().unwrap();
     assert!(model["views"].get(id).is_some(), "{id} has a page");
     let dom3 = drawn(
-        &format!("{url}#view={}&tab=dns", id.replace('|', "%7C")),
+        &format!("{url}#view={}", id.replace('|', "%7C")),
         Some(&dir.join("dns-server.png")),
     );
     let t = tabs(&dom3);
