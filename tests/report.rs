@@ -416,3 +416,247 @@ fn geoip_adds_client_geo_to_events_and_places_clients_on_the_map() {
         "{err}"
     );
 }
+
+/// Captures of protocols without panels of their own (recorded the same
+/// day, so the page's time axis stays short): PostgreSQL, DNS and ICMP,
+/// TLS, Memcache, AMQP, SIP, DHCPv4, Thrift.
+const PROTOCOL_CAPTURES: [&str; 8] = [
+    "pgsql-psql.pcap",
+    "dns-dig.pcap",
+    "tls-nginx.pcap",
+    "memcache-tools.pcap",
+    "amqp-rabbitmq.pcap",
+    "sip-sipp-udp.pcap",
+    "dhcp-dnsmasq.pcap",
+    "thrift-py.pcap",
+];
+
+/// The protocol sections of a drawn page: (protocol, its part of the DOM).
+fn sections(dom: &str) -> Vec<(String, &str)> {
+    let mut out = Vec::new();
+    let marks: Vec<usize> = dom
+        .match_indices("<section class=\"proto\"")
+        .map(|(i, _)| i)
+        .collect();
+    for (n, &i) in marks.iter().enumerate() {
+        let end = marks
+            .get(n + 1)
+            .copied()
+            .unwrap_or_else(|| i + dom[i..].find("</section>").unwrap());
+        let part = &dom[i..end];
+        let tag = &part[..part.find('>').unwrap()];
+        out.push((attr_of(tag, "data-proto").unwrap(), part));
+    }
+    out
+}
+
+/// `(transactions, errors)` of each tab in the page's navigation.
+fn tabs(dom: &str) -> BTreeMap<String, (u64, u64)> {
+    attrs(dom, "data-tab=", "data-tab")
+        .into_iter()
+        .map(|(tag, p)| {
+            let n = attr_of(tag, "data-requests").unwrap().parse().unwrap();
+            let e = attr_of(tag, "data-errors").unwrap().parse().unwrap();
+            (p, (n, e))
+        })
+        .collect()
+}
+
+/// Loads a page; returns its drawn DOM (without the scripts), after
+/// checking that nothing went wrong on the console.
+fn drawn(url: &str, shot: Option<&Path>) -> String {
+    let (dom, log) = browse(url, &["--dump-dom"]);
+    let mut errs = console_errors(&log);
+    if let Some(shot) = shot {
+        let (_, log2) = browse(url, &[&format!("--screenshot={}", shot.display())]);
+        errs.extend(console_errors(&log2));
+        assert!(
+            std::fs::metadata(shot).is_ok_and(|m| m.len() > 10_000),
+            "screenshot at {}",
+            shot.display()
+        );
+        eprintln!("screenshot: {}", shot.display());
+    }
+    assert!(errs.is_empty(), "console errors on {url}: {errs:#?}");
+    assert!(
+        dom.contains("data-rendered="),
+        "the page script never finished"
+    );
+    let dom = dom[..dom.find("<script").expect("scripts are in the page")].to_string();
+    assert!(
+        dom.contains("<div id=\"errors\"></div>"),
+        "the page reported a script error"
+    );
+    dom
+}
+
+#[test]
+fn every_protocol_gets_a_tab_with_its_figures_from_the_ndjson() {
+    let dir = artifacts().join("protocols");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<PathBuf> = PROTOCOL_CAPTURES.iter().map(|c| data(c)).collect();
+    // One capture holding every protocol, when mergecap is there.
+    let merged = dir.join("protocols.pcap");
+    let inputs = if have("mergecap") {
+        let out = std::process::Command::new("mergecap")
+            .args(["-F", "pcap", "-w"])
+            .arg(&merged)
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        vec![merged]
+    } else {
+        files
+    };
+    let events = dir.join("events.ndjson");
+    // `-o FILE` appends: start from an empty file on every run.
+    let _ = std::fs::remove_file(&events);
+    let direct = dir.join("direct.html");
+    let out = bin()
+        .args(["replay", "-q", "--no-progress", "-o"])
+        .arg(&events)
+        .arg("--report")
+        .arg(&direct)
+        .args(&inputs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_ndjson = dir.join("ndjson.html");
+    let out = bin()
+        .arg("report")
+        .arg(&events)
+        .arg("-o")
+        .arg(&from_ndjson)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both faces count every protocol's methods, codes and resources alike.
+    let model = embedded_model(&direct);
+    assert_eq!(
+        model,
+        embedded_model(&from_ndjson),
+        "replay --report and report EVENTS differ"
+    );
+
+    // Independent figures: transactions and errors by `type` and `status`.
+    let all = parse_ndjson(&std::fs::read(&events).unwrap());
+    let mut want: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for e in all.iter().filter(|e| e["type"] != "flow") {
+        let t = want
+            .entry(e["type"].as_str().unwrap().to_string())
+            .or_default();
+        t.0 += 1;
+        t.1 += u64::from(e["status"] == "Error");
+    }
+    for p in [
+        "pgsql", "dns", "icmp", "tls", "memcache", "amqp", "sip", "dhcpv4", "thrift",
+    ] {
+        assert!(
+            want.get(p).is_some_and(|t| t.0 > 0),
+            "no {p} in the captures"
+        );
+    }
+    assert!(want.values().any(|t| t.1 > 0), "some errors");
+    // The model's own list of protocols (what each tab draws).
+    for p in model["views"]["all"]["protocols"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        // (`null` only in a view of one protocol.)
+        let slow = p["slowest"].as_array().unwrap();
+        assert!(!slow.is_empty(), "{name}: slowest");
+        assert!(
+            slow.iter().all(|s| s["event"]["type"] == name),
+            "{name}: the slowest list holds only its own transactions"
+        );
+    }
+
+    if chromium().is_none() {
+        skip("the protocol tabs in a browser need chromium (tests/deps.sh --test)");
+        return;
+    }
+    let url = format!("file://{}", direct.display());
+    let dom = drawn(&url, Some(&dir.join("protocols.png")));
+    assert_eq!(tabs(&dom), want, "one tab per protocol, with its figures");
+    let secs = sections(&dom);
+    assert_eq!(
+        secs.iter()
+            .map(|(p, _)| p.clone())
+            .collect::<Vec<_>>()
+            .len(),
+        want.len(),
+        "one section per tab"
+    );
+    for (p, part) in &secs {
+        let (n, errors) = want[p];
+        // Every generic panel drawn, charts with their canvas.
+        let panels = attrs(part, "data-panel=", "data-panel");
+        assert_eq!(panels.len(), 6, "{p}: {panels:?}");
+        for (tag, name) in &panels {
+            assert_eq!(
+                attr_of(tag, "data-state").as_deref(),
+                Some("ok"),
+                "{p}: panel {name} not drawn: {tag}"
+            );
+        }
+        assert_eq!(
+            part.matches("<canvas").count(),
+            part.matches("class=\"chart").count(),
+            "{p}: every chart drew its canvas"
+        );
+        // Codes and methods each account for every transaction, and the
+        // codes for every error.
+        let mut code_n = 0;
+        let mut code_e = 0;
+        for (tag, _) in attrs(part, "data-pcode=", "data-pcode") {
+            code_n += attr_of(tag, "data-n").unwrap().parse::<u64>().unwrap();
+            code_e += attr_of(tag, "data-errors").unwrap().parse::<u64>().unwrap();
+        }
+        let none: u64 = attrs(part, "data-pcode-none=", "data-pcode-none")
+            .first()
+            .map_or(0, |(_, v)| v.parse().unwrap());
+        assert_eq!(code_n + none, n, "{p}: transactions by code");
+        assert_eq!(code_e, errors, "{p}: errors by code");
+        let mut method_n = 0;
+        for (tag, _) in attrs(part, "data-pmethod=", "data-pmethod") {
+            method_n += attr_of(tag, "data-n").unwrap().parse::<u64>().unwrap();
+        }
+        assert!(
+            method_n > 0 && method_n <= n,
+            "{p}: {method_n} by method of {n}"
+        );
+    }
+
+    // The report built from the NDJSON shows the same tabs.
+    let dom2 = drawn(&format!("file://{}", from_ndjson.display()), None);
+    assert_eq!(tabs(&dom2), want, "report EVENTS gives the same tabs");
+
+    // A server's own page: the tab of its protocol alone.
+    let row = model["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["proto"] == "dns" && r["requests"].as_u64() > Some(0))
+        .expect("a DNS server row");
+    let id = row["id"].as_str().unwrap();
+    assert!(model["views"].get(id).is_some(), "{id} has a page");
+    let dom3 = drawn(
+        &format!("{url}#view={}", id.replace('|', "%7C")),
+        Some(&dir.join("dns-server.png")),
+    );
+    let t = tabs(&dom3);
+    assert_eq!(t.keys().collect::<Vec<_>>(), ["dns"], "{id}: {t:?}");
+    assert_eq!(t["dns"].0, row["requests"].as_u64().unwrap());
+    assert_eq!(t["dns"].1, row["errors"].as_u64().unwrap());
+}

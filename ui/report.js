@@ -226,59 +226,149 @@
     state('servers', ok, 'no servers seen');
   }
 
-  function drawHttp(v) {
-    var h = v.http;
-    if (!h) {
-      clearChart('c-http-codes');
-      $('t-http-top').innerHTML = '';
-      state('http_codes', false, 'no HTTP in this view');
-      state('http_top', false, 'no HTTP in this view');
-      return;
+  // Protocol tabs: one per protocol with transactions in the view, each with
+  // the same generic panels; HTTP, MySQL and Redis add panels of their own.
+  var PROTO = {
+    http: ['HTTP', 'Methods', 'Top URLs', 'URL', 'Status codes'],
+    mysql: ['MySQL', 'Statements', 'Most frequent queries', 'query', 'Error codes'],
+    redis: ['Redis', 'Commands', 'Top keys', 'key', 'Error codes'],
+    pgsql: ['PostgreSQL', 'Statements', 'Most frequent queries', 'query', 'Error codes (SQLSTATE)'],
+    dns: ['DNS', 'Query types', 'Top names', 'name', 'Response codes'],
+    icmp: ['ICMP', 'Requests', 'Top destinations', 'destination', 'Responses'],
+    tls: ['TLS', 'Versions', 'Top server names (SNI)', 'server name', 'Alerts and errors'],
+    memcache: ['Memcache', 'Commands', 'Top keys', 'key', 'Response status'],
+    mongodb: ['MongoDB', 'Methods', 'Top collections', 'collection', 'Error codes'],
+    amqp: ['AMQP', 'Methods', 'Top queues and exchanges', 'queue or exchange', 'Reply codes'],
+    cassandra: ['Cassandra', 'Operations', 'Most frequent queries', 'query', 'Error codes'],
+    thrift: ['Thrift', 'Methods', 'Top calls', 'method', 'Exceptions'],
+    nfs: ['NFS', 'Operations', 'Top operations', 'operation', 'Status'],
+    sip: ['SIP', 'Methods', 'Top request URIs', 'URI', 'Status codes'],
+    dhcpv4: ['DHCPv4', 'Message types', 'Top clients', 'client MAC', 'Reply types']
+  };
+  function protoInfo(name) {
+    var i = PROTO[name] || [name.toUpperCase(), 'Methods', 'Top resources', 'resource', 'Status and error codes'];
+    return { title: i[0], method: i[1], resource: i[2], rcol: i[3], codes: i[4] };
+  }
+  function pid(name) { return String(name).replace(/[^a-z0-9]/gi, '_'); }
+  var SPECIAL = {
+    http: function (id) {
+      return '<div class="panel wide" data-panel="http_codes"><h3>Status codes over time</h3><div class="chart" id="c-http-codes"></div></div>';
+    },
+    mysql: function (id) {
+      return '<div class="panel" data-panel="mysql_rw"><h3>Reads vs writes</h3><div class="chart" id="c-mysql-rw"></div></div>' +
+        '<div class="panel wide" data-panel="mysql_slow"><h3>Slowest queries by p95</h3><div id="t-mysql-slow"></div></div>';
     }
-    var codes = Object.keys(h.code_series);
-    chart('c-http-codes', base({ xAxis: timeAxis(), yAxis: { type: 'value' },
-      series: codes.map(function (c) { return { name: c, type: 'line', stack: 'codes', areaStyle: {}, showSymbol: few(), data: h.code_series[c] }; }) }));
-    state('http_codes', codes.length > 0, 'no HTTP status codes');
-    var ok = table('t-http-top', [{ h: 'URL', k: 0, cls: 'txt' }, { h: 'requests', k: 1, cls: 'num', fmt: num },
-      { h: 'error %', k: 2, cls: 'num', fmt: pct }, { h: 'p50', k: 3, cls: 'num', fmt: us }, { h: 'p95', k: 4, cls: 'num', fmt: us }], h.top);
-    state('http_top', ok, 'no URLs');
+  };
+  var protoSig = null;
+
+  function protoSection(p) {
+    var i = protoInfo(p.name), id = pid(p.name), k = 'p_' + id + '_', c = 'c-p-' + id + '-', t = 't-p-' + id + '-';
+    return '<section class="proto" id="proto-' + id + '" data-proto="' + esc(p.name) + '"><h2>' + esc(i.title) + '<small id="' + t + 'sum"></small></h2><div class="grid">' +
+      '<div class="panel" data-panel="' + k + 'requests"><h3>Transactions and errors per interval</h3><div class="chart" id="' + c + 'requests"></div></div>' +
+      '<div class="panel" data-panel="' + k + 'latency"><h3>Latency percentiles (event.duration)</h3><div class="chart" id="' + c + 'latency"></div></div>' +
+      '<div class="panel" data-panel="' + k + 'methods"><h3>' + esc(i.method) + ': count and p95</h3><div class="chart" id="' + c + 'methods"></div><div id="' + t + 'methods"></div></div>' +
+      '<div class="panel" data-panel="' + k + 'codes"><h3>' + esc(i.codes) + '</h3><div id="' + t + 'codes"></div></div>' +
+      '<div class="panel wide" data-panel="' + k + 'top"><h3>' + esc(i.resource) + ' (error share, p95)</h3><div id="' + t + 'top"></div></div>' +
+      (SPECIAL[p.name] ? SPECIAL[p.name](id) : '') +
+      '<div class="panel wide" data-panel="' + k + 'slowest"><h3>Slowest ' + esc(i.title) + ' transactions (click for the whole event)</h3><div id="' + t + 'slowest"></div><pre class="event" id="' + t + 'event" hidden></pre></div>' +
+      '</div></section>';
   }
 
-  function drawMysql(v) {
-    var m = v.mysql;
-    if (!m) {
-      clearChart('c-mysql-rw');
-      ['t-mysql-codes', 't-mysql-top', 't-mysql-slow'].forEach(function (id) { $(id).innerHTML = ''; });
-      ['mysql_rw', 'mysql_codes', 'mysql_top', 'mysql_slow'].forEach(function (p) { state(p, false, 'no MySQL in this view'); });
-      return;
-    }
-    state('mysql_rw', pie('c-mysql-rw', [['reads', m.reads], ['writes', m.writes], ['other', m.other]].filter(function (r) { return r[1] > 0; }), 'queries'), 'no queries');
-    var okc = table('t-mysql-codes', [{ h: 'error code', k: 0 }, { h: 'count', k: 1, cls: 'num', fmt: num }], m.codes.filter(function (r) { return r[0] !== 'error'; }));
-    state('mysql_codes', true);
-    if (!okc) $('t-mysql-codes').innerHTML = '<div>no MySQL error codes: ' + num(m.errors) + ' errors in ' + num(m.requests) + ' queries</div>';
-    var cols = [{ h: 'query', k: 0, cls: 'txt' }, { h: 'count', k: 1, cls: 'num', fmt: num }, { h: 'error %', k: 2, cls: 'num', fmt: pct },
-      { h: 'p50', k: 3, cls: 'num', fmt: us }, { h: 'p95', k: 4, cls: 'num', fmt: us }];
-    state('mysql_top', table('t-mysql-top', cols, m.top), 'no queries');
-    state('mysql_slow', table('t-mysql-slow', cols, m.slowest), 'no queries');
+  // Rebuilds the tabs and sections when the protocols of the view change.
+  function layoutProtocols(v) {
+    var ps = v.protocols || [];
+    var sig = viewId + '|' + ps.map(function (p) { return p.name; }).join(',');
+    var tabs = $('proto-tabs');
+    tabs.innerHTML = ps.map(function (p) {
+      return '<a class="tab' + (p.errors > 0 ? ' has-errors' : '') + '" href="#proto-' + pid(p.name) + '" data-go="proto-' + pid(p.name) +
+        '" data-tab="' + esc(p.name) + '" data-requests="' + p.requests + '" data-errors="' + p.errors + '" title="' +
+        num(p.requests) + ' transactions, ' + num(p.errors) + ' errors">' + esc(protoInfo(p.name).title) + '<small>' + num(p.requests) + '</small></a>';
+    }).join('');
+    if (sig === protoSig) return;
+    protoSig = sig;
+    Object.keys(charts).forEach(function (id) {
+      if (/^c-p-/.test(id) || id === 'c-http-codes' || id === 'c-mysql-rw') clearChart(id);
+    });
+    $('protocols').innerHTML = ps.map(protoSection).join('');
   }
 
-  function drawRedis(v) {
-    var r = v.redis;
-    if (!r) {
-      clearChart('c-redis');
-      $('t-redis').innerHTML = '';
-      state('redis_chart', false, 'no Redis in this view');
-      state('redis_commands', false, 'no Redis in this view');
-      return;
+  // The intervals a protocol's series spans (one more each side): its
+  // charts show those, not the whole report's time.
+  function span(series) {
+    var n = D.meta.t.length;
+    if (!series.length) return [0, Math.max(n - 1, 0)];
+    var lo = series[0][0], hi = series[series.length - 1][0];
+    return [Math.max(lo - 1, 0), Math.min(hi + 1, n - 1)];
+  }
+  // A sparse protocol series as one dense column per figure over `sp`.
+  function dense(series, col, fill, sp) {
+    var out = [];
+    for (var i = sp[0]; i <= sp[1]; i++) out.push(fill);
+    series.forEach(function (r) { out[r[0] - sp[0]] = r[col]; });
+    return out;
+  }
+
+  function drawProtocol(v, p) {
+    var i = protoInfo(p.name), id = pid(p.name), k = 'p_' + id + '_', c = 'c-p-' + id + '-', t = 't-p-' + id + '-';
+    $(t + 'sum').textContent = num(p.requests) + ' transactions · ' + num(p.errors) + ' errors (' + pct(p.error_pct) + ') · p50 ' +
+      us(p.latency.p50) + ' · p95 ' + us(p.latency.p95) + ' · p99 ' + us(p.latency.p99);
+    var sp = span(p.series), labels = times().slice(sp[0], sp[1] + 1);
+    var sparse = p.series.length < 60 || labels.length < 30;
+    chart(c + 'requests', base({ xAxis: { type: 'category', data: labels }, yAxis: { type: 'value', minInterval: 1 },
+      series: [{ name: 'transactions', type: 'bar', data: dense(p.series, 1, 0, sp), barMinWidth: 2, barMaxWidth: 40 },
+        { name: 'errors', type: 'bar', data: dense(p.series, 2, 0, sp), barGap: '-100%', barMinWidth: 2, barMaxWidth: 40, color: '#d6453d' }] }));
+    state(k + 'requests', p.requests > 0, 'no transactions');
+    chart(c + 'latency', base({ xAxis: { type: 'category', data: labels, boundaryGap: false }, yAxis: { type: 'log', axisLabel: { formatter: us } },
+      tooltip: { trigger: 'axis', valueFormatter: us },
+      series: ['p50', 'p95', 'p99'].map(function (q, j) {
+        return { name: q, type: 'line', data: dense(p.series, 3 + j, null, sp), showSymbol: sparse, connectNulls: true };
+      }) }));
+    state(k + 'latency', p.latency.n > 0, 'no latencies');
+    var m = p.methods;
+    chart(c + 'methods', base({ xAxis: { type: 'category', data: m.map(function (x) { return x[0]; }), axisLabel: { rotate: m.length > 6 ? 45 : 0 } },
+      yAxis: [{ type: 'value', name: 'count', minInterval: 1 }, { type: 'value', name: 'p95', axisLabel: { formatter: us } }],
+      grid: { left: 60, right: 60, top: 30, bottom: m.length > 6 ? 80 : 30 },
+      series: [{ name: 'count', type: 'bar', data: m.map(function (x) { return x[1]; }) },
+        { name: 'p95', type: 'line', yAxisIndex: 1, tooltip: { valueFormatter: us }, data: m.map(function (x) { return x[4]; }) }] }));
+    var mrows = m.slice();
+    if (p.methods_none > 0) mrows.push(['(none)', p.methods_none, null, null, null]);
+    table(t + 'methods', [{ h: i.method.toLowerCase().replace(/s$/, ''), k: 0 }, { h: 'count', k: 1, cls: 'num', fmt: num },
+      { h: 'error %', k: function (r) { return r[2] == null ? null : 100 * r[2] / r[1]; }, cls: 'num', fmt: function (x) { return x == null ? '' : pct(x); } },
+      { h: 'p50', k: 3, cls: 'num', fmt: us }, { h: 'p95', k: 4, cls: 'num', fmt: us }], mrows,
+      { attrs: function (r) { return r[2] == null ? '' : 'data-pmethod="' + esc(r[0]) + '" data-n="' + r[1] + '" data-errors="' + r[2] + '"'; } });
+    state(k + 'methods', mrows.length > 0, 'no transactions');
+    var crows = p.codes.slice();
+    if (p.codes_none > 0) crows.push(['(no code: OK)', p.codes_none, 0]);
+    table(t + 'codes', [{ h: 'code', k: 0 }, { h: 'transactions', k: 1, cls: 'num', fmt: num }, { h: 'errors', k: 2, cls: 'num', fmt: num },
+      { h: 'error %', k: function (r) { return 100 * r[2] / r[1]; }, cls: 'num', fmt: pct }], crows,
+      { attrs: function (r) { return r === crows[crows.length - 1] && p.codes_none > 0 ? 'data-pcode-none="' + r[1] + '"' : 'data-pcode="' + esc(r[0]) + '" data-n="' + r[1] + '" data-errors="' + r[2] + '"'; } });
+    state(k + 'codes', crows.length > 0, 'no transactions');
+    state(k + 'top', table(t + 'top', [{ h: i.rcol, k: 0, cls: 'txt' }, { h: 'count', k: 1, cls: 'num', fmt: num },
+      { h: 'error %', k: 2, cls: 'num', fmt: pct }, { h: 'p50', k: 3, cls: 'num', fmt: us }, { h: 'p95', k: 4, cls: 'num', fmt: us }], p.top),
+      'these ' + i.title + ' events name no ' + i.rcol);
+    $(t + 'event').hidden = true;
+    state(k + 'slowest', table(t + 'slowest', [{ h: 'duration', k: 'us', cls: 'num', fmt: us }, { h: 'server', k: 'server' },
+      { h: 'what', k: 'what', cls: 'txt' }, { h: 'status', k: function (r) { return r.event && r.event.status; } },
+      { h: 'time', k: function (r) { return r.event && r.event['@timestamp']; } }], p.slowest || v.slowest, {
+      click: function (r) { var e = $(t + 'event'); e.hidden = false; e.textContent = JSON.stringify(r.event, null, 2); }
+    }), 'no transactions');
+  }
+
+  function drawProtocols(v) {
+    layoutProtocols(v);
+    (v.protocols || []).forEach(function (p) { drawProtocol(v, p); });
+    if (v.http && $('c-http-codes')) {
+      var h = v.http, codes = Object.keys(h.code_series);
+      chart('c-http-codes', base({ xAxis: timeAxis(), yAxis: { type: 'value' },
+        series: codes.map(function (c) { return { name: c, type: 'line', stack: 'codes', areaStyle: {}, showSymbol: few(), data: h.code_series[c] }; }) }));
+      state('http_codes', codes.length > 0, 'no HTTP status codes');
     }
-    var c = r.commands;
-    chart('c-redis', base({ xAxis: { type: 'category', data: c.map(function (x) { return x[0]; }), axisLabel: { rotate: 45 } },
-      yAxis: [{ type: 'value', name: 'count' }, { type: 'value', name: 'p95', axisLabel: { formatter: us } }], grid: { left: 60, right: 60, top: 30, bottom: 70 },
-      series: [{ name: 'count', type: 'bar', data: c.map(function (x) { return x[1]; }) },
-        { name: 'p95', type: 'line', yAxisIndex: 1, data: c.map(function (x) { return x[4]; }) }] }));
-    state('redis_chart', c.length > 0, 'no commands');
-    state('redis_commands', table('t-redis', [{ h: 'command', k: 0 }, { h: 'count', k: 1, cls: 'num', fmt: num },
-      { h: 'errors', k: 2, cls: 'num', fmt: num }, { h: 'p50', k: 3, cls: 'num', fmt: us }, { h: 'p95', k: 4, cls: 'num', fmt: us }], c), 'no commands');
+    if (v.mysql && $('c-mysql-rw')) {
+      var m = v.mysql;
+      state('mysql_rw', pie('c-mysql-rw', [['reads', m.reads], ['writes', m.writes], ['other', m.other]].filter(function (r) { return r[1] > 0; }), 'queries'), 'no queries');
+      state('mysql_slow', table('t-mysql-slow', [{ h: 'query', k: 0, cls: 'txt' }, { h: 'count', k: 1, cls: 'num', fmt: num }, { h: 'error %', k: 2, cls: 'num', fmt: pct },
+        { h: 'p50', k: 3, cls: 'num', fmt: us }, { h: 'p95', k: 4, cls: 'num', fmt: us }], m.slowest), 'no queries');
+    }
   }
 
   function drawNetwork(v) {
@@ -332,25 +422,41 @@
     $('meta').textContent = (window.SPANLENS_LIVE ? 'live, ' : '') + (D.meta.sources || []).join(', ') + ' · from ' + first + ' UTC · ' + D.meta.interval_secs + ' s intervals';
     drawOverview(v);
     drawServers();
-    drawHttp(v);
-    drawMysql(v);
-    drawRedis(v);
+    drawProtocols(v);
     drawNetwork(v);
     drawSensor();
     document.body.setAttribute('data-rendered', String(Date.now()));
   }
 
+  // The hash names the view and, optionally, the section to show:
+  // #view=ID&tab=dns (a protocol tab) or &tab=network.
+  var tabId = null;
   function fromHash() {
     var m = /view=([^&]+)/.exec(location.hash);
     viewId = m ? decodeURIComponent(m[1]) : 'all';
+    var t = /tab=([^&]+)/.exec(location.hash);
+    tabId = t ? decodeURIComponent(t[1]) : null;
+  }
+  function showTab() {
+    var el = tabId && ($('proto-' + pid(tabId)) || $(tabId));
+    if (el) { el.scrollIntoView(); window.scrollBy(0, -document.querySelector('header').offsetHeight); } else { window.scrollTo(0, 0); }
   }
 
-  window.addEventListener('hashchange', function () { fromHash(); if (D) { drawAll(); window.scrollTo(0, 0); } });
+  window.addEventListener('hashchange', function () { fromHash(); if (D) { drawAll(); showTab(); } });
   window.addEventListener('resize', function () { for (var k in charts) charts[k].resize(); });
   document.addEventListener('DOMContentLoaded', function () {
+    // Navigation goes to its section and keeps the view.
+    document.querySelector('header nav').addEventListener('click', function (e) {
+      var a = e.target.closest('a[data-go]');
+      if (!a) return;
+      e.preventDefault();
+      var tab = a.getAttribute('data-tab') || a.getAttribute('data-go');
+      var h = 'view=' + encodeURIComponent(viewId) + '&tab=' + encodeURIComponent(tab);
+      if (location.hash === '#' + h) showTab(); else location.hash = h;
+    });
     $('view').addEventListener('change', function (e) { location.hash = 'view=' + encodeURIComponent(e.target.value); });
     fromHash();
-    if (window.SPANLENS_DATA) { D = window.SPANLENS_DATA; drawAll(); }
+    if (window.SPANLENS_DATA) { D = window.SPANLENS_DATA; drawAll(); if (tabId) showTab(); }
     if (window.SPANLENS_LIVE) {
       var load = function () {
         fetch('data.json', { cache: 'no-store' }).then(function (r) { return r.json(); }).then(function (d) { D = d; drawAll(); })

@@ -107,9 +107,26 @@ impl<'a> TxSummary<'a> {
     ) -> Self {
         let start = tx.start();
         let (server_us, network_us) = tx.split_us(flow);
-        let geo = match tx.real_client_ip {
-            None => flow.client_geo.as_deref(),
-            Some(_) => None,
+        let geo = match (tx.real_client_ip, tx.reversed) {
+            (None, false) => flow.client_geo.as_deref(),
+            _ => None,
+        };
+        // As the event writes its endpoints: ICMP has no ports (an ICMPv6
+        // flow's key has one); a request from the flow's server (SIP)
+        // swaps them, without a server group.
+        let port = |p: u16| if flow.has_ports() { p } else { 0 };
+        let (server, client, group) = if tx.reversed {
+            (
+                SocketAddr::new(flow.client.0, port(flow.client.1)),
+                flow.server.0,
+                None,
+            )
+        } else {
+            (
+                SocketAddr::new(flow.server.0, port(flow.server.1)),
+                tx.real_client_ip.unwrap_or(flow.client.0),
+                flow.server_group.as_deref(),
+            )
         };
         let d = &tx.detail;
         TxSummary {
@@ -121,9 +138,9 @@ impl<'a> TxSummary<'a> {
             network_us,
             request_bytes: tx.request_bytes,
             response_bytes: tx.response_bytes,
-            server: SocketAddr::new(flow.server.0, flow.server.1),
-            group: flow.server_group.as_deref(),
-            client: tx.real_client_ip.unwrap_or(flow.client.0),
+            server,
+            group,
+            client,
             code: d.code,
             content_type: d.content_type,
             method: d.method,
@@ -262,6 +279,163 @@ struct EvRedis<'a> {
     error: Option<Cow<'a, str>>,
 }
 
+/// One text field of a protocol's object.
+#[derive(Deserialize, Default)]
+struct EvText<'a> {
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvPgsql<'a> {
+    #[serde(borrow, default)]
+    error_code: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvDnsQuestion<'a> {
+    #[serde(borrow, default, rename = "type")]
+    qtype: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvDns<'a> {
+    #[serde(borrow, default)]
+    response_code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    question: Option<EvDnsQuestion<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvIcmp<'a> {
+    #[serde(borrow, default)]
+    request: Option<EvText<'a>>,
+    #[serde(borrow, default)]
+    response: Option<EvText<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvTlsClient<'a> {
+    #[serde(borrow, default)]
+    server_name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvTls<'a> {
+    #[serde(borrow, default)]
+    version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    client: Option<EvTlsClient<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvMemcacheSide<'a> {
+    #[serde(borrow, default)]
+    command: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    keys: Vec<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvMemcache<'a> {
+    #[serde(borrow, default)]
+    request: Option<EvMemcacheSide<'a>>,
+    #[serde(borrow, default)]
+    response: Option<EvMemcacheSide<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvMongodb {
+    #[serde(default)]
+    error_code: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvAmqp<'a> {
+    #[serde(default, rename = "reply-code")]
+    reply_code: Option<i64>,
+    #[serde(borrow, default)]
+    queue: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    exchange: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvNfs<'a> {
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvSip<'a> {
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(borrow, default)]
+    uri: Option<EvOriginal<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvOriginal<'a> {
+    #[serde(borrow, default)]
+    original: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvCassandraError {
+    #[serde(default)]
+    code: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvCassandraResponse {
+    #[serde(default)]
+    error: Option<EvCassandraError>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvCassandra {
+    #[serde(default)]
+    response: Option<EvCassandraResponse>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvThriftException<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvThrift<'a> {
+    #[serde(borrow, default)]
+    exception: Option<EvThriftException<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvDhcpOption<'a> {
+    #[serde(borrow, default)]
+    message_type: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvDhcpReply<'a> {
+    #[serde(borrow, default)]
+    client_mac: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    option: Option<EvDhcpOption<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct EvDhcp<'a> {
+    #[serde(borrow, default)]
+    client_mac: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reply: Option<EvDhcpReply<'a>>,
+}
+
 #[derive(Deserialize, Default)]
 struct EvFlow<'a> {
     #[serde(default, rename = "final")]
@@ -336,6 +510,30 @@ pub struct Event<'a> {
     mysql: Option<EvMysql>,
     #[serde(borrow, default)]
     redis: Option<EvRedis<'a>>,
+    #[serde(borrow, default)]
+    pgsql: Option<EvPgsql<'a>>,
+    #[serde(borrow, default)]
+    dns: Option<EvDns<'a>>,
+    #[serde(borrow, default)]
+    icmp: Option<EvIcmp<'a>>,
+    #[serde(borrow, default)]
+    tls: Option<EvTls<'a>>,
+    #[serde(borrow, default)]
+    memcache: Option<EvMemcache<'a>>,
+    #[serde(default)]
+    mongodb: Option<EvMongodb>,
+    #[serde(borrow, default)]
+    amqp: Option<EvAmqp<'a>>,
+    #[serde(default)]
+    cassandra: Option<EvCassandra>,
+    #[serde(borrow, default)]
+    thrift: Option<EvThrift<'a>>,
+    #[serde(borrow, default)]
+    nfs: Option<EvNfs<'a>>,
+    #[serde(borrow, default)]
+    sip: Option<EvSip<'a>>,
+    #[serde(borrow, default)]
+    dhcpv4: Option<EvDhcp<'a>>,
     #[serde(borrow, default)]
     flow: EvFlow<'a>,
     #[serde(default)]
@@ -420,6 +618,7 @@ impl<'a> Event<'a> {
         }
         let proto: &str = &self.kind;
         let resp = self.http.as_ref().and_then(|h| h.response.as_ref());
+        let (method, resource, code) = self.detail(proto);
         let code = match proto {
             "http" => resp
                 .and_then(|r| r.status_code)
@@ -434,13 +633,7 @@ impl<'a> Event<'a> {
                 .as_ref()
                 .and_then(|r| r.error.as_deref())
                 .map_or(Code::None, Code::redis_error),
-            _ => Code::None,
-        };
-        let resource = match proto {
-            "http" => self.path.as_deref(),
-            "mysql" => self.query.as_deref(),
-            "redis" => self.resource.as_deref(),
-            _ => self.resource.as_deref().or(self.query.as_deref()),
+            _ => code,
         };
         let geo = self.client.as_ref().and_then(|c| c.geo.as_ref());
         Parsed::Tx(TxSummary {
@@ -457,7 +650,7 @@ impl<'a> Event<'a> {
             client,
             code,
             content_type: resp.and_then(|r| r.mime_type.as_deref()).map(str::as_bytes),
-            method: self.method.as_deref().map(str::as_bytes),
+            method: method.map(str::as_bytes),
             resource: resource.map(str::as_bytes),
             user_agent: self
                 .user_agent
@@ -467,6 +660,142 @@ impl<'a> Event<'a> {
             country: geo.and_then(|g| g.country_iso_code.as_deref()),
             place: self.place.as_deref(),
         })
+    }
+}
+
+impl Event<'_> {
+    /// The method, resource and (for protocols other than HTTP, MySQL and
+    /// Redis) code of a transaction of `proto`: the fields each decoder
+    /// names in its [`crate::event::TxDetail`] at emission, read back from
+    /// its event, so both ways of building a report count the same.
+    fn detail(&self, proto: &str) -> (Option<&str>, Option<&str>, Code<'_>) {
+        fn text<'c>(c: Option<&'c Cow<'_, str>>) -> Code<'c> {
+            c.map_or(Code::None, |c| Code::Text(c))
+        }
+        fn num(c: Option<i64>) -> Code<'static> {
+            // As the decoders do: `error_code as u32`.
+            c.map_or(Code::None, |c| Code::Num(c as u32))
+        }
+        let method = self.method.as_deref();
+        match proto {
+            "http" => (method, self.path.as_deref(), Code::None),
+            "mysql" => (method, self.query.as_deref(), Code::None),
+            "redis" => (method, self.resource.as_deref(), Code::None),
+            "pgsql" => (
+                method,
+                self.query.as_deref(),
+                text(self.pgsql.as_ref().and_then(|p| p.error_code.as_ref())),
+            ),
+            "dns" => {
+                let d = self.dns.as_ref();
+                (
+                    d.and_then(|d| d.question.as_ref())
+                        .and_then(|q| q.qtype.as_deref()),
+                    self.resource.as_deref(),
+                    text(d.and_then(|d| d.response_code.as_ref())),
+                )
+            }
+            "icmp" => {
+                let i = self.icmp.as_ref();
+                (
+                    i.and_then(|i| i.request.as_ref())
+                        .and_then(|r| r.message.as_deref()),
+                    self.path.as_deref(),
+                    text(
+                        i.and_then(|i| i.response.as_ref())
+                            .and_then(|r| r.message.as_ref()),
+                    ),
+                )
+            }
+            "tls" => {
+                let t = self.tls.as_ref();
+                (
+                    t.and_then(|t| t.version.as_deref()),
+                    t.and_then(|t| t.client.as_ref())
+                        .and_then(|c| c.server_name.as_deref()),
+                    Code::None,
+                )
+            }
+            "memcache" => {
+                let m = self.memcache.as_ref();
+                let rq = m.and_then(|m| m.request.as_ref());
+                let code = match m.and_then(|m| m.response.as_ref()) {
+                    Some(r) if r.status.is_some() => text(r.status.as_ref()),
+                    Some(r) if r.kind.as_deref() != Some("Counter") => text(r.command.as_ref()),
+                    _ => Code::None,
+                };
+                (
+                    rq.and_then(|r| r.command.as_deref()),
+                    rq.and_then(|r| r.keys.first()).map(|k| &**k),
+                    code,
+                )
+            }
+            "mongodb" => (
+                method,
+                self.resource.as_deref(),
+                num(self.mongodb.as_ref().and_then(|m| m.error_code)),
+            ),
+            "amqp" => {
+                let a = self.amqp.as_ref();
+                let resource = a
+                    .and_then(|a| a.queue.as_deref())
+                    .filter(|q| !q.is_empty())
+                    .or_else(|| a.and_then(|a| a.exchange.as_deref()));
+                let code = num(a.and_then(|a| a.reply_code).filter(|&c| c > 0));
+                (method, resource, code)
+            }
+            "cassandra" => (
+                method,
+                self.query.as_deref(),
+                num(self
+                    .cassandra
+                    .as_ref()
+                    .and_then(|c| c.response.as_ref())
+                    .and_then(|r| r.error.as_ref())
+                    .and_then(|e| e.code)),
+            ),
+            "thrift" => (
+                method,
+                method,
+                text(
+                    self.thrift
+                        .as_ref()
+                        .and_then(|t| t.exception.as_ref())
+                        .and_then(|e| e.kind.as_ref()),
+                ),
+            ),
+            "nfs" => (
+                method,
+                method,
+                text(self.nfs.as_ref().and_then(|n| n.status.as_ref())),
+            ),
+            "sip" => {
+                let s = self.sip.as_ref();
+                (
+                    method,
+                    s.and_then(|s| s.uri.as_ref())
+                        .and_then(|u| u.original.as_deref()),
+                    num(s.and_then(|s| s.code)),
+                )
+            }
+            "dhcpv4" => {
+                let d = self.dhcpv4.as_ref();
+                let reply = d.and_then(|d| d.reply.as_ref());
+                let mac = d
+                    .and_then(|d| d.client_mac.as_deref())
+                    .or_else(|| reply.and_then(|r| r.client_mac.as_deref()));
+                let code = reply
+                    .and_then(|r| r.option.as_ref())
+                    .and_then(|o| o.message_type.as_ref())
+                    .filter(|t| !t.starts_with("unknown"));
+                (method, mac, text(code))
+            }
+            _ => (
+                method,
+                self.resource.as_deref().or(self.query.as_deref()),
+                Code::None,
+            ),
+        }
     }
 }
 

@@ -67,14 +67,18 @@ impl TxSink<'_> {
                 .last()
                 .map(|m| &buf[m.start as usize..(m.start + m.len) as usize]);
             let summary = crate::aggregate::TxSummary::from_tx(tx, flow);
-            let mut hint = flow.agg_hint();
-            agg.add_tx_hinted(&summary, Some(&mut hint), || {
+            // A request from the flow's server (SIP) is keyed by that
+            // server: not the flow's slot, so it neither uses nor sets the memo.
+            let mut hint = (!tx.reversed).then(|| flow.agg_hint());
+            agg.add_tx_hinted(&summary, hint.as_mut(), || {
                 line.and_then(|l| String::from_utf8(l.to_vec()).ok())
             });
             if !kept {
                 agg.add_sampled_out(&summary);
             }
-            self.flow.set_agg_hint(hint);
+            if let Some(hint) = hint {
+                self.flow.set_agg_hint(hint);
+            }
         }
         if !kept {
             // Left out of the output; the aggregate above still counts it.

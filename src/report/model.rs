@@ -32,6 +32,26 @@ const HEAT_LABELS: [&str; 16] = [
     "200ms", "500ms", "1s", "5s", ">5s",
 ];
 
+/// The order of the protocol tabs: the three with panels of their own
+/// first, then the order of the registry; any other name after them.
+const TAB_ORDER: &[&str] = &[
+    "http",
+    "mysql",
+    "redis",
+    "pgsql",
+    "dns",
+    "icmp",
+    "tls",
+    "memcache",
+    "mongodb",
+    "amqp",
+    "cassandra",
+    "thrift",
+    "nfs",
+    "sip",
+    "dhcpv4",
+];
+
 /// How many rows a list panel shows.
 const LIST: usize = 20;
 
@@ -355,6 +375,7 @@ fn view(
         .filter(|(_, s)| s.requests > 0)
         .map(|(p, s)| json!([p, s.requests, s.errors]))
         .collect();
+    let protocols = protocol_panels(keys, &protos, starts);
     let span = span_secs(starts, cfg.interval_secs);
     json!({
         "title": title,
@@ -384,7 +405,115 @@ fn view(
         "http": http,
         "mysql": mysql,
         "redis": redis,
+        "protocols": protocols,
     })
+}
+
+/// Transactions, errors and latency of one protocol in one interval.
+#[derive(Default)]
+struct Cell {
+    requests: u64,
+    errors: u64,
+    latency: Hist,
+}
+
+/// The generic panels of every protocol with transactions in the view, in
+/// [`TAB_ORDER`], then by name: one tab each on the page. Per protocol: totals, a sparse
+/// series (`[interval index, transactions, errors, p50, p95, p99]` for the
+/// intervals that have any), methods and codes (`[label, n, errors, p50,
+/// p95]`, plus how many transactions carry none), top resources (as the
+/// HTTP and MySQL top lists) and the slowest transactions kept whole
+/// (`null` when the view holds one protocol: they are then the view's own
+/// `slowest`, which the page shows instead of a second copy).
+fn protocol_panels(
+    keys: &[(&Key, &Stats)],
+    protos: &BTreeMap<&str, Stats>,
+    starts: &[u64],
+) -> Vec<Value> {
+    let index: BTreeMap<u64, usize> = starts.iter().enumerate().map(|(i, &t)| (t, i)).collect();
+    let mut cells: BTreeMap<(&str, u64), Cell> = BTreeMap::new();
+    for (k, s) in keys {
+        if s.requests == 0 {
+            continue;
+        }
+        let c = cells.entry((&*k.proto, k.start)).or_default();
+        c.requests += s.requests;
+        c.errors += s.errors;
+        c.latency.add(&s.latency);
+    }
+    let mut names: Vec<&str> = protos
+        .iter()
+        .filter(|(_, s)| s.requests > 0)
+        .map(|(p, _)| *p)
+        .collect();
+    let rank = |p: &str| TAB_ORDER.iter().position(|n| *n == p).unwrap_or(usize::MAX);
+    names.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    let single = names.len() == 1;
+    names
+        .into_iter()
+        .map(|p| {
+            let s = &protos[p];
+            let series: Vec<Value> = cells
+                .range((p, 0)..=(p, u64::MAX))
+                .filter_map(|((_, t), c)| {
+                    let i = index.get(t)?;
+                    let l = &c.latency;
+                    Some(json!([i, c.requests, c.errors, l.q(0.5), l.q(0.95), l.q(0.99)]))
+                })
+                .collect();
+            let none = |l: &Labels| {
+                let counted: u64 = l.0.iter().map(|(_, t)| t.n).sum();
+                s.requests.saturating_sub(counted)
+            };
+            let mut top: Vec<_> = s.top.entries.iter().collect();
+            top.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
+            let top: Vec<Value> = top
+                .into_iter()
+                .take(LIST)
+                .map(|(k, t)| {
+                    json!([
+                        k,
+                        t.n,
+                        100.0 * ratio(t.errors, t.n),
+                        t.lat.q(0.5),
+                        t.lat.q(0.95),
+                        t.err
+                    ])
+                })
+                .collect();
+            let slowest = if single {
+                Value::Null
+            } else {
+                let mut slow: Vec<_> = keys
+                    .iter()
+                    .filter(|(k, _)| &*k.proto == p)
+                    .flat_map(|(k, s)| s.slowest.iter().map(move |x| (k, x)))
+                    .collect();
+                slow.sort_by(|a, b| b.1.us.cmp(&a.1.us).then(a.1.event.cmp(&b.1.event)));
+                slow.into_iter()
+                    .take(LIST)
+                    .map(|(k, x)| {
+                        let ev: Value = serde_json::from_str(&x.event).unwrap_or(Value::Null);
+                        json!({"us": x.us, "what": x.what, "server": &*k.server, "proto": p, "event": ev})
+                    })
+                    .collect()
+            };
+            json!({
+                "name": p,
+                "requests": s.requests,
+                "errors": s.errors,
+                "error_pct": 100.0 * ratio(s.errors, s.requests),
+                "latency": hist_json(&s.latency),
+                "series": series,
+                "methods": label_rows(&s.methods, LIST * 2),
+                "methods_none": none(&s.methods),
+                "codes": label_rows(&s.codes, LIST),
+                "codes_none": none(&s.codes),
+                "top": top,
+                "slowest": slowest,
+            })
+        })
+        .collect()
 }
 
 fn span_secs(starts: &[u64], interval: u64) -> f64 {

@@ -876,7 +876,11 @@ fn flow_summary(f: &Flow) -> FlowSummary<'_> {
         ts: f.last_ts,
         final_report: true,
         proto: f.protocol.map_or(f.ctx.transport.name(), |p| p.name()),
-        server: std::net::SocketAddr::new(f.ctx.server.0, f.ctx.server.1),
+        // As the event writes it: ICMP endpoints have no port.
+        server: std::net::SocketAddr::new(
+            f.ctx.server.0,
+            if f.ctx.has_ports() { f.ctx.server.1 } else { 0 },
+        ),
         group: f.ctx.server_group.as_deref(),
         client: f.ctx.client.0,
         packets: f.packets[0] + f.packets[1],

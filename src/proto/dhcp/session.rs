@@ -57,6 +57,8 @@ pub struct DhcpSession {
     recent: [(Key, Option<u8>, Timestamp); RECENT],
     recent_next: usize,
     tmp: Vec<u8>,
+    /// The client MAC of the transaction being emitted (the report's resource).
+    mac: Vec<u8>,
     free: Vec<Vec<u8>>,
 }
 
@@ -85,6 +87,7 @@ impl DhcpSession {
             recent: [((0, [0; 16]), None, 0); RECENT],
             recent_next: 0,
             tmp: Vec::new(),
+            mac: Vec::new(),
             free: Vec::new(),
         }
     }
@@ -197,6 +200,14 @@ impl DhcpSession {
         let first = req.or(resp).map(|(_, m, _)| m.options.message_type);
         let method = method(first.flatten());
         let reply_type = resp.and_then(|(_, r, _)| r.options.message_type);
+        // `dhcpv4.client_mac`, else `dhcpv4.reply.client_mac`.
+        let mac = match req.or(resp) {
+            Some((_, m, _)) => {
+                event::mac(m.hw(), &mut self.mac);
+                Some(&self.mac[..])
+            }
+            None => None,
+        };
         let tx = crate::event::Transaction {
             status: Some(if nak || error.is_some() {
                 Status::Error
@@ -210,6 +221,7 @@ impl DhcpSession {
                     None => Code::None,
                 },
                 method: Some(method.as_bytes()),
+                resource: mac,
                 ..TxDetail::default()
             },
             ..common::transaction("dhcpv4", req.map(|(_, _, l)| l), resp.map(|(_, _, l)| l))

@@ -23,6 +23,45 @@ pub struct Scratch {
     pub bad_rdata: u64,
 }
 
+/// Text of the report's fields of one transaction (see [`detail`]).
+#[derive(Debug, Default)]
+pub struct DetailText {
+    qtype: Vec<u8>,
+    name: Vec<u8>,
+    rcode: Vec<u8>,
+}
+
+/// What the report counts for a transaction written by [`write`] with the
+/// same `q` and `m`: the question type of `m` (`dns.question.type`) as
+/// its operation, the question name of `q` (`resource`) and the response
+/// code of `m` (`dns.response_code`), as bytes in `d`.
+pub fn detail<'d>(
+    q: (&[u8], &Message),
+    m: (&[u8], &Message),
+    d: &'d mut DetailText,
+) -> crate::event::TxDetail<'d> {
+    d.qtype.clear();
+    d.name.clear();
+    let qtype =
+        m.1.question
+            .map(|question| push_type(&mut d.qtype, question.qtype));
+    let name = q.1.question.map(|question| {
+        if parser::write_name(q.0, question.name.into(), &mut d.name).is_err() {
+            d.name.clear();
+            d.name.extend_from_slice(b"?");
+        }
+    });
+    rcode_text(m.1.rcode(), &mut d.rcode);
+    let d: &'d DetailText = d;
+    crate::event::TxDetail {
+        method: qtype.map(|_| &d.qtype[..]),
+        resource: name.map(|_| &d.name[..]),
+        code: std::str::from_utf8(&d.rcode)
+            .map_or(crate::event::Code::None, crate::event::Code::Text),
+        ..Default::default()
+    }
+}
+
 /// Writes a type mnemonic or `TYPE<n>`.
 fn push_type(out: &mut Vec<u8>, t: u16) {
     match parser::type_name(t) {

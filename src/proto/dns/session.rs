@@ -76,6 +76,8 @@ pub struct DnsSession {
     qmsg: Message,
     rmsg: Message,
     scratch: Scratch,
+    /// The report's fields of the transaction being emitted.
+    detail: event::DetailText,
     /// Recently answered ids with the answer's time, and whether they were
     /// zone transfers.
     recent: [(u16, Timestamp, bool); RECENT],
@@ -96,6 +98,7 @@ impl DnsSession {
             qmsg: Message::default(),
             rmsg: Message::default(),
             scratch: Scratch::default(),
+            detail: event::DetailText::default(),
             recent: [(0, 0, false); RECENT],
             recent_next: 0,
             free: Vec::new(),
@@ -179,6 +182,7 @@ impl DnsSession {
             qmsg,
             rmsg,
             scratch,
+            detail,
             ..
         } = self;
         let error = (!parsed).then_some(INVALID_RESPONSE);
@@ -187,15 +191,20 @@ impl DnsSession {
         } else {
             Status::Error
         };
-        let tx = crate::event::Transaction {
-            status: Some(status),
-            error,
-            ..common::transaction("dns", Some(&req.leg), Some(&leg))
-        };
         let answer = if parsed {
             (msg, &*rmsg)
         } else {
             (&req.raw[..], &*qmsg)
+        };
+        let tx = crate::event::Transaction {
+            status: Some(status),
+            error,
+            detail: if out.aggregating() {
+                event::detail((&req.raw, qmsg), answer, detail)
+            } else {
+                Default::default()
+            },
+            ..common::transaction("dns", Some(&req.leg), Some(&leg))
         };
         out.emit(&tx, |w| {
             event::write(w, cfg, (&req.raw, qmsg), answer, parsed, scratch)
@@ -218,11 +227,20 @@ impl DnsSession {
         }
         let _ = self.qmsg.parse(&req.raw, true);
         let Self {
-            cfg, qmsg, scratch, ..
+            cfg,
+            qmsg,
+            scratch,
+            detail,
+            ..
         } = self;
         let tx = crate::event::Transaction {
             status: Some(Status::Error),
             error: Some(error),
+            detail: if out.aggregating() {
+                event::detail((&req.raw, qmsg), (&req.raw, qmsg), detail)
+            } else {
+                Default::default()
+            },
             ..common::transaction("dns", Some(&req.leg), None)
         };
         out.emit(&tx, |w| {
@@ -235,11 +253,20 @@ impl DnsSession {
     /// A response no query explains (`self.rmsg` holds it parsed).
     fn emit_response_only(&mut self, msg: &[u8], leg: Leg, out: &mut TxSink<'_>) {
         let Self {
-            cfg, rmsg, scratch, ..
+            cfg,
+            rmsg,
+            scratch,
+            detail,
+            ..
         } = self;
         let tx = crate::event::Transaction {
             status: Some(Status::Error),
             error: Some(errors::UNMATCHED_RESPONSE),
+            detail: if out.aggregating() {
+                event::detail((msg, rmsg), (msg, rmsg), detail)
+            } else {
+                Default::default()
+            },
             ..common::transaction("dns", None, Some(&leg))
         };
         out.emit(&tx, |w| {

@@ -22,7 +22,7 @@
 
 use super::parser::{type_code_text, Message, Role, Version};
 use super::IcmpConfig;
-use crate::event::{JsonWriter, Status, Transaction};
+use crate::event::{Code, JsonWriter, Status, Transaction, TxDetail};
 use crate::flow::community_id::community_id;
 use crate::proto::common::{self, errors, KeyedTxQueue, Leg};
 use crate::proto::{DatagramSession, Dir, TxSink};
@@ -47,6 +47,9 @@ pub struct IcmpSession {
     pending: KeyedTxQueue<(u16, u16), Msg>,
     version: Option<Version>,
     text: String,
+    /// The report's fields of the transaction being emitted: request
+    /// message, response message, `path`.
+    detail: [String; 3],
 }
 
 impl IcmpSession {
@@ -58,6 +61,7 @@ impl IcmpSession {
             pending: KeyedTxQueue::new(max),
             version: None,
             text: String::new(),
+            detail: Default::default(),
         }
     }
 
@@ -80,13 +84,36 @@ impl IcmpSession {
         quoted: Option<&Message<'_>>,
         out: &mut TxSink<'_>,
     ) {
+        let v = self.version.unwrap_or(Version::V4);
+        let server = out.flow.server.0;
+        let detail = if out.aggregating() {
+            // What the event writes: `icmp.request.message` as the
+            // operation, `icmp.response.message` as the code, `path`.
+            let [rq, rs, path] = &mut self.detail;
+            for (m, t) in [(req, &mut *rq), (resp, &mut *rs)] {
+                t.clear();
+                if let Some(m) = m {
+                    type_code_text(v, m.typ, m.code, t);
+                }
+            }
+            path.clear();
+            use std::fmt::Write as _;
+            let _ = write!(path, "{server}");
+            TxDetail {
+                method: req.map(|_| rq.as_bytes()),
+                code: resp.map_or(Code::None, |_| Code::Text(rs.as_str())),
+                resource: Some(path.as_bytes()),
+                ..TxDetail::default()
+            }
+        } else {
+            TxDetail::default()
+        };
         let tx = Transaction {
             status: Some(status),
             error,
+            detail,
             ..common::transaction("icmp", req.map(|m| &m.leg), resp.map(|m| &m.leg))
         };
-        let v = self.version.unwrap_or(Version::V4);
-        let server = out.flow.server.0;
         let text = &mut self.text;
         out.emit(&tx, |w| {
             w.ip("path", server);

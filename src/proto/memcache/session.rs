@@ -17,7 +17,7 @@
 
 use super::parser::{self, Msg, Reader, Step};
 use super::MemcacheConfig;
-use crate::event::{JsonWriter, Status};
+use crate::event::{Code, JsonWriter, Status, TxDetail};
 use crate::proto::common::{self, errors, Leg};
 use crate::proto::{DatagramSession, Dir, Session, TxSink};
 use crate::time::Timestamp;
@@ -126,6 +126,7 @@ fn emit(
             Status::Ok
         }),
         error,
+        detail: detail(req, resp),
         ..common::transaction("memcache", req.map(|r| &r.leg), resp.map(|r| &r.leg))
     };
     let binary = req.or(resp).is_some_and(|s| s.msg.binary);
@@ -144,6 +145,32 @@ fn emit(
         }
         w.end();
     });
+}
+
+/// What the report counts, as the event writes it: the request's
+/// `command`, its first key, and the response's `status` (binary) or
+/// `command` (text; none for a counter value).
+fn detail<'a>(req: Option<&'a Side>, resp: Option<&'a Side>) -> TxDetail<'a> {
+    let method = req.map(|r| {
+        if r.msg.binary {
+            parser::opcode_command(r.msg.opcode).0
+        } else {
+            r.msg.word.as_str()
+        }
+    });
+    let code = match resp {
+        Some(r) if r.msg.binary => Code::Text(parser::status_name(r.msg.status)),
+        Some(r) if parser::text_response_type(&r.msg.word).0 != "Counter" => {
+            Code::Text(r.msg.word.as_str())
+        }
+        _ => Code::None,
+    };
+    TxDetail {
+        code,
+        method: method.map(str::as_bytes),
+        resource: req.and_then(|r| r.keys.first()).map(String::as_bytes),
+        ..TxDetail::default()
+    }
 }
 
 fn keys(w: &mut JsonWriter<'_>, s: &Side) {

@@ -35,7 +35,7 @@
 
 use super::parser::{self, be, fe, Head, Header};
 use super::PgsqlConfig;
-use crate::event::{JsonWriter, Status, Transaction};
+use crate::event::{Code, JsonWriter, Status, Transaction, TxDetail};
 use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
 use crate::proto::common::{self, parse_in_place, Leg, Overflow, Resync, Scan, TxQueue};
 use crate::proto::mysql::parser::{sql_method, trim_sql, truncate_string};
@@ -1247,6 +1247,15 @@ impl PgsqlSession {
         let t = Transaction {
             status: Some(status),
             error,
+            detail: TxDetail {
+                code: tx
+                    .error
+                    .as_ref()
+                    .map_or(Code::None, |e| Code::Text(&e.code)),
+                method: Some(tx.method.as_deref().unwrap_or("EXECUTE").as_bytes()),
+                resource: tx.query.as_deref().map(str::as_bytes),
+                ..TxDetail::default()
+            },
             ..common::transaction("pgsql", request.as_ref(), response.as_ref())
         };
         let cfg = &self.cfg;

@@ -295,6 +295,12 @@ impl SipSession {
         let method = std::str::from_utf8(m.method(req_buf)).unwrap_or("?");
         let action = action(method);
         let failed = error.is_some() || code.is_some_and(|c| c >= 400);
+        let up = upper(method);
+        // The report's resource is the request URI (`sip.uri.original`).
+        let uri = match m.start {
+            parser::Start::Request { uri, .. } => Some(uri.get(req_buf)),
+            parser::Start::Response { .. } => None,
+        };
         let tx = crate::event::Transaction {
             status: Some(if failed { Status::Error } else { Status::Ok }),
             error,
@@ -302,13 +308,14 @@ impl SipSession {
             reversed: p.reversed,
             detail: TxDetail {
                 code: code.map_or(Code::None, |c| Code::Num(c.into())),
-                method: Some(method.as_bytes()),
+                method: Some(up.as_bytes()),
+                resource: uri,
                 ..TxDetail::default()
             },
             ..common::transaction("sip", Some(&p.leg), resp.map(|(_, _, l)| l))
         };
         out.emit(&tx, |w| {
-            w.str("method", &upper(method));
+            w.str("method", &up);
             event::user(w, cfg, req_buf, m);
             w.begin_obj("sip");
             event::message(w, cfg, req_buf, m, Part::Full);
@@ -335,19 +342,20 @@ impl SipSession {
         let m = &p.msg;
         let method = std::str::from_utf8(m.method(buf)).unwrap_or("?");
         let action = action(method);
+        let up = upper(method);
         let tx = crate::event::Transaction {
             status: Some(Status::Error),
             error: Some(errors::UNMATCHED_RESPONSE),
             action: Some(&action),
             detail: TxDetail {
                 code: m.code().map_or(Code::None, |c| Code::Num(c.into())),
-                method: Some(method.as_bytes()),
+                method: Some(up.as_bytes()),
                 ..TxDetail::default()
             },
             ..common::transaction("sip", None, Some(&p.leg))
         };
         out.emit(&tx, |w| {
-            w.str("method", &upper(method));
+            w.str("method", &up);
             w.begin_obj("sip");
             event::message(w, cfg, buf, m, Part::Full);
             w.end();

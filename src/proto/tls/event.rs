@@ -68,7 +68,20 @@ pub fn emit(cfg: &TlsConfig, h: &Handshake, out: &mut TxSink<'_>) {
         error,
         real_client_ip: None,
         action: None,
-        detail: Default::default(),
+        // The report counts the version as the operation and the server
+        // name as the resource (`tls.version`, `tls.client.server_name`).
+        detail: crate::event::TxDetail {
+            method: h
+                .version()
+                .and_then(names::version)
+                .map(|(v, _)| v.as_bytes()),
+            resource: h
+                .client
+                .as_ref()
+                .and_then(|ch| ch.server_names.first())
+                .map(|n| n.as_bytes()),
+            ..Default::default()
+        },
         ..Transaction::default()
     };
     out.emit(&tx, |w| {
