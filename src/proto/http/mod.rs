@@ -5,6 +5,8 @@
 //! - [`session`]: [`HttpSession`] pairs requests with responses (in order,
 //!   for pipelining), handles `100-continue`, upgrades, losses, timeouts and
 //!   the bounds below, and counts what it drops.
+//! - [`scan`]: the strict fast path of head parsing, and which header
+//!   fields a session keeps ([`scan::Wants`]).
 //! - [`message`]: [`message::Message`], what is kept of one request or
 //!   response, and the `error.message` texts.
 //! - [`event`]: the event's HTTP fields (`http.*`, `url.*`, `user_agent.*`,
@@ -16,6 +18,7 @@
 pub mod event;
 pub mod message;
 pub mod parser;
+pub mod scan;
 pub mod session;
 #[cfg(test)]
 mod tests;

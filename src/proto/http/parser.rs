@@ -21,6 +21,8 @@
 //! Not here: pairing requests with responses, timeouts, event fields (see
 //! `session.rs` and `event.rs`), HTTP/2, content decoding.
 
+pub use super::scan::Wants;
+use super::scan::{classify, request_line, scan_fields, status_line, Field, MAX_METHOD};
 use memchr::memchr;
 use memchr::memmem::Finder;
 use std::mem::MaybeUninit;
@@ -114,10 +116,13 @@ pub enum Framing {
     Close,
 }
 
-/// A parsed message head. Header names are lower-cased in place.
+/// A parsed message head. With [`Wants::ALL`] every header field is in
+/// `headers` and names are lower-cased in place; otherwise `headers` holds
+/// only the fields the decoder and the event read (the indexed ones and the
+/// extra name), names as received.
 #[derive(Debug, Default, Clone)]
 pub struct Head {
-    /// The head bytes as received, header names lower-cased.
+    /// The head bytes as received (header names lower-cased with [`Wants::ALL`]).
     pub raw: Vec<u8>,
     /// Request method.
     pub method: Span,
@@ -129,7 +134,7 @@ pub struct Head {
     pub status: u16,
     /// Response reason phrase, lower-cased (as Packetbeat reports it).
     pub reason: Span,
-    /// Every header field: (lower-cased name, value).
+    /// The header fields kept: (name, value).
     pub headers: Vec<(Span, Span)>,
     /// `Content-Length`, when present and valid.
     pub content_length: Option<u64>,
@@ -186,7 +191,7 @@ impl Head {
         Some(v.get(&self.raw))
     }
 
-    /// The value of the first header called `name` (lower-case).
+    /// The value of the first header called `name` (any case) in the table.
     pub fn find(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
@@ -204,24 +209,44 @@ impl Head {
         self.target.get(&self.raw)
     }
 
-    /// Parses `raw` as a request head. With `partial`, a head cut short
-    /// (too large) still yields whatever its first line gave.
+    /// Parses `raw` as a request head with every header field in the table
+    /// ([`Wants::ALL`]). With `partial`, a head cut short (too large) still
+    /// yields whatever its first line gave.
     pub fn parse_request(&mut self, partial: bool) -> Result<(), ParseError> {
+        self.parse_request_for(&Wants::ALL, partial)
+    }
+
+    /// [`Head::parse_request`] keeping the header fields `wants` says.
+    pub fn parse_request_for(&mut self, wants: &Wants, partial: bool) -> Result<(), ParseError> {
         self.reset_fields();
-        if self.fast_request() {
-            return self.index_headers();
+        let raw = std::mem::take(&mut self.raw);
+        let fast = self.fast_request(&raw, wants);
+        self.raw = raw;
+        if fast.is_some() {
+            return self.index_headers_for(wants);
         }
-        self.parse_request_httparse(partial)
+        self.parse_request_httparse(wants, partial)
     }
 
     /// [`Head::parse_request`] with httparse alone.
-    fn parse_request_httparse(&mut self, partial: bool) -> Result<(), ParseError> {
+    fn parse_request_httparse(&mut self, wants: &Wants, partial: bool) -> Result<(), ParseError> {
         self.reset_fields();
+        let raw = std::mem::take(&mut self.raw);
+        let res = self.request_httparse(&raw, wants, partial);
+        self.raw = raw;
+        res?;
+        self.index_headers_for(wants)
+    }
+
+    fn request_httparse(
+        &mut self,
+        base: &[u8],
+        wants: &Wants,
+        partial: bool,
+    ) -> Result<(), ParseError> {
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut []);
-        let res =
-            parser_config().parse_request_with_uninit_headers(&mut req, &self.raw, &mut slots);
-        let base: &[u8] = &self.raw;
+        let res = parser_config().parse_request_with_uninit_headers(&mut req, base, &mut slots);
         self.method = req
             .method
             .map(|m| Span::of(base, m.as_bytes()))
@@ -236,11 +261,12 @@ impl Head {
             Ok(httparse::Status::Partial) | Err(_) if partial => return Ok(()),
             _ => return Err(ParseError::InvalidHead),
         }
+        let mut extra_done = false;
         for h in req.headers.iter() {
-            self.headers
-                .push((Span::of(base, h.name.as_bytes()), Span::of(base, h.value)));
+            let (n, v) = (Span::of(base, h.name.as_bytes()), Span::of(base, h.value));
+            self.note(base, n, v, wants, &mut extra_done);
         }
-        self.index_headers()
+        Ok(())
     }
 
     /// After a failed parse of `raw` as a request: keeps what its start
@@ -266,22 +292,47 @@ impl Head {
 
     /// Parses `raw` as a response head (see [`Head::parse_request`]).
     pub fn parse_response(&mut self, partial: bool) -> Result<(), ParseError> {
+        self.parse_response_for(&Wants::ALL, partial)
+    }
+
+    /// [`Head::parse_response`] keeping the header fields `wants` says.
+    pub fn parse_response_for(&mut self, wants: &Wants, partial: bool) -> Result<(), ParseError> {
         self.reset_fields();
-        if self.fast_response() {
+        let raw = std::mem::take(&mut self.raw);
+        let fast = self.fast_response(&raw, wants);
+        self.raw = raw;
+        if fast.is_some() {
             self.lowercase_reason();
-            return self.index_headers();
+            return self.index_headers_for(wants);
         }
-        self.parse_response_httparse(partial)
+        self.parse_response_httparse(wants, partial)
     }
 
     /// [`Head::parse_response`] with httparse alone.
-    fn parse_response_httparse(&mut self, partial: bool) -> Result<(), ParseError> {
+    fn parse_response_httparse(&mut self, wants: &Wants, partial: bool) -> Result<(), ParseError> {
         self.reset_fields();
+        let raw = std::mem::take(&mut self.raw);
+        let res = self.response_httparse(&raw, wants, partial);
+        self.raw = raw;
+        match res {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.lowercase_reason();
+        self.index_headers_for(wants)
+    }
+
+    /// `Ok(false)`: a partial head, taken as far as it goes.
+    fn response_httparse(
+        &mut self,
+        base: &[u8],
+        wants: &Wants,
+        partial: bool,
+    ) -> Result<bool, ParseError> {
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
         let mut resp = httparse::Response::new(&mut []);
-        let res =
-            parser_config().parse_response_with_uninit_headers(&mut resp, &self.raw, &mut slots);
-        let base: &[u8] = &self.raw;
+        let res = parser_config().parse_response_with_uninit_headers(&mut resp, base, &mut slots);
         self.minor = resp.version.unwrap_or(1);
         self.status = resp.code.unwrap_or(0);
         self.reason = resp
@@ -290,15 +341,45 @@ impl Head {
             .unwrap_or_default();
         match res {
             Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) | Err(_) if partial => return Ok(()),
+            Ok(httparse::Status::Partial) | Err(_) if partial => return Ok(false),
             _ => return Err(ParseError::InvalidHead),
         }
+        let mut extra_done = false;
         for h in resp.headers.iter() {
-            self.headers
-                .push((Span::of(base, h.name.as_bytes()), Span::of(base, h.value)));
+            let (n, v) = (Span::of(base, h.name.as_bytes()), Span::of(base, h.value));
+            self.note(base, n, v, wants, &mut extra_done);
         }
-        self.lowercase_reason();
-        self.index_headers()
+        Ok(true)
+    }
+
+    /// Parses the head at the start of `input` when all of it is there, at
+    /// most `max` bytes, and of the strict shape of the fast path: then
+    /// copies it into `raw` and returns its length. `None` otherwise (the
+    /// fields are then left half set; the next parse resets them).
+    pub fn scan(
+        &mut self,
+        input: &[u8],
+        request: bool,
+        wants: &Wants,
+        max: usize,
+    ) -> Option<usize> {
+        self.reset_fields();
+        let input = input.get(..max.min(input.len()))?;
+        let end = if request {
+            self.fast_request(input, wants)?
+        } else {
+            self.fast_response(input, wants)?
+        };
+        if request && self.method.len as usize > MAX_METHOD {
+            return None;
+        }
+        self.raw.clear();
+        self.raw.extend_from_slice(&input[..end]);
+        if !request {
+            self.lowercase_reason();
+        }
+        self.index_headers_for(wants).ok()?;
+        Some(end)
     }
 
     fn lowercase_reason(&mut self) {
@@ -311,92 +392,113 @@ impl Head {
         }
     }
 
-    /// The common head, parsed without httparse: a request line of one
-    /// token, one space, an ASCII target, one space and `HTTP/1.0` or
-    /// `HTTP/1.1`, then header lines `token:value` with CRLF line ends and
-    /// no control bytes, up to the empty line. Anything else (bare LF,
-    /// tabs, obs-fold, extra spaces, obs-text in the start line, invalid
-    /// bytes, too many fields) returns `false` and httparse decides, so
-    /// the result is always the one httparse gives.
-    fn fast_request(&mut self) -> bool {
-        let b: &[u8] = &self.raw;
-        let mut i = 0;
-        while i < b.len() && TCHAR[b[i] as usize] {
-            i += 1;
-        }
-        if i == 0 || b.get(i) != Some(&b' ') {
-            return false;
-        }
-        let method = Span {
-            start: 0,
-            len: i as u32,
-        };
-        let t = i + 1;
-        let mut j = t;
-        while j < b.len() && (b'!'..=b'~').contains(&b[j]) {
-            j += 1;
-        }
-        if j == t || b.get(j) != Some(&b' ') {
-            return false;
-        }
-        let Some(minor) = version_crlf(b, j + 1) else {
-            return false;
-        };
+    /// The common request head in `b`, parsed without httparse (see
+    /// [`scan`](super::scan)); the end of the head, or `None` and
+    /// httparse decides, so the result is always the one httparse gives.
+    fn fast_request(&mut self, b: &[u8], wants: &Wants) -> Option<usize> {
+        let (method, target, minor, next) = request_line(b)?;
         self.method = method;
-        self.target = Span {
-            start: t as u32,
-            len: (j - t) as u32,
-        };
+        self.target = target;
         self.minor = minor;
-        fast_headers(&self.raw, j + 11, &mut self.headers)
+        self.fast_fields(b, next, wants)
     }
 
-    /// [`Head::fast_request`] for a status line: `HTTP/1.d NNN`, then a
-    /// space and a reason of visible ASCII and spaces (not starting with a
-    /// blank), or the line end.
-    fn fast_response(&mut self) -> bool {
-        let b: &[u8] = &self.raw;
-        if b.len() < 14 || !b.starts_with(b"HTTP/1.") || b[8] != b' ' {
-            return false;
-        }
-        let minor = match b[7] {
-            b'0' => 0,
-            b'1' => 1,
-            _ => return false,
-        };
-        let code = &b[9..12];
-        if !code.iter().all(u8::is_ascii_digit) {
-            return false;
-        }
-        let status = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
-        let (reason, next) = match b[12] {
-            b'\r' if b[13] == b'\n' => (Span { start: 12, len: 0 }, 14),
-            b' ' => {
-                let s = 13;
-                let mut k = s;
-                while k < b.len() && (b' '..=b'~').contains(&b[k]) {
-                    k += 1;
-                }
-                if b.get(k) != Some(&b'\r')
-                    || b.get(k + 1) != Some(&b'\n')
-                    || (k > s && b[s] == b' ')
-                {
-                    return false;
-                }
-                (
-                    Span {
-                        start: s as u32,
-                        len: (k - s) as u32,
-                    },
-                    k + 2,
-                )
-            }
-            _ => return false,
-        };
+    /// [`Head::fast_request`] for a status line.
+    fn fast_response(&mut self, b: &[u8], wants: &Wants) -> Option<usize> {
+        let (minor, status, reason, next) = status_line(b)?;
         self.minor = minor;
         self.status = status;
         self.reason = reason;
-        fast_headers(&self.raw, next, &mut self.headers)
+        self.fast_fields(b, next, wants)
+    }
+
+    fn fast_fields(&mut self, b: &[u8], next: usize, wants: &Wants) -> Option<usize> {
+        if wants.all {
+            let headers = &mut self.headers;
+            return scan_fields(b, next, |n, v| {
+                headers.push((n, v));
+                true
+            });
+        }
+        let mut extra_done = false;
+        scan_fields(b, next, |n, v| {
+            self.note(b, n, v, wants, &mut extra_done);
+            true
+        })
+    }
+
+    /// One header field of `base`: every field into the table with
+    /// [`Wants::ALL`] (indexed afterwards), else only what the decoder and
+    /// the event read, the first of each indexed name and of the extra one.
+    #[inline(always)]
+    fn note(&mut self, base: &[u8], n: Span, v: Span, wants: &Wants, extra_done: &mut bool) {
+        if wants.all {
+            self.headers.push((n, v));
+            return;
+        }
+        let name = n.get(base);
+        let field = classify(name);
+        if field == Field::Other && (*extra_done || !wants.has_extra()) {
+            return;
+        }
+        self.note_field(field, name, v.get(base), (n, v), wants, extra_done);
+    }
+
+    /// [`Head::note`] for a field that is kept or read.
+    fn note_field(
+        &mut self,
+        field: Field,
+        name: &[u8],
+        value: &[u8],
+        entry: (Span, Span),
+        wants: &Wants,
+        extra_done: &mut bool,
+    ) {
+        let next = Some(self.headers.len() as u16);
+        let slot = match field {
+            Field::Other => None,
+            Field::ContentLength => {
+                self.note_length(parse_u64(value));
+                None
+            }
+            Field::TransferEncoding => {
+                self.transfer_encoding = true;
+                self.chunked = last_coding_chunked(value);
+                None
+            }
+            Field::Expect => {
+                self.expect_continue = trim(value).eq_ignore_ascii_case(b"100-continue");
+                None
+            }
+            Field::Host => Some(&mut self.host),
+            Field::UserAgent => Some(&mut self.user_agent),
+            Field::Referer => Some(&mut self.referer),
+            Field::ContentType => Some(&mut self.content_type),
+            Field::ContentEncoding => Some(&mut self.content_encoding),
+            Field::Authorization => Some(&mut self.authorization),
+        };
+        let mut pushed = false;
+        if let Some(slot) = slot.filter(|s| s.is_none()) {
+            *slot = next;
+            pushed = true;
+        }
+        if !*extra_done && wants.is_extra(name) {
+            *extra_done = true;
+            pushed = true;
+        }
+        if pushed {
+            self.headers.push(entry);
+        }
+    }
+
+    /// A `Content-Length` value (parsed): kept, or the head's lengths are bad.
+    fn note_length(&mut self, len: Option<u64>) {
+        match len {
+            Some(len) if self.content_length.is_none_or(|l| l == len) => {
+                self.content_length = Some(len)
+            }
+            _ => self.bad_content_length = true,
+        }
     }
 
     fn reset_fields(&mut self) {
@@ -419,6 +521,16 @@ impl Head {
         self.authorization = None;
     }
 
+    /// With [`Wants::ALL`]: lower-cases names and notes the fields the
+    /// session needs ([`Head::note`] did it for the lean table).
+    fn index_headers_for(&mut self, wants: &Wants) -> Result<(), ParseError> {
+        if wants.all {
+            self.index_headers()
+        } else {
+            Ok(())
+        }
+    }
+
     /// Lower-cases names and notes the headers the session needs.
     fn index_headers(&mut self) -> Result<(), ParseError> {
         for i in 0..self.headers.len() {
@@ -430,16 +542,13 @@ impl Head {
             let idx = Some(i as u16);
             let value = v.get(&self.raw);
             match n.get(&self.raw) {
-                b"content-length" => match parse_u64(value) {
-                    Some(len) if self.content_length.is_none_or(|l| l == len) => {
-                        self.content_length = Some(len)
-                    }
-                    _ => self.bad_content_length = true,
-                },
+                b"content-length" => {
+                    let len = parse_u64(value);
+                    self.note_length(len)
+                }
                 b"transfer-encoding" => {
                     self.transfer_encoding = true;
-                    let last = value.rsplit(|&b| b == b',').next().unwrap_or(&[]);
-                    self.chunked = trim(last).eq_ignore_ascii_case(b"chunked");
+                    self.chunked = last_coding_chunked(value);
                 }
                 b"expect" => {
                     self.expect_continue = trim(value).eq_ignore_ascii_case(b"100-continue")
@@ -507,116 +616,10 @@ impl Head {
     }
 }
 
-/// Token bytes (RFC 9110 section 5.6.2), as httparse accepts them.
-static TCHAR: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        i += 1;
-    }
-    t
-};
-
-/// `HTTP/1.0` or `HTTP/1.1` and CRLF at `b[at..]`: the minor version.
-fn version_crlf(b: &[u8], at: usize) -> Option<u8> {
-    let v = b.get(at..at + 10)?;
-    if &v[..7] != b"HTTP/1." || &v[8..] != b"\r\n" {
-        return None;
-    }
-    match v[7] {
-        b'0' => Some(0),
-        b'1' => Some(1),
-        _ => None,
-    }
-}
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// High bit of each byte of `x` that is below 0x20 or is 0x7f (exact, no
-/// carries between bytes; bytes from 0x80 are obs-text and pass).
-fn ctl_mask(x: u64) -> u64 {
-    let below = !(((x & !HI) + LO * 0x60) | x) & HI;
-    let y = x ^ (LO * 0x7f);
-    let del = !(((y & !HI) + !HI) | y) & HI;
-    below | del
-}
-
-/// Offset from `at` of the first control byte (below 0x20 or 0x7f) in `b`.
-fn first_ctl(b: &[u8], at: usize) -> Option<usize> {
-    let mut i = at;
-    while i + 8 <= b.len() {
-        let x = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
-        let m = ctl_mask(x);
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    (i..b.len()).find(|&k| b[k] < 0x20 || b[k] == 0x7f)
-}
-
-/// Header lines from `at` to the empty line, each `token:value CRLF` with
-/// no control byte but the line end (no tab either); the value without
-/// the spaces around it, as httparse gives it. `false` when a line is not
-/// of that shape, or past [`MAX_HEADERS`] fields.
-fn fast_headers(b: &[u8], mut at: usize, out: &mut Vec<(Span, Span)>) -> bool {
-    loop {
-        if b.get(at) == Some(&b'\r') {
-            return b.get(at + 1) == Some(&b'\n');
-        }
-        let mut c = at;
-        while c < b.len() && TCHAR[b[c] as usize] {
-            c += 1;
-        }
-        if c == at || b.get(c) != Some(&b':') || out.len() == MAX_HEADERS {
-            return false;
-        }
-        let Some(end) = first_ctl(b, c + 1) else {
-            return false;
-        };
-        if b[end] != b'\r' || b.get(end + 1) != Some(&b'\n') {
-            return false;
-        }
-        let mut vs = c + 1;
-        while vs < end && b[vs] == b' ' {
-            vs += 1;
-        }
-        let mut ve = end;
-        while ve > vs && b[ve - 1] == b' ' {
-            ve -= 1;
-        }
-        out.push((
-            Span {
-                start: at as u32,
-                len: (c - at) as u32,
-            },
-            Span {
-                start: vs as u32,
-                len: (ve - vs) as u32,
-            },
-        ));
-        at = end + 2;
-    }
+/// The final coding of a `Transfer-Encoding` value is `chunked`.
+fn last_coding_chunked(value: &[u8]) -> bool {
+    let last = value.rsplit(|&b| b == b',').next().unwrap_or(&[]);
+    trim(last).eq_ignore_ascii_case(b"chunked")
 }
 
 /// ASCII decimal to u64 (optional surrounding blanks); `None` on anything else.
@@ -824,6 +827,11 @@ pub struct StreamParser {
     head_skipped: u64,
     /// The head just completed was cut to `max_head` (see [`StreamParser::truncated`]).
     truncated: bool,
+    /// A head found whole in one input and parsed there (see
+    /// [`StreamParser::take_head`]), valid while `pre` is set; boxed so
+    /// that an idle connection stays small.
+    parsed: Option<Box<Head>>,
+    pre: bool,
 }
 
 impl StreamParser {
@@ -841,6 +849,8 @@ impl StreamParser {
             mark: 0,
             head_skipped: 0,
             truncated: false,
+            parsed: None,
+            pre: false,
         }
     }
 
@@ -867,9 +877,13 @@ impl StreamParser {
     }
 
     /// The buffered head so far (also after [`ParseError::HeadTooLarge`],
-    /// until the next `feed`).
+    /// until the next `feed`); after [`Step::Head`] for a head parsed in
+    /// place, that head as parsed (names lower-cased with [`Wants::ALL`]).
     pub fn head(&self) -> &[u8] {
-        &self.buf
+        match &self.parsed {
+            Some(p) if self.pre => &p.raw,
+            _ => &self.buf,
+        }
     }
 
     /// A message has started and is not finished.
@@ -898,16 +912,27 @@ impl StreamParser {
         matches!(self.state, State::Resync { .. })
     }
 
-    /// Moves the buffered head into `dst` (swapping allocations).
-    pub fn take_head(&mut self, dst: &mut Vec<u8>) {
-        dst.clear();
-        std::mem::swap(dst, &mut self.buf);
+    /// Moves the head just completed into `dst` (swapping allocations).
+    /// True when it is parsed already, with the header fields of
+    /// [`StreamParser::feed_with`]: a head of the common shape that came
+    /// whole in one input is parsed straight from it, never buffered. False
+    /// when only `dst.raw` is set and the caller parses it.
+    pub fn take_head(&mut self, dst: &mut Head) -> bool {
+        if let Some(p) = self.parsed.as_deref_mut().filter(|_| self.pre) {
+            self.pre = false;
+            std::mem::swap(dst, p);
+            return true;
+        }
+        dst.raw.clear();
+        std::mem::swap(&mut dst.raw, &mut self.buf);
+        false
     }
 
     /// Sets the body framing after a [`Step::Head`]; true when the message is
     /// already complete (no body).
     pub fn set_body(&mut self, framing: Framing) -> bool {
         self.buf.clear();
+        self.pre = false;
         self.lines = 0;
         self.state = match framing {
             Framing::None | Framing::Length(0) => {
@@ -929,6 +954,7 @@ impl StreamParser {
     /// Abandons the current message and skips to the next start line.
     pub fn resync(&mut self) {
         self.buf.clear();
+        self.pre = false;
         self.lines = 0;
         self.state = State::Resync { line_start: true };
     }
@@ -936,6 +962,7 @@ impl StreamParser {
     /// Stops parsing for good (after a protocol upgrade); later bytes are skipped.
     pub fn turn_off(&mut self) {
         self.buf.clear();
+        self.pre = false;
         self.state = State::Off;
     }
 
@@ -950,6 +977,7 @@ impl StreamParser {
 
     /// `len` bytes were never captured.
     pub fn gap(&mut self, len: u64) -> GapEffect {
+        self.pre = false;
         let after = State::Resync { line_start: true };
         match self.state {
             State::Head | State::AwaitBody | State::SkipHead { .. } => {
@@ -1004,9 +1032,16 @@ impl StreamParser {
 
     /// Consumes a prefix of `input`; returns how many bytes and what was found.
     /// Either the count is positive or the step is not [`Step::More`].
+    /// A head parsed here keeps every header field.
     pub fn feed(&mut self, input: &[u8]) -> (usize, Step) {
+        self.feed_with(input, &Wants::ALL)
+    }
+
+    /// [`StreamParser::feed`]; a head parsed here keeps the header fields
+    /// `wants` says.
+    pub fn feed_with(&mut self, input: &[u8], wants: &Wants) -> (usize, Step) {
         match self.state {
-            State::Head => self.feed_head(input),
+            State::Head => self.feed_head(input, wants),
             State::AwaitBody => {
                 // The caller did not frame the body: treat it as absent.
                 self.set_body(Framing::None);
@@ -1062,7 +1097,7 @@ impl StreamParser {
         self.truncated = false;
     }
 
-    fn feed_head(&mut self, input: &[u8]) -> (usize, Step) {
+    fn feed_head(&mut self, input: &[u8], wants: &Wants) -> (usize, Step) {
         let mut from = 0;
         if self.buf.is_empty() {
             // Blank lines between messages are tolerated (RFC 9112 section 2.2).
@@ -1075,6 +1110,16 @@ impl StreamParser {
                 return (from, Step::More);
             }
             self.start_message();
+            // The whole head in this input, of the common shape: parsed in
+            // place, one copy, no second search for its end.
+            let rest = &input[from..];
+            let parsed = self.parsed.get_or_insert_with(Box::default);
+            if let Some(end) = parsed.scan(rest, self.request, wants, self.max_head) {
+                self.msg_bytes += end as u64;
+                self.state = State::AwaitBody;
+                self.pre = true;
+                return (from + end, Step::Head);
+            }
         }
         if self.lines == 0 {
             // The start line is checked as soon as it is complete, so that
@@ -1571,7 +1616,7 @@ mod tests {
                 };
                 let mut slow = fast.clone();
                 let a = fast.parse_request(partial);
-                let b = slow.parse_request_httparse(partial);
+                let b = slow.parse_request_httparse(&Wants::ALL, partial);
                 let what = String::from_utf8_lossy(raw);
                 assert_eq!(a, b, "{what:?}");
                 assert_eq!(fields(&fast), fields(&slow), "{what:?}");
@@ -1603,7 +1648,7 @@ mod tests {
                 };
                 let mut slow = fast.clone();
                 let a = fast.parse_response(partial);
-                let b = slow.parse_response_httparse(partial);
+                let b = slow.parse_response_httparse(&Wants::ALL, partial);
                 let what = String::from_utf8_lossy(raw);
                 assert_eq!(a, b, "{what:?}");
                 assert_eq!(fields(&fast), fields(&slow), "{what:?}");
@@ -1611,22 +1656,276 @@ mod tests {
         }
     }
 
-    /// The control-byte search finds exactly the bytes below 0x20 and 0x7f
-    /// at every offset, and nothing else.
+    /// What the session and the event read from a head, whatever its
+    /// table holds: the lean and the full table must give the same.
+    fn view(h: &Head, extra: Option<&str>) -> String {
+        format!(
+            "{:?} {:?} {} {} {:?} {:?} {} {} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            h.method(),
+            h.target(),
+            h.minor,
+            h.status,
+            h.reason.get(&h.raw),
+            h.content_length,
+            h.bad_content_length,
+            h.transfer_encoding,
+            h.chunked,
+            h.expect_continue,
+            h.value(h.host),
+            h.value(h.user_agent),
+            h.value(h.referer),
+            h.value(h.content_type),
+            h.value(h.content_encoding),
+            h.value(h.authorization),
+            extra.map(|e| h.find(e)),
+        )
+    }
+
+    /// Many heads of many shapes: start lines and header lines (names in
+    /// any case, repeated, odd bytes, bare LF, obs-fold, tabs) drawn from a
+    /// fixed sequence.
+    fn many_heads(request: bool) -> Vec<Vec<u8>> {
+        let starts: &[&[u8]] = if request {
+            &[
+                b"GET /a?b=c HTTP/1.1\r\n",
+                b"POST / HTTP/1.0\r\n",
+                b"PUT  /x HTTP/1.1\r\n",
+                b"GET /\xc3\xa9 HTTP/1.1\r\n",
+                b"GET / HTTP/1.1\n",
+                b"THISMETHODISMUCHLONGERTHANUSUAL / HTTP/1.1\r\n",
+            ]
+        } else {
+            &[
+                b"HTTP/1.1 200 OK\r\n",
+                b"HTTP/1.0 404 Not Found\r\n",
+                b"HTTP/1.1 204\r\n",
+                b"HTTP/1.1 200  OK\r\n",
+                b"HTTP/1.1 200 O\tK\r\n",
+                b"HTTP/1.1 100 Continue\n",
+            ]
+        };
+        let lines: &[&[u8]] = &[
+            b"Host: www.example.com\r\n",
+            b"HOST: other\r\n",
+            b"host:bare\r\n",
+            b"Content-Length: 5\r\n",
+            b"content-length:  5 \r\n",
+            b"Content-Length: 6\r\n",
+            b"CONTENT-LENGTH: x\r\n",
+            b"Transfer-Encoding: gzip, chunked\r\n",
+            b"transfer-encoding: gzip\r\n",
+            b"Expect: 100-continue\r\n",
+            b"expect: 100-CONTINUE \r\n",
+            b"Expect: nothing\r\n",
+            b"User-Agent: curl/8.0\r\n",
+            b"user-agent: second\r\n",
+            b"Referer: http://r/\r\n",
+            b"Content-Type: text/html; charset=UTF-8\r\n",
+            b"content-type: application/x-www-form-urlencoded\r\n",
+            b"Content-Encoding: gzip\r\n",
+            b"Authorization: Basic dXNlcjpwYXNz\r\n",
+            b"X-Forwarded-For: 1.2.3.4, 5.6.7.8\r\n",
+            b"x-forwarded-for: 9.9.9.9\r\n",
+            b"X-Real-IP: 10.0.0.1\r\n",
+            b"Connection: keep-alive\r\n",
+            b"Last-Modified: Wed, 02 Dec 2026 03:38:31 GMT\r\n",
+            b"Empty:\r\n",
+            b"Spaces:    \r\n",
+            b"Ho st: z\r\n",
+            b"Bad(: 1\r\n",
+            b"Host : spaced\r\n",
+            b"Tab:\tv\r\n",
+            b"Obs: caf\xc3\xa9\r\n",
+            b"Ctl: a\x01b\r\n",
+            b"Del: a\x7fb\r\n",
+            b"Fold: a\r\n b\r\n",
+            b"NoColon\r\n",
+            b"Lf: only\n",
+            b"Cr: a\rb\r\n",
+            b":novalue\r\n",
+        ];
+        let mut heads = Vec::new();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        for i in 0..3000 {
+            // Mostly clean heads (the fast path), some with an odd line.
+            let start = if i % 4 == 0 {
+                starts[next(starts.len())]
+            } else {
+                starts[i % 2]
+            };
+            let mut h = start.to_vec();
+            let count = next(9);
+            for _ in 0..count {
+                let pick = if i % 3 == 0 {
+                    next(lines.len())
+                } else {
+                    next(26)
+                };
+                h.extend_from_slice(lines[pick]);
+            }
+            h.extend_from_slice(if i % 17 == 0 { b"\n" } else { b"\r\n" });
+            heads.push(h);
+        }
+        heads
+    }
+
+    const EXTRAS: [Option<&str>; 5] = [
+        None,
+        Some("X-Forwarded-For"),
+        Some("host"),
+        Some("Content-Length"),
+        Some("x-real-ip"),
+    ];
+
+    /// The lean table (only the fields read) and the full table give the
+    /// session and the event the same values, on the fast path and on
+    /// httparse, for every extra name; and the lean fast path agrees with
+    /// lean httparse.
     #[test]
-    fn control_byte_search_is_exact() {
-        for bad in (0u8..0x20).chain([0x7f]) {
-            for at in 0..20 {
-                let mut v = vec![b'a'; 20];
-                v.extend_from_slice(&[0x80, 0xff, b' ', b'~']);
-                v[at] = bad;
-                assert_eq!(first_ctl(&v, 0), Some(at), "{bad:#x} at {at}");
+    fn lean_and_full_tables_agree_over_many_heads() {
+        let mut fast_lean = 0;
+        for request in [true, false] {
+            for raw in many_heads(request) {
+                for partial in [false, true] {
+                    let mut full = Head {
+                        raw: raw.clone(),
+                        ..Head::default()
+                    };
+                    let a = if request {
+                        full.parse_request(partial)
+                    } else {
+                        full.parse_response(partial)
+                    };
+                    for extra in EXTRAS {
+                        let wants = Wants::lean(extra);
+                        let mut lean = Head {
+                            raw: raw.clone(),
+                            ..Head::default()
+                        };
+                        let mut slow = lean.clone();
+                        let (b, c) = if request {
+                            (
+                                lean.parse_request_for(&wants, partial),
+                                slow.parse_request_httparse(&wants, partial),
+                            )
+                        } else {
+                            (
+                                lean.parse_response_for(&wants, partial),
+                                slow.parse_response_httparse(&wants, partial),
+                            )
+                        };
+                        let what = String::from_utf8_lossy(&raw);
+                        assert_eq!(a, b, "{what:?} {extra:?}");
+                        assert_eq!(b, c, "{what:?} {extra:?}");
+                        assert_eq!(view(&full, extra), view(&lean, extra), "{what:?} {extra:?}");
+                        assert_eq!(view(&lean, extra), view(&slow, extra), "{what:?} {extra:?}");
+                        assert!(lean.headers.len() <= 7, "{what:?}");
+                        let mut probe = Head::default();
+                        if probe
+                            .scan(&raw, request, &wants, DEFAULT_MAX_HEAD)
+                            .is_some()
+                        {
+                            fast_lean += 1;
+                        }
+                    }
+                }
             }
         }
-        let clean: Vec<u8> = (0x20u8..0x7f).chain(0x80..=0xff).collect();
-        for at in 0..clean.len() {
-            assert_eq!(first_ctl(&clean, at), None);
+        assert!(
+            fast_lean > 10_000,
+            "the fast path was taken {fast_lean} times"
+        );
+    }
+
+    /// A head parsed in place from the input (one whole input) gives the
+    /// same bytes, fields, consumed count and message size as the same
+    /// head buffered a byte at a time and parsed afterwards, with the full
+    /// and the lean table, body bytes following or not.
+    #[test]
+    fn heads_parsed_in_place_match_buffered_heads() {
+        let mut in_place = 0;
+        for request in [true, false] {
+            for (i, raw) in many_heads(request).into_iter().enumerate() {
+                let mut input = b"\r\n".repeat(i % 2);
+                input.extend_from_slice(&raw);
+                input.extend_from_slice(b"BODY");
+                for extra in EXTRAS {
+                    let wants = if i % 5 == 0 {
+                        Wants::ALL
+                    } else {
+                        Wants::lean(extra)
+                    };
+                    let parse = |h: &mut Head| {
+                        if request {
+                            h.parse_request_for(&wants, false)
+                        } else {
+                            h.parse_response_for(&wants, false)
+                        }
+                    };
+                    let mut whole = StreamParser::new(request, DEFAULT_MAX_HEAD);
+                    let (n, step) = whole.feed_with(&input, &wants);
+                    let mut bytewise = StreamParser::new(request, DEFAULT_MAX_HEAD);
+                    let mut m = 0;
+                    let mut last = Step::More;
+                    while m < input.len() && matches!(last, Step::More) {
+                        let (k, s) = bytewise.feed(&input[m..=m]);
+                        m += k.max(1);
+                        last = s;
+                    }
+                    let what = String::from_utf8_lossy(&input);
+                    if step != Step::Head {
+                        assert_ne!(last, Step::Head, "{what:?}");
+                        continue;
+                    }
+                    assert_eq!(last, Step::Head, "{what:?}");
+                    assert_eq!(
+                        (n, whole.msg_bytes()),
+                        (m, bytewise.msg_bytes()),
+                        "{what:?}"
+                    );
+                    let mut a = Head::default();
+                    let pre = whole.take_head(&mut a);
+                    let ra = if pre { Ok(()) } else { parse(&mut a) };
+                    let mut b = Head::default();
+                    assert!(!bytewise.take_head(&mut b), "a head in pieces is buffered");
+                    let rb = parse(&mut b);
+                    assert_eq!(ra, rb, "{what:?}");
+                    assert_eq!(a.raw, b.raw, "{what:?}");
+                    assert_eq!(view(&a, extra), view(&b, extra), "{what:?}");
+                    if wants.all {
+                        assert_eq!(fields(&a), fields(&b), "{what:?}");
+                    }
+                    in_place += usize::from(pre);
+                }
+            }
         }
+        assert!(in_place > 5_000, "parsed in place {in_place} times");
+    }
+
+    /// A head parsed in place is the parser's until taken: `head()` shows
+    /// it, and a resync or a gap forgets it.
+    #[test]
+    fn a_head_parsed_in_place_is_forgotten_on_resync() {
+        let mut p = StreamParser::new(true, DEFAULT_MAX_HEAD);
+        let (n, s) = p.feed_with(GET_HEAD, &Wants::lean(None));
+        assert_eq!((n, s), (GET_HEAD.len(), Step::Head));
+        assert_eq!(p.head(), GET_HEAD);
+        p.resync();
+        let mut h = Head::default();
+        assert!(!p.take_head(&mut h));
+        assert!(h.raw.is_empty());
+        let (_, s) = p.feed(GET_HEAD);
+        assert_eq!(
+            s,
+            Step::More,
+            "resynchronising: the line is looked at first"
+        );
     }
 
     #[test]
@@ -1679,8 +1978,9 @@ mod tests {
             pos += n;
             if s == Step::Head {
                 let mut h = Head::default();
-                p.take_head(&mut h.raw);
-                h.parse_response(false).unwrap();
+                if !p.take_head(&mut h) {
+                    h.parse_response(false).unwrap();
+                }
                 if p.set_body(h.response_framing(false, false).unwrap()) {
                     steps.push(Step::Done);
                 }
@@ -1756,8 +2056,9 @@ mod tests {
             b"GET / HTTP/1.1\r\nA: x\ry\r\n\r\n",
         ];
         for msg in heads {
+            // Lean: a head parsed in place keeps its names as received.
             let mut whole = StreamParser::new(true, DEFAULT_MAX_HEAD);
-            let (n, step) = whole.feed(msg);
+            let (n, step) = whole.feed_with(msg, &Wants::lean(None));
             assert_eq!(step, Step::Head, "{:?}", String::from_utf8_lossy(msg));
             let mut bytewise = StreamParser::new(true, DEFAULT_MAX_HEAD);
             let mut m = 0;
@@ -1808,7 +2109,10 @@ mod tests {
             let tail = b"abcGET /next HTTP/1.1\r\n\r\n".len();
             assert_eq!(p2.msg_bytes(), (msg.len() - tail) as u64);
             let mut h = Head::default();
-            p2.take_head(&mut h.raw);
+            assert!(
+                !p2.take_head(&mut h),
+                "a truncated head is parsed by the caller"
+            );
             h.parse_request(false).unwrap();
             assert!(!p2.set_body(h.request_framing().unwrap()));
             let (k, s) = p2.feed(&msg[pos..]);

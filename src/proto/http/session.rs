@@ -18,7 +18,7 @@
 
 use super::event::{self, Scratch};
 pub use super::message::{errors, Message};
-use super::parser::{Framing, GapEffect, ParseError, Step, StreamParser};
+use super::parser::{Framing, GapEffect, ParseError, Step, StreamParser, Wants};
 use super::HttpConfig;
 use crate::event::{EventBatch, FlowContext, Transport};
 use crate::proto::common::{Overflow, Pushed, TxQueue};
@@ -77,6 +77,9 @@ pub struct HttpSession {
     /// A direction's first bytes were not HTTP (see [`Session::rejected`]).
     not_http_first: bool,
     scratch: Scratch,
+    /// Which header fields heads keep (all of them only when some are
+    /// copied into events).
+    wants: Wants,
 }
 
 impl HttpSession {
@@ -84,6 +87,7 @@ impl HttpSession {
     pub fn new(config: Arc<HttpConfig>) -> Self {
         let max_head = config.max_head_bytes;
         let max_in_flight = config.max_in_flight;
+        let wants = Wants::from_config(&config);
         HttpSession {
             cfg: config,
             req_parser: StreamParser::new(true, max_head),
@@ -102,6 +106,7 @@ impl HttpSession {
             seen_http: false,
             not_http_first: false,
             scratch: Scratch::default(),
+            wants,
         }
     }
 
@@ -164,7 +169,7 @@ impl HttpSession {
         while pos < data.len() {
             let was = self.req_parser.in_message();
             let base = pos;
-            let (n, step) = self.req_parser.feed(&data[pos..]);
+            let (n, step) = self.req_parser.feed_with(&data[pos..], &self.wants);
             pos += n;
             if !was && self.req_parser.in_message() {
                 self.req_start = ts;
@@ -231,11 +236,11 @@ impl HttpSession {
 
     fn request_head(&mut self, ts: Timestamp, out: &mut TxSink<'_>) {
         let mut m = self.new_record();
-        self.req_parser.take_head(&mut m.head.raw);
+        let parsed = self.req_parser.take_head(&mut m.head);
         m.leg.start = self.req_start;
         m.leg.end = ts;
         m.leg.bytes = self.req_parser.msg_bytes();
-        if m.head.parse_request(false).is_err() {
+        if !parsed && m.head.parse_request_for(&self.wants, false).is_err() {
             // Reported with what its start line gives (the method when it
             // is a token), so that the server's answer to it (often a 400)
             // pairs with it and not with the next request.
@@ -341,7 +346,7 @@ impl HttpSession {
         while pos < data.len() {
             let was = self.resp_parser.in_message();
             let base = pos;
-            let (n, step) = self.resp_parser.feed(&data[pos..]);
+            let (n, step) = self.resp_parser.feed_with(&data[pos..], &self.wants);
             pos += n;
             if !was && self.resp_parser.in_message() {
                 self.resp.leg.start = ts;
@@ -400,8 +405,14 @@ impl HttpSession {
         let start = self.resp.leg.start;
         self.resp.reset();
         self.resp.leg.start = start;
-        self.resp_parser.take_head(&mut self.resp.head.raw);
-        if self.resp.head.parse_response(false).is_err() {
+        let parsed = self.resp_parser.take_head(&mut self.resp.head);
+        if !parsed
+            && self
+                .resp
+                .head
+                .parse_response_for(&self.wants, false)
+                .is_err()
+        {
             out.count("http.parse_errors", 1);
             self.resp_parser.resync();
             return;
