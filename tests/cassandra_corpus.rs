@@ -66,6 +66,19 @@ fn resp(e: &Value) -> &Value {
     &e["cassandra"]["response"]
 }
 
+/// The event's `source.bytes` and `destination.bytes` are `src` and `dst`.
+#[track_caller]
+fn bytes(e: &Value, src: u64, dst: u64) {
+    assert_eq!(
+        (
+            e["source"]["bytes"].as_u64(),
+            e["destination"]["bytes"].as_u64()
+        ),
+        (Some(src), Some(dst)),
+        "{e}"
+    );
+}
+
 /// `headers` has the version, op, length, flags and stream given.
 fn headers(h: &Value, op: &str, length: u64, flags: &str, stream: i64) {
     assert_eq!(h["headers"]["version"], "4", "{h}");
@@ -319,34 +332,16 @@ fn ops_mixed() {
     };
     let ev = conn(&all, 60301);
     let e = &ev[0];
-    assert_eq!(
-        (
-            e["source"]["bytes"].as_u64(),
-            e["destination"]["bytes"].as_u64()
-        ),
-        (Some(9), Some(61))
-    );
+    bytes(e, 9, 61);
     headers(req(e), "OPTIONS", 0, "Default", 0);
     headers(resp(e), "SUPPORTED", 52, "Default", 0);
     assert!(resp(e)["supported"]["CQL_VERSION"].is_array(), "{e}");
     let e = &ev[1];
-    assert_eq!(
-        (
-            e["source"]["bytes"].as_u64(),
-            e["destination"]["bytes"].as_u64()
-        ),
-        (Some(31), Some(9))
-    );
+    bytes(e, 31, 9);
     headers(req(e), "STARTUP", 22, "Default", 1);
     headers(resp(e), "READY", 0, "Default", 1);
     let e = &ev[2];
-    assert_eq!(
-        (
-            e["source"]["bytes"].as_u64(),
-            e["destination"]["bytes"].as_u64()
-        ),
-        (Some(58), Some(9))
-    );
+    bytes(e, 58, 9);
     headers(req(e), "REGISTER", 49, "Default", 2);
     headers(resp(e), "READY", 0, "Default", 2);
     assert!(ev.iter().all(|e| e["status"] == "OK"));
@@ -363,23 +358,11 @@ fn ops_ignored() {
         return;
     };
     let e = &ev[0];
-    assert_eq!(
-        (
-            e["source"]["bytes"].as_u64(),
-            e["destination"]["bytes"].as_u64()
-        ),
-        (Some(31), Some(9))
-    );
+    bytes(e, 31, 9);
     headers(req(e), "STARTUP", 22, "Default", 1);
     headers(resp(e), "READY", 0, "Default", 1);
     let e = &ev[1];
-    assert_eq!(
-        (
-            e["source"]["bytes"].as_u64(),
-            e["destination"]["bytes"].as_u64()
-        ),
-        (Some(101), Some(116))
-    );
+    bytes(e, 101, 116);
     headers(req(e), "QUERY", 92, "Default", 3);
     headers(resp(e), "RESULT", 107, "Default", 3);
     assert!(ev
@@ -396,24 +379,12 @@ fn compressed_frames() {
     };
     let ev = conn(&all, 50042);
     let e = &ev[0];
-    assert_eq!(
-        (
-            e["source"]["bytes"].as_u64(),
-            e["destination"]["bytes"].as_u64()
-        ),
-        (Some(52), Some(10))
-    );
+    bytes(e, 52, 10);
     headers(req(e), "STARTUP", 43, "Default", 0);
     headers(resp(e), "READY", 1, "Compress", 0);
     assert_eq!(req(e)["compression"], "snappy");
     let e = &ev[1];
-    assert_eq!(
-        (
-            e["source"]["bytes"].as_u64(),
-            e["destination"]["bytes"].as_u64()
-        ),
-        (Some(53), Some(10))
-    );
+    bytes(e, 53, 10);
     headers(req(e), "REGISTER", 44, "Compress", 64);
     headers(resp(e), "READY", 1, "Compress", 64);
     // The pipelined pair, by stream id.

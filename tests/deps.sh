@@ -4,16 +4,20 @@
 # versions, into the ignored ui/node_modules that the build embeds); with
 # --test also what the test suite uses (tshark as an oracle, tcpdump,
 # iproute2, systemd's analyzer, shellcheck, Maven for the Elasticsearch zip,
-# chromium to open the report headless).
+# chromium to open the report headless); with --bench what the throughput
+# benchmarks compare against or count with (tcpdump, the floor; valgrind
+# for benches/lab/cost.sh; libndpi-bin's ndpiReader for
+# `cargo bench --bench replay`): never needed by the test suite.
 # Idempotent: installs only what is missing. Uses sudo when not root.
 set -euo pipefail
 
 pkgs=(libpcap-dev pkg-config)
 # npm from Debian unless one is already installed (e.g. with Node.js from elsewhere).
 command -v npm >/dev/null || pkgs+=(npm)
-if [[ "${1:-}" == "--test" ]]; then
-    pkgs+=(tshark tcpdump iproute2 ethtool shellcheck maven curl unzip nginx-light systemd chromium)
-fi
+case "${1:-}" in
+    --test) pkgs+=(tshark tcpdump iproute2 ethtool shellcheck maven curl unzip nginx-light systemd chromium) ;;
+    --bench) pkgs+=(tcpdump valgrind libndpi-bin) ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do

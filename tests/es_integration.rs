@@ -504,3 +504,55 @@ fn full_queue_waits_for_the_cluster_instead_of_dropping() {
     assert_eq!(count(&es, prefix), 500);
     delete_indices(&es, prefix);
 }
+
+#[test]
+fn parallel_bulk_requests_index_everything_once_and_the_template_follows_the_settings() {
+    let Some((_serial, es)) = node() else {
+        return;
+    };
+    let prefix = "itparallel";
+    delete_indices(&es, prefix);
+    let _ = agent()
+        .delete(format!("{es}/_index_template/{prefix}"))
+        .call();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&es, prefix, dir.path());
+    cfg.bulk_max_docs = 25;
+    cfg.max_in_flight = 4;
+    // First run: the default refresh; then one with refresh_interval set
+    // must replace the template (same mapping version, other settings).
+    for (round, refresh) in [(0u32, None), (1, Some("30s"))] {
+        cfg.refresh_interval = refresh.map(String::from);
+        let mut out = ElasticsearchOutput::new(cfg.clone(), false).unwrap();
+        let mut c = Counters::new();
+        for k in 0..20 {
+            out.write(
+                &batch_of(
+                    50,
+                    k * 50,
+                    1_700_000_000_000_000_000,
+                    0x9a7 + u64::from(round),
+                ),
+                &mut c,
+            )
+            .unwrap();
+        }
+        out.close(&mut c).unwrap();
+        assert_eq!(c.get("output.es.docs_indexed"), 1000, "{c:?}");
+        assert_eq!(c.get("output.es.docs_duplicate"), 0, "{c:?}");
+        assert_eq!(c.get("output.es.bulk_requests"), 40, "{c:?}");
+        assert_eq!(c.get("output.es.lost"), 0, "{c:?}");
+        let t = get_json(&format!("{es}/_index_template/{prefix}"));
+        let ix = &t["index_templates"][0]["index_template"]["template"]["settings"]["index"];
+        assert_eq!(ix["number_of_replicas"], "0", "{t}");
+        match refresh {
+            Some(r) => assert_eq!(ix["refresh_interval"], r, "{t}"),
+            None => assert!(ix.get("refresh_interval").is_none(), "{t}"),
+        }
+    }
+    assert_eq!(count(&es, prefix), 2000);
+    delete_indices(&es, prefix);
+    let _ = agent()
+        .delete(format!("{es}/_index_template/{prefix}"))
+        .call();
+}

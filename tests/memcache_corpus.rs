@@ -311,36 +311,46 @@ fn udp(file: &str, kind: &str, expect: &[(&str, &str, Option<u64>, Option<u64>)]
     }
 }
 
-#[test]
-fn bin_udp_captures() {
-    udp(
-        "memcache_bin_udp_single_store.pcap",
-        "binary",
-        &[("set", "test_key", Some(1024), None)],
-    );
-    udp(
-        "memcache_bin_udp_multi_store.pcap",
-        "binary",
+/// The four UDP captures Packetbeat has in each flavour
+/// (`memcache_{bin,text}_udp_*.pcap`), with the same stores in both.
+type UdpCase = (
+    &'static str,
+    &'static [(&'static str, &'static str, Option<u64>, Option<u64>)],
+);
+const UDP_CASES: &[UdpCase] = &[
+    ("single_store", &[("set", "test_key", Some(1024), None)]),
+    (
+        "multi_store",
         &[
             ("set", "k3", Some(10), None),
             ("set", "k2", Some(20), None),
             ("set", "k1", Some(100), None),
         ],
-    );
-    udp(
-        "memcache_bin_udp_delete.pcap",
-        "binary",
+    ),
+    (
+        "delete",
         &[("set", "key", Some(3), None), ("delete", "key", None, None)],
-    );
-    udp(
-        "memcache_bin_udp_counter_ops.pcap",
-        "binary",
+    ),
+    (
+        "counter_ops",
         &[
             ("set", "cnt", Some(1), None),
             ("incr", "cnt", None, Some(2)),
             ("decr", "cnt", None, Some(5)),
         ],
-    );
+    ),
+];
+
+/// Every UDP case in one flavour: `prefix` in the file name, `kind` in the events.
+fn udp_cases(prefix: &str, kind: &str) {
+    for (name, expect) in UDP_CASES {
+        udp(&format!("memcache_{prefix}_udp_{name}.pcap"), kind, expect);
+    }
+}
+
+#[test]
+fn bin_udp_captures() {
+    udp_cases("bin", "binary");
     if let Some(ev) = events("memcache_bin_udp_counter_ops.pcap") {
         for (e, op) in ev.iter().zip(["SetQ", "IncrementQ", "DecrementQ"]) {
             assert_eq!(req(e)["opcode"], op);
@@ -350,34 +360,7 @@ fn bin_udp_captures() {
 
 #[test]
 fn text_udp_captures() {
-    udp(
-        "memcache_text_udp_single_store.pcap",
-        "text",
-        &[("set", "test_key", Some(1024), None)],
-    );
-    udp(
-        "memcache_text_udp_multi_store.pcap",
-        "text",
-        &[
-            ("set", "k3", Some(10), None),
-            ("set", "k2", Some(20), None),
-            ("set", "k1", Some(100), None),
-        ],
-    );
-    udp(
-        "memcache_text_udp_delete.pcap",
-        "text",
-        &[("set", "key", Some(3), None), ("delete", "key", None, None)],
-    );
-    udp(
-        "memcache_text_udp_counter_ops.pcap",
-        "text",
-        &[
-            ("set", "cnt", Some(1), None),
-            ("incr", "cnt", None, Some(2)),
-            ("decr", "cnt", None, Some(5)),
-        ],
-    );
+    udp_cases("text", "text");
 }
 
 /// memcache-tools.pcap (made by make-captures-memcache.sh with memcached and

@@ -41,6 +41,7 @@ fn scripts() -> Vec<PathBuf> {
         v.push(repo().join(s));
     }
     v.push(repo().join("benches/lab/make-captures.sh"));
+    v.push(repo().join("benches/lab/cost.sh"));
     v.sort();
     v
 }
@@ -448,4 +449,109 @@ fn tuning_scripts_without_apply_change_nothing() {
         "{}",
         text(&o).1
     );
+}
+
+/// The cells of the markdown rows of `out` whose first cell is `name`.
+fn table_rows(out: &str, name: &str) -> Vec<Vec<String>> {
+    out.lines()
+        .filter(|l| l.starts_with(&format!("| {name} |")))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn number(cell: &str) -> f64 {
+    let digits: String = cell
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
+        .filter(|c| *c != ',')
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {cell:?}"))
+}
+
+/// benches/lab/cost.sh end to end on a fixture: its thread split still
+/// finds the capture thread and the worker by their function names, and
+/// its tables carry the counts of the run.
+#[test]
+fn cost_script_counts_and_splits_threads_on_a_fixture() {
+    if !have("valgrind") || !have("tcpdump") {
+        common::skip("valgrind or tcpdump not installed");
+        return;
+    }
+    let cap = repo().join("tests/data/mysqlslap.pcap");
+    let o = Command::new(repo().join("benches/lab/cost.sh"))
+        .args(["--bin", BIN, "--runs", "0", "--workers", "1"])
+        .arg(&cap)
+        .output()
+        .expect("cost.sh");
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "cost.sh failed:\n{out}{err}");
+    let rows = table_rows(&out, "mysqlslap");
+    assert_eq!(rows.len(), 3, "target 1, split and projection rows:\n{out}");
+    // Target 1: packets, transactions, floor, spanlens, x floor, net, per transaction.
+    let t1 = &rows[0];
+    let stats = std::env::temp_dir().join(format!("spanlens-ops-cost-{}.json", std::process::id()));
+    let st = Command::new(BIN)
+        .args([
+            "replay",
+            "-q",
+            "--no-progress",
+            "-w",
+            "1",
+            "-o",
+            "/dev/null",
+            "--stats-json",
+        ])
+        .arg(&stats)
+        .arg(&cap)
+        .status()
+        .expect("spanlens");
+    assert!(st.success());
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats).expect("stats")).expect("stats json");
+    let _ = std::fs::remove_file(&stats);
+    let flows = s["events"]["flow"].as_u64().unwrap_or(0);
+    let events = s["output"]["events_written"]
+        .as_u64()
+        .expect("events_written");
+    assert_eq!(
+        number(&t1[1]) as u64,
+        s["capture"]["packets"].as_u64().unwrap()
+    );
+    assert_eq!(
+        number(&t1[2]) as u64,
+        events - flows,
+        "transactions: every event but flows"
+    );
+    assert!(
+        number(&t1[3]) > 0.0 && number(&t1[4]) > number(&t1[3]),
+        "{t1:?}"
+    );
+    // Split: the capture thread and the worker were found (not zero).
+    let split = &rows[1];
+    assert_eq!(split[1], "1");
+    assert!(
+        number(&split[2]) > 0.0,
+        "capture thread per packet: {split:?}"
+    );
+    assert!(number(&split[3]) > 0.0, "floor per packet: {split:?}");
+    assert!(number(&split[5]) > 0.0, "worker per transaction: {split:?}");
+    assert!(split[5].ends_with("(100%)"), "{split:?}");
+}
+
+#[test]
+fn cost_script_refuses_bad_options_in_one_line() {
+    let o = Command::new(repo().join("benches/lab/cost.sh"))
+        .args(["--runs", "many"])
+        .output()
+        .expect("cost.sh");
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert_eq!(err.trim(), "cost.sh: --runs needs a number, got 'many'");
 }

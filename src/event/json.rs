@@ -4,6 +4,13 @@
 //! the bytes the exporter writes, with no intermediate tree. The writer only
 //! tracks whether a comma is due; callers are responsible for balancing
 //! `begin`/`end` (tests parse every encoded event back with serde_json).
+//!
+//! Two ways to write: field by field (`str`, `u64`, `begin_obj`, ...), and
+//! as a template for the hot event shapes, where constant runs of keys and
+//! punctuation are one copy each ([`JsonWriter::lit`], [`JsonWriter::field`])
+//! and the values go between them without keys or quotes
+//! ([`JsonWriter::text`], [`JsonWriter::num`], [`JsonWriter::ts`]). Both
+//! give the same bytes (tested).
 
 use crate::time::{push_digits, write_rfc3339, Timestamp};
 use std::net::IpAddr;
@@ -40,6 +47,65 @@ impl<'a> JsonWriter<'a> {
     /// fragments that end in a key, see [`Self::interleave`]).
     pub fn key_only(&mut self, k: &str) {
         self.key(k);
+        self.need_comma = true;
+    }
+
+    /// Appends a constant piece of JSON as it is: keys, punctuation and
+    /// constant values written as one copy (a template), e.g.
+    /// `br#","status":"OK","event":{"kind":"event""#`. The piece carries its
+    /// own leading comma when it starts a field after another one (the
+    /// writer adds none); it may end inside a value (`"method":"`), which
+    /// the value writers ([`Self::text`], [`Self::num`], [`Self::ts`], ...)
+    /// and the next piece complete. After it a comma is due unless it ends
+    /// in `{`, `[`, `:` or `,`.
+    #[inline(always)]
+    pub fn lit(&mut self, piece: &'static [u8]) {
+        debug_assert!(
+            piece.first() != Some(&b',') || self.need_comma,
+            "{:?} after an opening",
+            String::from_utf8_lossy(piece)
+        );
+        self.buf.extend_from_slice(piece);
+        self.need_comma = !matches!(piece.last(), Some(b'{' | b'[' | b':' | b','));
+    }
+
+    /// [`Self::lit`] for a piece that starts a field (`"key":...`, no
+    /// comma of its own): the comma is written first when one is due.
+    #[inline(always)]
+    pub fn field(&mut self, piece: &'static [u8]) {
+        debug_assert_eq!(piece.first(), Some(&b'"'));
+        self.sep();
+        self.lit(piece);
+    }
+
+    /// A number as a bare value (after a piece that ends in `:`).
+    #[inline(always)]
+    pub fn num(&mut self, v: u64) {
+        push_u64(self.buf, v);
+        self.need_comma = true;
+    }
+
+    /// The inside of a string value (between the quotes a piece before and
+    /// a piece after write): JSON-escaped, invalid UTF-8 replaced by U+FFFD.
+    #[inline(always)]
+    pub fn text(&mut self, v: &[u8]) {
+        text_into(self.buf, v);
+        self.need_comma = true;
+    }
+
+    /// The inside of a string value known to be printable ASCII with
+    /// nothing to escape (a constant of the program: `http`, `OK`, ...).
+    #[inline(always)]
+    pub fn text_ascii(&mut self, v: &'static str) {
+        debug_assert_eq!(plain_ascii_prefix(v.as_bytes()), v.len(), "{v:?}");
+        self.buf.extend_from_slice(v.as_bytes());
+        self.need_comma = true;
+    }
+
+    /// The inside of a time string: `2024-01-02T03:04:05.678901Z`.
+    #[inline(always)]
+    pub fn ts(&mut self, ts: Timestamp) {
+        write_rfc3339(self.buf, ts);
         self.need_comma = true;
     }
 
@@ -113,7 +179,7 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// `"k":"v"` with JSON escaping.
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self, k: &str, v: &str) {
         self.key(k);
         escape_into(self.buf, v.as_bytes());
@@ -138,17 +204,14 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
-    /// `"k":"v"` from bytes that may not be UTF-8 (invalid sequences become U+FFFD).
-    #[inline]
+    /// `"k":"v"` from bytes that may not be UTF-8 (invalid sequences become
+    /// U+FFFD). The key is copied inline (a constant at the call site), the
+    /// value by [`lossy_into`].
+    #[inline(always)]
     pub fn bytes_lossy(&mut self, k: &str, v: &[u8]) {
-        if plain_ascii_prefix(v) == v.len() {
-            // Hot path: printable ASCII is valid UTF-8 and needs no escape.
-            return self.plain(k, v);
-        }
-        match std::str::from_utf8(v) {
-            Ok(s) => self.str(k, s),
-            Err(_) => self.str(k, &String::from_utf8_lossy(v)),
-        }
+        self.key(k);
+        lossy_into(self.buf, v);
+        self.need_comma = true;
     }
 
     /// A string element inside an array.
@@ -367,19 +430,147 @@ fn plain_ascii_prefix(s: &[u8]) -> usize {
 
 /// Appends `s` as a quoted JSON string.
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
     out.push(b'"');
-    let mut start = 0;
+    escape_body(out, s);
+    out.push(b'"');
+}
+
+/// Appends `v` as a quoted JSON string, invalid UTF-8 replaced by U+FFFD.
+#[inline(never)]
+pub fn lossy_into(out: &mut Vec<u8>, v: &[u8]) {
+    out.push(b'"');
+    text_into(out, v);
+    out.push(b'"');
+}
+
+/// The inside of a JSON string for `v`: escaped, invalid UTF-8 replaced by
+/// U+FFFD. Printable ASCII (nearly every value) is copied as it is scanned.
+#[inline(never)]
+pub fn text_into(out: &mut Vec<u8>, v: &[u8]) {
+    let plain = copy_plain_prefix(out, v);
+    if plain == v.len() {
+        return;
+    }
+    match std::str::from_utf8(v) {
+        Ok(_) => escape_rest(out, v, plain),
+        Err(_) => {
+            out.truncate(out.len() - plain);
+            escape_body(out, String::from_utf8_lossy(v).as_bytes());
+        }
+    }
+}
+
+/// The inside of a JSON string for the UTF-8 text `s`.
+#[inline]
+fn escape_body(out: &mut Vec<u8>, s: &[u8]) {
+    let plain = copy_plain_prefix(out, s);
+    if plain < s.len() {
+        escape_rest(out, s, plain);
+    }
+}
+
+/// The bytes of `s` (fewer than 8) in a little-endian word, read as two
+/// overlapping halves (or first, middle and last byte) instead of a loop;
+/// the bytes past its end are `a`, which needs no escaping.
+#[inline(always)]
+fn short_word(s: &[u8]) -> u64 {
+    let n = s.len();
+    debug_assert!(n < 8);
+    let w = if n >= 4 {
+        let mut lo = [0u8; 4];
+        let mut hi = [0u8; 4];
+        lo.copy_from_slice(&s[..4]);
+        hi.copy_from_slice(&s[n - 4..]);
+        u64::from(u32::from_le_bytes(lo)) | u64::from(u32::from_le_bytes(hi)) << ((n - 4) * 8)
+    } else if n > 0 {
+        u64::from(s[0]) | u64::from(s[n / 2]) << (n / 2 * 8) | u64::from(s[n - 1]) << ((n - 1) * 8)
+    } else {
+        0
+    };
+    w | 0x6161_6161_6161_6161u64 << ((n & 7) * 8)
+}
+
+/// Copies the longest prefix of `s` that is printable ASCII with nothing to
+/// escape to `out` and returns its length. Up to 16 bytes it is one or two
+/// 8-byte words, each scanned and copied as one (the second overlapping
+/// the first, then cut), so there is no loop and no `memcpy` call per
+/// value; up to 32, word by word; longer ones are scanned first and copied
+/// once.
+#[inline]
+fn copy_plain_prefix(out: &mut Vec<u8>, s: &[u8]) -> usize {
+    let base = out.len();
+    let len = s.len();
+    let chunk = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        w
+    };
+    if len < 8 {
+        let w = short_word(s).to_le_bytes();
+        let k = special_in_chunk(w).unwrap_or(len).min(len);
+        out.extend_from_slice(&w);
+        out.truncate(base + k);
+        return k;
+    }
+    if len <= 16 {
+        let (a, b) = (chunk(0), chunk(len - 8));
+        out.extend_from_slice(&a);
+        if let Some(k) = special_in_chunk(a) {
+            out.truncate(base + k);
+            return k;
+        }
+        out.truncate(base + len - 8);
+        out.extend_from_slice(&b);
+        if let Some(k) = special_in_chunk(b) {
+            out.truncate(base + len - 8 + k);
+            return len - 8 + k;
+        }
+        return len;
+    }
+    if len > 32 {
+        let plain = plain_ascii_prefix(s);
+        out.extend_from_slice(&s[..plain]);
+        return plain;
+    }
     let mut i = 0;
+    while i + 8 <= len {
+        let c = chunk(i);
+        out.extend_from_slice(&c);
+        if let Some(k) = special_in_chunk(c) {
+            out.truncate(base + i + k);
+            return i + k;
+        }
+        i += 8;
+    }
+    if i < len {
+        // The last 8 bytes, overlapping bytes already copied: rewritten
+        // from where they start.
+        let end = len - 8;
+        let c = chunk(end);
+        out.truncate(base + end);
+        out.extend_from_slice(&c);
+        if let Some(k) = special_in_chunk(c) {
+            out.truncate(base + end + k);
+            return end + k;
+        }
+    }
+    len
+}
+
+/// The rest of [`escape_body`] once the first `plain` bytes of `s` are in
+/// `out`: runs without an escapable byte are copied whole.
+#[cold]
+fn escape_rest(out: &mut Vec<u8>, s: &[u8], plain: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() - plain + 8);
+    let mut start = plain;
+    let mut i = plain;
     while i < s.len() {
-        i += plain_ascii_prefix(&s[i..]);
-        let Some(&b) = s.get(i) else {
-            break;
-        };
+        let b = s[i];
         i += 1;
         if !NEEDS_ESCAPE[b as usize] {
             // Part of a multi-byte UTF-8 sequence: copied as it is.
+            i += plain_ascii_prefix(&s[i..]);
             continue;
         }
         out.extend_from_slice(&s[start..i - 1]);
@@ -396,9 +587,9 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
             }
         }
         start = i;
+        i += plain_ascii_prefix(&s[i..]);
     }
     out.extend_from_slice(&s[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -454,9 +645,17 @@ mod tests {
                 .position(|&b| b >= 0x80 || NEEDS_ESCAPE[b as usize])
                 .unwrap_or(s.len())
         };
-        // Every byte value at every position of a 19-byte string (two
-        // 8-byte chunks and a tail), after and before a special byte too.
-        for len in 0..19 {
+        let copied = |s: &[u8]| {
+            let mut out = b"xy".to_vec();
+            let k = copy_plain_prefix(&mut out, s);
+            assert_eq!(&out[..2], b"xy");
+            assert_eq!(&out[2..], &s[..k]);
+            k
+        };
+        // Every byte value at every position of strings up to 40 bytes
+        // (short ones, words and a tail, long ones scanned first), after
+        // and before a special byte too.
+        for len in 0..41 {
             for pos in 0..len {
                 for b in 0..=255u8 {
                     let mut s = vec![b'a'; len];
@@ -466,9 +665,11 @@ mod tests {
                         naive(&s),
                         "byte {b:#x} at {pos}/{len}"
                     );
+                    assert_eq!(copied(&s), naive(&s), "copy: byte {b:#x} at {pos}/{len}");
                     if pos + 1 < len {
                         s[pos + 1] = 0x1f;
                         assert_eq!(plain_ascii_prefix(&s), naive(&s), "{b:#x} then 0x1f");
+                        assert_eq!(copied(&s), naive(&s), "copy: {b:#x} then 0x1f");
                     }
                 }
             }
@@ -512,6 +713,99 @@ mod tests {
             out.truncate(1);
             push_u64(&mut out, v);
             assert_eq!(&out[1..], v.to_string().as_bytes());
+        }
+    }
+
+    /// xorshift64*: deterministic inputs without a random crate.
+    fn next(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Random bytes, biased towards what makes escaping hard: quotes,
+    /// backslashes, controls, DEL, UTF-8 lead and continuation bytes, runs
+    /// of plain ASCII of every length.
+    fn nasty_bytes(state: &mut u64) -> Vec<u8> {
+        const SPECIAL: &[u8] =
+            b"\"\\\n\r\t\x00\x1f\x7f\x80\xbf\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xff";
+        let len = (next(state) % 40) as usize;
+        (0..len)
+            .map(|_| {
+                let r = next(state);
+                match r % 4 {
+                    0 => SPECIAL[(r >> 8) as usize % SPECIAL.len()],
+                    1 => (r >> 8) as u8,
+                    _ => b' ' + ((r >> 8) % 95) as u8,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn escaping_equals_serde_json_over_random_strings() {
+        let mut state = 0x0123_4567_89ab_cdef;
+        for _ in 0..50_000 {
+            let bytes = nasty_bytes(&mut state);
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            // serde_json leaves DEL as it is and writes \b and \f; ours
+            // writes \u007f, \u0008 and \u000c: compare after parsing,
+            // and byte for byte where none of the three is involved.
+            let theirs = serde_json::to_string(&text).unwrap();
+            let mut ours = Vec::new();
+            escape_into(&mut ours, text.as_bytes());
+            let mut lossy = Vec::new();
+            lossy_into(&mut lossy, &bytes);
+            assert_eq!(lossy, ours, "{bytes:?}");
+            let back: String = serde_json::from_slice(&ours).unwrap();
+            assert_eq!(back, text, "{bytes:?}");
+            if !text.contains(['\u{7f}', '\u{8}', '\u{c}']) {
+                assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{bytes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn templates_equal_the_field_by_field_writer() {
+        let mut state = 7;
+        for _ in 0..5_000 {
+            let a = nasty_bytes(&mut state);
+            let b = nasty_bytes(&mut state);
+            let n = next(&mut state) >> (next(&mut state) % 64);
+            let ts = next(&mut state) % (4_102_444_800 * crate::time::SECOND);
+            let mut slow = Vec::new();
+            let mut w = JsonWriter::new(&mut slow);
+            w.begin();
+            w.u64("n", n);
+            w.begin_obj("o");
+            w.bytes_lossy("a", &a);
+            w.ascii("k", "http");
+            w.end();
+            w.time("t", ts);
+            w.bytes_lossy("b", &b);
+            w.end();
+            let mut fast = Vec::new();
+            let mut w = JsonWriter::new(&mut fast);
+            w.begin();
+            w.field(br#""n":"#);
+            w.num(n);
+            w.lit(br#","o":{"#);
+            w.field(br#""a":""#);
+            w.text(&a);
+            w.lit(br#"","k":""#);
+            w.text_ascii("http");
+            w.lit(br#""}"#);
+            w.field(br#""t":""#);
+            w.ts(ts);
+            w.lit(b"\"");
+            w.bytes_lossy("b", &b);
+            w.end();
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&slow)
+            );
+            serde_json::from_slice::<serde_json::Value>(&fast).unwrap();
         }
     }
 }

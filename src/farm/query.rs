@@ -351,6 +351,42 @@ fn composite(sources: Vec<Value>, after: Option<&Value>, aggs: Value) -> Value {
     json!({"composite": c, "aggs": aggs})
 }
 
+/// Calls `f` with every bucket of a composite aggregation of `aggs` keyed
+/// by `sources` over the documents `query` selects, page by page.
+fn each_bucket(
+    client: &mut EsClient,
+    path: &str,
+    query: &Value,
+    sources: Vec<Value>,
+    aggs: &Value,
+    read: &mut Read,
+    mut f: impl FnMut(Key, &Value),
+) -> Result<(), String> {
+    let mut after: Option<Value> = None;
+    loop {
+        let body = json!({
+            "size": 0,
+            "query": query,
+            "aggs": {"k": composite(sources.clone(), after.as_ref(), aggs.clone())}
+        });
+        let v = search(client, path, &body, read)?;
+        let k = &v["aggregations"]["k"];
+        let buckets = k["buckets"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for b in buckets {
+            if let Some(key) = bucket_key(b) {
+                f(key, b);
+            }
+        }
+        match k.get("after_key") {
+            Some(a) if !buckets.is_empty() => after = Some(a.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
 fn key_sources(interval: u64, flows: bool) -> Vec<Value> {
     let mut v = vec![
         json!({"t": {"date_histogram": {"field": "@timestamp", "fixed_interval": format!("{interval}s")}}}),
@@ -498,18 +534,14 @@ fn from_events(
         q,
         vec![json!({"bool": {"must_not": [{"terms": {"type": ["flow", super::summary::TYPE]}}]}})],
     );
-    let mut after: Option<Value> = None;
-    loop {
-        let body = json!({
-            "size": 0,
-            "query": tx_filter,
-            "aggs": {"k": composite(key_sources(interval, false), after.as_ref(), tx_aggs.clone())}
-        });
-        let v = search(client, &path, &body, read)?;
-        let k = &v["aggregations"]["k"];
-        let buckets = k["buckets"].as_array().cloned().unwrap_or_default();
-        for b in &buckets {
-            let Some(key) = bucket_key(b) else { continue };
+    each_bucket(
+        client,
+        &path,
+        &tx_filter,
+        key_sources(interval, false),
+        &tx_aggs,
+        read,
+        |key, b| {
             let mut s = Stats {
                 requests: count(b),
                 errors: count(&b["e"]),
@@ -601,12 +633,8 @@ fn from_events(
             slow.truncate(cfg.slowest);
             s.slowest = slow;
             agg.add_stats(key, &s);
-        }
-        match k.get("after_key") {
-            Some(a) if !buckets.is_empty() => after = Some(a.clone()),
-            _ => break,
-        }
-    }
+        },
+    )?;
     // TCP health and talkers, from final flow reports.
     let flow_aggs = json!({
         "pk": {"sum": {"field": "network.packets"}},
@@ -636,18 +664,14 @@ fn from_events(
             json!({"term": {"flow.final": true}}),
         ],
     );
-    let mut after: Option<Value> = None;
-    loop {
-        let body = json!({
-            "size": 0,
-            "query": flow_filter,
-            "aggs": {"k": composite(key_sources(interval, true), after.as_ref(), flow_aggs.clone())}
-        });
-        let v = search(client, &path, &body, read)?;
-        let k = &v["aggregations"]["k"];
-        let buckets = k["buckets"].as_array().cloned().unwrap_or_default();
-        for b in &buckets {
-            let Some(key) = bucket_key(b) else { continue };
+    each_bucket(
+        client,
+        &path,
+        &flow_filter,
+        key_sources(interval, true),
+        &flow_aggs,
+        read,
+        |key, b| {
             let mut s = Stats::default();
             let t = &mut s.tcp;
             t.flows = count(b);
@@ -679,12 +703,8 @@ fn from_events(
                 .collect();
             s.talkers = TopK::from_entries(talk, 0);
             agg.add_stats(key, &s);
-        }
-        match k.get("after_key") {
-            Some(a) if !buckets.is_empty() => after = Some(a.clone()),
-            _ => break,
-        }
-    }
+        },
+    )?;
     Ok(agg)
 }
 

@@ -3,7 +3,8 @@
 //! request/response [`Leg`] record that becomes the common `transaction.*`
 //! and byte fields, the shared `error.message` texts ([`errors`]) and the
 //! [`Resync`] helper that skips to the next plausible message start after
-//! a loss and counts what it skipped.
+//! a loss and counts what it skipped, and [`parse_in_place`], which reads
+//! whole messages straight from a segment and keeps only a partial one.
 //!
 //! Nothing here knows a protocol; nothing here allocates per packet (the
 //! queues reuse their storage). Bounds are the caller's settings
@@ -422,6 +423,21 @@ impl Resync {
     }
 }
 
+/// Runs `parse` over one direction's next bytes, reading whole messages in
+/// place from `data` when nothing is held back, so only a message cut by
+/// the segment's end is copied into `held`. `parse` returns how many bytes
+/// it consumed (more than it was given counts as all of them).
+pub fn parse_in_place(held: &mut Vec<u8>, data: &[u8], mut parse: impl FnMut(&[u8]) -> usize) {
+    if held.is_empty() {
+        let used = parse(data).min(data.len());
+        held.extend_from_slice(&data[used..]);
+    } else {
+        held.extend_from_slice(data);
+        let used = parse(held).min(held.len());
+        held.drain(..used);
+    }
+}
+
 /// Column names then rows as CSV lines (Packetbeat's `response` text).
 pub fn csv(columns: &[String], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
@@ -452,6 +468,46 @@ pub fn csv(columns: &[String], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whole messages come straight from the segment; a cut one is held
+    /// and completed by the next segment, whatever the split.
+    #[test]
+    fn parse_in_place_holds_only_the_partial_message() {
+        // Messages are "<len digit><payload>", e.g. "3abc".
+        fn parse(b: &[u8], seen: &mut Vec<Vec<u8>>) -> usize {
+            let mut pos = 0;
+            while let Some(&n) = b.get(pos) {
+                let n = (n - b'0') as usize;
+                let Some(m) = b.get(pos + 1..pos + 1 + n) else {
+                    break;
+                };
+                seen.push(m.to_vec());
+                pos += 1 + n;
+            }
+            pos
+        }
+        let stream = b"3abc1x02yz4wxyz";
+        for cut in 0..=stream.len() {
+            let mut held = Vec::new();
+            let mut seen = Vec::new();
+            parse_in_place(&mut held, &stream[..cut], |b| parse(b, &mut seen));
+            let held_after_first = held.len();
+            parse_in_place(&mut held, &stream[cut..], |b| parse(b, &mut seen));
+            let want: [&[u8]; 5] = [b"abc", b"x", b"", b"yz", b"wxyz"];
+            assert_eq!(seen, want, "cut at {cut}");
+            assert!(held.is_empty(), "cut at {cut}: {held:?}");
+            assert!(
+                held_after_first <= 5,
+                "only the cut message is held (cut at {cut})"
+            );
+        }
+        let mut held = Vec::new();
+        parse_in_place(&mut held, b"abc", |b| b.len() + 10);
+        assert!(
+            held.is_empty(),
+            "a parser claiming too much consumes everything"
+        );
+    }
 
     fn kept<T: Clone>(q: &mut TxQueue<T>) -> Vec<T> {
         q.iter_mut().map(|t| t.clone()).collect()

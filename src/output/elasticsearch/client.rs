@@ -130,6 +130,12 @@ impl EsClient {
         })
     }
 
+    /// Starts the round-robin at host `i` (so parallel senders spread over
+    /// the hosts from their first request).
+    pub fn start_at(&mut self, i: usize) {
+        self.next = i % self.hosts.len().max(1);
+    }
+
     /// The host URLs, for messages.
     pub fn hosts(&self) -> String {
         self.hosts
@@ -243,17 +249,16 @@ impl EsClient {
         info: &ClusterInfo,
         name: &str,
         pattern: &str,
-        shards: u32,
-        replicas: u32,
+        settings: &template::IndexSettings,
     ) -> Result<&'static str, ClientError> {
         let mut flavor: Flavor = info.flavor();
         let path = template::path(flavor, name);
         let r = self.request("GET", &path, None)?;
-        if r.status == 200 && template::is_current(flavor, name, &r.body) {
+        if r.status == 200 && template::is_current(flavor, name, settings, &r.body) {
             return Ok("present");
         }
         loop {
-            let body = template::body(flavor, pattern, shards, replicas).to_string();
+            let body = template::body(flavor, pattern, settings).to_string();
             let r = self.request("PUT", &path, Some((body.as_bytes(), "application/json")))?;
             if (200..300).contains(&r.status) {
                 return Ok(if flavor.wildcard {

@@ -40,6 +40,10 @@ pub struct ElasticsearchConfig {
     pub bulk_max_bytes: usize,
     /// A partly filled bulk request is sent after this wall time.
     pub flush_interval: HumanDuration,
+    /// Bulk requests in flight at once (1 sends one at a time). Each is
+    /// its own keep-alive connection, driven by a small pool of sender
+    /// threads; the node indexes them in parallel on its write threads.
+    pub max_in_flight: usize,
     /// Gzip request bodies.
     pub compression: bool,
     /// Gzip level 1 (fast) ..= 9 (small).
@@ -79,6 +83,11 @@ pub struct ElasticsearchConfig {
     pub shards: u32,
     /// `index.number_of_replicas` in the template (0 on a single node).
     pub replicas: u32,
+    /// `index.refresh_interval` in the template (`"30s"`, `"-1"` for none);
+    /// unset leaves the cluster's default (1 s, or on demand for an index
+    /// nobody searches). A longer interval makes indexing cheaper and
+    /// events searchable later.
+    pub refresh_interval: Option<String>,
     /// Also index the aggregator's per-interval summaries (per interval,
     /// server group, server and protocol: counts, errors, bytes, the latency
     /// histogram, and the whole mergeable record) into `summaries_index`.
@@ -109,6 +118,7 @@ impl Default for ElasticsearchConfig {
             bulk_max_docs: 2000,
             bulk_max_bytes: 5 << 20,
             flush_interval: HumanDuration::secs(1),
+            max_in_flight: 2,
             compression: true,
             compression_level: 1,
             max_retries: 3,
@@ -125,12 +135,27 @@ impl Default for ElasticsearchConfig {
             template_name: "spanlens".into(),
             shards: 1,
             replicas: 1,
+            refresh_interval: None,
             summaries: false,
             summaries_index: DEFAULT_SUMMARIES_INDEX.into(),
             sample_ok: 1.0,
             sample_slow: HumanDuration::millis(500),
         }
     }
+}
+
+/// Most bulk requests in flight (`max_in_flight`): each is one connection and
+/// one sender thread.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// An Elasticsearch time value for `refresh_interval`: `-1`, or digits and
+/// a unit (`ms`, `s`, `m`, `h`, `d`).
+fn valid_interval(s: &str) -> bool {
+    if s == "-1" {
+        return true;
+    }
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && matches!(&s[digits..], "ms" | "s" | "m" | "h" | "d")
 }
 
 /// Where spanlens keeps its state (spool, dead letters) when the config
@@ -303,6 +328,20 @@ impl ElasticsearchConfig {
                 "must be at least bulk_max_bytes".into(),
             ));
         }
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            return Err((
+                key("max_in_flight"),
+                format!("must be 1 to {MAX_IN_FLIGHT}"),
+            ));
+        }
+        if let Some(r) = &self.refresh_interval {
+            if !valid_interval(r) {
+                return Err((
+                    key("refresh_interval"),
+                    format!("'{r}' is not an interval: use e.g. \"1s\", \"30s\", \"500ms\" or \"-1\" (no refresh)"),
+                ));
+            }
+        }
         if !(1..=9).contains(&self.compression_level) {
             return Err((key("compression_level"), "must be 1 to 9".into()));
         }
@@ -405,6 +444,30 @@ mod tests {
         c.password = Some("p".into());
         c.index = "Spanlens-%{+yyyy}".into();
         assert_eq!(c.validate().unwrap_err().0, "output.elasticsearch.index");
+    }
+
+    #[test]
+    fn in_flight_and_refresh_interval_are_checked() {
+        let ok: ElasticsearchConfig =
+            toml::from_str("max_in_flight = 4\nrefresh_interval = \"30s\"\n").unwrap();
+        assert!(ok.validate().is_ok());
+        for (toml_text, key) in [
+            ("max_in_flight = 0\n", "max_in_flight"),
+            ("max_in_flight = 17\n", "max_in_flight"),
+            ("refresh_interval = \"30\"\n", "refresh_interval"),
+            ("refresh_interval = \"s\"\n", "refresh_interval"),
+            ("refresh_interval = \"-2\"\n", "refresh_interval"),
+        ] {
+            let c: ElasticsearchConfig = toml::from_str(toml_text).unwrap();
+            assert_eq!(
+                c.validate().unwrap_err().0,
+                format!("output.elasticsearch.{key}"),
+                "{toml_text}"
+            );
+        }
+        for good in ["-1", "1s", "500ms", "2m"] {
+            assert!(valid_interval(good), "{good}");
+        }
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! a full or old chunk is sealed into a queue bounded in bytes. When the
 //! queue is full while the cluster is up, `write` waits for room at most one
 //! request timeout (back-pressure instead of loss); it never waits on a
-//! cluster that is down. A sender thread owned by the output takes
-//! the oldest chunk (spool first, then memory), sends it with
+//! cluster that is down. A small pool of sender threads owned by the output
+//! (`max_in_flight`, each with its own keep-alive connection) takes the
+//! oldest chunks (spool first, then memory) so that up to `max_in_flight`
+//! bulk requests are in flight at once; one sender at a time works on the
+//! spool's front. Each sends with
 //! [`client::EsClient`], and lets the pure [`retry`] classifier sort the
 //! response: indexed, duplicate (409 on create: already there), retry (429
 //! and 5xx items or whole requests, with exponential backoff and jitter up
@@ -120,20 +123,26 @@ struct State {
     queue_bytes: usize,
     queue_max_bytes: usize,
     spool: Option<Spool>,
-    /// The sender holds a chunk (older than everything queued).
-    in_flight: bool,
+    /// Chunks the senders hold (older than everything queued).
+    in_flight: usize,
     /// The last delivery failed for good (or the cluster was never reached).
     down: bool,
     /// No more input; the sender exits once everything is delivered.
     closing: bool,
     /// Give up: the sender parks what it holds and exits.
     stop: bool,
-    /// The sender thread has returned.
+    /// Every sender thread has returned.
     exited: bool,
+    /// Sender threads still running.
+    senders: usize,
+    /// The cluster was reached and the template installed: every sender
+    /// may send (the first one does the start-up work alone).
+    ready: bool,
     stats: Stats,
-    /// The sender holds the spool's oldest entry (eviction must skip it).
+    /// A sender holds the spool's oldest entry (eviction must skip it, and
+    /// no other sender takes or pushes in front of it).
     front_busy: bool,
-    /// Documents the sender holds that came from memory (not on disk).
+    /// Documents the senders hold that came from memory (not on disk).
     in_flight_mem_docs: u64,
     /// The last message seen per [`FailReason`], for warnings.
     notes: [Option<String>; 6],
@@ -257,7 +266,7 @@ impl State {
             Some(s) => s.is_empty(),
             None => true,
         };
-        self.queue.is_empty() && !self.in_flight && spool_empty
+        self.queue.is_empty() && self.in_flight == 0 && spool_empty
     }
 }
 
@@ -298,10 +307,18 @@ impl Shared {
     }
 }
 
+/// The dead-letter file, shared by the senders (one line at a time).
+struct DeadLetters {
+    out: Option<BufWriter<File>>,
+    path: Option<std::path::PathBuf>,
+    logged: bool,
+    write_logged: bool,
+}
+
 /// The Elasticsearch [`Output`].
 pub struct ElasticsearchOutput {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     open: BulkChunk,
     open_since: Option<Instant>,
     index: IndexPattern,
@@ -384,8 +401,11 @@ impl ElasticsearchOutput {
             template: raw.template,
             template_name: raw.template_name.clone(),
             pattern: valid.index.wildcard(),
-            shards: raw.shards,
-            replicas: raw.replicas,
+            settings: template::IndexSettings {
+                shards: raw.shards,
+                replicas: raw.replicas,
+                refresh_interval: raw.refresh_interval.clone(),
+            },
         };
         if !wait_for_cluster {
             setup
@@ -398,11 +418,13 @@ impl ElasticsearchOutput {
                 queue_bytes: 0,
                 queue_max_bytes: raw.queue_max_bytes,
                 spool,
-                in_flight: false,
+                in_flight: 0,
                 down: wait_for_cluster,
                 closing: false,
                 stop: false,
                 exited: false,
+                senders: raw.max_in_flight,
+                ready: !wait_for_cluster,
                 stats: Stats::default(),
                 front_busy: false,
                 in_flight_mem_docs: 0,
@@ -413,31 +435,56 @@ impl ElasticsearchOutput {
             wake: Condvar::new(),
             progress: Condvar::new(),
         });
-        let sender = Sender {
-            client,
-            shared: Arc::clone(&shared),
-            dead_letter,
-            dead_letter_path: dead_letter_path.clone(),
-            dead_letter_logged: false,
-            dead_letter_write_logged: false,
-            announced_down: false,
-            max_retries: raw.max_retries,
-            backoff_init: raw.backoff_init.0,
-            backoff_max: raw.backoff_max.0,
-            rng: seed(),
-            setup: wait_for_cluster.then_some(setup),
-        };
-        let thread = std::thread::Builder::new()
-            .name("spanlens-es".into())
-            .spawn(move || sender.run())
-            .map_err(|e| {
-                err(format!(
-                    "elasticsearch output: cannot start sender thread: {e}"
-                ))
-            })?;
+        let dead_letters = Arc::new(Mutex::new(DeadLetters {
+            out: dead_letter,
+            path: dead_letter_path.clone(),
+            logged: false,
+            write_logged: false,
+        }));
+        // One sender per request in flight, each with its own connection;
+        // the first does the start-up work (live mode) before the others send.
+        let mut clients = vec![client];
+        for i in 1..raw.max_in_flight {
+            let mut c =
+                EsClient::new(&valid).map_err(|e| err(format!("elasticsearch output: {e}")))?;
+            c.start_at(i);
+            clients.push(c);
+        }
+        let mut setup = wait_for_cluster.then_some(setup);
+        let mut threads = Vec::with_capacity(clients.len());
+        for (i, client) in clients.into_iter().enumerate() {
+            let sender = Sender {
+                client,
+                shared: Arc::clone(&shared),
+                dead_letters: Arc::clone(&dead_letters),
+                announced_down: false,
+                max_retries: raw.max_retries,
+                backoff_init: raw.backoff_init.0,
+                backoff_max: raw.backoff_max.0,
+                rng: seed() ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                setup: setup.take(),
+            };
+            let spawned = std::thread::Builder::new()
+                .name("spanlens-es".into())
+                .spawn(move || sender.run());
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // Stop those already started; they exit at once.
+                    let mut st = shared.lock();
+                    st.stop = true;
+                    st.senders -= raw.max_in_flight - i;
+                    drop(st);
+                    shared.wake.notify_all();
+                    return Err(err(format!(
+                        "elasticsearch output: cannot start sender thread: {e}"
+                    )));
+                }
+            }
+        }
         Ok(ElasticsearchOutput {
             shared,
-            thread: Some(thread),
+            threads,
             open: BulkChunk::with_capacity(raw.bulk_max_bytes + 4096),
             open_since: None,
             index: valid.index,
@@ -506,6 +553,10 @@ impl ElasticsearchOutput {
             }
         }
         let exited = st.exited;
+        if !exited {
+            // Senders still stuck in a request: do not join them.
+            self.threads.clear();
+        }
         // Without a spool, what is still queued is lost: count it.
         if st.spool.is_none() {
             let n: u64 = st.queue.iter().map(|c| c.len() as u64).sum();
@@ -523,10 +574,8 @@ impl ElasticsearchOutput {
         }
         st.publish(counters);
         drop(st);
-        if exited {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
         self.closed_late = !delivered;
         Ok(())
@@ -681,21 +730,14 @@ struct Setup {
     template: bool,
     template_name: String,
     pattern: String,
-    shards: u32,
-    replicas: u32,
+    settings: template::IndexSettings,
 }
 
 impl Setup {
     fn run(&self, client: &mut EsClient) -> Result<(), client::ClientError> {
         let info = client.cluster_info()?;
         let what = if self.template {
-            client.install_template(
-                &info,
-                &self.template_name,
-                &self.pattern,
-                self.shards,
-                self.replicas,
-            )?
+            client.install_template(&info, &self.template_name, &self.pattern, &self.settings)?
         } else {
             "not managed"
         };
@@ -729,14 +771,11 @@ enum Work {
     Memory(BulkChunk),
 }
 
-/// The sender thread: delivers chunks, oldest first.
+/// A sender thread: delivers chunks, oldest first.
 struct Sender {
     client: EsClient,
     shared: Arc<Shared>,
-    dead_letter: Option<BufWriter<File>>,
-    dead_letter_path: Option<std::path::PathBuf>,
-    dead_letter_logged: bool,
-    dead_letter_write_logged: bool,
+    dead_letters: Arc<Mutex<DeadLetters>>,
     announced_down: bool,
     max_retries: u32,
     backoff_init: Duration,
@@ -792,19 +831,29 @@ impl Sender {
 
     fn run(mut self) {
         self.work();
-        if let Some(d) = self.dead_letter.as_mut() {
-            let _ = d.flush();
-        }
+        self.flush_dead_letters();
         let mut st = self.shared.lock();
-        st.exited = true;
+        st.senders = st.senders.saturating_sub(1);
+        st.exited = st.senders == 0;
         drop(st);
         self.shared.progress.notify_all();
+        // A sender waiting for `ready` must not wait for a first that gave up.
+        self.shared.wake.notify_all();
     }
 
     fn connect(&mut self) -> bool {
         let Some(setup) = self.setup.take() else {
             return true;
         };
+        let ok = self.connect_with(&setup);
+        if ok {
+            self.shared.lock().ready = true;
+            self.shared.wake.notify_all();
+        }
+        ok
+    }
+
+    fn connect_with(&mut self, setup: &Setup) -> bool {
         let mut failures = 0u32;
         loop {
             match setup.run(&mut self.client) {
@@ -836,11 +885,16 @@ impl Sender {
             if st.stop {
                 return None;
             }
-            if let Some(sp) = st.spool.as_mut() {
+            if !st.ready {
+                st = self.shared.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            let front_free = !st.front_busy;
+            if let Some(sp) = st.spool.as_mut().filter(|_| front_free) {
                 if !sp.is_empty() {
                     match sp.peek() {
                         Ok(Some(c)) => {
-                            st.in_flight = true;
+                            st.in_flight += 1;
                             st.front_busy = true;
                             return Some(Work::Spooled(c));
                         }
@@ -863,12 +917,14 @@ impl Sender {
             }
             if let Some(c) = st.queue.pop_front() {
                 st.queue_bytes -= c.bytes();
-                st.in_flight = true;
-                st.in_flight_mem_docs = c.len() as u64;
+                st.in_flight += 1;
+                st.in_flight_mem_docs += c.len() as u64;
                 // Room in the queue: a blocked write() may go on.
                 self.shared.progress.notify_all();
                 return Some(Work::Memory(c));
             }
+            // Closing and nothing this sender may take: what another
+            // sender holds comes back to that sender if it fails.
             if st.closing {
                 return None;
             }
@@ -886,6 +942,7 @@ impl Sender {
                 Work::Spooled(c) => (c, true),
                 Work::Memory(c) => (c, false),
             };
+            let mem_docs = if from_spool { 0 } else { chunk.len() as u64 };
             let rest = self.deliver(chunk);
             let mut st = self.shared.lock();
             if from_spool {
@@ -896,15 +953,22 @@ impl Sender {
                 }
             } else if !rest.is_empty() {
                 if st.spool.is_some() {
-                    st.spool_chunk(&rest, true);
+                    // In front (it is older than what is spooled), unless
+                    // another sender holds the front entry: then behind it.
+                    let front = !st.front_busy;
+                    st.spool_chunk(&rest, front);
                 } else {
                     st.queue_bytes += rest.bytes();
                     st.queue.push_front(rest.clone());
                 }
             }
-            st.in_flight = false;
-            st.front_busy = false;
-            st.in_flight_mem_docs = 0;
+            st.in_flight = st.in_flight.saturating_sub(1);
+            if from_spool {
+                st.front_busy = false;
+            }
+            // `finish` may have counted them lost already (a sender stuck
+            // past every timeout): saturate.
+            st.in_flight_mem_docs = st.in_flight_mem_docs.saturating_sub(mem_docs);
             let failed = !rest.is_empty();
             if failed && !self.announced_down {
                 self.announced_down = true;
@@ -916,6 +980,8 @@ impl Sender {
             st.down = failed;
             drop(st);
             self.shared.progress.notify_all();
+            // The spool's front may be free for another sender now.
+            self.shared.wake.notify_all();
             if failed {
                 failures = failures.saturating_add(1);
                 let j = self.jitter();
@@ -1055,26 +1121,28 @@ impl Sender {
     }
 
     fn dead_letter(&mut self, c: &BulkChunk, i: usize, reason: FailReason, status: u16, msg: &str) {
+        let mut dl = self.dead_letters.lock().unwrap_or_else(|p| p.into_inner());
+        let dl = &mut *dl;
         {
             let mut st = self.shared.lock();
             st.stats.dead_lettered += 1;
             st.note(reason, 1, msg);
-            if self.dead_letter.is_none() {
+            if dl.out.is_none() {
                 st.stats.lost += 1;
             }
         }
-        let Some(out) = self.dead_letter.as_mut() else {
-            if !self.dead_letter_logged {
-                self.dead_letter_logged = true;
+        let Some(out) = dl.out.as_mut() else {
+            if !dl.logged {
+                dl.logged = true;
                 tracing::warn!("elasticsearch output: a document was rejected for good ({msg}) and is lost: set output.elasticsearch.dead_letter to keep such documents");
             }
             return;
         };
-        if !self.dead_letter_logged {
-            self.dead_letter_logged = true;
+        if !dl.logged {
+            dl.logged = true;
             tracing::warn!(
                 "elasticsearch output: a document was rejected for good ({msg}); such documents are written to the dead-letter file {}",
-                self.dead_letter_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                dl.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
             );
         }
         let mut line = Vec::with_capacity(c.source(i).len() + msg.len() + 128);
@@ -1111,18 +1179,19 @@ impl Sender {
         line.extend_from_slice(b"}\n");
         if let Err(e) = out.write_all(&line) {
             self.shared.lock().stats.lost += 1;
-            if !self.dead_letter_write_logged {
-                self.dead_letter_write_logged = true;
+            if !dl.write_logged {
+                dl.write_logged = true;
                 tracing::warn!(
                     "elasticsearch output: cannot write the dead-letter file {}: {e}; rejected documents are counted as lost",
-                    self.dead_letter_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                    dl.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
                 );
             }
         }
     }
 
     fn flush_dead_letters(&mut self) {
-        if let Some(d) = self.dead_letter.as_mut() {
+        let mut dl = self.dead_letters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = dl.out.as_mut() {
             let _ = d.flush();
         }
     }

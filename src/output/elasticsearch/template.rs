@@ -182,12 +182,49 @@ pub fn mappings(f: Flavor) -> Value {
     })
 }
 
+/// The index settings the template carries (from the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSettings {
+    /// `index.number_of_shards`.
+    pub shards: u32,
+    /// `index.number_of_replicas`.
+    pub replicas: u32,
+    /// `index.refresh_interval`; `None` leaves the cluster's default.
+    pub refresh_interval: Option<String>,
+}
+
+impl IndexSettings {
+    /// The `settings.index` object.
+    fn to_json(&self) -> Value {
+        let mut index = json!({
+            "number_of_shards": self.shards, "number_of_replicas": self.replicas,
+            "mapping": {"total_fields": {"limit": 2000}}
+        });
+        if let Some(r) = &self.refresh_interval {
+            index["refresh_interval"] = json!(r);
+        }
+        index
+    }
+
+    /// True when a template's `settings.index` (as the cluster returns it:
+    /// numbers as strings) holds these values.
+    fn matches(&self, index: Option<&Value>) -> bool {
+        let text = |k: &str| {
+            index.and_then(|i| i.get(k)).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        };
+        text("number_of_shards") == Some(self.shards.to_string())
+            && text("number_of_replicas") == Some(self.replicas.to_string())
+            && text("refresh_interval") == self.refresh_interval
+    }
+}
+
 /// The template body for `index_patterns` (e.g. `spanlens-*`).
-pub fn body(f: Flavor, pattern: &str, shards: u32, replicas: u32) -> Value {
-    let settings = json!({
-        "index": {"number_of_shards": shards, "number_of_replicas": replicas,
-                  "mapping": {"total_fields": {"limit": 2000}}}
-    });
+pub fn body(f: Flavor, pattern: &str, ix: &IndexSettings) -> Value {
+    let settings = json!({ "index": ix.to_json() });
     if f.composable {
         json!({
             "index_patterns": [pattern],
@@ -214,27 +251,31 @@ pub fn path(f: Flavor, name: &str) -> String {
     }
 }
 
-/// True when a `GET` of the template shows our current version, so no
-/// `PUT` is needed (idempotent start-up).
-pub fn is_current(f: Flavor, name: &str, get_body: &[u8]) -> bool {
+/// True when a `GET` of the template shows our current version and the
+/// configured settings, so no `PUT` is needed (idempotent start-up; a
+/// changed `replicas` or `refresh_interval` replaces the template).
+pub fn is_current(f: Flavor, name: &str, ix: &IndexSettings, get_body: &[u8]) -> bool {
     let Ok(v) = serde_json::from_slice::<Value>(get_body) else {
         return false;
     };
-    let mapping_meta = if f.composable {
+    let tpl = if f.composable {
         v.get("index_templates")
             .and_then(Value::as_array)
             .and_then(|a| {
                 a.iter()
                     .find(|t| t.get("name").and_then(Value::as_str) == Some(name))
             })
-            .and_then(|t| t.pointer("/index_template/template/mappings/_meta"))
+            .and_then(|t| t.pointer("/index_template/template"))
     } else {
-        v.get(name).and_then(|t| t.pointer("/mappings/_meta"))
+        v.get(name)
     };
-    mapping_meta
-        .and_then(|m| m.get("spanlens_template_version"))
+    let Some(tpl) = tpl else {
+        return false;
+    };
+    tpl.pointer("/mappings/_meta/spanlens_template_version")
         .and_then(Value::as_u64)
         == Some(TEMPLATE_VERSION)
+        && ix.matches(tpl.pointer("/settings/index"))
 }
 
 /// True when a failed `PUT` says the `wildcard` type is unknown (a cluster
@@ -363,9 +404,25 @@ mod tests {
         assert_eq!(names.last().map(String::as_str), Some("strings"));
     }
 
+    fn ix(shards: u32, replicas: u32, refresh: Option<&str>) -> IndexSettings {
+        IndexSettings {
+            shards,
+            replicas,
+            refresh_interval: refresh.map(String::from),
+        }
+    }
+
     #[test]
     fn composable_and_legacy_bodies() {
-        let b = body(ES8, "spanlens-*", 1, 0);
+        let b = body(ES8, "spanlens-*", &ix(1, 0, None));
+        assert!(b["template"]["settings"]["index"]
+            .get("refresh_interval")
+            .is_none());
+        let r = body(ES8, "spanlens-*", &ix(1, 0, Some("30s")));
+        assert_eq!(
+            r["template"]["settings"]["index"]["refresh_interval"],
+            "30s"
+        );
         assert_eq!(b["index_patterns"][0], "spanlens-*");
         assert_eq!(b["template"]["settings"]["index"]["number_of_replicas"], 0);
         assert!(b["template"]["mappings"]["properties"].is_object());
@@ -373,7 +430,7 @@ mod tests {
             composable: false,
             wildcard: false,
         };
-        let l = body(legacy, "spanlens-*", 1, 1);
+        let l = body(legacy, "spanlens-*", &ix(1, 1, None));
         assert!(l["mappings"]["properties"].is_object());
         assert_eq!(path(ES8, "spanlens"), "/_index_template/spanlens");
         assert_eq!(path(legacy, "spanlens"), "/_template/spanlens");
@@ -381,21 +438,51 @@ mod tests {
 
     #[test]
     fn current_template_is_recognised() {
-        let b = body(ES8, "spanlens-*", 1, 0);
+        let s = ix(1, 0, None);
+        let b = body(ES8, "spanlens-*", &s);
         let get = json!({"index_templates": [{"name": "spanlens", "index_template": b}]});
-        assert!(is_current(ES8, "spanlens", get.to_string().as_bytes()));
-        assert!(!is_current(ES8, "other", get.to_string().as_bytes()));
+        assert!(is_current(ES8, "spanlens", &s, get.to_string().as_bytes()));
+        assert!(!is_current(ES8, "other", &s, get.to_string().as_bytes()));
+        // Other settings in the config: the template is replaced.
+        assert!(!is_current(
+            ES8,
+            "spanlens",
+            &ix(1, 1, None),
+            get.to_string().as_bytes()
+        ));
+        assert!(!is_current(
+            ES8,
+            "spanlens",
+            &ix(1, 0, Some("30s")),
+            get.to_string().as_bytes()
+        ));
+        // As the cluster returns it: numbers as strings.
+        let mut as_es = body(ES8, "spanlens-*", &ix(2, 1, Some("-1")));
+        as_es["template"]["settings"]["index"]["number_of_shards"] = json!("2");
+        as_es["template"]["settings"]["index"]["number_of_replicas"] = json!("1");
+        let get_es = json!({"index_templates": [{"name": "spanlens", "index_template": as_es}]});
+        assert!(is_current(
+            ES8,
+            "spanlens",
+            &ix(2, 1, Some("-1")),
+            get_es.to_string().as_bytes()
+        ));
         let mut old = b.clone();
         old["template"]["mappings"]["_meta"]["spanlens_template_version"] = json!(0);
         let get = json!({"index_templates": [{"name": "spanlens", "index_template": old}]});
-        assert!(!is_current(ES8, "spanlens", get.to_string().as_bytes()));
+        assert!(!is_current(ES8, "spanlens", &s, get.to_string().as_bytes()));
         let legacy = Flavor {
             composable: false,
             wildcard: false,
         };
-        let lget = json!({"spanlens": body(legacy, "spanlens-*", 1, 0)});
-        assert!(is_current(legacy, "spanlens", lget.to_string().as_bytes()));
-        assert!(!is_current(ES8, "spanlens", b"{}"));
+        let lget = json!({"spanlens": body(legacy, "spanlens-*", &s)});
+        assert!(is_current(
+            legacy,
+            "spanlens",
+            &s,
+            lget.to_string().as_bytes()
+        ));
+        assert!(!is_current(ES8, "spanlens", &s, b"{}"));
     }
 
     #[test]

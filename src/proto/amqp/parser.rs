@@ -306,79 +306,6 @@ pub fn reply_key(class: u16, id: u16) -> u16 {
     }
 }
 
-/// The `amqp.*` fields, in the order they are written. Each has a kind
-/// that says how [`Rec`] stores it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-#[allow(missing_docs)]
-pub enum F {
-    // strings
-    Queue,
-    Exchange,
-    ExchangeType,
-    RoutingKey,
-    ConsumerTag,
-    Source,
-    Destination,
-    ReplyText,
-    VirtualHost,
-    Mechanisms,
-    Locales,
-    Mechanism,
-    Locale,
-    ContentType,
-    ContentEncoding,
-    DeliveryMode,
-    CorrelationId,
-    ReplyTo,
-    Expiration,
-    MessageId,
-    Type,
-    UserId,
-    AppId,
-    // numbers
-    ReplyCode,
-    ClassId,
-    MethodId,
-    DeliveryTag,
-    MessageCount,
-    ConsumerCount,
-    VersionMajor,
-    VersionMinor,
-    ChannelMax,
-    FrameMax,
-    Heartbeat,
-    PrefetchSize,
-    PrefetchCount,
-    Priority,
-    BodySize,
-    // time
-    Timestamp,
-    // booleans
-    Passive,
-    Durable,
-    Exclusive,
-    AutoDelete,
-    Internal,
-    NoWait,
-    IfUnused,
-    IfEmpty,
-    Mandatory,
-    Immediate,
-    NoLocal,
-    NoAck,
-    Redelivered,
-    Multiple,
-    Requeue,
-    Global,
-    Active,
-    // tables
-    Arguments,
-    Headers,
-    ServerProperties,
-    ClientProperties,
-}
-
 /// How a field is stored and written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -394,72 +321,93 @@ pub enum Kind {
     Table,
 }
 
-/// Number of fields.
-pub const NFIELDS: usize = F::ClientProperties as usize + 1;
+/// Declares the `amqp.*` fields once: the [`F`] enum (in the order they are
+/// written), their names and kinds ([`FIELDS`]) and every id by index
+/// ([`FIELD_IDS`]).
+macro_rules! amqp_fields {
+    ($($id:ident = $name:literal: $kind:ident,)*) => {
+        /// The `amqp.*` fields, in the order they are written. Each has a kind
+        /// that says how [`Rec`] stores it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        #[allow(missing_docs)]
+        pub enum F {
+            $($id,)*
+        }
 
-/// Name and kind of each field, indexed by [`F`].
-pub static FIELDS: [(&str, Kind); NFIELDS] = [
-    ("queue", Kind::Str),
-    ("exchange", Kind::Str),
-    ("exchange-type", Kind::Str),
-    ("routing-key", Kind::Str),
-    ("consumer-tag", Kind::Str),
-    ("source", Kind::Str),
-    ("destination", Kind::Str),
-    ("reply-text", Kind::Str),
-    ("virtual-host", Kind::Str),
-    ("mechanisms", Kind::Str),
-    ("locales", Kind::Str),
-    ("mechanism", Kind::Str),
-    ("locale", Kind::Str),
-    ("content-type", Kind::Str),
-    ("content-encoding", Kind::Str),
-    ("delivery-mode", Kind::Str),
-    ("correlation-id", Kind::Str),
-    ("reply-to", Kind::Str),
-    ("expiration", Kind::Str),
-    ("message-id", Kind::Str),
-    ("type", Kind::Str),
-    ("user-id", Kind::Str),
-    ("app-id", Kind::Str),
-    ("reply-code", Kind::Num),
-    ("class-id", Kind::Num),
-    ("method-id", Kind::Num),
-    ("delivery-tag", Kind::Num),
-    ("message-count", Kind::Num),
-    ("consumer-count", Kind::Num),
-    ("version-major", Kind::Num),
-    ("version-minor", Kind::Num),
-    ("channel-max", Kind::Num),
-    ("frame-max", Kind::Num),
-    ("heartbeat", Kind::Num),
-    ("prefetch-size", Kind::Num),
-    ("prefetch-count", Kind::Num),
-    ("priority", Kind::Num),
-    ("body-size", Kind::Num),
-    ("timestamp", Kind::Time),
-    ("passive", Kind::Bool),
-    ("durable", Kind::Bool),
-    ("exclusive", Kind::Bool),
-    ("auto-delete", Kind::Bool),
-    ("internal", Kind::Bool),
-    ("no-wait", Kind::Bool),
-    ("if-unused", Kind::Bool),
-    ("if-empty", Kind::Bool),
-    ("mandatory", Kind::Bool),
-    ("immediate", Kind::Bool),
-    ("no-local", Kind::Bool),
-    ("no-ack", Kind::Bool),
-    ("redelivered", Kind::Bool),
-    ("multiple", Kind::Bool),
-    ("requeue", Kind::Bool),
-    ("global", Kind::Bool),
-    ("active", Kind::Bool),
-    ("arguments", Kind::Table),
-    ("headers", Kind::Table),
-    ("server-properties", Kind::Table),
-    ("client-properties", Kind::Table),
-];
+        /// Number of fields.
+        pub const NFIELDS: usize = [$(F::$id),*].len();
+
+        /// Name and kind of each field, indexed by [`F`].
+        pub static FIELDS: [(&str, Kind); NFIELDS] = [$(($name, Kind::$kind)),*];
+
+        /// Every [`F`] by index.
+        pub static FIELD_IDS: [F; NFIELDS] = [$(F::$id),*];
+    };
+}
+
+amqp_fields! {
+    Queue = "queue": Str,
+    Exchange = "exchange": Str,
+    ExchangeType = "exchange-type": Str,
+    RoutingKey = "routing-key": Str,
+    ConsumerTag = "consumer-tag": Str,
+    Source = "source": Str,
+    Destination = "destination": Str,
+    ReplyText = "reply-text": Str,
+    VirtualHost = "virtual-host": Str,
+    Mechanisms = "mechanisms": Str,
+    Locales = "locales": Str,
+    Mechanism = "mechanism": Str,
+    Locale = "locale": Str,
+    ContentType = "content-type": Str,
+    ContentEncoding = "content-encoding": Str,
+    DeliveryMode = "delivery-mode": Str,
+    CorrelationId = "correlation-id": Str,
+    ReplyTo = "reply-to": Str,
+    Expiration = "expiration": Str,
+    MessageId = "message-id": Str,
+    Type = "type": Str,
+    UserId = "user-id": Str,
+    AppId = "app-id": Str,
+    ReplyCode = "reply-code": Num,
+    ClassId = "class-id": Num,
+    MethodId = "method-id": Num,
+    DeliveryTag = "delivery-tag": Num,
+    MessageCount = "message-count": Num,
+    ConsumerCount = "consumer-count": Num,
+    VersionMajor = "version-major": Num,
+    VersionMinor = "version-minor": Num,
+    ChannelMax = "channel-max": Num,
+    FrameMax = "frame-max": Num,
+    Heartbeat = "heartbeat": Num,
+    PrefetchSize = "prefetch-size": Num,
+    PrefetchCount = "prefetch-count": Num,
+    Priority = "priority": Num,
+    BodySize = "body-size": Num,
+    Timestamp = "timestamp": Time,
+    Passive = "passive": Bool,
+    Durable = "durable": Bool,
+    Exclusive = "exclusive": Bool,
+    AutoDelete = "auto-delete": Bool,
+    Internal = "internal": Bool,
+    NoWait = "no-wait": Bool,
+    IfUnused = "if-unused": Bool,
+    IfEmpty = "if-empty": Bool,
+    Mandatory = "mandatory": Bool,
+    Immediate = "immediate": Bool,
+    NoLocal = "no-local": Bool,
+    NoAck = "no-ack": Bool,
+    Redelivered = "redelivered": Bool,
+    Multiple = "multiple": Bool,
+    Requeue = "requeue": Bool,
+    Global = "global": Bool,
+    Active = "active": Bool,
+    Arguments = "arguments": Table,
+    Headers = "headers": Table,
+    ServerProperties = "server-properties": Table,
+    ClientProperties = "client-properties": Table,
+}
 
 /// The decoded fields of one method (and its content header): a bit per
 /// field present, numbers and booleans inline, strings and tables as
@@ -538,73 +486,6 @@ impl Rec {
             .filter(|&f| self.present & (1 << f as u8) != 0)
     }
 }
-
-/// Every [`F`] by index.
-pub static FIELD_IDS: [F; NFIELDS] = {
-    use F::*;
-    [
-        Queue,
-        Exchange,
-        ExchangeType,
-        RoutingKey,
-        ConsumerTag,
-        Source,
-        Destination,
-        ReplyText,
-        VirtualHost,
-        Mechanisms,
-        Locales,
-        Mechanism,
-        Locale,
-        ContentType,
-        ContentEncoding,
-        DeliveryMode,
-        CorrelationId,
-        ReplyTo,
-        Expiration,
-        MessageId,
-        Type,
-        UserId,
-        AppId,
-        ReplyCode,
-        ClassId,
-        MethodId,
-        DeliveryTag,
-        MessageCount,
-        ConsumerCount,
-        VersionMajor,
-        VersionMinor,
-        ChannelMax,
-        FrameMax,
-        Heartbeat,
-        PrefetchSize,
-        PrefetchCount,
-        Priority,
-        BodySize,
-        Timestamp,
-        Passive,
-        Durable,
-        Exclusive,
-        AutoDelete,
-        Internal,
-        NoWait,
-        IfUnused,
-        IfEmpty,
-        Mandatory,
-        Immediate,
-        NoLocal,
-        NoAck,
-        Redelivered,
-        Multiple,
-        Requeue,
-        Global,
-        Active,
-        Arguments,
-        Headers,
-        ServerProperties,
-        ClientProperties,
-    ]
-};
 
 /// A bounds-checked reader over method arguments.
 struct Rd<'a> {

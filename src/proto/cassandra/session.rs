@@ -37,7 +37,7 @@ use crate::event::{Code, JsonWriter, Status, Transaction, TxDetail};
 use crate::proto::common::errors::{
     LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST, UNMATCHED_RESPONSE,
 };
-use crate::proto::common::{self, KeyedTxQueue, Leg, Resync, Scan};
+use crate::proto::common::{self, parse_in_place, KeyedTxQueue, Leg, Resync, Scan};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
 use std::collections::HashMap;
@@ -204,15 +204,7 @@ impl CassandraSession {
     fn segments(&mut self, dir: Dir, data: &[u8], lz4: bool, ts: Timestamp, out: &mut TxSink<'_>) {
         let d = dir.idx();
         let mut buf = std::mem::take(&mut self.sides[d].seg_buf);
-        let used = if buf.is_empty() {
-            let used = self.segment_loop(dir, data, lz4, ts, out);
-            buf.extend_from_slice(data.get(used..).unwrap_or(&[]));
-            0
-        } else {
-            buf.extend_from_slice(data);
-            self.segment_loop(dir, &buf, lz4, ts, out).min(buf.len())
-        };
-        buf.drain(..used);
+        parse_in_place(&mut buf, data, |b| self.segment_loop(dir, b, lz4, ts, out));
         if self.given_up {
             buf = Vec::new();
         }

@@ -360,6 +360,9 @@ fn mime_type(ct: &[u8]) -> &[u8] {
     trim(ct.split(|&b| b == b';').next().unwrap_or(&[]))
 }
 
+/// Writes a message's `bytes`, `body`, `mime_type`, `content_encoding` and
+/// `headers`, after the string value the caller left open (`method` or
+/// `status_phrase`), as a template: constant runs copied whole.
 fn write_message_common(
     w: &mut JsonWriter<'_>,
     cfg: &HttpConfig,
@@ -367,21 +370,28 @@ fn write_message_common(
     body_override: Option<&[u8]>,
     tmp: &mut Vec<u8>,
 ) {
-    w.u64("bytes", m.leg.bytes);
-    w.begin_obj("body");
-    w.u64("bytes", m.body_bytes);
+    w.lit(br#"","bytes":"#);
+    w.num(m.leg.bytes);
+    w.lit(br#","body":{"bytes":"#);
+    w.num(m.body_bytes);
     if m.show_body && !m.body.is_empty() {
-        w.bytes_lossy("content", body_override.unwrap_or(&m.body));
+        w.lit(br#","content":""#);
+        w.text(body_override.unwrap_or(&m.body));
+        w.lit(b"\"");
     }
-    w.end();
+    w.lit(b"}");
     if let Some(ct) = m.head.value(m.head.content_type) {
         let mt = mime_type(ct);
         if !mt.is_empty() {
-            w.bytes_lossy("mime_type", mt);
+            w.lit(br#","mime_type":""#);
+            w.text(mt);
+            w.lit(b"\"");
         }
     }
     if let Some(ce) = m.head.value(m.head.content_encoding) {
-        w.bytes_lossy("content_encoding", trim(ce));
+        w.lit(br#","content_encoding":""#);
+        w.text(trim(ce));
+        w.lit(b"\"");
     }
     write_headers(w, cfg, &m.head, tmp);
 }
@@ -466,68 +476,92 @@ pub(crate) fn emit(
         }
     }
     out.emit(&tx, |w| {
+        // A template: constant runs of keys and punctuation copied whole,
+        // the values written between them (byte for byte what the
+        // field-by-field writer gave).
         let version = req.or(resp).map_or(1, |m| m.head.minor);
-        w.begin_obj("http");
-        w.ascii("version", if version == 0 { "1.0" } else { "1.1" });
+        w.field(if version == 0 {
+            br#""http":{"version":"1.0""#
+        } else {
+            br#""http":{"version":"1.1""#
+        });
         if let Some(r) = req {
-            w.begin_obj("request");
-            w.bytes_lossy("method", r.head.method());
+            w.lit(br#","request":{"method":""#);
+            w.text(r.head.method());
             let masked = (r.form && cfg.masks_any()).then_some(&sc.query[..]);
             write_message_common(w, cfg, r, masked, &mut sc.tmp);
             if let Some(referer) = r.head.value(r.head.referer) {
-                w.bytes_lossy("referrer", referer);
+                w.lit(br#","referrer":""#);
+                w.text(referer);
+                w.lit(b"\"");
             }
-            w.end();
+            w.lit(b"}");
         }
         if let Some(r) = resp {
-            w.begin_obj("response");
-            w.u64("status_code", r.head.status.into());
-            w.bytes_lossy("status_phrase", r.head.reason.get(&r.head.raw));
+            w.lit(br#","response":{"status_code":"#);
+            w.num(r.head.status.into());
+            w.lit(br#","status_phrase":""#);
+            w.text(r.head.reason.get(&r.head.raw));
             write_message_common(w, cfg, r, None, &mut sc.tmp);
-            w.end();
+            w.lit(b"}");
         }
-        w.end();
+        w.lit(b"}");
         let (Some(r), Some(p)) = (req, &parts) else {
             return;
         };
-        w.begin_obj("url");
-        w.bytes_lossy("scheme", p.scheme);
-        w.bytes_lossy("domain", p.domain);
+        w.lit(br#","url":{"scheme":""#);
+        w.text(p.scheme);
+        w.lit(br#"","domain":""#);
+        w.text(p.domain);
+        w.lit(b"\"");
         if p.port != 80 {
-            w.u64("port", p.port.into());
+            w.lit(br#","port":"#);
+            w.num(p.port.into());
         }
         if !p.path.is_empty() {
-            w.bytes_lossy("path", p.path);
+            w.lit(br#","path":""#);
+            w.text(p.path);
+            w.lit(b"\"");
             if let Some(ext) = url_extension(p.path) {
-                w.bytes_lossy("extension", ext);
+                w.lit(br#","extension":""#);
+                w.text(ext);
+                w.lit(b"\"");
             }
         }
         if sc.has_query && !sc.query.is_empty() {
-            w.bytes_lossy("query", &sc.query);
+            w.lit(br#","query":""#);
+            w.text(&sc.query);
+            w.lit(b"\"");
         }
-        w.bytes_lossy("full", &sc.full);
-        w.end();
+        w.lit(br#","full":""#);
+        w.text(&sc.full);
+        w.lit(br#""}"#);
         if let Some(ua) = r.head.value(r.head.user_agent) {
-            w.begin_obj("user_agent");
-            w.bytes_lossy("original", ua);
-            w.end();
+            w.lit(br#","user_agent":{"original":""#);
+            w.text(ua);
+            w.lit(br#""}"#);
         }
         if let Some(user) = r
             .head
             .value(r.head.authorization)
             .and_then(|a| basic_user(a, &mut sc.tmp))
         {
-            w.begin_obj("user");
-            w.bytes_lossy("name", user);
-            w.end();
+            w.lit(br#","user":{"name":""#);
+            w.text(user);
+            w.lit(br#""}"#);
         }
-        w.bytes_lossy("method", r.head.method());
-        sc.tmp.clear();
-        sc.tmp.extend_from_slice(r.head.method());
-        sc.tmp.push(b' ');
-        sc.tmp.extend_from_slice(p.path);
-        w.bytes_lossy("query", &sc.tmp);
-        w.bytes_lossy("path", p.path);
+        // `query` is `method path`: the two texts side by side are the
+        // text of the two joined by a space (an invalid UTF-8 sequence
+        // cannot run across the ASCII space, and escaping is per byte).
+        w.lit(br#","method":""#);
+        w.text(r.head.method());
+        w.lit(br#"","query":""#);
+        w.text(r.head.method());
+        w.lit(b" ");
+        w.text(p.path);
+        w.lit(br#"","path":""#);
+        w.text(p.path);
+        w.lit(b"\"");
     });
     sc.host = host_buf;
 }

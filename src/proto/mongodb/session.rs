@@ -20,7 +20,7 @@ use crate::event::{Code, Status, Transaction, TxDetail};
 use crate::proto::common::errors::{
     LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST, UNMATCHED_RESPONSE,
 };
-use crate::proto::common::{self, KeyedTxQueue, Leg, Resync, Scan};
+use crate::proto::common::{self, parse_in_place, KeyedTxQueue, Leg, Resync, Scan};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
 use std::sync::Arc;
@@ -118,15 +118,9 @@ impl MongodbSession {
         }
         let mut buf = std::mem::take(&mut self.side[d].buf);
         if buf.is_empty() {
-            // Whole messages are read in place; only a partial one is copied.
             self.side[d].start = ts;
-            let used = self.frames(dir, data, ts, out);
-            buf.extend_from_slice(&data[used..]);
-        } else {
-            buf.extend_from_slice(data);
-            let used = self.frames(dir, &buf, ts, out);
-            buf.drain(..used);
         }
+        parse_in_place(&mut buf, data, |b| self.frames(dir, b, ts, out));
         self.side[d].buf = buf;
     }
 

@@ -29,7 +29,7 @@ use super::MysqlConfig;
 use crate::aggregate::Code;
 use crate::event::{JsonWriter, Status, Transaction, TxDetail};
 use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
-use crate::proto::common::{Overflow, Pushed, Resync, Scan, TxQueue};
+use crate::proto::common::{parse_in_place, Overflow, Pushed, Resync, Scan, TxQueue};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
 use std::collections::HashMap;
@@ -304,14 +304,7 @@ impl MysqlSession {
             return;
         }
         let mut buf = std::mem::take(&mut self.streams[d].buf);
-        if buf.is_empty() {
-            let used = self.parse_packets(dir, data, ts, out);
-            buf.extend_from_slice(data.get(used..).unwrap_or(&[]));
-        } else {
-            buf.extend_from_slice(data);
-            let used = self.parse_packets(dir, &buf, ts, out).min(buf.len());
-            buf.drain(..used);
-        }
+        parse_in_place(&mut buf, data, |b| self.parse_packets(dir, b, ts, out));
         if self.phase == Phase::Skipped {
             buf = Vec::new();
         }

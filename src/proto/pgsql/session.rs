@@ -37,7 +37,7 @@ use super::parser::{self, be, fe, Head, Header};
 use super::PgsqlConfig;
 use crate::event::{JsonWriter, Status, Transaction};
 use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
-use crate::proto::common::{self, Leg, Overflow, Resync, Scan, TxQueue};
+use crate::proto::common::{self, parse_in_place, Leg, Overflow, Resync, Scan, TxQueue};
 use crate::proto::mysql::parser::{sql_method, trim_sql, truncate_string};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
@@ -352,14 +352,7 @@ impl PgsqlSession {
             return;
         }
         let mut buf = std::mem::take(&mut self.streams[d].buf);
-        if buf.is_empty() {
-            let used = self.parse_messages(dir, data, ts, out);
-            buf.extend_from_slice(data.get(used..).unwrap_or(&[]));
-        } else {
-            buf.extend_from_slice(data);
-            let used = self.parse_messages(dir, &buf, ts, out).min(buf.len());
-            buf.drain(..used);
-        }
+        parse_in_place(&mut buf, data, |b| self.parse_messages(dir, b, ts, out));
         if self.phase == Phase::Skipped {
             buf = Vec::new();
         }
