@@ -230,6 +230,7 @@ fn batch_handoff(c: &mut Criterion) {
         ts: 0,
         wire_len: f.len() as u32,
         key,
+        hash: key.shard_hash(&spanlens::flow::fixed_state()),
         side,
         dec,
         data_off: 0,

@@ -9,10 +9,45 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+/// Slots of [`Counters`]' cache of recently added names.
+const RECENT: usize = 32;
+
 /// A set of named counters, owned by one thread.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+///
+/// Counters are bumped on every packet and transaction, so `add` avoids
+/// the name comparisons of a map lookup: names are string literals, one
+/// call site always passes the same address, and a small cache keyed by
+/// the name's address and length gives the counter's index at once. A
+/// name at another address with the same text (or a cache miss) takes the
+/// map, which keeps one counter per name, in name order.
+#[derive(Default, Clone)]
 pub struct Counters {
-    map: BTreeMap<&'static str, u64>,
+    /// Names, in name order, to their index in `values`.
+    index: BTreeMap<&'static str, u32>,
+    values: Vec<u64>,
+    /// Recently added names: (address, length, index).
+    recent: [(usize, usize, u32); RECENT],
+}
+
+impl PartialEq for Counters {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Counters {}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// The cache slot of a name (by its address and length).
+#[inline]
+fn recent_slot(name: &str) -> usize {
+    let a = name.as_ptr() as usize as u64 ^ name.len() as u64;
+    (a.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT.trailing_zeros())) as usize
 }
 
 impl Counters {
@@ -21,32 +56,70 @@ impl Counters {
         Self::default()
     }
 
-    /// Adds `n` to counter `name` (creating it at zero).
+    /// The index of counter `name` in `values` (created at zero).
     #[inline]
+    fn slot(&mut self, name: &'static str) -> usize {
+        let r = recent_slot(name);
+        match self.recent.get(r) {
+            Some(&(a, l, i)) if a == name.as_ptr() as usize && l == name.len() => i as usize,
+            _ => self.slot_slow(name, r),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn slot_slow(&mut self, name: &'static str, r: usize) -> usize {
+        let next = self.values.len() as u32;
+        let i = *self.index.entry(name).or_insert(next);
+        if i == next {
+            self.values.push(0);
+        }
+        if let Some(e) = self.recent.get_mut(r) {
+            *e = (name.as_ptr() as usize, name.len(), i);
+        }
+        i as usize
+    }
+
+    /// Adds `n` to counter `name` (creating it at zero). Not inlined: it
+    /// is called from many places, and a copy in each made the hot
+    /// functions around it bigger and slower.
+    #[inline(never)]
     pub fn add(&mut self, name: &'static str, n: u64) {
-        *self.map.entry(name).or_insert(0) += n;
+        let i = self.slot(name);
+        if let Some(v) = self.values.get_mut(i) {
+            *v += n;
+        }
     }
 
     /// Sets a gauge-like counter (queue depth, flows in table).
     pub fn set(&mut self, name: &'static str, v: u64) {
-        self.map.insert(name, v);
+        let i = self.slot(name);
+        if let Some(x) = self.values.get_mut(i) {
+            *x = v;
+        }
     }
 
     /// Current value (0 when never touched).
     pub fn get(&self, name: &str) -> u64 {
-        self.map.get(name).copied().unwrap_or(0)
+        self.index
+            .get(name)
+            .and_then(|&i| self.values.get(i as usize))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Adds every counter of `other` into `self`.
     pub fn merge(&mut self, other: &Counters) {
-        for (k, v) in &other.map {
-            self.add(k, *v);
+        for (k, v) in other.iter() {
+            self.add(k, v);
         }
     }
 
     /// Iterates in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        self.map.iter().map(|(k, v)| (*k, *v))
+        self.index
+            .iter()
+            .map(|(k, &i)| (*k, self.values.get(i as usize).copied().unwrap_or(0)))
     }
 
     /// Nested JSON object: `capture.packets` becomes `{"capture":{"packets":N}}`.
@@ -305,5 +378,53 @@ mod tests {
         s1.publish(&c);
         s2.publish(&c);
         assert_eq!(r.total().get("x"), 4);
+    }
+
+    #[test]
+    fn one_counter_per_name_whatever_its_address() {
+        // The same text at another address (not a literal) is the same
+        // counter, and it counts from wherever it is added.
+        let other: &'static str = Box::leak(String::from("tcp.gap_bytes").into_boxed_str());
+        let mut c = Counters::new();
+        c.add("tcp.gap_bytes", 2);
+        c.add(other, 3);
+        c.add("tcp.gap_bytes", 4);
+        assert_eq!(c.get("tcp.gap_bytes"), 9);
+        assert_eq!(c.iter().collect::<Vec<_>>(), vec![("tcp.gap_bytes", 9)]);
+    }
+
+    #[test]
+    fn many_names_keep_their_own_values_in_name_order() {
+        // More names than cache slots, so slots are shared and overwritten:
+        // every value must still match a plain map's.
+        let names: Vec<&'static str> = (0..200)
+            .map(|i| &*Box::leak(format!("n.{:03}", (i * 37) % 200).into_boxed_str()))
+            .collect();
+        let mut c = Counters::new();
+        let mut model = BTreeMap::new();
+        for round in 0..3u64 {
+            for (i, n) in names.iter().enumerate() {
+                let v = (i as u64 * 7 + round) % 5;
+                c.add(n, v);
+                *model.entry(*n).or_insert(0) += v;
+            }
+        }
+        c.set(names[5], 1234);
+        model.insert(names[5], 1234);
+        assert_eq!(
+            c.iter().collect::<Vec<_>>(),
+            model.into_iter().collect::<Vec<_>>()
+        );
+        // Adding zero creates the counter (it is listed, at zero).
+        c.add("z.zero", 0);
+        assert_eq!(c.iter().last(), Some(("z.zero", 0)));
+        // Equality is by names and values, not by the cache's state.
+        let mut d = Counters::new();
+        for (k, v) in c.iter().collect::<Vec<_>>().into_iter().rev() {
+            d.set(k, v);
+        }
+        assert_eq!(c, d);
+        d.add("z.zero", 1);
+        assert_ne!(c, d);
     }
 }

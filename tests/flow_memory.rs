@@ -108,6 +108,7 @@ fn per_flow(n: u32, packets: impl Fn(u32) -> Vec<Vec<u8>>) -> f64 {
                 ts: 1_700_000_000_000_000_000 + frame_no * 1000,
                 wire_len: f.len() as u32,
                 key,
+                hash: key.shard_hash(&spanlens::flow::fixed_state()),
                 side,
                 dec,
                 data_off: 0,

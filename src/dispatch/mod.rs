@@ -46,6 +46,10 @@ pub struct PacketRec {
     pub wire_len: u32,
     /// Canonical flow key.
     pub key: FlowKey,
+    /// The key's hash ([`FlowKey::shard_hash`] with [`crate::flow::fixed_state`]):
+    /// it picks the shard, and the worker's flow table finds the flow by it,
+    /// so a packet's key is hashed once.
+    pub hash: u64,
     /// Direction relative to the key.
     pub side: Side,
     /// Decoded header fields (its payload offset refers to the frame, not the batch).
@@ -372,7 +376,8 @@ impl Dispatcher {
                 (key, side) = (k, s);
             }
         }
-        let shard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
+        let hash = key.shard_hash(&self.hasher);
+        let shard = (hash % self.shards.len() as u64) as usize;
         let payload = self.decoder.payload(frame, &dec);
         let b = &mut self.batches[shard];
         let data_off = b.data.len() as u32;
@@ -392,6 +397,7 @@ impl Dispatcher {
             ts,
             wire_len: self.decoder.wire_len(wire_len),
             key,
+            hash,
             side,
             dec,
             data_off,
@@ -431,12 +437,14 @@ impl Dispatcher {
             outer.proto,
             outer.vlan,
         );
-        let oshard = (key.shard_hash(&self.hasher) % self.shards.len() as u64) as usize;
+        let hash = key.shard_hash(&self.hasher);
+        let oshard = (hash % self.shards.len() as u64) as usize;
         let ob = &mut self.batches[oshard];
         ob.pkts.push(PacketRec {
             ts,
             wire_len,
             key,
+            hash,
             side,
             dec: *outer,
             data_off: ob.data.len() as u32,

@@ -17,6 +17,13 @@
 //! [`closed`]); a new SYN on a closed flow still in the table ends it and
 //! starts the next one.
 //!
+//! The flow table is found by the hash the capture thread computed to pick
+//! the shard ([`PacketRec::hash`]): a packet's key is hashed once, and a
+//! packet of a known flow costs one probe. The table is hashbrown's (the
+//! one behind `std::collections::HashMap`) fed the same hashes in the same
+//! order as a `HashMap` with the same hasher, so it iterates in the same
+//! order too.
+//!
 //! Memory is bounded: the flow table holds at most
 //! `flows.max_flows_per_worker` flows; when it is full the oldest-idle
 //! sixteenth is reported and evicted (counter `flows.evicted`).
@@ -32,7 +39,8 @@ use crate::stats::{Counters, Published};
 use crate::tcp::{flags, Delivery, Segment, TcpConn};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, Sender};
-use std::collections::HashMap;
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 use std::sync::Arc;
 
 mod closed;
@@ -116,7 +124,10 @@ enum Report {
 pub struct Worker {
     id: usize,
     config: Arc<Config>,
-    flows: HashMap<FlowKey, Slot, ahash::RandomState>,
+    /// Flows by key, found by the key's hash ([`PacketRec::hash`]).
+    flows: HashTable<(FlowKey, Slot)>,
+    /// The hasher of the table's keys (the capture thread's) and flow ids.
+    hasher: ahash::RandomState,
     events: EventBatch,
     exporter: Sender<EventBatch>,
     /// Emptied event batches coming back from the exporter.
@@ -164,7 +175,8 @@ impl Worker {
         Worker {
             id,
             config,
-            flows: HashMap::with_hasher(crate::flow::fixed_state()),
+            flows: HashTable::new(),
+            hasher: crate::flow::fixed_state(),
             events,
             exporter,
             spare_events,
@@ -405,7 +417,7 @@ impl Worker {
             one_way,
         );
         let mut ctx = FlowContext::new(
-            key.flow_id(ts, frame, self.flows.hasher()),
+            key.flow_id(ts, frame, &self.hasher),
             client,
             server,
             Transport::from_ip_proto(proto),
@@ -475,9 +487,11 @@ impl Worker {
         f
     }
 
-    /// Removes a flow from the table, full.
-    fn take(&mut self, key: &FlowKey) -> Option<Box<Flow>> {
-        match self.flows.remove(key)? {
+    /// Removes a flow (its key's hash: `hash`) from the table, full.
+    fn take(&mut self, hash: u64, key: &FlowKey) -> Option<Box<Flow>> {
+        let entry = self.flows.find_entry(hash, |(k, _)| k == key).ok()?;
+        let ((_, slot), _) = entry.remove();
+        match slot {
             Slot::Full(f) => {
                 self.full_flows -= 1;
                 Some(f)
@@ -486,10 +500,67 @@ impl Worker {
         }
     }
 
+    /// The slot of a packet's flow not in the table yet (the table made
+    /// room for it), or `None` when the packet opens no flow (a late
+    /// segment of a closed connection) or the flow stays an embryo.
+    fn new_slot(
+        &mut self,
+        rec: &PacketRec,
+        tunnels: &[crate::dispatch::decap::Tunnel],
+    ) -> Option<Slot> {
+        let is_tcp = rec.dec.proto == 6;
+        let (fl, seq) = (rec.dec.tcp.flags, rec.dec.tcp.seq);
+        if is_tcp && self.closed.verdict(&rec.key, fl, seq, self.now) == closed::Verdict::Late {
+            self.counters.add("flows.segments_after_close", 1);
+            return None;
+        }
+        if self.flows.len() >= self.config.raw.flows.max_flows_per_worker {
+            self.evict_oldest();
+        } else if self.flow_table_bytes() + BUCKET_BYTES + FULL_FLOW_BYTES
+            > self.budget.flow_table_cap
+        {
+            self.counters.add("memcap.flow_table_hits", 1);
+            self.evict_oldest();
+        }
+        let tunnel = rec.tunnel(tunnels);
+        self.counters.add("flows.created", 1);
+        let tcp_level = self.config.raw.flows.level() >= Analysis::Tcp;
+        if is_tcp
+            && tcp_level
+            && fl & (flags::SYN | flags::ACK | flags::RST | flags::FIN) == flags::SYN
+            && rec.dec.payload_wire_len == 0
+            && tunnel.is_none()
+        {
+            // Only a SYN so far: kept compact until the next packet.
+            let e = embryo::Embryo {
+                ts: rec.ts,
+                frame: rec.frame,
+                seq,
+                wire_len: rec.wire_len,
+                window: rec.dec.tcp.window,
+                flags: fl,
+                side: rec.side,
+            };
+            let h = &self.hasher;
+            let key = &rec.key;
+            // As `HashMap::insert` does (the same buckets, the same order).
+            self.flows
+                .entry(rec.hash, |(k, _)| k == key, |(k, _)| k.shard_hash(h))
+                .insert((*key, Slot::Embryo(e)));
+            return None;
+        }
+        let f = Box::new(self.new_flow(rec, tunnel));
+        self.full_flows += 1;
+        Some(Slot::Full(f))
+    }
+
     fn packet(&mut self, rec: &PacketRec, data: &[u8], tunnels: &[crate::dispatch::decap::Tunnel]) {
         if rec.ts > self.now {
             self.now = rec.ts;
         }
+        let (key, hash) = (&rec.key, rec.hash);
+        debug_assert_eq!(hash, key.shard_hash(&self.hasher), "PacketRec::hash");
+        let is_key = |e: &(FlowKey, Slot)| e.0 == *key;
         let is_tcp = rec.dec.proto == 6;
         let (fl, seq) = (rec.dec.tcp.flags, rec.dec.tcp.seq);
         if is_tcp && fl & flags::SYN != 0 && fl & flags::ACK == 0 {
@@ -497,69 +568,57 @@ impl Worker {
             // was reused, the old flow ends here.
             let reused = self
                 .flows
-                .get(&rec.key)
-                .and_then(|s| match s {
+                .find(hash, is_key)
+                .and_then(|(_, s)| match s {
                     Slot::Full(f) => f.tcp.as_ref(),
                     Slot::Embryo(_) => None,
                 })
                 .is_some_and(|t| t.state().closed() && t.syn_seq() != Some(seq));
             if reused {
-                if let Some(f) = self.take(&rec.key) {
+                if let Some(f) = self.take(hash, key) {
                     self.counters.add("flows.port_reused", 1);
                     let now = self.now;
                     self.end_flow(*f, now, Report::Final);
                 }
             }
         }
-        if !self.flows.contains_key(&rec.key) {
-            if is_tcp && self.closed.verdict(&rec.key, fl, seq, self.now) == closed::Verdict::Late {
-                self.counters.add("flows.segments_after_close", 1);
-                return;
+        // The common case, a packet of a full flow: one probe.
+        let flow: &mut Flow = match self.flows.find_mut(hash, is_key) {
+            Some((_, Slot::Full(f))) => f,
+            Some((_, Slot::Embryo(e))) => {
+                let e = *e;
+                let f = self.promote(key, e);
+                self.full_flows += 1;
+                // Through `entry`, as `HashMap::insert` replaces a value: it
+                // may grow the table first, and the table's order follows.
+                let h = &self.hasher;
+                match self.flows.entry(hash, is_key, |(k, _)| k.shard_hash(h)) {
+                    Entry::Occupied(o) => {
+                        let slot = &mut o.into_mut().1;
+                        *slot = Slot::Full(f);
+                        match slot {
+                            Slot::Full(f) => f,
+                            Slot::Embryo(_) => return,
+                        }
+                    }
+                    Entry::Vacant(_) => return,
+                }
             }
-            if self.flows.len() >= self.config.raw.flows.max_flows_per_worker {
-                self.evict_oldest();
-            } else if self.flow_table_bytes() + BUCKET_BYTES + FULL_FLOW_BYTES
-                > self.budget.flow_table_cap
-            {
-                self.counters.add("memcap.flow_table_hits", 1);
-                self.evict_oldest();
-            }
-            let tunnel = rec.tunnel(tunnels);
-            self.counters.add("flows.created", 1);
-            let tcp_level = self.config.raw.flows.level() >= Analysis::Tcp;
-            if is_tcp
-                && tcp_level
-                && fl & (flags::SYN | flags::ACK | flags::RST | flags::FIN) == flags::SYN
-                && rec.dec.payload_wire_len == 0
-                && tunnel.is_none()
-            {
-                // Only a SYN so far: kept compact until the next packet.
-                let e = embryo::Embryo {
-                    ts: rec.ts,
-                    frame: rec.frame,
-                    seq,
-                    wire_len: rec.wire_len,
-                    window: rec.dec.tcp.window,
-                    flags: fl,
-                    side: rec.side,
-                };
-                self.flows.insert(rec.key, Slot::Embryo(e));
-                return;
-            }
-            let f = Box::new(self.new_flow(rec, tunnel));
-            self.flows.insert(rec.key, Slot::Full(f));
-            self.full_flows += 1;
-        }
-        if let Some(Slot::Embryo(e)) = self.flows.get(&rec.key) {
-            let e = *e;
-            let f = self.promote(&rec.key, e);
-            self.flows.insert(rec.key, Slot::Full(f));
-            self.full_flows += 1;
-        }
-        let Some(Slot::Full(flow)) = self.flows.get_mut(&rec.key) else {
-            return;
+            None => match self.new_slot(rec, tunnels) {
+                Some(slot) => {
+                    let h = &self.hasher;
+                    let entry = self
+                        .flows
+                        .entry(hash, is_key, |(k, _)| k.shard_hash(h))
+                        .insert((*key, slot));
+                    match &mut entry.into_mut().1 {
+                        Slot::Full(f) => f,
+                        Slot::Embryo(_) => return,
+                    }
+                }
+                None => return,
+            },
         };
-        let flow: &mut Flow = flow;
         let dir = flow.dir(rec.side);
         if let (None, Some(m)) = (flow.ctx.macs[dir.idx()], rec.mac) {
             // The sender's address is the frame's source (bytes 6..12).
@@ -670,7 +729,7 @@ impl Worker {
             .collect();
         self.closed.expire(now);
         for k in expired {
-            if let Some(f) = self.take(&k) {
+            if let Some(f) = self.take(k.shard_hash(&self.hasher), &k) {
                 self.counters.add("flows.expired", 1);
                 if let Some(t) = f.tcp.as_ref().filter(|t| t.state().closed()) {
                     let forgotten = self.closed.insert(k, now, t.syn_seq());
@@ -680,7 +739,7 @@ impl Worker {
             }
         }
         let flows_enabled = flows_cfg.enabled;
-        for s in self.flows.values_mut() {
+        for (_, s) in self.flows.iter_mut() {
             let Slot::Full(f) = s else { continue };
             let f: &mut Flow = f;
             let Flow {
@@ -728,7 +787,7 @@ impl Worker {
         ages.select_nth_unstable(n - 1);
         ages.truncate(n);
         for (class, _, k) in ages {
-            if let Some(f) = self.take(&k) {
+            if let Some(f) = self.take(k.shard_hash(&self.hasher), &k) {
                 self.counters.add("flows.evicted", 1);
                 self.counters.add(
                     match class {
@@ -801,9 +860,9 @@ impl Worker {
 
     fn finish(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
-        let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        let keys: Vec<FlowKey> = self.flows.iter().map(|(k, _)| *k).collect();
         for k in keys {
-            if let Some(f) = self.take(&k) {
+            if let Some(f) = self.take(k.shard_hash(&self.hasher), &k) {
                 let end = f.last_ts;
                 self.end_flow(*f, end, Report::Final);
             }
