@@ -212,7 +212,9 @@ impl SmallHist {
         }
         let octave = b / 8 + 2;
         let sub = b % 8;
-        ((8 + sub + 1) << (octave - 3)) - 1
+        // The last bucket's edge is 2^64 - 1: computed wide, it cannot wrap.
+        let edge = (u128::from(8 + sub + 1) << (octave - 3)) - 1;
+        u64::try_from(edge).unwrap_or(u64::MAX)
     }
 
     /// Records one value.

@@ -21,8 +21,8 @@
 //! Not here: pairing requests with responses, timeouts, event fields (see
 //! `session.rs` and `event.rs`), HTTP/2, content decoding.
 
-pub use super::scan::Wants;
 use super::scan::{classify, request_line, scan_fields, status_line, Field, MAX_METHOD};
+pub use super::scan::{Span, Wants, MAX_HEADERS};
 use memchr::memchr;
 use memchr::memmem::Finder;
 use std::mem::MaybeUninit;
@@ -35,8 +35,6 @@ static LF_EMPTY_LINE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b
 
 /// Default bound on the size of a message head (start line and headers).
 pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
-/// Header fields parsed per head; more is an invalid head.
-pub const MAX_HEADERS: usize = 100;
 /// Longest line considered while resynchronising.
 const MAX_RESYNC_LINE: usize = 8 * 1024;
 /// Longest chunk-size line (with extensions).
@@ -73,34 +71,6 @@ pub enum ParseError {
     /// A chunk-size line or the CRLF after chunk data is malformed.
     #[error("invalid chunked encoding")]
     InvalidChunk,
-}
-
-/// A byte range inside a [`Head`]'s buffer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Span {
-    /// Offset of the first byte.
-    pub start: u32,
-    /// Length in bytes.
-    pub len: u32,
-}
-
-impl Span {
-    /// The bytes of this span in `buf` (empty when out of range).
-    pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        let s = self.start as usize;
-        buf.get(s..s + self.len as usize).unwrap_or(&[])
-    }
-
-    fn of(base: &[u8], part: &[u8]) -> Span {
-        let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
-        if start > base.len() || part.len() > base.len() - start {
-            return Span::default();
-        }
-        Span {
-            start: start as u32,
-            len: part.len() as u32,
-        }
-    }
 }
 
 /// How a message body is delimited.

@@ -16,8 +16,38 @@
 //! the fields httparse gives it. Not here: framing, body, streaming (see
 //! `parser.rs`).
 
-use super::parser::{Span, MAX_HEADERS};
 use super::HttpConfig;
+
+/// Header fields parsed per head; more is an invalid head.
+pub const MAX_HEADERS: usize = 100;
+
+/// A byte range inside a [`super::parser::Head`]'s buffer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the first byte.
+    pub start: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
+
+impl Span {
+    /// The bytes of this span in `buf` (empty when out of range).
+    pub fn get<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        let s = self.start as usize;
+        buf.get(s..s + self.len as usize).unwrap_or(&[])
+    }
+
+    pub(super) fn of(base: &[u8], part: &[u8]) -> Span {
+        let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        if start > base.len() || part.len() > base.len() - start {
+            return Span::default();
+        }
+        Span {
+            start: start as u32,
+            len: part.len() as u32,
+        }
+    }
+}
 
 /// Longest method a request line may have (as the start-line probe of the
 /// stream parser wants it).
