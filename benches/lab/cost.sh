@@ -101,6 +101,8 @@ if [[ -z $BIN ]]; then
     BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spanlens"
 fi
 [[ -x $BIN ]] || die "no spanlens binary at $BIN"
+# Absolute: the callgrind runs start in a scratch directory.
+BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 
 # stat FILE SECTION KEY: one counter of a `--stats-json` file (pretty JSON,
 # sections of flat "key": number lines); 0 when absent.
