@@ -766,29 +766,35 @@ impl<'de> Deserialize<'de> for Aggregator {
 /// other name is `other`. (A test in `proto::registry` checks that every
 /// registered protocol is listed here, so a new one is never `other`.)
 pub fn static_proto(p: &str) -> &'static str {
-    const NAMES: &[&str] = &[
-        "http",
-        "mysql",
-        "redis",
-        "pgsql",
-        "dns",
-        "icmp",
-        "tls",
-        "memcache",
-        "mongodb",
-        "amqp",
-        "cassandra",
-        "thrift",
-        "nfs",
-        "sip",
-        "dhcpv4",
-        "tcp",
-        "udp",
-        "ipv6-icmp",
-        "flow",
-    ];
-    NAMES.iter().copied().find(|n| *n == p).unwrap_or("other")
+    const FLOW_LEVEL: &[&str] = &["tcp", "udp", "ipv6-icmp", "flow"];
+    PROTOCOLS
+        .iter()
+        .chain(FLOW_LEVEL)
+        .copied()
+        .find(|n| *n == p)
+        .unwrap_or("other")
 }
+
+/// Every registered decoder's `NAME` (a test in `proto::registry` keeps
+/// the list whole), in the order of the report's tabs: HTTP, MySQL and
+/// Redis, which have panels of their own, first.
+pub const PROTOCOLS: &[&str] = &[
+    "http",
+    "mysql",
+    "redis",
+    "pgsql",
+    "dns",
+    "icmp",
+    "tls",
+    "memcache",
+    "mongodb",
+    "amqp",
+    "cassandra",
+    "thrift",
+    "nfs",
+    "sip",
+    "dhcpv4",
+];
 
 impl Aggregator {
     /// An empty aggregate with these bounds.

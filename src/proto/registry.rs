@@ -343,10 +343,18 @@ mod tests {
             assert_eq!(
                 crate::aggregate::static_proto(id.name()),
                 id.name(),
-                "add {:?} to aggregate::static_proto's names",
+                "add {:?} to aggregate::PROTOCOLS",
                 id.name()
             );
         }
+        let mut registered: Vec<&str> = ProtocolId::ALL.iter().map(|id| id.name()).collect();
+        let mut listed = crate::aggregate::PROTOCOLS.to_vec();
+        registered.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(
+            listed, registered,
+            "aggregate::PROTOCOLS lists every registered name once, and nothing else"
+        );
     }
 
     #[test]

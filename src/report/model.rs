@@ -32,26 +32,6 @@ const HEAT_LABELS: [&str; 16] = [
     "200ms", "500ms", "1s", "5s", ">5s",
 ];
 
-/// The order of the protocol tabs: the three with panels of their own
-/// first, then the order of the registry; any other name after them.
-const TAB_ORDER: &[&str] = &[
-    "http",
-    "mysql",
-    "redis",
-    "pgsql",
-    "dns",
-    "icmp",
-    "tls",
-    "memcache",
-    "mongodb",
-    "amqp",
-    "cassandra",
-    "thrift",
-    "nfs",
-    "sip",
-    "dhcpv4",
-];
-
 /// How many rows a list panel shows.
 const LIST: usize = 20;
 
@@ -418,7 +398,7 @@ struct Cell {
 }
 
 /// The generic panels of every protocol with transactions in the view, in
-/// [`TAB_ORDER`], then by name: one tab each on the page. Per protocol: totals, a sparse
+/// [`crate::aggregate::PROTOCOLS`], then by name: one tab each on the page. Per protocol: totals, a sparse
 /// series (`[interval index, transactions, errors, p50, p95, p99]` for the
 /// intervals that have any), methods and codes (`[label, n, errors, p50,
 /// p95]`, plus how many transactions carry none), top resources (as the
@@ -446,7 +426,12 @@ fn protocol_panels(
         .filter(|(_, s)| s.requests > 0)
         .map(|(p, _)| *p)
         .collect();
-    let rank = |p: &str| TAB_ORDER.iter().position(|n| *n == p).unwrap_or(usize::MAX);
+    let rank = |p: &str| {
+        crate::aggregate::PROTOCOLS
+            .iter()
+            .position(|n| *n == p)
+            .unwrap_or(usize::MAX)
+    };
     names.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
     let single = names.len() == 1;
     names
