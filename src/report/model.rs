@@ -4,7 +4,7 @@
 //! rows) and `views`: `all`, one per server row with a page of its own, one
 //! per server group. Every view has the same panels (see [`view`]).
 
-use crate::aggregate::{Aggregator, Hist, Key, Labels, Stats};
+use crate::aggregate::{Aggregator, Hist, Key, Labels, Stats, Tally};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -31,6 +31,31 @@ const HEAT_LABELS: [&str; 16] = [
     "50µs", "100µs", "200µs", "500µs", "1ms", "2ms", "5ms", "10ms", "20ms", "50ms", "100ms",
     "200ms", "500ms", "1s", "5s", ">5s",
 ];
+
+/// The first [`LIST`] entries of a key's top list in `order` (ties by
+/// name), as `[name, count, error %, p50, p95, count bound]` rows.
+fn top_rows(s: &Stats, order: fn(&Tally, &Tally) -> std::cmp::Ordering) -> Vec<Value> {
+    let mut v: Vec<_> = s.top.entries.iter().collect();
+    v.sort_by(|a, b| order(&a.1, &b.1).then(a.0.cmp(&b.0)));
+    v.into_iter()
+        .take(LIST)
+        .map(|(k, t)| {
+            json!([
+                k,
+                t.n,
+                100.0 * ratio(t.errors, t.n),
+                t.lat.q(0.5),
+                t.lat.q(0.95),
+                t.err
+            ])
+        })
+        .collect()
+}
+
+/// Most frequent first.
+fn by_count(a: &Tally, b: &Tally) -> std::cmp::Ordering {
+    b.n.cmp(&a.n)
+}
 
 /// How many rows a list panel shows.
 const LIST: usize = 20;
@@ -240,7 +265,7 @@ fn view(
             total.clients_other[1]
         ]));
     }
-    let mut place_list: Vec<&(String, crate::aggregate::Tally)> = places_l.0.iter().collect();
+    let mut place_list: Vec<&(String, Tally)> = places_l.0.iter().collect();
     place_list.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
     let places: Vec<Value> = place_list
         .into_iter()
@@ -280,23 +305,6 @@ fn view(
         .take(LIST)
         .map(|(ip, t)| json!([ip, t.bytes, t.n]))
         .collect();
-    let top_rows = |s: &Stats| -> Vec<Value> {
-        let mut v: Vec<_> = s.top.entries.iter().collect();
-        v.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
-        v.into_iter()
-            .take(LIST)
-            .map(|(k, t)| {
-                json!([
-                    k,
-                    t.n,
-                    100.0 * ratio(t.errors, t.n),
-                    t.lat.q(0.5),
-                    t.lat.q(0.95),
-                    t.err
-                ])
-            })
-            .collect()
-    };
     let http = protos.get("http").map(|s| {
         let code_series: BTreeMap<&String, Vec<u64>> = http_codes
             .iter()
@@ -310,7 +318,7 @@ fn view(
                 )
             })
             .collect();
-        json!({"requests": s.requests, "errors": s.errors, "top": top_rows(s),
+        json!({"requests": s.requests, "errors": s.errors, "top": top_rows(s, by_count),
                "codes": label_rows(&s.codes, LIST), "code_series": code_series,
                "methods": label_rows(&s.methods, LIST)})
     });
@@ -325,29 +333,14 @@ fn view(
                 other += t.n;
             }
         }
-        let mut slow: Vec<_> = s.top.entries.iter().collect();
-        slow.sort_by(|a, b| b.1.lat.q(0.95).cmp(&a.1.lat.q(0.95)).then(a.0.cmp(&b.0)));
-        let slow: Vec<Value> = slow
-            .into_iter()
-            .take(LIST)
-            .map(|(k, t)| {
-                json!([
-                    k,
-                    t.n,
-                    100.0 * ratio(t.errors, t.n),
-                    t.lat.q(0.5),
-                    t.lat.q(0.95),
-                    t.err
-                ])
-            })
-            .collect();
+        let slow = top_rows(s, |a, b| b.lat.q(0.95).cmp(&a.lat.q(0.95)));
         json!({"requests": s.requests, "errors": s.errors, "reads": reads, "writes": writes,
-               "other": other, "top": top_rows(s), "slowest": slow,
+               "other": other, "top": top_rows(s, by_count), "slowest": slow,
                "codes": label_rows(&s.codes, LIST), "methods": label_rows(&s.methods, LIST)})
     });
     let redis = protos.get("redis").map(|s| {
         json!({"requests": s.requests, "errors": s.errors,
-               "commands": label_rows(&s.methods, LIST * 2), "keys": top_rows(s),
+               "commands": label_rows(&s.methods, LIST * 2), "keys": top_rows(s, by_count),
                "codes": label_rows(&s.codes, LIST)})
     });
     let types: Vec<Value> = protos
@@ -450,22 +443,7 @@ fn protocol_panels(
                 let counted: u64 = l.0.iter().map(|(_, t)| t.n).sum();
                 s.requests.saturating_sub(counted)
             };
-            let mut top: Vec<_> = s.top.entries.iter().collect();
-            top.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
-            let top: Vec<Value> = top
-                .into_iter()
-                .take(LIST)
-                .map(|(k, t)| {
-                    json!([
-                        k,
-                        t.n,
-                        100.0 * ratio(t.errors, t.n),
-                        t.lat.q(0.5),
-                        t.lat.q(0.95),
-                        t.err
-                    ])
-                })
-                .collect();
+            let top = top_rows(s, by_count);
             let slowest = if single {
                 Value::Null
             } else {
