@@ -59,18 +59,13 @@ fn build_events(dir: &Path) -> (PathBuf, PathBuf) {
     let events = dir.join("events.ndjson");
     let stats = dir.join("stats.json");
     let files: Vec<PathBuf> = CAPTURES.iter().map(|c| data(c)).collect();
-    let out = bin()
-        .args(["replay", "-q", "--no-progress", "-o"])
-        .arg(&events)
-        .arg("--stats-json")
-        .arg(&stats)
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        bin()
+            .args(["replay", "-q", "--no-progress", "-o"])
+            .arg(&events)
+            .arg("--stats-json")
+            .arg(&stats)
+            .args(&files),
     );
     (events, stats)
 }
@@ -84,19 +79,14 @@ fn report_page_draws_every_panel_with_the_figures_of_the_ndjson() {
     let dir = artifacts();
     let (events, stats) = build_events(&dir);
     let page = dir.join("report.html");
-    let out = bin()
-        .arg("report")
-        .arg(&events)
-        .arg("--stats")
-        .arg(&stats)
-        .arg("-o")
-        .arg(&page)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        bin()
+            .arg("report")
+            .arg(&events)
+            .arg("--stats")
+            .arg(&stats)
+            .arg("-o")
+            .arg(&page),
     );
     let html = std::fs::read_to_string(&page).unwrap();
     // Self-contained: nothing is fetched when the page opens.
@@ -246,32 +236,16 @@ fn replay_report_and_report_from_ndjson_give_the_same_figures() {
     for workers in ["1", "3"] {
         let events = dir.path().join(format!("events{workers}.ndjson"));
         let direct = dir.path().join(format!("direct{workers}.html"));
-        let out = bin()
-            .args(["replay", "-q", "--no-progress", "-w", workers, "-o"])
-            .arg(&events)
-            .arg("--report")
-            .arg(&direct)
-            .args(&files)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeed(
+            bin()
+                .args(["replay", "-q", "--no-progress", "-w", workers, "-o"])
+                .arg(&events)
+                .arg("--report")
+                .arg(&direct)
+                .args(&files),
         );
         let from_ndjson = dir.path().join(format!("ndjson{workers}.html"));
-        let out = bin()
-            .arg("report")
-            .arg(&events)
-            .arg("-o")
-            .arg(&from_ndjson)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeed(bin().arg("report").arg(&events).arg("-o").arg(&from_ndjson));
         let a = embedded_model(&direct);
         let b = embedded_model(&from_ndjson);
         assert_eq!(
@@ -309,17 +283,12 @@ fn report_errors_are_one_line_and_name_the_fix() {
     // Lines that are not events are counted, not fatal.
     let bad = dir.path().join("mixed.ndjson");
     std::fs::write(&bad, "not json\n{\"type\":\"http\"}\n").unwrap();
-    let out = bin()
-        .arg("report")
-        .arg(&bad)
-        .arg("-o")
-        .arg(dir.path().join("r.html"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        bin()
+            .arg("report")
+            .arg(&bad)
+            .arg("-o")
+            .arg(dir.path().join("r.html")),
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 lines that are not events"));
 }
@@ -335,21 +304,16 @@ fn geoip_adds_client_geo_to_events_and_places_clients_on_the_map() {
     ));
     let events = dir.path().join("events.ndjson");
     let page = dir.path().join("report.html");
-    let out = bin()
-        .args(["replay", "-q", "--no-progress", "-c"])
-        .arg(cfg.path())
-        .arg("-o")
-        .arg(&events)
-        .arg("--report")
-        .arg(&page)
-        .arg(data("http_sample.pcap"))
-        .arg(data("redis-cli.pcap"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        bin()
+            .args(["replay", "-q", "--no-progress", "-c"])
+            .arg(cfg.path())
+            .arg("-o")
+            .arg(&events)
+            .arg("--report")
+            .arg(&page)
+            .arg(data("http_sample.pcap"))
+            .arg(data("redis-cli.pcap")),
     );
     let all = parse_ndjson(&std::fs::read(&events).unwrap());
     for e in &all {
@@ -517,32 +481,16 @@ fn every_protocol_gets_a_tab_with_its_figures_from_the_ndjson() {
     // `-o FILE` appends: start from an empty file on every run.
     let _ = std::fs::remove_file(&events);
     let direct = dir.join("direct.html");
-    let out = bin()
-        .args(["replay", "-q", "--no-progress", "-o"])
-        .arg(&events)
-        .arg("--report")
-        .arg(&direct)
-        .args(&inputs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        bin()
+            .args(["replay", "-q", "--no-progress", "-o"])
+            .arg(&events)
+            .arg("--report")
+            .arg(&direct)
+            .args(&inputs),
     );
     let from_ndjson = dir.join("ndjson.html");
-    let out = bin()
-        .arg("report")
-        .arg(&events)
-        .arg("-o")
-        .arg(&from_ndjson)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(bin().arg("report").arg(&events).arg("-o").arg(&from_ndjson));
     // Both faces count every protocol's methods, codes and resources alike.
     let model = embedded_model(&direct);
     assert_eq!(

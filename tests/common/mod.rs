@@ -61,6 +61,18 @@ pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("spawn spanlens")
 }
 
+/// Runs `cmd`; panics with its stderr unless it succeeds.
+pub fn succeed(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `spanlens replay -q --no-progress ARGS` and parses stdout as NDJSON;
 /// panics with stderr when it fails.
 pub fn replay(args: &[&str]) -> Vec<Value> {
