@@ -32,7 +32,7 @@ say() { echo "summaries.sh: $*" >&2; }
 cleanup() {
     ip netns del es-bsrv 2>/dev/null || true
     ip netns del es-bcli 2>/dev/null || true
-    [[ -n "${NGINX_PID:-}" ]] && kill "$NGINX_PID" 2>/dev/null || true
+    if [[ -n "${NGINX_PID:-}" ]]; then kill "$NGINX_PID" 2>/dev/null || true; fi
     if [[ -n "$started_es" ]]; then ES_PORT="$ES_PORT" tests/elasticsearch.sh stop || true; fi
     rm -rf "$WORK"
 }

@@ -31,7 +31,7 @@ chmod 755 "$WORK"
 NS_S=slvc-srv; NS_C=slvc-cli
 cleanup() {
     if [[ -z ${PCAPS:-} ]]; then
-        [[ -f $WORK/nginx.pid ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+        if [[ -f $WORK/nginx.pid ]]; then kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; fi
         ip netns del $NS_S 2>/dev/null || true; ip netns del $NS_C 2>/dev/null || true
     fi
     rm -rf "$WORK"
@@ -52,7 +52,7 @@ record() {
     S ip addr add 10.95.0.1/24 dev vx0; C ip addr add 10.95.0.2/24 dev vx0
     S ip link set vx0 up; C ip link set vx0 up
     for ns in $NS_S $NS_C; do
-        for i in slvc-u-s slvc-u-c vx0; do ip netns exec $ns ethtool -K $i tso off gso off gro off 2>/dev/null || true; done
+        for i in slvc-u-s slvc-u-c vx0; do ip netns exec "$ns" ethtool -K $i tso off gso off gro off 2>/dev/null || true; done
     done
     mkdir -p "$WORK/www" "$WORK/tmp"; head -c 128 /dev/zero | tr '\0' 's' >"$WORK/www/small.txt"
     cat >"$WORK/nginx.conf" <<EOF
@@ -84,7 +84,7 @@ packets() { capinfos -c -M "$1" | awk '/Number of packets/ {print $NF}'; }
 # Thread 1's instructions of `BIN replay -w 1` of a capture, and those
 # under finish_grow (inclusive).
 measure() { # bin pcap tag -> "total grow"
-    local bin=$1 pcap=$2 tag=$3 out="$WORK/cg.$3"
+    local bin=$1 pcap=$2 out="$WORK/cg.$3"
     (cd "$WORK" && valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out" \
         "$bin" replay -q --no-progress -w 1 -o /dev/null "$pcap" >/dev/null 2>&1)
     local ir grow

@@ -41,7 +41,7 @@ for tool in ip ethtool tcpdump python3 redis-server redis-cli mariadbd mariadb \
     mariadb-install-db psql curl gzip; do
     command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
-PG_BIN="$(dirname "$(command -v postgres 2>/dev/null || ls /usr/lib/postgresql/*/bin/postgres | head -1)")"
+PG_BIN="$(dirname "$(command -v postgres 2>/dev/null || find /usr/lib/postgresql -path "*/bin/postgres" | sort | head -1)")"
 [[ -x $PG_BIN/initdb ]] || die "missing PostgreSQL (initdb)"
 
 WORK="$(mktemp -d /tmp/spanlens-hard.XXXXXX)"

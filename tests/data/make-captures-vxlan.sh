@@ -32,8 +32,8 @@ WORK="$(mktemp -d /tmp/spanlens-vxlan.XXXXXX)"
 chmod 755 "$WORK"
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
-    [[ -f $WORK/nginx.pid ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    for p in "${PIDS[@]:-}"; do if [[ -n $p ]]; then kill "$p" 2>/dev/null || true; fi; done
+    if [[ -f $WORK/nginx.pid ]]; then kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; fi
     ip netns del $NS_S 2>/dev/null || true
     ip netns del $NS_C 2>/dev/null || true
     rm -rf "$WORK"
@@ -49,8 +49,8 @@ ip link set slvx-u-c netns $NS_C
 S() { ip netns exec $NS_S "$@"; }
 C() { ip netns exec $NS_C "$@"; }
 for ns in $NS_S $NS_C; do
-    ip netns exec $ns ip link set lo up
-    ip netns exec $ns sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 done
 S ip addr add 10.98.0.1/24 dev slvx-u-s
 C ip addr add 10.98.0.2/24 dev slvx-u-c
