@@ -68,13 +68,25 @@ pub fn mappings(histogram: bool) -> Value {
 
 /// The composable template for `pattern` (e.g. `spanlens-summary-*`).
 /// Priority 160: above the events' template, whose pattern may overlap.
-pub fn template_body(pattern: &str, shards: u32, replicas: u32, histogram: bool) -> Value {
+/// Shards, replicas and `refresh_interval` are the events' settings
+/// (`[output.elasticsearch]`), so one setting governs both indices.
+pub fn template_body(
+    pattern: &str,
+    shards: u32,
+    replicas: u32,
+    refresh_interval: Option<&str>,
+    histogram: bool,
+) -> Value {
+    let mut index = json!({"number_of_shards": shards, "number_of_replicas": replicas});
+    if let Some(r) = refresh_interval {
+        index["refresh_interval"] = json!(r);
+    }
     json!({
         "index_patterns": [pattern],
         "priority": 160,
         "_meta": {"spanlens_summary_version": TEMPLATE_VERSION},
         "template": {
-            "settings": {"index": {"number_of_shards": shards, "number_of_replicas": replicas}},
+            "settings": {"index": index},
             "mappings": mappings(histogram)
         }
     })
@@ -182,8 +194,14 @@ impl SummaryWriter {
             let path = format!("/_index_template/{}", template_name(&cfg.template_name));
             let mut histogram = true;
             loop {
-                let body = template_body(&index.wildcard(), cfg.shards, cfg.replicas, histogram)
-                    .to_string();
+                let body = template_body(
+                    &index.wildcard(),
+                    cfg.shards,
+                    cfg.replicas,
+                    cfg.refresh_interval.as_deref(),
+                    histogram,
+                )
+                .to_string();
                 let r = client
                     .request("PUT", &path, Some((body.as_bytes(), "application/json")))
                     .map_err(|e| format!("summaries template: {e}"))?;
@@ -332,6 +350,18 @@ fn bulk_items(body: &[u8]) -> (u64, u64, u64, String) {
 mod tests {
     use super::*;
     use crate::aggregate::{AggConfig, TxSummary};
+
+    #[test]
+    fn the_summaries_template_takes_the_events_refresh_interval() {
+        let t = template_body("spanlens-summary-*", 1, 0, Some("30s"), true);
+        let index = &t["template"]["settings"]["index"];
+        assert_eq!(index["refresh_interval"], "30s");
+        assert_eq!(index["number_of_replicas"], 0);
+        let t = template_body("spanlens-summary-*", 1, 0, None, true);
+        assert!(t["template"]["settings"]["index"]
+            .get("refresh_interval")
+            .is_none());
+    }
 
     #[test]
     fn a_document_gives_back_its_key_and_record() {
