@@ -181,11 +181,20 @@ impl EventBatch {
     ) {
         let start = self.buf.len();
         {
-            let mut w = JsonWriter::new(&mut self.buf);
-            w.begin();
-            if let Some(o) = &self.observer {
-                w.raw("observer", o);
-            }
+            let mut w = match &self.observer {
+                Some(o) => {
+                    // `{"observer":{...}` as two copies (the object is
+                    // rendered once per batch).
+                    self.buf.extend_from_slice(br#"{"observer":"#);
+                    self.buf.extend_from_slice(o);
+                    JsonWriter::continuing(&mut self.buf)
+                }
+                None => {
+                    let mut w = JsonWriter::new(&mut self.buf);
+                    w.begin();
+                    w
+                }
+            };
             body(&mut w);
             w.end();
         }
