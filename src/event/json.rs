@@ -93,6 +93,31 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
+    /// [`Self::text`], returning whether `v` was plain (printable ASCII with
+    /// nothing to escape), for [`Self::text_again`].
+    #[inline(always)]
+    pub fn text_checked(&mut self, v: &[u8]) -> bool {
+        self.need_comma = true;
+        if copy_if_plain(self.buf, v) {
+            return true;
+        }
+        text_slow(self.buf, v);
+        false
+    }
+
+    /// The same value as an earlier [`Self::text_checked`] that returned
+    /// `plain`: when it was plain, copied without checking it again.
+    #[inline(always)]
+    pub fn text_again(&mut self, v: &[u8], plain: bool) {
+        if plain {
+            debug_assert!(v.iter().all(|&b| b < 0x80 && !NEEDS_ESCAPE[b as usize]));
+            copy_words(self.buf, v);
+            self.need_comma = true;
+        } else {
+            self.text(v);
+        }
+    }
+
     /// The inside of a string value known to be printable ASCII with
     /// nothing to escape (a constant of the program: `http`, `OK`, ...).
     #[inline(always)]
@@ -564,6 +589,24 @@ fn copy_if_plain(out: &mut Vec<u8>, s: &[u8]) -> bool {
     true
 }
 
+/// Appends `s` the way [`copy_if_plain`] does, without the check (for a
+/// value already found plain).
+#[inline(always)]
+fn copy_words(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    let base = out.len();
+    if n < 8 {
+        out.extend_from_slice(&short_word(s).to_le_bytes());
+        out.truncate(base + n);
+    } else if n <= 16 {
+        out.extend_from_slice(&word_at(s, 0).to_le_bytes());
+        out.truncate(base + n - 8);
+        out.extend_from_slice(&word_at(s, n - 8).to_le_bytes());
+    } else {
+        out.extend_from_slice(s);
+    }
+}
+
 /// [`copy_if_plain`] for more than 32 bytes: checked a word at a time
 /// (the last word overlapping), stopping at the first block of four with a
 /// special byte, then copied once.
@@ -976,6 +1019,13 @@ mod tests {
             let mut slow = b"x".to_vec();
             text_slow(&mut slow, &s);
             assert_eq!(fast, slow, "{s:?}");
+            // Checked once, then written again without the check.
+            let mut twice = b"x".to_vec();
+            let mut w = JsonWriter::new(&mut twice);
+            let plain = w.text_checked(&s);
+            w.text_again(&s, plain);
+            assert_eq!(plain, naive_plain(&s), "{s:?}");
+            assert_eq!(twice, [&slow[..], &slow[1..]].concat(), "{s:?}");
             let text = String::from_utf8_lossy(&s).into_owned();
             let mut esc = b"x".to_vec();
             escape_body(&mut esc, text.as_bytes());
