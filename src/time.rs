@@ -111,6 +111,11 @@ const RAW_PAIRS: [u8; 200] = {
 /// copied whole and cut to length: no loop, no `ilog10`, no `memcpy` call.
 #[inline(always)]
 pub(crate) fn push_digits(out: &mut Vec<u8>, v: u64, width: usize) {
+    if v < 10 && width <= 1 {
+        // One digit (zero durations, small counts): one byte.
+        out.push(b'0' + v as u8);
+        return;
+    }
     if v >= 100_000_000 || width > 8 {
         return push_digits_long(out, v, width);
     }

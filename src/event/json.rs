@@ -93,6 +93,31 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
+    /// [`Self::text`], returning whether `v` was plain (printable ASCII with
+    /// nothing to escape), for [`Self::text_again`].
+    #[inline(always)]
+    pub fn text_checked(&mut self, v: &[u8]) -> bool {
+        self.need_comma = true;
+        if copy_if_plain(self.buf, v) {
+            return true;
+        }
+        text_slow(self.buf, v);
+        false
+    }
+
+    /// The same value as an earlier [`Self::text_checked`] that returned
+    /// `plain`: when it was plain, copied without checking it again.
+    #[inline(always)]
+    pub fn text_again(&mut self, v: &[u8], plain: bool) {
+        if plain {
+            debug_assert!(v.iter().all(|&b| b < 0x80 && !NEEDS_ESCAPE[b as usize]));
+            copy_words(self.buf, v);
+            self.need_comma = true;
+        } else {
+            self.text(v);
+        }
+    }
+
     /// The inside of a string value known to be printable ASCII with
     /// nothing to escape (a constant of the program: `http`, `OK`, ...).
     #[inline(always)]
@@ -444,9 +469,20 @@ pub fn lossy_into(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 /// The inside of a JSON string for `v`: escaped, invalid UTF-8 replaced by
-/// U+FFFD. Printable ASCII (nearly every value) is copied as it is scanned.
-#[inline(never)]
+/// U+FFFD. Printable ASCII (nearly every value) is checked 16 bytes at a
+/// time and copied whole ([`copy_if_plain`]); anything else takes the
+/// byte-by-byte path.
+#[inline]
 pub fn text_into(out: &mut Vec<u8>, v: &[u8]) {
+    if !copy_if_plain(out, v) {
+        text_slow(out, v);
+    }
+}
+
+/// [`text_into`] for a value with a byte to escape or non-ASCII text.
+#[cold]
+#[inline(never)]
+fn text_slow(out: &mut Vec<u8>, v: &[u8]) {
     let plain = copy_plain_prefix(out, v);
     if plain == v.len() {
         return;
@@ -455,7 +491,7 @@ pub fn text_into(out: &mut Vec<u8>, v: &[u8]) {
         Ok(_) => escape_rest(out, v, plain),
         Err(_) => {
             out.truncate(out.len() - plain);
-            escape_body(out, String::from_utf8_lossy(v).as_bytes());
+            escape_slow(out, String::from_utf8_lossy(v).as_bytes());
         }
     }
 }
@@ -463,10 +499,145 @@ pub fn text_into(out: &mut Vec<u8>, v: &[u8]) {
 /// The inside of a JSON string for the UTF-8 text `s`.
 #[inline]
 fn escape_body(out: &mut Vec<u8>, s: &[u8]) {
+    if !copy_if_plain(out, s) {
+        escape_slow(out, s);
+    }
+}
+
+/// [`escape_body`] past the fast check.
+#[cold]
+#[inline(never)]
+fn escape_slow(out: &mut Vec<u8>, s: &[u8]) {
     let plain = copy_plain_prefix(out, s);
     if plain < s.len() {
         escape_rest(out, s, plain);
     }
+}
+
+/// Whether some byte of the word `x` is special: a control byte, `"`,
+/// `\\`, DEL or any byte >= 0x80 (the high bit of the result). Eleven
+/// word operations for eight bytes. Each test may also flag a byte next to
+/// a byte that really matched (a carry or borrow out of it), never a word
+/// without one: `x + 1` carries only out of 0xff, `x - 0x20` and
+/// `(x ^ c) - 1` borrow only out of a byte below 0x20 or equal to `c`.
+#[inline(always)]
+fn special_word(x: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    (x | x.wrapping_add(LO)
+        | x.wrapping_sub(LO * 0x20)
+        | (x ^ (LO * u64::from(b'"'))).wrapping_sub(LO)
+        | (x ^ (LO * u64::from(b'\\'))).wrapping_sub(LO))
+        & HI
+}
+
+/// `s[at..at + 8]` as a little-endian word.
+#[inline(always)]
+fn word_at(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Appends `s` and returns true when every byte is plain (printable ASCII
+/// but `"` and `\\`); otherwise appends nothing and returns false. Up to
+/// 32 bytes (nearly every value) it is one to four words, checked (see
+/// [`special_word`]) and copied as they are (the last ones overlapping the
+/// first, then cut): no loop and no `memcpy` call.
+#[inline(always)]
+fn copy_if_plain(out: &mut Vec<u8>, s: &[u8]) -> bool {
+    let n = s.len();
+    if n < 8 {
+        let w = short_word(s);
+        if special_word(w) != 0 {
+            return false;
+        }
+        let base = out.len();
+        out.extend_from_slice(&w.to_le_bytes());
+        out.truncate(base + n);
+        return true;
+    }
+    if n <= 16 {
+        let (a, b) = (word_at(s, 0), word_at(s, n - 8));
+        if special_word(a) | special_word(b) != 0 {
+            return false;
+        }
+        let base = out.len();
+        out.extend_from_slice(&a.to_le_bytes());
+        out.truncate(base + n - 8);
+        out.extend_from_slice(&b.to_le_bytes());
+        return true;
+    }
+    if n > 32 {
+        return copy_if_plain_long(out, s);
+    }
+    // 17 to 32 bytes: the first 16 and the last 16, as two pairs of words.
+    let (a, b, c, d) = (
+        word_at(s, 0),
+        word_at(s, 8),
+        word_at(s, n - 16),
+        word_at(s, n - 8),
+    );
+    if special_word(a) | special_word(b) | special_word(c) | special_word(d) != 0 {
+        return false;
+    }
+    let pair = |x: u64, y: u64| (u128::from(x) | u128::from(y) << 64).to_le_bytes();
+    let base = out.len();
+    out.extend_from_slice(&pair(a, b));
+    out.truncate(base + n - 16);
+    out.extend_from_slice(&pair(c, d));
+    true
+}
+
+/// Appends `s` the way [`copy_if_plain`] does, without the check (for a
+/// value already found plain).
+#[inline(always)]
+fn copy_words(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    let base = out.len();
+    if n < 8 {
+        out.extend_from_slice(&short_word(s).to_le_bytes());
+        out.truncate(base + n);
+    } else if n <= 16 {
+        out.extend_from_slice(&word_at(s, 0).to_le_bytes());
+        out.truncate(base + n - 8);
+        out.extend_from_slice(&word_at(s, n - 8).to_le_bytes());
+    } else {
+        out.extend_from_slice(s);
+    }
+}
+
+/// [`copy_if_plain`] for more than 32 bytes: checked a word at a time
+/// (the last word overlapping), stopping at the first block of four with a
+/// special byte, then copied once.
+#[inline(never)]
+fn copy_if_plain_long(out: &mut Vec<u8>, s: &[u8]) -> bool {
+    let mut blocks = s.chunks_exact(32);
+    for b in &mut blocks {
+        if special_word(word_at(b, 0))
+            | special_word(word_at(b, 8))
+            | special_word(word_at(b, 16))
+            | special_word(word_at(b, 24))
+            != 0
+        {
+            return false;
+        }
+    }
+    let rest = blocks.remainder();
+    let mut m = 0;
+    let mut i = 0;
+    while i + 8 <= rest.len() {
+        m |= special_word(word_at(rest, i));
+        i += 8;
+    }
+    if i < rest.len() {
+        m |= special_word(word_at(s, s.len() - 8));
+    }
+    if m != 0 {
+        return false;
+    }
+    out.extend_from_slice(s);
+    true
 }
 
 /// The bytes of `s` (fewer than 8) in a little-endian word, read as two
@@ -762,6 +933,109 @@ mod tests {
             assert_eq!(back, text, "{bytes:?}");
             if !text.contains(['\u{7f}', '\u{8}', '\u{c}']) {
                 assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{bytes:?}");
+            }
+        }
+    }
+
+    /// Whether every byte of `s` is plain, byte by byte from the table.
+    fn naive_plain(s: &[u8]) -> bool {
+        s.iter().all(|&b| b < 0x80 && !NEEDS_ESCAPE[b as usize])
+    }
+
+    #[test]
+    fn plain_check_equals_the_table_for_every_byte_at_every_position() {
+        for b in 0..=255u8 {
+            let mut c = [b'a'; 8];
+            c[3] = b;
+            assert_eq!(
+                special_word(u64::from_le_bytes(c)) == 0,
+                naive_plain(&c),
+                "{b:#x}"
+            );
+        }
+        // Random plain strings are never flagged.
+        let mut state = 11;
+        for len in (0..200).chain([1000, 4096]) {
+            let s: Vec<u8> = (0..len)
+                .map(|_| {
+                    let b = b' ' + (next(&mut state) % 95) as u8;
+                    if b == b'"' || b == b'\\' {
+                        b'x'
+                    } else {
+                        b
+                    }
+                })
+                .collect();
+            let mut out = Vec::new();
+            assert!(copy_if_plain(&mut out, &s), "{s:?}");
+            assert_eq!(out, s);
+        }
+        // Lengths 0..=80: the short word, the two words, the blocks of
+        // the long loop and its overlapping tail.
+        for len in 0..=80 {
+            let clean = vec![b'a'; len];
+            let mut out = b"xy".to_vec();
+            assert!(copy_if_plain(&mut out, &clean));
+            assert_eq!(&out[2..], &clean[..]);
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'~'; len];
+                    s[pos] = b;
+                    let mut out = b"xy".to_vec();
+                    let plain = copy_if_plain(&mut out, &s);
+                    assert_eq!(plain, naive_plain(&s), "byte {b:#x} at {pos}/{len}");
+                    let want: &[u8] = if plain { &s } else { b"" };
+                    assert_eq!(&out[..2], b"xy");
+                    assert_eq!(&out[2..], want, "byte {b:#x} at {pos}/{len}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_text_equals_the_byte_by_byte_path_and_serde_json() {
+        let mut state = 0x005e_ed0f_1e57;
+        // Mostly plain strings of every length up to 64 with zero, one or a
+        // few special bytes (controls, quotes, backslashes, DEL, UTF-8 and
+        // invalid sequences) anywhere.
+        const SPECIAL: &[u8] =
+            b"\"\\\n\r\t\x00\x01\x08\x0c\x1f\x7f\x80\xbf\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xff";
+        for i in 0..200_000u64 {
+            let len = (i % 65) as usize;
+            let mut s: Vec<u8> = (0..len)
+                .map(|_| b' ' + (next(&mut state) % 95) as u8)
+                .collect();
+            for _ in 0..(next(&mut state) % 4) {
+                if len > 0 {
+                    let at = (next(&mut state) % len as u64) as usize;
+                    s[at] = match next(&mut state) % 3 {
+                        0 => (next(&mut state) >> 8) as u8,
+                        _ => SPECIAL[(next(&mut state) >> 8) as usize % SPECIAL.len()],
+                    };
+                }
+            }
+            let mut fast = b"x".to_vec();
+            text_into(&mut fast, &s);
+            let mut slow = b"x".to_vec();
+            text_slow(&mut slow, &s);
+            assert_eq!(fast, slow, "{s:?}");
+            // Checked once, then written again without the check.
+            let mut twice = b"x".to_vec();
+            let mut w = JsonWriter::new(&mut twice);
+            let plain = w.text_checked(&s);
+            w.text_again(&s, plain);
+            assert_eq!(plain, naive_plain(&s), "{s:?}");
+            assert_eq!(twice, [&slow[..], &slow[1..]].concat(), "{s:?}");
+            let text = String::from_utf8_lossy(&s).into_owned();
+            let mut esc = b"x".to_vec();
+            escape_body(&mut esc, text.as_bytes());
+            assert_eq!(esc, slow, "{s:?}");
+            let quoted = [&b"\""[..], &fast[1..], b"\""].concat();
+            let back: String = serde_json::from_slice(&quoted).unwrap();
+            assert_eq!(back, text, "{s:?}");
+            if !text.contains(['\u{7f}', '\u{8}', '\u{c}']) {
+                let theirs = serde_json::to_string(&text).unwrap();
+                assert_eq!(String::from_utf8(quoted).unwrap(), theirs, "{s:?}");
             }
         }
     }

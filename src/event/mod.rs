@@ -181,11 +181,20 @@ impl EventBatch {
     ) {
         let start = self.buf.len();
         {
-            let mut w = JsonWriter::new(&mut self.buf);
-            w.begin();
-            if let Some(o) = &self.observer {
-                w.raw("observer", o);
-            }
+            let mut w = match &self.observer {
+                Some(o) => {
+                    // `{"observer":{...}` as two copies (the object is
+                    // rendered once per batch).
+                    self.buf.extend_from_slice(br#"{"observer":"#);
+                    self.buf.extend_from_slice(o);
+                    JsonWriter::continuing(&mut self.buf)
+                }
+                None => {
+                    let mut w = JsonWriter::new(&mut self.buf);
+                    w.begin();
+                    w
+                }
+            };
             body(&mut w);
             w.end();
         }
@@ -254,8 +263,9 @@ fn open_endpoint(w: &mut JsonWriter<'_>, name: &str, (ip, port): (IpAddr, u16), 
 /// What every transaction of one flow repeats, rendered once: `client`,
 /// `server`, `source` and `destination` (but their byte counts), `network`
 /// (but its byte total) and `flow`. Transactions splice their numbers in
-/// between; the result is byte for byte what the field-by-field writer
-/// produces (tested).
+/// between, or, when their byte counts repeat the previous ones, copy the
+/// fragments already joined with those counts as one run; the result is
+/// byte for byte what the field-by-field writer produces (tested).
 #[derive(Debug, Clone, Default)]
 pub struct FlowJson {
     /// The protocol (`network.protocol`) the fragments were rendered for.
@@ -266,6 +276,16 @@ pub struct FlowJson {
     /// The aggregator's memo for this flow's transactions (here, not in
     /// [`FlowContext`], so that a flow without transactions stays small).
     agg_hint: AggHint,
+    /// The fragments joined with the byte counts of `joined_for` in their
+    /// slots: transactions that repeat their sizes (a keep-alive client
+    /// asking for the same thing again) copy this one run instead of six
+    /// fragments and five numbers.
+    joined: Vec<u8>,
+    /// The (request, response) bytes `joined` holds.
+    joined_for: Option<(u64, u64)>,
+    /// The previous transaction's (request, response) bytes: a pair seen
+    /// twice in a row is joined for the ones after.
+    prev: (u64, u64),
 }
 
 impl FlowJson {
@@ -278,10 +298,10 @@ impl FlowJson {
         {
             return;
         }
-        let (mut buf, agg_hint) = flow
+        let (mut buf, agg_hint, joined) = flow
             .json
             .take()
-            .map(|j| (j.buf, j.agg_hint))
+            .map(|j| (j.buf, j.agg_hint, j.joined))
             .unwrap_or_default();
         buf.clear();
         let mut ends = [0; TX_NUMS];
@@ -306,7 +326,34 @@ impl FlowJson {
             buf,
             ends,
             agg_hint,
+            joined,
+            joined_for: None,
+            prev: (u64::MAX, u64::MAX),
         }));
+    }
+
+    /// Notes a transaction's byte counts (after [`Self::prepare`]): a pair
+    /// seen twice in a row is joined into the fragments once, and the
+    /// transactions with the same pair copy the joined run.
+    pub fn note_bytes(flow: &mut FlowContext, request: u64, response: u64) {
+        let Some(j) = flow.json.as_deref_mut() else {
+            return;
+        };
+        let pair = (request, response);
+        if j.joined_for == Some(pair) {
+            return;
+        }
+        if j.prev != pair {
+            j.prev = pair;
+            return;
+        }
+        let mut joined = std::mem::take(&mut j.joined);
+        joined.clear();
+        j.joined_for = j.parts(j.kind).map(|parts| {
+            JsonWriter::new(&mut joined).interleave(&parts, &tx_nums(request, response));
+            pair
+        });
+        j.joined = joined;
     }
 
     fn parts(&self, kind: &str) -> Option<[&[u8]; TX_NUMS + 1]> {
@@ -328,6 +375,11 @@ impl FlowJson {
 /// Number slots in a transaction's flow fields: `client.bytes`,
 /// `server.bytes`, `source.bytes`, `destination.bytes`, `network.bytes`.
 const TX_NUMS: usize = 5;
+
+/// The numbers for the [`TX_NUMS`] slots.
+fn tx_nums(request: u64, response: u64) -> [u64; TX_NUMS] {
+    [request, response, request, response, request + response]
+}
 
 /// `network.direction` the way Packetbeat (ECS) reports it, with the
 /// private, loopback, link-local and unique-local ranges as the internal
@@ -710,18 +762,15 @@ impl Transaction<'_> {
         w.lit(br#"","duration":"#);
         w.num(end - start);
         w.end();
-        let cached = match (self.real_client_ip, self.reversed) {
-            (None, false) => flow.json.as_ref().and_then(|j| j.parts(self.kind)),
+        let json = match (self.real_client_ip, self.reversed) {
+            (None, false) => flow.json.as_deref(),
             _ => None,
         };
-        let nums = [
-            self.request_bytes,
-            self.response_bytes,
-            self.request_bytes,
-            self.response_bytes,
-            self.request_bytes + self.response_bytes,
-        ];
-        if let Some(parts) = cached {
+        let nums = tx_nums(self.request_bytes, self.response_bytes);
+        let pair = (self.request_bytes, self.response_bytes);
+        if let Some(j) = json.filter(|j| j.kind == self.kind && j.joined_for == Some(pair)) {
+            w.interleave(&[&j.joined], &[]);
+        } else if let Some(parts) = json.and_then(|j| j.parts(self.kind)) {
             w.interleave(&parts, &nums);
         } else if self.reversed {
             flow.write_tx_reversed(w, self.kind, &mut |w: &mut JsonWriter<'_>, i: usize| {
@@ -969,6 +1018,29 @@ mod tests {
                 String::from_utf8_lossy(&encode(&f, &tx)),
                 String::from_utf8_lossy(&slow)
             );
+            // The same sizes again: joined once, then copied whole; other
+            // sizes after that take the fragments again.
+            let bigger = Transaction {
+                response_bytes: 99_999_999_999,
+                ..tx.clone()
+            };
+            let slow_bigger = encode(&f, &bigger);
+            for (t, want, joined) in [
+                (&tx, &slow, false),
+                (&tx, &slow, true),
+                (&tx, &slow, true),
+                (&bigger, &slow_bigger, true),
+                (&bigger, &slow_bigger, true),
+                (&tx, &slow, true),
+            ] {
+                FlowJson::note_bytes(&mut f, t.request_bytes, t.response_bytes);
+                let j = f.json.as_ref().unwrap();
+                assert_eq!(j.joined_for.is_some(), joined);
+                assert_eq!(
+                    String::from_utf8_lossy(&encode(&f, t)),
+                    String::from_utf8_lossy(want)
+                );
+            }
             // Another protocol on the same flow: the fragments are redone.
             let other = Transaction {
                 kind: "redis",

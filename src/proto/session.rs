@@ -42,6 +42,9 @@ impl TxSink<'_> {
         let index = self.flow.next_index;
         self.flow.next_index += 1;
         crate::event::FlowJson::prepare(self.flow, tx.kind);
+        if tx.real_client_ip.is_none() && !tx.reversed {
+            crate::event::FlowJson::note_bytes(self.flow, tx.request_bytes, tx.response_bytes);
+        }
         let flow = &*self.flow;
         self.events.push(tx.start(), flow.flow_id, index, |w| {
             tx.encode(flow, w, body)

@@ -402,6 +402,64 @@ fn error_fails(e: &str) -> bool {
     e != errors::LOSS_REQUEST && e != errors::LOSS_RESPONSE && e != errors::INCOMPLETE_RESPONSE
 }
 
+/// `url.full`: scheme, `://`, host (IPv6 in brackets), the port when it
+/// is not the scheme's default, path (none for asterisk-form: `OPTIONS *`,
+/// RFC 9112 §3.2.4, names the server itself; `url.path` keeps the `*`)
+/// and `?query`. `plain`: the scheme, domain and path were written plain
+/// (see [`JsonWriter::text_checked`]); then the pieces are copied again
+/// instead of joined into `full` and escaped as one (the same bytes:
+/// escaping plain text changes nothing, and the query is plain by
+/// construction).
+fn write_full(w: &mut JsonWriter<'_>, p: &UrlParts, query: &[u8], full: &mut Vec<u8>, plain: bool) {
+    let v6 = p.domain.contains(&b':');
+    let default_port = if p.scheme.eq_ignore_ascii_case(b"https") {
+        443
+    } else {
+        80
+    };
+    if plain {
+        w.text_again(p.scheme, true);
+        w.lit(if v6 { b"://[" } else { b"://" });
+        w.text_again(p.domain, true);
+        if v6 {
+            w.lit(b"]");
+        }
+        if p.port != default_port {
+            w.lit(b":");
+            w.num(p.port.into());
+        }
+        if p.path != b"*" {
+            w.text_again(p.path, true);
+        }
+        if !query.is_empty() {
+            w.lit(b"?");
+            w.text(query);
+        }
+        return;
+    }
+    full.clear();
+    full.extend_from_slice(p.scheme);
+    full.extend_from_slice(b"://");
+    if v6 {
+        full.push(b'[');
+    }
+    full.extend_from_slice(p.domain);
+    if v6 {
+        full.push(b']');
+    }
+    if p.port != default_port {
+        let _ = write!(full, ":{}", p.port);
+    }
+    if p.path != b"*" {
+        full.extend_from_slice(p.path);
+    }
+    if !query.is_empty() {
+        full.push(b'?');
+        full.extend_from_slice(query);
+    }
+    w.text(full);
+}
+
 /// Emits one `type: http` event. `interim` is the size of `1xx` responses
 /// before `resp`; `unmatched` forces `status: Error`.
 #[allow(clippy::too_many_arguments)]
@@ -425,34 +483,6 @@ pub(crate) fn emit(
             (r.form && !r.over_max && r.body.len() as u64 == r.body_bytes && r.body_bytes > 0)
                 .then_some(&r.body[..]);
         sc.build_query(cfg, p.target_query, form_body);
-        sc.full.clear();
-        sc.full.extend_from_slice(p.scheme);
-        sc.full.extend_from_slice(b"://");
-        let v6 = p.domain.contains(&b':');
-        if v6 {
-            sc.full.push(b'[');
-        }
-        sc.full.extend_from_slice(p.domain);
-        if v6 {
-            sc.full.push(b']');
-        }
-        let default_port = if p.scheme.eq_ignore_ascii_case(b"https") {
-            443
-        } else {
-            80
-        };
-        if p.port != default_port {
-            let _ = write!(sc.full, ":{}", p.port);
-        }
-        // Asterisk-form (`OPTIONS *`, RFC 9112 §3.2.4) names the server
-        // itself: no path in the URL (url.path keeps the `*`).
-        if p.path != b"*" {
-            sc.full.extend_from_slice(p.path);
-        }
-        if !sc.query.is_empty() {
-            sc.full.push(b'?');
-            sc.full.extend_from_slice(&sc.query);
-        }
     }
     let mut tx = Transaction {
         status: Some(if failed { Status::Error } else { Status::Ok }),
@@ -485,9 +515,13 @@ pub(crate) fn emit(
         } else {
             br#""http":{"version":"1.1""#
         });
+        // The method and the URL pieces are written more than once: the
+        // copies after the first skip the escape check when it found them
+        // plain.
+        let mut method_plain = false;
         if let Some(r) = req {
             w.lit(br#","request":{"method":""#);
-            w.text(r.head.method());
+            method_plain = w.text_checked(r.head.method());
             let masked = (r.form && cfg.masks_any()).then_some(&sc.query[..]);
             write_message_common(w, cfg, r, masked, &mut sc.tmp);
             if let Some(referer) = r.head.value(r.head.referer) {
@@ -510,17 +544,19 @@ pub(crate) fn emit(
             return;
         };
         w.lit(br#","url":{"scheme":""#);
-        w.text(p.scheme);
+        let scheme_plain = w.text_checked(p.scheme);
         w.lit(br#"","domain":""#);
-        w.text(p.domain);
+        let domain_plain = w.text_checked(p.domain);
         w.lit(b"\"");
         if p.port != 80 {
             w.lit(br#","port":"#);
             w.num(p.port.into());
         }
+        // An empty path is plain.
+        let mut path_plain = true;
         if !p.path.is_empty() {
             w.lit(br#","path":""#);
-            w.text(p.path);
+            path_plain = w.text_checked(p.path);
             w.lit(b"\"");
             if let Some(ext) = url_extension(p.path) {
                 w.lit(br#","extension":""#);
@@ -534,7 +570,8 @@ pub(crate) fn emit(
             w.lit(b"\"");
         }
         w.lit(br#","full":""#);
-        w.text(&sc.full);
+        let plain = scheme_plain && domain_plain && path_plain;
+        write_full(w, p, &sc.query, &mut sc.full, plain);
         w.lit(br#""}"#);
         if let Some(ua) = r.head.value(r.head.user_agent) {
             w.lit(br#","user_agent":{"original":""#);
@@ -554,13 +591,13 @@ pub(crate) fn emit(
         // text of the two joined by a space (an invalid UTF-8 sequence
         // cannot run across the ASCII space, and escaping is per byte).
         w.lit(br#","method":""#);
-        w.text(r.head.method());
+        w.text_again(r.head.method(), method_plain);
         w.lit(br#"","query":""#);
-        w.text(r.head.method());
+        w.text_again(r.head.method(), method_plain);
         w.lit(b" ");
-        w.text(p.path);
+        w.text_again(p.path, path_plain);
         w.lit(br#"","path":""#);
-        w.text(p.path);
+        w.text_again(p.path, path_plain);
         w.lit(b"\"");
     });
     sc.host = host_buf;
@@ -612,6 +649,52 @@ mod tests {
         );
         assert_eq!(split_host_port(b"[::1]:80"), (&b"::1"[..], Some(80)));
         assert_eq!(split_host_port(b"example.com"), (&b"example.com"[..], None));
+    }
+
+    #[test]
+    fn full_url_from_plain_pieces_equals_the_joined_text() {
+        for (scheme, domain, port, path, query) in [
+            (&b"http"[..], &b"10.0.0.1"[..], 80, &b"/a.txt"[..], &b""[..]),
+            (b"https", b"::1", 443, b"/x", b"a=1&b=xxxxx"),
+            (b"https", b"example.com", 80, b"/", b""),
+            (b"http", b"example.com", 8080, b"*", b""),
+            (b"HTTPS", b"h", 443, b"", b"q=1"),
+            (b"http", b"fe80::1", 8443, b"/p/q.html", b"z=%22"),
+            (
+                b"ws",
+                b"a-very-long-host-name.example.org",
+                80,
+                b"/a/rather/long/path/to/something.json",
+                b"",
+            ),
+        ] {
+            let p = UrlParts {
+                scheme,
+                domain,
+                port,
+                path,
+                target_query: None,
+            };
+            let (mut pieces, mut joined, mut full) = (Vec::new(), Vec::new(), Vec::new());
+            write_full(
+                &mut JsonWriter::new(&mut pieces),
+                &p,
+                query,
+                &mut full,
+                true,
+            );
+            write_full(
+                &mut JsonWriter::new(&mut joined),
+                &p,
+                query,
+                &mut full,
+                false,
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&pieces),
+                String::from_utf8_lossy(&joined)
+            );
+        }
     }
 
     #[test]
