@@ -21,7 +21,9 @@
 //! Not here: pairing requests with responses, timeouts, event fields (see
 //! `session.rs` and `event.rs`), HTTP/2, content decoding.
 
-use super::scan::{classify, request_line, scan_fields, status_line, Field, MAX_METHOD};
+use super::scan::{
+    classify, request_line, scan_fields, scan_lean_fields, status_line, Field, MAX_METHOD,
+};
 pub use super::scan::{Span, Wants, MAX_HEADERS};
 use memchr::memchr;
 use memchr::memmem::Finder;
@@ -391,9 +393,8 @@ impl Head {
             });
         }
         let mut extra_done = false;
-        scan_fields(b, next, |n, v| {
-            self.note(b, n, v, wants, &mut extra_done);
-            true
+        scan_lean_fields(b, next, wants, |field, n, v| {
+            self.note_field(field, n.get(b), v.get(b), (n, v), wants, &mut extra_done);
         })
     }
 

@@ -250,7 +250,49 @@ fn many_heads(request: bool) -> Vec<Vec<u8>> {
         b"Lf: only\n",
         b"Cr: a\rb\r\n",
         b":novalue\r\n",
+        // Names that are read, nearly: blanks or odd bytes before the
+        // colon, a longer or shorter name, digits, '_', non-ASCII.
+        b"Content-Length : 7\r\n",
+        b"Content-Length\t: 7\r\n",
+        b"HOST\t:tabbed\r\n",
+        b"Hostx: longer\r\n",
+        b"Hos: shorter\r\n",
+        b"Content-Type-X: longer\r\n",
+        b"X-Host: prefixed\r\n",
+        b"X_Real_IP2: 10.0.0.2\r\n",
+        b"x_real_ip2:10.0.0.3\r\n",
+        b"H\xc3\xa9: accent\r\n",
+        b"Host\xc3\xa9: accent\r\n",
+        b"Content-Length: 5\x01\r\n",
+        b"Host: a\tb\r\n",
+        b"Host:\r\n",
+        b"Host:    \r\n",
+        b"User-Agent: caf\xc3\xa9 \r\n",
+        b"X: a\x00b\r\n",
+        b"Ho\x00st: a\r\n",
+        b"\x00X: a\r\n",
+        b"X: a\rb\r\n",
+        b"Host: a\rb\r\n",
+        b"\tLeading: tab\r\n",
+        b"Referer: r\n",
+        b"X: bare\n",
+        b"Authorization:Basic\r\n",
+        b"CONTENT-ENCODING: br\r\n",
+        b"Expect:100-continue\r\n",
+        b"Transfer-Encoding:chunked\r\n",
+        b"TRANSFER-ENCODING : chunked\r\n",
+        b"Content-Length: 99999999999999999999\r\n",
+        b"Obs: \xff\xfe\x80\r\n",
+        b"\xffName: v\r\n",
     ];
+    // Very long lines, read and not.
+    let long_value = format!("X-Long: {}\r\n", "v".repeat(5000));
+    let long_host = format!("Host: {}\r\n", "h".repeat(3000));
+    let long_name = format!("{}: v\r\n", "N".repeat(2000));
+    let mut lines: Vec<&[u8]> = lines.to_vec();
+    lines.push(long_value.as_bytes());
+    lines.push(long_host.as_bytes());
+    lines.push(long_name.as_bytes());
     let mut heads = Vec::new();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = |n: usize| {
@@ -282,12 +324,16 @@ fn many_heads(request: bool) -> Vec<Vec<u8>> {
     heads
 }
 
-const EXTRAS: [Option<&str>; 5] = [
+const EXTRAS: [Option<&str>; 8] = [
     None,
     Some("X-Forwarded-For"),
     Some("host"),
     Some("Content-Length"),
     Some("x-real-ip"),
+    Some("X_Real_IP2"),
+    // Not a token: never a parsed name.
+    Some("X Real"),
+    Some("user-agent"),
 ];
 
 /// The lean table (only the fields read) and the full table give the
@@ -413,6 +459,152 @@ fn heads_parsed_in_place_match_buffered_heads() {
         }
     }
     assert!(in_place > 5_000, "parsed in place {in_place} times");
+}
+
+/// Every name that is read, and the extra names, with each byte after it
+/// in place of the colon and with each byte of it changed to any value:
+/// the lean fast path gives the view and the table of lean httparse.
+#[test]
+fn lean_fast_path_and_httparse_agree_on_near_names() {
+    let names = [
+        "host",
+        "expect",
+        "referer",
+        "user-agent",
+        "content-type",
+        "authorization",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "x-forwarded-for",
+        "x_real_ip2",
+    ];
+    let mut fast = 0;
+    for request in [true, false] {
+        let start: &[u8] = if request {
+            b"GET / HTTP/1.1\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\n"
+        };
+        for name in names {
+            let mut variants: Vec<Vec<u8>> = Vec::new();
+            for byte in 0..=255u8 {
+                let mut v = name.as_bytes().to_vec();
+                v.push(byte);
+                v.extend_from_slice(b": 1\r\n");
+                variants.push(v);
+                for at in 0..name.len() {
+                    let mut v = name.as_bytes().to_vec();
+                    v[at] = byte;
+                    v.extend_from_slice(b": 2\r\n");
+                    variants.push(v);
+                }
+            }
+            for line in variants {
+                let mut raw = start.to_vec();
+                raw.extend_from_slice(b"Host: first\r\n");
+                raw.extend_from_slice(&line);
+                raw.extend_from_slice(b"Content-Length: 3\r\n\r\n");
+                for extra in [None, Some("X-Forwarded-For"), Some("X_REAL_IP2")] {
+                    let wants = Wants::lean(extra);
+                    let mut a = Head {
+                        raw: raw.clone(),
+                        ..Head::default()
+                    };
+                    let mut b = a.clone();
+                    let (ra, rb) = if request {
+                        (
+                            a.parse_request_for(&wants, false),
+                            b.parse_request_httparse(&wants, false),
+                        )
+                    } else {
+                        (
+                            a.parse_response_for(&wants, false),
+                            b.parse_response_httparse(&wants, false),
+                        )
+                    };
+                    let what = String::from_utf8_lossy(&raw);
+                    assert_eq!(ra, rb, "{what:?} {extra:?}");
+                    assert_eq!(view(&a, extra), view(&b, extra), "{what:?} {extra:?}");
+                    assert_eq!(fields(&a), fields(&b), "{what:?} {extra:?}");
+                    let mut probe = Head::default();
+                    fast += usize::from(probe.scan(&raw, request, &wants, 4096).is_some());
+                }
+            }
+        }
+    }
+    assert!(fast > 100_000, "the fast path was taken {fast} times");
+}
+
+/// A head split into two inputs at every offset (body bytes after it)
+/// gives the head, consumed counts and message size of the whole input,
+/// with the lean and the full table.
+#[test]
+fn a_head_split_at_every_offset_matches_the_whole_head() {
+    let heads: [(bool, &[u8]); 3] = [
+        (
+            true,
+            b"GET /small.txt HTTP/1.1\r\nHost: 10.99.0.1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+        ),
+        (
+            false,
+            concat!(
+                "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Wed, 02 Dec 2026 06:27:09 GMT\r\n",
+                "Content-Type: text/plain\r\nContent-Length: 4\r\n",
+                "Last-Modified: Wed, 02 Dec 2026 06:27:06 GMT\r\nConnection: keep-alive\r\n",
+                "ETag: \"6b0fba3a-80\"\r\nAccept-Ranges: bytes\r\n\r\n"
+            )
+            .as_bytes(),
+        ),
+        (false, b"HTTP/1.1 200 OK\nContent-Length: 4\nX: y\n\n"),
+    ];
+    for (request, head) in heads {
+        let mut input = head.to_vec();
+        input.extend_from_slice(b"BODY");
+        for wants in [
+            Wants::ALL,
+            Wants::lean(None),
+            Wants::lean(Some("x-forwarded-for")),
+        ] {
+            let parse = |h: &mut Head| {
+                if request {
+                    h.parse_request_for(&wants, false)
+                } else {
+                    h.parse_response_for(&wants, false)
+                }
+            };
+            let mut whole = StreamParser::new(request, DEFAULT_MAX_HEAD);
+            let (n, step) = whole.feed_with(&input, &wants);
+            assert_eq!((n, step), (head.len(), Step::Head));
+            let mut a = Head::default();
+            let ra = if whole.take_head(&mut a) {
+                Ok(())
+            } else {
+                parse(&mut a)
+            };
+            for cut in 1..head.len() {
+                let mut split = StreamParser::new(request, DEFAULT_MAX_HEAD);
+                let (k, s) = split.feed_with(&input[..cut], &wants);
+                assert_eq!((k, s), (cut, Step::More), "cut at {cut}");
+                let (k, s) = split.feed_with(&input[cut..], &wants);
+                assert_eq!((cut + k, s), (head.len(), Step::Head), "cut at {cut}");
+                assert_eq!(split.msg_bytes(), whole.msg_bytes(), "cut at {cut}");
+                let mut b = Head::default();
+                let rb = if split.take_head(&mut b) {
+                    Ok(())
+                } else {
+                    parse(&mut b)
+                };
+                assert_eq!(ra, rb, "cut at {cut}");
+                assert_eq!(a.raw, b.raw, "cut at {cut}");
+                assert_eq!(
+                    view(&a, Some("x-forwarded-for")),
+                    view(&b, Some("x-forwarded-for"))
+                );
+                assert_eq!(fields(&a), fields(&b), "cut at {cut}");
+            }
+        }
+    }
 }
 
 /// A head parsed in place is the parser's until taken: `head()` shows

@@ -9,6 +9,11 @@
 //!   header is copied into the event (`send_headers`, `send_all_headers`):
 //!   then only those fields are recorded, and names are compared by length
 //!   first and then ASCII-case-insensitively, never lower-cased.
+//! - [`scan_lean_fields`]: the header lines for such a lean table. Each
+//!   line's end is found with one word-at-a-time search for a byte below
+//!   0x20; the name is told by its first byte and the colon right after a
+//!   read name's length, then one case-folded word comparison; only the
+//!   lines that name a read field are looked into further.
 //!
 //! Anything outside the strict shape (bare LF, tabs, obs-fold, extra
 //! spaces, obs-text in the start line, control bytes, too many fields)
@@ -61,6 +66,8 @@ pub struct Wants {
     /// Without `all`: one more name kept (first occurrence) besides the
     /// fields the decoder and the event need: `real_ip_header`.
     extra: Option<Box<[u8]>>,
+    /// `extra` is a token (see [`Wants::extra_token`]).
+    extra_is_token: bool,
 }
 
 impl Default for Wants {
@@ -74,15 +81,16 @@ impl Wants {
     pub const ALL: Wants = Wants {
         all: true,
         extra: None,
+        extra_is_token: false,
     };
 
     /// Only the fields the decoder and the event read, and `extra`.
     pub fn lean(extra: Option<&str>) -> Wants {
+        let extra = extra.filter(|e| !e.is_empty());
         Wants {
             all: false,
-            extra: extra
-                .filter(|e| !e.is_empty())
-                .map(|e| e.as_bytes().to_vec().into_boxed_slice()),
+            extra_is_token: extra.is_some_and(|e| e.bytes().all(|b| TCHAR[b as usize])),
+            extra: extra.map(|e| e.as_bytes().to_vec().into_boxed_slice()),
         }
     }
 
@@ -107,6 +115,13 @@ impl Wants {
         self.extra
             .as_deref()
             .is_some_and(|e| e.len() == name.len() && e.eq_ignore_ascii_case(name))
+    }
+
+    /// The extra name when it is a token: only then can a parsed field
+    /// name (always a token) equal it.
+    #[inline]
+    fn extra_token(&self) -> Option<&[u8]> {
+        self.extra.as_deref().filter(|_| self.extra_is_token)
     }
 }
 
@@ -198,6 +213,153 @@ fn fold32(name: &[u8], want: &[u8], at: usize) -> bool {
     let w = word(want);
     let case = (w >> 1) & 0x2020_2020;
     (word(name) | case) == w
+}
+
+/// What the name at the start of a header line is, read as a prefix of
+/// the line (no search for the colon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    /// A field that is read, its name `len` bytes, then the colon.
+    Field(Field, usize),
+    /// A name that is read, then a space or a tab: httparse may take the
+    /// spaces before a colon (responses); it decides.
+    Unsure,
+    /// No name that is read.
+    Other,
+}
+
+/// The read name `want` (see [`eq_lower`]) at the start of `line`, then
+/// the colon.
+#[inline(always)]
+fn probe_one(line: &[u8], want: &[u8], field: Field) -> Probe {
+    let n = want.len();
+    match line.get(n) {
+        Some(b':') if eq_lower(&line[..n], want) => Probe::Field(field, n),
+        Some(b' ' | b'\t') if eq_lower(&line[..n], want) => Probe::Unsure,
+        _ => Probe::Other,
+    }
+}
+
+/// Which read [`Field`] `line` (a header line without its end) names:
+/// picked by the first byte and the colon right after a candidate's
+/// length, then one case-folded word comparison of the name.
+#[inline]
+fn probe_known(line: &[u8]) -> Probe {
+    let Some(&first) = line.first() else {
+        return Probe::Other;
+    };
+    match first | 0x20 {
+        b'c' => {
+            // content-type, content-length, content-encoding: a name ends
+            // at the first byte that is not a token byte, so the first
+            // candidate followed by a colon or a blank is the name.
+            for (want, field) in [
+                (&b"content-type"[..], Field::ContentType),
+                (b"content-length", Field::ContentLength),
+                (b"content-encoding", Field::ContentEncoding),
+            ] {
+                let p = probe_one(line, want, field);
+                if p != Probe::Other {
+                    return p;
+                }
+            }
+            Probe::Other
+        }
+        b'h' => probe_one(line, b"host", Field::Host),
+        b'e' => probe_one(line, b"expect", Field::Expect),
+        b'r' => probe_one(line, b"referer", Field::Referer),
+        b'u' => probe_one(line, b"user-agent", Field::UserAgent),
+        b'a' => probe_one(line, b"authorization", Field::Authorization),
+        b't' => probe_one(line, b"transfer-encoding", Field::TransferEncoding),
+        _ => Probe::Other,
+    }
+}
+
+/// [`probe_one`] for the extra name (a token, any bytes of it).
+#[inline]
+fn probe_extra(line: &[u8], extra: &[u8]) -> Probe {
+    let n = extra.len();
+    match line.get(n) {
+        Some(b':') if line[..n].eq_ignore_ascii_case(extra) => Probe::Field(Field::Other, n),
+        Some(b' ' | b'\t') if line[..n].eq_ignore_ascii_case(extra) => Probe::Unsure,
+        _ => Probe::Other,
+    }
+}
+
+/// [`scan_fields`] for a lean table ([`Wants::lean`]): only the lines that
+/// name a read field or the extra name are looked into; every other line
+/// is passed over with one word-at-a-time search for its end.
+///
+/// Exactly httparse's result, because with invalid header lines ignored
+/// (as `parser.rs` configures it) a line that names no read field cannot
+/// change the read fields, provided that the line ends in CRLF with no
+/// byte below 0x20 before (NUL and a CR without LF are errors; bare LF,
+/// tabs, other controls and obs-fold lines go to httparse), that it does
+/// not start with a space,
+/// and that its name, the bytes up to the first byte that is not a token
+/// byte, is not a read name followed by a colon or by blanks. A line that
+/// names a read field gets the strict checks of [`scan_fields`] (no control
+/// byte in its value, no tab). At most [`MAX_HEADERS`] lines, ignored ones
+/// included. `each` gets (field, name, value) of the read lines in order,
+/// [`Field::Other`] for the extra name; the offset just past the empty
+/// line, or `None` and httparse decides.
+#[inline]
+pub fn scan_lean_fields(
+    b: &[u8],
+    mut at: usize,
+    wants: &Wants,
+    mut each: impl FnMut(Field, Span, Span),
+) -> Option<usize> {
+    let extra = wants.extra_token();
+    let mut lines = 0;
+    loop {
+        let end = first_below_space(b, at)?;
+        if b[end] != b'\r' || b.get(end + 1) != Some(&b'\n') {
+            return None;
+        }
+        if end == at {
+            return Some(at + 2);
+        }
+        if lines == MAX_HEADERS || b[at] == b' ' {
+            return None;
+        }
+        lines += 1;
+        let line = &b[at..end];
+        let mut probe = probe_known(line);
+        if probe == Probe::Other {
+            if let Some(e) = extra {
+                probe = probe_extra(line, e);
+            }
+        }
+        match probe {
+            Probe::Other => {}
+            Probe::Unsure => return None,
+            Probe::Field(field, n) => {
+                let colon = at + n;
+                if first_ctl(b, colon + 1)? != end {
+                    return None;
+                }
+                let mut vs = colon + 1;
+                while vs < end && b[vs] == b' ' {
+                    vs += 1;
+                }
+                let mut ve = end;
+                while ve > vs && b[ve - 1] == b' ' {
+                    ve -= 1;
+                }
+                let name = Span {
+                    start: at as u32,
+                    len: n as u32,
+                };
+                let value = Span {
+                    start: vs as u32,
+                    len: (ve - vs) as u32,
+                };
+                each(field, name, value);
+            }
+        }
+        at = end + 2;
+    }
 }
 
 /// Token bytes (RFC 9110 section 5.6.2), as httparse accepts them.
@@ -317,6 +479,29 @@ fn ctl_mask(x: u64) -> u64 {
     below | del
 }
 
+/// High bit of each byte of `x` that is below 0x20, exact for the first
+/// one (a borrow only runs past a byte that is flagged).
+#[inline(always)]
+fn below_space_mask(x: u64) -> u64 {
+    x.wrapping_sub(LO * 0x20) & !x & HI
+}
+
+/// Offset in `b` of the first byte below 0x20 from `at` (CR, LF, tab,
+/// NUL, other controls; 0x7f and obs-text are not).
+#[inline]
+pub fn first_below_space(b: &[u8], at: usize) -> Option<usize> {
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+    let mut i = at;
+    while let Some(w) = b.get(i..i + 8) {
+        let m = below_space_mask(word(w));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    (i..b.len()).find(|&k| b[k] < 0x20)
+}
+
 /// Offset from `at` of the first control byte (below 0x20 or 0x7f) in `b`.
 #[inline]
 pub fn first_ctl(b: &[u8], at: usize) -> Option<usize> {
@@ -403,6 +588,38 @@ mod tests {
         }
     }
 
+    /// The search for the line end finds exactly the first byte below 0x20
+    /// at every offset and length (word steps and the byte tail), whatever
+    /// bytes follow it; 0x7f and obs-text are passed over.
+    #[test]
+    fn below_space_search_is_exact() {
+        for len in 0..40 {
+            for at in 0..len {
+                for bad in [0u8, b'\t', b'\r', b'\n', 0x1f] {
+                    let mut v: Vec<u8> = (0..len)
+                        .map(|i| [b'a', 0x7f, 0x80, 0xff, b' '][i % 5])
+                        .collect();
+                    v[at] = bad;
+                    // Bytes after the first hit that would borrow or match.
+                    for k in at + 1..len {
+                        v[k] = [0u8, 0x20, 0x21, b'\n'][k % 4];
+                    }
+                    for from in 0..=at {
+                        assert_eq!(
+                            first_below_space(&v, from),
+                            Some(at),
+                            "{len} {at} {bad:#x} {from}"
+                        );
+                    }
+                }
+            }
+            let clean: Vec<u8> = (0..len).map(|i| (0x20 + (i * 37) % 0xe0) as u8).collect();
+            for from in 0..=len {
+                assert_eq!(first_below_space(&clean, from), None);
+            }
+        }
+    }
+
     const NAMES: [(&str, Field); 9] = [
         ("host", Field::Host),
         ("expect", Field::Expect),
@@ -472,6 +689,12 @@ mod tests {
         cfg.send_all_headers = true;
         assert!(Wants::from_config(&cfg).all);
         assert!(!Wants::lean(Some("")).is_extra(b""));
+        assert_eq!(
+            Wants::lean(Some("X_Real-IP2")).extra_token(),
+            Some(&b"X_Real-IP2"[..])
+        );
+        assert_eq!(Wants::lean(Some("X Real")).extra_token(), None);
+        assert_eq!(Wants::lean(None).extra_token(), None);
     }
 
     #[test]
