@@ -1000,8 +1000,9 @@ impl Aggregator {
     /// `kept`: false when sampling left its event out (counted as
     /// [`Self::add_sampled_out`] does). `event` gives the whole event JSON
     /// as encoded (borrowed: copied only when the transaction is kept among
-    /// the slowest).
-    #[inline(always)]
+    /// the slowest). Out of line: inlined, the fold's registers and stack
+    /// made every `TxSink::emit` dearer, with or without an aggregator.
+    #[inline(never)]
     pub fn add_emitted<'e>(
         &mut self,
         tx: Emitted<'_>,
