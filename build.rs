@@ -20,9 +20,15 @@ fn main() {
     for (name, rel) in assets {
         let path = Path::new(&root).join(rel);
         if path.is_file() {
+            // Made safe inside a `<script>` element here, once, rather
+            // than on every page written (the chart library is over a
+            // megabyte, with thousands of `<`).
+            let text = std::fs::read_to_string(&path).expect("read a report asset");
+            let safe = Path::new(&out).join(format!("{name}.safe"));
+            std::fs::write(&safe, script_safe(&text)).expect("write OUT_DIR file");
             code.push_str(&format!(
-                "/// Embedded `{rel}`.\npub const {name}: Option<&str> = Some(include_str!({:?}));\n",
-                path.display().to_string()
+                "/// Embedded `{rel}`, made safe inside a `<script>` element.\npub const {name}: Option<&str> = Some(include_str!({:?}));\n",
+                safe.display().to_string()
             ));
         } else {
             code.push_str(&format!(
@@ -33,4 +39,11 @@ fn main() {
     // The folder, not the files: a missing file would rerun this on every build.
     println!("cargo:rerun-if-changed=ui");
     std::fs::write(Path::new(&out).join("report_assets.rs"), code).expect("write OUT_DIR file");
+}
+
+/// `</` becomes `<\/` and `<!--` becomes `<\!--`: what the report's
+/// `script_safe_into` does to every part of the page (it leaves these
+/// parts unchanged: tested).
+fn script_safe(s: &str) -> String {
+    s.replace("</", "<\\/").replace("<!--", "<\\!--")
 }

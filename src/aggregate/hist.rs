@@ -227,6 +227,15 @@ impl SmallHist {
         }
     }
 
+    /// Records one value by its bucket ([`SmallHist::bucket`]).
+    #[inline(always)]
+    pub(super) fn record_bucket(&mut self, b: u16) {
+        match self.counts.get_mut(usize::from(b.wrapping_sub(self.lo))) {
+            Some(c) => *c = c.saturating_add(1),
+            None => self.grow_add(b, 1),
+        }
+    }
+
     /// Records `n` values of `us` microseconds.
     pub fn record_n(&mut self, us: u64, n: u32) {
         self.add_bucket(Self::bucket(us), n);

@@ -4,7 +4,10 @@
 //! It is fed one small typed record per transaction ([`TxSummary`]) and per
 //! flow report ([`FlowSummary`]), built either from the typed data at the
 //! point where a worker emits an event or from a parsed NDJSON event
-//! ([`summary`]), so both paths give the same figures. Records are folded
+//! ([`summary`]), so both paths give the same figures. (The worker's path
+//! reads the typed data field by field where the fold needs it,
+//! [`Emitted`], rather than building the whole summary first: the key and
+//! the server only when the flow's memo misses.) Records are folded
 //! into [`Stats`] keyed by [`Key`]: packet-time interval (default 10 s),
 //! server group, server `ip:port` and protocol. Intervals are mergeable
 //! ([`Aggregator::merge`]: workers are merged like the counters, no shared
@@ -21,12 +24,14 @@ pub mod summary;
 pub use clients::Clients;
 pub use hist::{Hist, SmallHist};
 
-pub use summary::{Code, FlowSummary, TcpSummary, TxSummary};
+use summary::Record;
+pub use summary::{Code, Emitted, FlowSummary, TcpSummary, TxSummary};
 
 use crate::event::AggHint;
 
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -233,6 +238,18 @@ impl TopK {
         {
             return Some(&mut self.entries[last].1);
         }
+        self.slot_slow(item, cap, by_bytes, bounds)
+    }
+
+    /// [`Self::slot`] past the check of the entry hit last.
+    #[inline(never)]
+    fn slot_slow(
+        &mut self,
+        item: &[u8],
+        cap: usize,
+        by_bytes: bool,
+        bounds: &mut Bounds,
+    ) -> Option<&mut Tally> {
         if self.index.len() != self.entries.len() {
             self.reindex();
         }
@@ -285,13 +302,20 @@ impl TopK {
         Some(&mut self.entries[i].1)
     }
 
-    /// Counts one transaction of `item`.
-    #[inline]
-    fn count(&mut self, item: &[u8], error: bool, us: u64, cap: usize, bounds: &mut Bounds) {
-        if let Some(t) = self.slot(item, cap, false, bounds) {
+    /// Counts one transaction of `item` (`bucket`: its latency's
+    /// [`SmallHist`] bucket). A run of one value takes the inline check of
+    /// the entry hit last.
+    #[inline(always)]
+    fn count(&mut self, item: &[u8], error: bool, bucket: u16, cap: usize, bounds: &mut Bounds) {
+        let last = self.last;
+        let t = match self.entries.get_mut(last) {
+            Some(e) if same(e.0.as_bytes(), item) => Some(&mut e.1),
+            _ => self.slot_slow(item, cap, false, bounds),
+        };
+        if let Some(t) = t {
             t.n += 1;
             t.errors += u64::from(error);
-            t.lat.record(us);
+            t.lat.record_bucket(bucket);
         }
     }
 
@@ -430,15 +454,15 @@ impl Labels {
         Some(i)
     }
 
-    /// Counts one transaction; `us` is recorded when given (methods).
-    /// Returns where it was counted.
+    /// Counts one transaction; the latency's [`SmallHist`] bucket is
+    /// recorded when given (methods). Returns where it was counted.
     #[inline(always)]
     fn count(
         &mut self,
         label: &[u8],
         hint: &mut u32,
         error: bool,
-        us: Option<u64>,
+        bucket: Option<u16>,
         cap: usize,
         bounds: &mut Bounds,
     ) -> Option<usize> {
@@ -446,8 +470,8 @@ impl Labels {
         let t = &mut self.0[i].1;
         t.n += 1;
         t.errors += u64::from(error);
-        if let Some(us) = us {
-            t.lat.record(us);
+        if let Some(b) = bucket {
+            t.lat.record_bucket(b);
         }
         Some(i)
     }
@@ -628,7 +652,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
         return w(a, 0) == w(b, 0) && w(a, n - 4) == w(b, n - 4);
     }
     if n < 4 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
+        // 0 to 3 bytes (`GET`): the first, middle and last byte cover them.
+        return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
     }
     a == b
 }
@@ -851,13 +876,12 @@ impl Aggregator {
     /// The slot of a record, through `hint` (the flow's memo) or the last
     /// key when they still match, else one hash lookup on a `Copy` key,
     /// else (a new key) by name.
-    #[inline]
-    fn slot_for(
+    #[inline(always)]
+    fn slot_for<'g>(
         &mut self,
         ts: u64,
-        server: SocketAddr,
-        group: Option<&str>,
         proto: &str,
+        key: impl FnOnce() -> (SocketAddr, Option<&'g str>),
         hint: Option<&mut AggHint>,
     ) -> usize {
         let name = (proto.as_ptr() as usize, proto.len());
@@ -876,6 +900,7 @@ impl Aggregator {
             }
         }
         let start = self.interval_of(ts);
+        let (server, group) = key();
         self.slot_for_cold(start, server, group, proto, name, hint)
     }
 
@@ -955,36 +980,80 @@ impl Aggregator {
         self.add_tx_hinted(tx, None, event);
     }
 
-    /// [`Self::add_tx`] with the flow's memo (`hint`): the worker's path,
-    /// where consecutive transactions of a flow share their key and client.
-    #[inline(always)]
+    /// [`Self::add_tx`] with the flow's memo (`hint`): where consecutive
+    /// transactions of a flow share their key and client.
+    #[inline]
     pub fn add_tx_hinted(
         &mut self,
         tx: &TxSummary<'_>,
         hint: Option<&mut AggHint>,
         event: impl FnOnce() -> Option<String>,
     ) {
+        self.fold(tx, hint, true, || {
+            event().map(|e| Cow::Owned(e.into_bytes()))
+        });
+    }
+
+    /// The worker's path: folds in a transaction as it is emitted, read
+    /// straight from its typed data ([`Emitted`]), with the flow's memo
+    /// (`hint`; `None` for a transaction not keyed by the flow's server).
+    /// `kept`: false when sampling left its event out (counted as
+    /// [`Self::add_sampled_out`] does). `event` gives the whole event JSON
+    /// as encoded (borrowed: copied only when the transaction is kept among
+    /// the slowest). Out of line: inlined, the fold's registers and stack
+    /// made every `TxSink::emit` dearer, with or without an aggregator.
+    #[inline(never)]
+    pub fn add_emitted<'e>(
+        &mut self,
+        tx: Emitted<'_>,
+        hint: Option<&mut AggHint>,
+        kept: bool,
+        event: impl FnOnce() -> Option<&'e [u8]>,
+    ) {
+        self.fold(&tx, hint, kept, || event().map(Cow::Borrowed));
+    }
+
+    /// Folds one transaction into its key's stats.
+    #[inline(always)]
+    fn fold<'a, 'e>(
+        &mut self,
+        tx: &impl Record<'a>,
+        hint: Option<&mut AggHint>,
+        kept: bool,
+        event: impl FnOnce() -> Option<Cow<'e, [u8]>>,
+    ) {
         let mut hint = hint;
-        let i = self.slot_for(tx.ts, tx.server, tx.group, tx.proto, hint.as_deref_mut());
+        let i = self.slot_for(
+            tx.ts(),
+            tx.proto(),
+            || (tx.server(), tx.group()),
+            hint.as_deref_mut(),
+        );
         let cfg = &self.config;
         let bounds = &mut self.bounds;
         let s = &mut self.slots[i].1;
-        let us = tx.duration_ns / 1_000;
-        let err = tx.error;
+        let us = tx.duration_ns() / 1_000;
+        let err = tx.error();
+        let (request_bytes, response_bytes) = tx.bytes();
         s.requests += 1;
         s.errors += u64::from(err);
-        s.bytes_in += tx.request_bytes;
-        s.bytes_out += tx.response_bytes;
+        s.bytes_in += request_bytes;
+        s.bytes_out += response_bytes;
+        s.sampled_out += u64::from(!kept);
         s.latency.record(us);
-        if let Some(v) = tx.server_us {
+        let (server_us, network_us) = tx.split_us();
+        if let Some(v) = server_us {
             s.server_time.record(v);
         }
-        if let Some(v) = tx.network_us {
+        if let Some(v) = network_us {
             s.network_time.record(v);
         }
+        // The small histograms' bucket, once for the method and the top entry.
+        let bucket = SmallHist::bucket(us);
         let cap = cfg.max_labels;
         let hints = &mut s.hints;
-        match tx.code {
+        let code = tx.code();
+        match code {
             Code::None if err => {
                 s.codes
                     .count(b"error", &mut hints.codes, err, None, cap, bounds);
@@ -998,7 +1067,7 @@ impl Aggregator {
                 }
                 _ => {
                     let mut digits = [0u8; 20];
-                    if let Some(c) = tx.code.as_str(&mut digits) {
+                    if let Some(c) = code.as_str(&mut digits) {
                         let at =
                             s.codes
                                 .count(c.as_bytes(), &mut hints.codes, err, None, cap, bounds);
@@ -1013,15 +1082,15 @@ impl Aggregator {
                     .count(c.as_bytes(), &mut hints.codes, err, None, cap, bounds);
             }
         }
-        if let Some(c) = tx.content_type {
+        if let Some(c) = tx.content_type() {
             s.content_types
                 .count(c, &mut hints.content_type, err, None, cap, bounds);
         }
-        if let Some(m) = tx.method {
+        if let Some(m) = tx.method() {
             s.methods
-                .count(m, &mut hints.method, err, Some(us), cap, bounds);
+                .count(m, &mut hints.method, err, Some(bucket), cap, bounds);
         }
-        if let Some(a) = tx.user_agent {
+        if let Some(a) = tx.user_agent() {
             s.agents.count(a, &mut hints.agent, err, None, cap, bounds);
         }
         // A client's country and place are its own: counted per client,
@@ -1030,14 +1099,16 @@ impl Aggregator {
             Some(h) => h.client,
             None => hints.client,
         };
-        let at = s
-            .clients
-            .position(tx.client, memo, cfg.max_clients, || Client {
+        let client = tx.client();
+        let at = s.clients.position(client, memo, cfg.max_clients, || {
+            let (country, place) = tx.geo();
+            Client {
                 n: 0,
                 errors: 0,
-                country: tx.country.map(str::to_owned),
-                place: tx.place.map(str::to_owned),
-            });
+                country: country.map(str::to_owned),
+                place: place.map(str::to_owned),
+            }
+        });
         if let Some(at) = at {
             hints.client = at;
             if let Some(h) = hint {
@@ -1050,53 +1121,90 @@ impl Aggregator {
                 c.errors += u64::from(err);
             }
             None => {
-                bounds.clients += 1;
-                s.clients_other[0] += 1;
-                s.clients_other[1] += u64::from(err);
-                let country = tx.country.unwrap_or_else(|| geo_label(tx.client));
-                s.countries.count(
-                    country.as_bytes(),
-                    &mut hints.country,
-                    err,
-                    None,
-                    cap,
-                    bounds,
-                );
-                if let Some(p) = tx.place {
-                    s.places
-                        .count(p.as_bytes(), &mut hints.place, err, None, cap, bounds);
-                }
+                let (country, place) = tx.geo();
+                Self::count_untracked(s, client, country, place, err, cap, bounds);
             }
         }
-        if let Some(r) = tx.resource {
-            s.top.count(r, err, us, cfg.top_entries, bounds);
+        let resource = tx.resource();
+        if let Some(r) = resource {
+            s.top.count(r, err, bucket, cfg.top_entries, bounds);
         }
         let slow_enough =
             s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us >= l.us);
         if slow_enough && cfg.slowest > 0 {
-            Self::keep_slow(s, tx, us, cfg.slowest, event);
+            Self::keep_slow(
+                s,
+                (tx.method(), resource, tx.proto()),
+                us,
+                cfg.slowest,
+                event,
+            );
+        }
+    }
+
+    /// Counts a transaction of a client past `max_clients`.
+    #[cold]
+    #[inline(never)]
+    fn count_untracked(
+        s: &mut Stats,
+        client: std::net::IpAddr,
+        country: Option<&str>,
+        place: Option<&str>,
+        err: bool,
+        cap: usize,
+        bounds: &mut Bounds,
+    ) {
+        let hints = &mut s.hints;
+        bounds.clients += 1;
+        s.clients_other[0] += 1;
+        s.clients_other[1] += u64::from(err);
+        let country = country.unwrap_or_else(|| geo_label(client));
+        s.countries.count(
+            country.as_bytes(),
+            &mut hints.country,
+            err,
+            None,
+            cap,
+            bounds,
+        );
+        if let Some(p) = place {
+            s.places
+                .count(p.as_bytes(), &mut hints.place, err, None, cap, bounds);
         }
     }
 
     /// Keeps `tx` among the slowest of its key.
     #[cold]
-    fn keep_slow(
+    fn keep_slow<'e>(
         s: &mut Stats,
-        tx: &TxSummary<'_>,
+        (method, resource, proto): (Option<&[u8]>, Option<&[u8]>, &str),
         us: u64,
         slowest: usize,
-        event: impl FnOnce() -> Option<String>,
+        event: impl FnOnce() -> Option<Cow<'e, [u8]>>,
     ) {
         let Some(ev) = event() else {
+            return;
+        };
+        // A tie with the last kept that sorts after it (`Slow::order`: by
+        // the event's text, bytewise) is left out before anything is
+        // copied: runs of equal durations are common.
+        if s.slowest.len() >= slowest
+            && s.slowest
+                .last()
+                .is_some_and(|l| us < l.us || (us == l.us && *ev >= *l.event.as_bytes()))
+        {
+            return;
+        }
+        let Ok(ev) = String::from_utf8(ev.into_owned()) else {
             return;
         };
         fn text(b: Option<&[u8]>) -> Option<&str> {
             b.and_then(|b| std::str::from_utf8(b).ok())
         }
-        let what = match (text(tx.method), text(tx.resource)) {
+        let what = match (text(method), text(resource)) {
             (Some(m), Some(r)) if r.starts_with(m) => r.to_owned(),
             (Some(m), Some(r)) => format!("{m} {r}"),
-            (m, r) => m.or(r).unwrap_or(tx.proto).to_owned(),
+            (m, r) => m.or(r).unwrap_or(proto).to_owned(),
         };
         let new = Slow {
             us,
@@ -1118,7 +1226,7 @@ impl Aggregator {
     /// Counts a transaction already folded in with [`Self::add_tx`] whose
     /// event sampling left out.
     pub fn add_sampled_out(&mut self, tx: &TxSummary<'_>) {
-        let i = self.slot_for(tx.ts, tx.server, tx.group, tx.proto, None);
+        let i = self.slot_for(tx.ts, tx.proto, || (tx.server, tx.group), None);
         self.slots[i].1.sampled_out += 1;
     }
 
@@ -1153,7 +1261,7 @@ impl Aggregator {
             return;
         }
         let cap = self.config.top_entries;
-        let i = self.slot_for(f.ts, f.server, f.group, f.proto, None);
+        let i = self.slot_for(f.ts, f.proto, || (f.server, f.group), None);
         let bounds = &mut self.bounds;
         let s = &mut self.slots[i].1;
         let t = &mut s.tcp;

@@ -97,57 +97,244 @@ pub struct FlowSummary<'a> {
     pub tcp: Option<TcpSummary>,
 }
 
+/// What folding a transaction reads, from a [`TxSummary`] or straight from
+/// the typed data at emission ([`Emitted`]): the worker's path computes a
+/// field only where the fold reads it (the key, the server and the client's
+/// place only when the flow's memo misses), instead of building the whole
+/// summary for every transaction.
+pub(super) trait Record<'a> {
+    fn ts(&self) -> u64;
+    fn proto(&self) -> &'a str;
+    fn error(&self) -> bool;
+    fn duration_ns(&self) -> u64;
+    /// `transaction.server_us`, `transaction.network_us`.
+    fn split_us(&self) -> (Option<u64>, Option<u64>);
+    /// `source.bytes`, `destination.bytes`.
+    fn bytes(&self) -> (u64, u64);
+    fn server(&self) -> SocketAddr;
+    fn group(&self) -> Option<&'a str>;
+    fn client(&self) -> IpAddr;
+    /// Country and place of the client.
+    fn geo(&self) -> (Option<&'a str>, Option<&'a str>);
+    fn code(&self) -> Code<'a>;
+    fn content_type(&self) -> Option<&'a [u8]>;
+    fn method(&self) -> Option<&'a [u8]>;
+    fn resource(&self) -> Option<&'a [u8]>;
+    fn user_agent(&self) -> Option<&'a [u8]>;
+}
+
+impl<'a> Record<'a> for TxSummary<'a> {
+    #[inline(always)]
+    fn ts(&self) -> u64 {
+        self.ts
+    }
+    #[inline(always)]
+    fn proto(&self) -> &'a str {
+        self.proto
+    }
+    #[inline(always)]
+    fn error(&self) -> bool {
+        self.error
+    }
+    #[inline(always)]
+    fn duration_ns(&self) -> u64 {
+        self.duration_ns
+    }
+    #[inline(always)]
+    fn split_us(&self) -> (Option<u64>, Option<u64>) {
+        (self.server_us, self.network_us)
+    }
+    #[inline(always)]
+    fn bytes(&self) -> (u64, u64) {
+        (self.request_bytes, self.response_bytes)
+    }
+    #[inline(always)]
+    fn server(&self) -> SocketAddr {
+        self.server
+    }
+    #[inline(always)]
+    fn group(&self) -> Option<&'a str> {
+        self.group
+    }
+    #[inline(always)]
+    fn client(&self) -> IpAddr {
+        self.client
+    }
+    #[inline(always)]
+    fn geo(&self) -> (Option<&'a str>, Option<&'a str>) {
+        (self.country, self.place)
+    }
+    #[inline(always)]
+    fn code(&self) -> Code<'a> {
+        self.code
+    }
+    #[inline(always)]
+    fn content_type(&self) -> Option<&'a [u8]> {
+        self.content_type
+    }
+    #[inline(always)]
+    fn method(&self) -> Option<&'a [u8]> {
+        self.method
+    }
+    #[inline(always)]
+    fn resource(&self) -> Option<&'a [u8]> {
+        self.resource
+    }
+    #[inline(always)]
+    fn user_agent(&self) -> Option<&'a [u8]> {
+        self.user_agent
+    }
+}
+
+/// A transaction at emission, read field by field from the typed data:
+/// the same figures the NDJSON path reads back from the event this
+/// transaction encodes to ([`TxSummary::from_tx`] is built from it).
+#[derive(Clone, Copy)]
+pub struct Emitted<'a> {
+    tx: &'a crate::event::Transaction<'a>,
+    flow: &'a crate::event::FlowContext,
+    /// `tx.start()` and `tx.end()`, computed once.
+    start: u64,
+    end: u64,
+}
+
+impl<'a> Emitted<'a> {
+    /// Transaction `tx` of `flow`.
+    #[inline(always)]
+    pub fn new(tx: &'a crate::event::Transaction<'a>, flow: &'a crate::event::FlowContext) -> Self {
+        Emitted {
+            tx,
+            flow,
+            start: tx.start(),
+            end: tx.end(),
+        }
+    }
+
+    /// The flow's client geo, which the event writes only for the flow's
+    /// own client (not a forwarded address, not a reversed request).
+    #[inline(always)]
+    fn flow_geo(&self) -> Option<&'a crate::geoip::Geo> {
+        match (self.tx.real_client_ip, self.tx.reversed) {
+            (None, false) => self.flow.client_geo.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> Record<'a> for Emitted<'a> {
+    #[inline(always)]
+    fn ts(&self) -> u64 {
+        self.start
+    }
+    #[inline(always)]
+    fn proto(&self) -> &'a str {
+        self.tx.kind
+    }
+    #[inline(always)]
+    fn error(&self) -> bool {
+        self.tx.status == Some(crate::event::Status::Error)
+    }
+    #[inline(always)]
+    fn duration_ns(&self) -> u64 {
+        self.end - self.start
+    }
+    #[inline(always)]
+    fn split_us(&self) -> (Option<u64>, Option<u64>) {
+        self.tx.split_us(self.flow)
+    }
+    #[inline(always)]
+    fn bytes(&self) -> (u64, u64) {
+        (self.tx.request_bytes, self.tx.response_bytes)
+    }
+    /// As the event writes its endpoints: ICMP has no ports (an ICMPv6
+    /// flow's key has one); a request from the flow's server (SIP) swaps
+    /// them, without a server group.
+    #[inline(always)]
+    fn server(&self) -> SocketAddr {
+        let flow = self.flow;
+        let port = |p: u16| if flow.has_ports() { p } else { 0 };
+        if self.tx.reversed {
+            SocketAddr::new(flow.client.0, port(flow.client.1))
+        } else {
+            SocketAddr::new(flow.server.0, port(flow.server.1))
+        }
+    }
+    #[inline(always)]
+    fn group(&self) -> Option<&'a str> {
+        if self.tx.reversed {
+            None
+        } else {
+            self.flow.server_group.as_deref()
+        }
+    }
+    #[inline(always)]
+    fn client(&self) -> IpAddr {
+        if self.tx.reversed {
+            self.flow.server.0
+        } else {
+            self.tx.real_client_ip.unwrap_or(self.flow.client.0)
+        }
+    }
+    #[inline(always)]
+    fn geo(&self) -> (Option<&'a str>, Option<&'a str>) {
+        let g = self.flow_geo();
+        (
+            g.and_then(|g| g.country_iso_code.as_deref()),
+            g.and_then(|g| g.place.as_deref()),
+        )
+    }
+    #[inline(always)]
+    fn code(&self) -> Code<'a> {
+        self.tx.detail.code
+    }
+    #[inline(always)]
+    fn content_type(&self) -> Option<&'a [u8]> {
+        self.tx.detail.content_type
+    }
+    #[inline(always)]
+    fn method(&self) -> Option<&'a [u8]> {
+        self.tx.detail.method
+    }
+    #[inline(always)]
+    fn resource(&self) -> Option<&'a [u8]> {
+        self.tx.detail.resource
+    }
+    #[inline(always)]
+    fn user_agent(&self) -> Option<&'a [u8]> {
+        self.tx.detail.user_agent
+    }
+}
+
 impl<'a> TxSummary<'a> {
     /// The summary of a transaction at emission: the same figures the
     /// NDJSON path reads back from the event this transaction encodes to.
-    #[inline(always)]
     pub fn from_tx(
         tx: &'a crate::event::Transaction<'a>,
         flow: &'a crate::event::FlowContext,
     ) -> Self {
-        let start = tx.start();
-        let (server_us, network_us) = tx.split_us(flow);
-        let geo = match (tx.real_client_ip, tx.reversed) {
-            (None, false) => flow.client_geo.as_deref(),
-            _ => None,
-        };
-        // As the event writes its endpoints: ICMP has no ports (an ICMPv6
-        // flow's key has one); a request from the flow's server (SIP)
-        // swaps them, without a server group.
-        let port = |p: u16| if flow.has_ports() { p } else { 0 };
-        let (server, client, group) = if tx.reversed {
-            (
-                SocketAddr::new(flow.client.0, port(flow.client.1)),
-                flow.server.0,
-                None,
-            )
-        } else {
-            (
-                SocketAddr::new(flow.server.0, port(flow.server.1)),
-                tx.real_client_ip.unwrap_or(flow.client.0),
-                flow.server_group.as_deref(),
-            )
-        };
-        let d = &tx.detail;
+        let e = Emitted::new(tx, flow);
+        let (server_us, network_us) = e.split_us();
+        let (request_bytes, response_bytes) = e.bytes();
+        let (country, place) = e.geo();
         TxSummary {
-            ts: start,
-            proto: tx.kind,
-            error: tx.status == Some(crate::event::Status::Error),
-            duration_ns: tx.end() - start,
+            ts: e.ts(),
+            proto: e.proto(),
+            error: e.error(),
+            duration_ns: e.duration_ns(),
             server_us,
             network_us,
-            request_bytes: tx.request_bytes,
-            response_bytes: tx.response_bytes,
-            server,
-            group,
-            client,
-            code: d.code,
-            content_type: d.content_type,
-            method: d.method,
-            resource: d.resource,
-            user_agent: d.user_agent,
-            country: geo.and_then(|g| g.country_iso_code.as_deref()),
-            place: geo.and_then(|g| g.place.as_deref()),
+            request_bytes,
+            response_bytes,
+            server: e.server(),
+            group: e.group(),
+            client: e.client(),
+            code: e.code(),
+            content_type: e.content_type(),
+            method: e.method(),
+            resource: e.resource(),
+            user_agent: e.user_agent(),
+            country,
+            place,
         }
     }
 }

@@ -63,22 +63,15 @@ impl TxSink<'_> {
             .as_deref_mut()
             .and_then(|a| a.downcast_mut::<crate::aggregate::Aggregator>())
         {
-            let buf = &self.events.buf;
-            let line = self
-                .events
-                .events
-                .last()
-                .map(|m| &buf[m.start as usize..(m.start + m.len) as usize]);
-            let summary = crate::aggregate::TxSummary::from_tx(tx, flow);
+            let (buf, lines) = (&self.events.buf, &self.events.events);
             // A request from the flow's server (SIP) is keyed by that
             // server: not the flow's slot, so it neither uses nor sets the memo.
             let mut hint = (!tx.reversed).then(|| flow.agg_hint());
-            agg.add_tx_hinted(&summary, hint.as_mut(), || {
-                line.and_then(|l| String::from_utf8(l.to_vec()).ok())
+            let emitted = crate::aggregate::Emitted::new(tx, flow);
+            agg.add_emitted(emitted, hint.as_mut(), kept, || {
+                let m = lines.last()?;
+                buf.get(m.start as usize..(m.start + m.len) as usize)
             });
-            if !kept {
-                agg.add_sampled_out(&summary);
-            }
             if let Some(hint) = hint {
                 self.flow.set_agg_hint(hint);
             }

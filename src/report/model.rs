@@ -34,7 +34,7 @@ const HEAT_LABELS: [&str; 16] = [
 
 /// The first [`LIST`] entries of a key's top list in `order` (ties by
 /// name), as `[name, count, error %, p50, p95, count bound]` rows.
-fn top_rows(s: &Stats, order: fn(&Tally, &Tally) -> std::cmp::Ordering) -> Vec<Value> {
+fn top_rows(s: &Stats, order: fn(&Tally, &Tally) -> std::cmp::Ordering) -> Value {
     let mut v: Vec<_> = s.top.entries.iter().collect();
     v.sort_by(|a, b| order(&a.1, &b.1).then(a.0.cmp(&b.0)));
     v.into_iter()
@@ -84,13 +84,24 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 /// Rows of a label table, biggest first: `[label, n, errors, p50, p95]`.
-fn label_rows(l: &Labels, limit: usize) -> Vec<Value> {
+fn label_rows(l: &Labels, limit: usize) -> Value {
     let mut v: Vec<_> = l.0.iter().collect();
     v.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(&b.0)));
     v.into_iter()
         .take(limit)
         .map(|(k, t)| json!([k, t.n, t.errors, t.lat.q(0.5), t.lat.q(0.95)]))
         .collect()
+}
+
+/// `v` (an object) with `fields` moved in: `json!` would copy each
+/// [`Value`] it is given by serialising it again.
+fn with<const N: usize>(mut v: Value, fields: [(&str, Value); N]) -> Value {
+    if let Value::Object(m) = &mut v {
+        for (k, f) in fields {
+            m.insert(k.to_owned(), f);
+        }
+    }
+    v
 }
 
 fn hist_json(h: &Hist) -> Value {
@@ -158,6 +169,21 @@ impl Agents {
     }
 }
 
+/// The slowest transactions' events, parsed once per model: the same
+/// events show in the overview, their server's page and their group's.
+#[derive(Default)]
+struct Events(std::collections::HashMap<*const crate::aggregate::Slow, Value>);
+
+impl Events {
+    /// The event of `x` as JSON (`null` if it does not parse).
+    fn get(&mut self, x: &crate::aggregate::Slow) -> Value {
+        self.0
+            .entry(x as *const _)
+            .or_insert_with(|| serde_json::from_str(&x.event).unwrap_or(Value::Null))
+            .clone()
+    }
+}
+
 /// One view: every panel's data for the keys `keys`, over interval starts `starts`.
 fn view(
     title: &str,
@@ -165,6 +191,7 @@ fn view(
     starts: &[u64],
     agg: &Aggregator,
     agents: &mut Agents,
+    events: &mut Events,
 ) -> Value {
     let cfg = &agg.config;
     let mut bounds = crate::aggregate::Bounds::default();
@@ -189,21 +216,51 @@ fn view(
             }
         }
     }
-    let col = |f: &dyn Fn(&Stats) -> Value| -> Vec<Value> {
+    let col = |f: &dyn Fn(&Stats) -> Value| -> Value {
         starts
             .iter()
             .map(|t| per.get(t).map_or(Value::Null, f))
             .collect()
     };
-    let series = json!({
-        "requests": col(&|s| json!(s.requests)),
-        "errors": col(&|s| json!(s.errors)),
-        "bytes_in": col(&|s| json!(s.bytes_in + s.tcp.bytes_in)),
-        "bytes_out": col(&|s| json!(s.bytes_out + s.tcp.bytes_out)),
-        "p50": col(&|s| if s.latency.is_empty() { Value::Null } else { json!(s.latency.q(0.5)) }),
-        "p95": col(&|s| if s.latency.is_empty() { Value::Null } else { json!(s.latency.q(0.95)) }),
-        "p99": col(&|s| if s.latency.is_empty() { Value::Null } else { json!(s.latency.q(0.99)) }),
-    });
+    let series = with(
+        json!({}),
+        [
+            ("requests", col(&|s| json!(s.requests))),
+            ("errors", col(&|s| json!(s.errors))),
+            ("bytes_in", col(&|s| json!(s.bytes_in + s.tcp.bytes_in))),
+            ("bytes_out", col(&|s| json!(s.bytes_out + s.tcp.bytes_out))),
+            (
+                "p50",
+                col(&|s| {
+                    if s.latency.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(s.latency.q(0.5))
+                    }
+                }),
+            ),
+            (
+                "p95",
+                col(&|s| {
+                    if s.latency.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(s.latency.q(0.95))
+                    }
+                }),
+            ),
+            (
+                "p99",
+                col(&|s| {
+                    if s.latency.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(s.latency.q(0.99))
+                    }
+                }),
+            ),
+        ],
+    );
     let mut heat = Vec::new();
     for (i, t) in starts.iter().enumerate() {
         if let Some(s) = per.get(t) {
@@ -222,7 +279,7 @@ fn view(
         *browsers.entry(b).or_default() += t.n;
         *oses.entry(o).or_default() += t.n;
     }
-    let sorted = |m: BTreeMap<String, u64>| -> Vec<Value> {
+    let sorted = |m: BTreeMap<String, u64>| -> Value {
         let mut v: Vec<_> = m.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         v.into_iter()
@@ -285,19 +342,24 @@ fn view(
         .collect();
     all_slow.sort_by(|a, b| crate::aggregate::Slow::order(a.1, b.1));
     for (k, x) in all_slow.into_iter().take(LIST) {
-        let ev: Value = serde_json::from_str(&x.event).unwrap_or(Value::Null);
-        slowest.push(json!({"us": x.us, "what": x.what, "server": &*k.server, "proto": &*k.proto, "event": ev}));
+        let ev = events.get(x);
+        slowest.push(with(
+            json!({"us": x.us, "what": x.what, "server": &*k.server, "proto": &*k.proto}),
+            [("event", ev)],
+        ));
     }
     let tcp = &total.tcp;
-    let tcp_json = json!({
-        "flows": tcp.flows, "packets": tcp.packets,
-        "retrans": tcp.retrans, "ooo": tcp.ooo,
-        "retrans_pct": 100.0 * ratio(tcp.retrans, tcp.packets),
-        "ooo_pct": 100.0 * ratio(tcp.ooo, tcp.packets),
-        "resets": tcp.resets, "zero_windows": tcp.zero_windows, "lost_bytes": tcp.lost_bytes,
-        "syn_unanswered": tcp.syn_unanswered, "syn_rejected": tcp.syn_rejected,
-        "rtt": hist_json(&tcp.rtt),
-    });
+    let tcp_json = with(
+        json!({
+            "flows": tcp.flows, "packets": tcp.packets,
+            "retrans": tcp.retrans, "ooo": tcp.ooo,
+            "retrans_pct": 100.0 * ratio(tcp.retrans, tcp.packets),
+            "ooo_pct": 100.0 * ratio(tcp.ooo, tcp.packets),
+            "resets": tcp.resets, "zero_windows": tcp.zero_windows, "lost_bytes": tcp.lost_bytes,
+            "syn_unanswered": tcp.syn_unanswered, "syn_rejected": tcp.syn_rejected,
+        }),
+        [("rtt", hist_json(&tcp.rtt))],
+    );
     let mut talkers: Vec<_> = total.talkers.entries.iter().collect();
     talkers.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(&b.0)));
     let talkers: Vec<Value> = talkers
@@ -318,9 +380,14 @@ fn view(
                 )
             })
             .collect();
-        json!({"requests": s.requests, "errors": s.errors, "top": top_rows(s, by_count),
-               "codes": label_rows(&s.codes, LIST), "code_series": code_series,
-               "methods": label_rows(&s.methods, LIST)})
+        with(
+            json!({"requests": s.requests, "errors": s.errors, "code_series": code_series}),
+            [
+                ("top", top_rows(s, by_count)),
+                ("codes", label_rows(&s.codes, LIST)),
+                ("methods", label_rows(&s.methods, LIST)),
+            ],
+        )
     });
     let mysql = protos.get("mysql").map(|s| {
         let (mut reads, mut writes, mut other) = (0, 0, 0);
@@ -334,52 +401,74 @@ fn view(
             }
         }
         let slow = top_rows(s, |a, b| b.lat.q(0.95).cmp(&a.lat.q(0.95)));
-        json!({"requests": s.requests, "errors": s.errors, "reads": reads, "writes": writes,
-               "other": other, "top": top_rows(s, by_count), "slowest": slow,
-               "codes": label_rows(&s.codes, LIST), "methods": label_rows(&s.methods, LIST)})
+        with(
+            json!({"requests": s.requests, "errors": s.errors, "reads": reads, "writes": writes,
+                   "other": other}),
+            [
+                ("top", top_rows(s, by_count)),
+                ("slowest", slow),
+                ("codes", label_rows(&s.codes, LIST)),
+                ("methods", label_rows(&s.methods, LIST)),
+            ],
+        )
     });
     let redis = protos.get("redis").map(|s| {
-        json!({"requests": s.requests, "errors": s.errors,
-               "commands": label_rows(&s.methods, LIST * 2), "keys": top_rows(s, by_count),
-               "codes": label_rows(&s.codes, LIST)})
+        with(
+            json!({"requests": s.requests, "errors": s.errors}),
+            [
+                ("commands", label_rows(&s.methods, LIST * 2)),
+                ("keys", top_rows(s, by_count)),
+                ("codes", label_rows(&s.codes, LIST)),
+            ],
+        )
     });
     let types: Vec<Value> = protos
         .iter()
         .filter(|(_, s)| s.requests > 0)
         .map(|(p, s)| json!([p, s.requests, s.errors]))
         .collect();
-    let protocols = protocol_panels(keys, &protos, starts);
+    let protocols = protocol_panels(keys, &protos, starts, events);
     let span = span_secs(starts, cfg.interval_secs);
-    json!({
-        "title": title,
-        "totals": {
+    let totals = with(
+        json!({
             "requests": total.requests, "errors": total.errors,
             "error_pct": 100.0 * ratio(total.errors, total.requests),
             "rps": total.requests as f64 / span,
             "bytes_in": total.bytes_in, "bytes_out": total.bytes_out,
-            "latency": hist_json(&total.latency),
-            "server_time": hist_json(&total.server_time),
-            "network_time": hist_json(&total.network_time),
-        },
-        "series": series,
-        "heat": {"labels": HEAT_LABELS, "data": heat},
-        "codes": label_rows(&total.codes, LIST),
-        "content_types": label_rows(&total.content_types, LIST),
-        "methods": label_rows(&total.methods, LIST),
-        "types": types,
-        "slowest": slowest,
-        "clients": clients,
-        "countries": label_rows(&countries, LIST * 2),
-        "places": places,
-        "browsers": sorted(browsers),
-        "os": sorted(oses),
-        "tcp": tcp_json,
-        "talkers": talkers,
-        "http": http,
-        "mysql": mysql,
-        "redis": redis,
-        "protocols": protocols,
-    })
+        }),
+        [
+            ("latency", hist_json(&total.latency)),
+            ("server_time", hist_json(&total.server_time)),
+            ("network_time", hist_json(&total.network_time)),
+        ],
+    );
+    with(
+        json!({"title": title}),
+        [
+            ("totals", totals),
+            ("series", series),
+            (
+                "heat",
+                with(json!({"labels": HEAT_LABELS}), [("data", heat.into())]),
+            ),
+            ("codes", label_rows(&total.codes, LIST)),
+            ("content_types", label_rows(&total.content_types, LIST)),
+            ("methods", label_rows(&total.methods, LIST)),
+            ("types", types.into()),
+            ("slowest", slowest.into()),
+            ("clients", clients.into()),
+            ("countries", label_rows(&countries, LIST * 2)),
+            ("places", places.into()),
+            ("browsers", sorted(browsers)),
+            ("os", sorted(oses)),
+            ("tcp", tcp_json),
+            ("talkers", talkers.into()),
+            ("http", http.unwrap_or(Value::Null)),
+            ("mysql", mysql.unwrap_or(Value::Null)),
+            ("redis", redis.unwrap_or(Value::Null)),
+            ("protocols", protocols.into()),
+        ],
+    )
 }
 
 /// Transactions, errors and latency of one protocol in one interval.
@@ -402,6 +491,7 @@ fn protocol_panels(
     keys: &[(&Key, &Stats)],
     protos: &BTreeMap<&str, Stats>,
     starts: &[u64],
+    events: &mut Events,
 ) -> Vec<Value> {
     let index: BTreeMap<u64, usize> = starts.iter().enumerate().map(|(i, &t)| (t, i)).collect();
     let mut cells: BTreeMap<(&str, u64), Cell> = BTreeMap::new();
@@ -436,7 +526,14 @@ fn protocol_panels(
                 .filter_map(|((_, t), c)| {
                     let i = index.get(t)?;
                     let l = &c.latency;
-                    Some(json!([i, c.requests, c.errors, l.q(0.5), l.q(0.95), l.q(0.99)]))
+                    Some(json!([
+                        i,
+                        c.requests,
+                        c.errors,
+                        l.q(0.5),
+                        l.q(0.95),
+                        l.q(0.99)
+                    ]))
                 })
                 .collect();
             let none = |l: &Labels| {
@@ -444,7 +541,7 @@ fn protocol_panels(
                 s.requests.saturating_sub(counted)
             };
             let top = top_rows(s, by_count);
-            let slowest = if single {
+            let slowest: Value = if single {
                 Value::Null
             } else {
                 let mut slow: Vec<_> = keys
@@ -456,25 +553,32 @@ fn protocol_panels(
                 slow.into_iter()
                     .take(LIST)
                     .map(|(k, x)| {
-                        let ev: Value = serde_json::from_str(&x.event).unwrap_or(Value::Null);
-                        json!({"us": x.us, "what": x.what, "server": &*k.server, "proto": p, "event": ev})
+                        let ev = events.get(x);
+                        with(
+                            json!({"us": x.us, "what": x.what, "server": &*k.server, "proto": p}),
+                            [("event", ev)],
+                        )
                     })
                     .collect()
             };
-            json!({
-                "name": p,
-                "requests": s.requests,
-                "errors": s.errors,
-                "error_pct": 100.0 * ratio(s.errors, s.requests),
-                "latency": hist_json(&s.latency),
-                "series": series,
-                "methods": label_rows(&s.methods, LIST * 2),
-                "methods_none": none(&s.methods),
-                "codes": label_rows(&s.codes, LIST),
-                "codes_none": none(&s.codes),
-                "top": top,
-                "slowest": slowest,
-            })
+            with(
+                json!({
+                    "name": p,
+                    "requests": s.requests,
+                    "errors": s.errors,
+                    "error_pct": 100.0 * ratio(s.errors, s.requests),
+                    "methods_none": none(&s.methods),
+                    "codes_none": none(&s.codes),
+                }),
+                [
+                    ("latency", hist_json(&s.latency)),
+                    ("series", series.into()),
+                    ("methods", label_rows(&s.methods, LIST * 2)),
+                    ("codes", label_rows(&s.codes, LIST)),
+                    ("top", top),
+                    ("slowest", slowest),
+                ],
+            )
         })
         .collect()
 }
@@ -515,9 +619,10 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
     let all: Vec<(&Key, &Stats)> = agg.stats().collect();
     let mut views = serde_json::Map::new();
     let mut agents = Agents::new();
+    let mut events = Events::default();
     views.insert(
         "all".into(),
-        view("All servers", &all, &starts, agg, &mut agents),
+        view("All servers", &all, &starts, agg, &mut agents, &mut events),
     );
     // Server rows: (group, server, proto) over all intervals.
     let mut rows: BTreeMap<String, (Key, Parts<'_>)> = BTreeMap::new();
@@ -568,7 +673,7 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
             let title = format!("{} ({})", k.server, k.proto);
             views.insert(
                 (*id).clone(),
-                view(&title, parts, &starts, agg, &mut agents),
+                view(&title, parts, &starts, agg, &mut agents, &mut events),
             );
         }
     }
@@ -591,7 +696,14 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
         }));
         views.insert(
             id,
-            view(&format!("Group {g}"), parts, &starts, agg, &mut agents),
+            view(
+                &format!("Group {g}"),
+                parts,
+                &starts,
+                agg,
+                &mut agents,
+                &mut events,
+            ),
         );
     }
     let has_geo = agg
@@ -603,18 +715,22 @@ pub fn build(agg: &Aggregator, sensor: Option<&serde_json::Value>, sources: &[St
                 .iter()
                 .any(|(c, _)| c != "private" && c != "unknown")
         });
-    json!({
-        "meta": {
-            "version": env!("CARGO_PKG_VERSION"),
-            "interval_secs": cfg.interval_secs,
-            "t": starts.iter().map(|s| s * 1000).collect::<Vec<_>>(),
-            "sources": sources,
-            "geoip": has_geo,
-            "bounds": agg.bounds,
-            "config": agg.config,
-        },
-        "sensor": sensor,
-        "servers": table,
-        "views": views,
-    })
+    with(
+        json!({
+            "meta": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "interval_secs": cfg.interval_secs,
+                "t": starts.iter().map(|s| s * 1000).collect::<Vec<_>>(),
+                "sources": sources,
+                "geoip": has_geo,
+                "bounds": agg.bounds,
+                "config": agg.config,
+            },
+        }),
+        [
+            ("sensor", sensor.cloned().unwrap_or(Value::Null)),
+            ("servers", table.into()),
+            ("views", Value::Object(views)),
+        ],
+    )
 }

@@ -52,6 +52,11 @@ fn one_pass_page_equals_the_replace_chain() {
     for lib in [assets::ECHARTS, assets::TOPOJSON, assets::WORLD] {
         let lib = lib.unwrap_or_default();
         assert!(!lib.contains(APP_MARK) && !lib.contains(LIBS_MARK));
+        // Embedded already safe (build.rs), so the page copies them whole.
+        assert!(
+            script_safe(lib) == lib,
+            "an embedded library still holds </ or <!--"
+        );
     }
     let v = serde_json::json!({"x": "</script><!-- <b>", "y": [1, 2.5, "<\\/"]});
     for (d, live) in [(Some(&v), false), (None, true)] {
