@@ -838,6 +838,13 @@ pub fn binary_row(p: &[u8], cols: &[(u8, bool)], max_len: usize, out: &mut Vec<S
 /// after whitespace (including CRLF), SQL comments and opening
 /// parentheses. Returns an empty string for an empty statement.
 pub fn sql_method(query: &[u8]) -> String {
+    String::from_utf8_lossy(sql_method_word(query)).to_ascii_uppercase()
+}
+
+/// The bytes [`sql_method`] is made of (before it is made text and
+/// upper-cased), for callers that compare it against the methods they
+/// already hold instead of allocating one per statement.
+pub fn sql_method_word(query: &[u8]) -> &[u8] {
     let q = skip_sql_noise(query);
     let end = q
         .iter()
@@ -853,7 +860,7 @@ pub fn sql_method(query: &[u8]) -> String {
     } else {
         &q[..end.min(32)]
     };
-    String::from_utf8_lossy(word).to_ascii_uppercase()
+    word
 }
 
 /// Skips leading whitespace, `/* */`, `-- ` and `#` comments and `(`.
