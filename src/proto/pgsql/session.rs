@@ -1532,3 +1532,145 @@ impl Session for PgsqlSession {
         self.flush_pending(None, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field-by-field writer [`write_body`] replaced (the reference).
+    fn write_body_fields(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
+        let cfg = &s.cfg;
+        w.str("method", tx.method.as_deref().unwrap_or("EXECUTE"));
+        if let Some(q) = &tx.query {
+            w.str("query", q);
+            if cfg.send_request {
+                w.str("request", q);
+            }
+        }
+        if cfg.send_response && (tx.num_fields.is_some() || tx.statements > 0) {
+            w.str(
+                "response",
+                &crate::proto::common::csv(&tx.columns, &tx.rows),
+            );
+        }
+        if let Some(u) = &s.user {
+            w.begin_obj("user");
+            w.str("name", u);
+            w.end();
+        }
+        w.begin_obj("pgsql");
+        write_tx_fields(w, tx);
+        write_conn_tail(w, tx.cancel_pid.or(s.backend_pid), s);
+        w.end();
+    }
+
+    fn encode(
+        f: fn(&mut JsonWriter<'_>, &PgTx, &PgsqlSession),
+        tx: &PgTx,
+        s: &PgsqlSession,
+    ) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut w = JsonWriter::new(&mut buf);
+        w.begin();
+        w.u64("before", 1);
+        f(&mut w, tx, s);
+        w.end();
+        buf
+    }
+
+    #[test]
+    fn template_body_equals_the_field_by_field_writer() {
+        let huge = "x\"\\\u{1}é".repeat(10_000);
+        let lossy = String::from_utf8_lossy(b"select \xff\xfe from t\r\n\x7f").into_owned();
+        let texts = ["", "SELECT 1", "a\"b\\c\n\t\u{0}", &lossy, &huge];
+        let notice = |t: &str| Notice {
+            severity: t.into(),
+            code: "42P01".into(),
+            message: t.into(),
+        };
+        let mut n = 0;
+        for (i, text) in texts.iter().enumerate() {
+            let other = texts[(i + 2) % texts.len()];
+            for conn in 0..4 {
+                for send in [false, true] {
+                    let cfg = PgsqlConfig {
+                        send_request: send,
+                        send_response: send,
+                        ..PgsqlConfig::default()
+                    };
+                    let mut s = PgsqlSession::new(Arc::new(cfg));
+                    if conn & 1 == 1 {
+                        s.user = Some(other.into());
+                        s.server_version = Some(text.to_string());
+                        s.backend_pid = Some(7782);
+                    }
+                    if conn & 2 == 2 {
+                        s.database = Some(other.into());
+                        s.application_name = Some(String::new());
+                    }
+                    s.render_conn();
+                    let txs = [
+                        PgTx::default(),
+                        PgTx {
+                            method: Some(Arc::from(*text)),
+                            query: Some(Arc::from(*text)),
+                            num_fields: Some(1),
+                            num_rows: 1,
+                            columns: vec![text.to_string()],
+                            rows: vec![vec![other.into()]],
+                            ..PgTx::default()
+                        },
+                        PgTx {
+                            method: Some(Arc::from("CANCEL")),
+                            cancel_pid: Some(42),
+                            error: Some(notice(text)),
+                            notice: Some(notice(other)),
+                            notices: 3,
+                            statement: Some(Arc::from(other)),
+                            copy: Some(Copy {
+                                direction: "in",
+                                bytes: 10,
+                                messages: 2,
+                                rows: 1,
+                            }),
+                            suspended: true,
+                            encrypted: true,
+                            affected_rows: Some(0),
+                            statements: 2,
+                            ..PgTx::default()
+                        },
+                        PgTx {
+                            query: Some(Arc::from(other)),
+                            num_rows: 5,
+                            ..PgTx::default()
+                        },
+                    ];
+                    for tx in &txs {
+                        let fast = encode(write_body, tx, &s);
+                        let slow = encode(write_body_fields, tx, &s);
+                        assert_eq!(
+                            String::from_utf8_lossy(&fast),
+                            String::from_utf8_lossy(&slow)
+                        );
+                        serde_json::from_slice::<serde_json::Value>(&fast).unwrap();
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 5 * 4 * 2 * 4);
+    }
+
+    #[test]
+    fn cached_methods_match_case_blind_words_only() {
+        let mut s = PgsqlSession::new(Arc::new(PgsqlConfig::default()));
+        let a = s.method(b"select 1");
+        let b = s.method(b"SeLeCt 2");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a, "SELECT");
+        assert_eq!(&*s.method("sélect 1".as_bytes()), "S");
+        assert_eq!(&*s.method(b"\xffx y"), "\u{fffd}X");
+        assert_eq!(&*s.method(b"\xffX z"), "\u{fffd}X");
+        assert_eq!(s.methods.len(), 3);
+    }
+}
