@@ -1145,7 +1145,7 @@ fn path_of(tx: &MysqlTx, database: Option<&str>) -> Option<String> {
     }
 }
 
-/// `,"path":"..."` (see [`path_of`]), written in pieces: the text of
+/// `,"path":"..."` (what the test-only `path_of` builds), written in pieces: the text of
 /// valid UTF-8 pieces side by side is the text of the joined string.
 fn write_path(w: &mut JsonWriter<'_>, tx: &MysqlTx, database: Option<&str>) {
     if let Some((first, rest)) = tx.tables.split_first() {
@@ -1177,7 +1177,7 @@ fn write_path(w: &mut JsonWriter<'_>, tx: &MysqlTx, database: Option<&str>) {
 /// The `mysql` part of a transaction's event, as a template: constant
 /// runs of keys and punctuation copied whole, the values written between
 /// them, and the connection's fields copied from [`ConnJson`] (byte for
-/// byte what [`tests::write_body_fields`], the field-by-field writer,
+/// byte what `tests::write_body_fields`, the field-by-field writer,
 /// gives; tested).
 fn write_body(w: &mut JsonWriter<'_>, tx: &MysqlTx, s: &MysqlSession) {
     w.field(br#""method":""#);

@@ -1376,7 +1376,7 @@ fn shared(b: &[u8], max: usize) -> Arc<str> {
 /// The `pgsql` part of a transaction's event, as a template: constant runs
 /// of keys and punctuation copied whole, the values written between them,
 /// and the connection's fields copied from [`ConnJson`] (byte for byte
-/// what [`tests::write_body_fields`], the field-by-field writer, gives;
+/// what `tests::write_body_fields`, the field-by-field writer, gives;
 /// tested).
 fn write_body(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
     w.field(br#""method":""#);

@@ -427,7 +427,9 @@ pub struct RedisSession {
     replies_judged: bool,
     /// The first reply was not RESP (see [`Session::rejected`]).
     not_redis: bool,
-    /// Reported requests kept for reuse (box and method string).
+    /// Reported requests kept for reuse (box and method string): the
+    /// boxes are what the queue holds, so reusing them saves an allocation.
+    #[allow(clippy::vec_box)]
     free: Vec<Box<Request>>,
 }
 
@@ -820,7 +822,7 @@ impl RedisSession {
 
 /// The `redis` part of a request's event, as a template: constant runs
 /// of keys and punctuation copied whole, the values written between them
-/// (byte for byte what [`tests::write_body_fields`], the field-by-field
+/// (byte for byte what `tests::write_body_fields`, the field-by-field
 /// writer, gives; tested).
 fn write_body(w: &mut JsonWriter<'_>, cfg: &RedisConfig, r: &Request, key: Option<&str>) {
     w.field(br#""method":""#);
@@ -921,11 +923,11 @@ impl Session for RedisSession {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
 
     /// The field-by-field writer [`write_body`] replaced (the reference).
-    pub(crate) fn write_body_fields(
+    fn write_body_fields(
         w: &mut JsonWriter<'_>,
         cfg: &RedisConfig,
         r: &Request,
