@@ -96,6 +96,16 @@ pub fn transaction<'a>(
     }
 }
 
+/// `b` as text, invalid UTF-8 replaced by U+FFFD: what
+/// `String::from_utf8_lossy` gives, with valid text (nearly all of it)
+/// checked by the faster `std::str::from_utf8`.
+pub fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
 /// What a full [`TxQueue`] does with one more transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overflow {

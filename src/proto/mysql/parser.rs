@@ -838,6 +838,13 @@ pub fn binary_row(p: &[u8], cols: &[(u8, bool)], max_len: usize, out: &mut Vec<S
 /// after whitespace (including CRLF), SQL comments and opening
 /// parentheses. Returns an empty string for an empty statement.
 pub fn sql_method(query: &[u8]) -> String {
+    String::from_utf8_lossy(sql_method_word(query)).to_ascii_uppercase()
+}
+
+/// The bytes [`sql_method`] is made of (before it is made text and
+/// upper-cased), for callers that compare it against the methods they
+/// already hold instead of allocating one per statement.
+pub fn sql_method_word(query: &[u8]) -> &[u8] {
     let q = skip_sql_noise(query);
     let end = q
         .iter()
@@ -853,7 +860,7 @@ pub fn sql_method(query: &[u8]) -> String {
     } else {
         &q[..end.min(32)]
     };
-    String::from_utf8_lossy(word).to_ascii_uppercase()
+    word
 }
 
 /// Skips leading whitespace, `/* */`, `-- ` and `#` comments and `(`.
@@ -902,6 +909,72 @@ pub fn trim_sql(q: &[u8]) -> &[u8] {
 /// `JOIN`, backticks removed. Returns `(database, table)` with the
 /// database only when the name is qualified.
 pub fn sql_table(query: &[u8]) -> Option<(Option<String>, String)> {
+    let head = query.get(..query.len().min(4096))?;
+    if head.is_ascii() {
+        return sql_table_ascii(head);
+    }
+    sql_table_text(query)
+}
+
+/// Words of [`sql_table`] that come before the table name.
+const TABLE_KEYWORDS: [&[u8]; 5] = [b"FROM", b"INTO", b"UPDATE", b"TABLE", b"JOIN"];
+const TABLE_NOISE: [&[u8]; 8] = [
+    b"IF",
+    b"NOT",
+    b"EXISTS",
+    b"LOW_PRIORITY",
+    b"IGNORE",
+    b"TEMPORARY",
+    b"TABLE",
+    b"ONLY",
+];
+
+/// [`sql_table`] of ASCII text, on the bytes: no copy of the statement, no
+/// upper-cased copy of each word (the same answer as [`sql_table_text`]:
+/// for ASCII, `char::is_whitespace` is space, `\t`, `\n`, `\x0b`, `\x0c`
+/// and `\r`, and `is_alphanumeric` is `is_ascii_alphanumeric`; tested).
+fn sql_table_ascii(text: &[u8]) -> Option<(Option<String>, String)> {
+    let sep = |b: &u8| {
+        matches!(
+            b,
+            b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b'(' | b',' | b';'
+        )
+    };
+    let is = |w: &[u8], set: &[&[u8]]| set.iter().any(|k| w.eq_ignore_ascii_case(k));
+    let mut words = text.split(sep).filter(|w| !w.is_empty());
+    while let Some(w) = words.next() {
+        if !is(w, &TABLE_KEYWORDS) {
+            continue;
+        }
+        let mut name = words.next()?;
+        while is(name, &TABLE_NOISE) {
+            name = words.next()?;
+        }
+        let name: String = name
+            .iter()
+            .filter(|&&b| b != b'`')
+            .map(|&b| char::from(b))
+            .collect();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'$')
+        {
+            return None;
+        }
+        return Some(match name.split_once('.') {
+            Some((db, t)) if !db.is_empty() && !t.is_empty() => {
+                (Some(db.to_string()), t.to_string())
+            }
+            _ => (None, name),
+        });
+    }
+    None
+}
+
+/// [`sql_table`] of any statement, as text (the reference for
+/// [`sql_table_ascii`]).
+fn sql_table_text(query: &[u8]) -> Option<(Option<String>, String)> {
     let text = String::from_utf8_lossy(query.get(..query.len().min(4096))?);
     let mut words = text
         .split(|c: char| c.is_whitespace() || c == '(' || c == ',' || c == ';')
@@ -960,5 +1033,71 @@ pub fn plausible_command(h: PacketHeader, p: &[u8]) -> bool {
         cmd::STMT_EXECUTE | cmd::STMT_CLOSE | cmd::STMT_RESET => h.len >= 5,
         cmd::INIT_DB => h.len > 1 && h.len < 256,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn ascii_table_scan_equals_the_text_one() {
+        let words: &[&[u8]] = &[
+            b"select",
+            b"a",
+            b"FROM",
+            b"from",
+            b"From",
+            b"into",
+            b"UPDATE",
+            b"table",
+            b"join",
+            b"if",
+            b"NOT",
+            b"exists",
+            b"low_priority",
+            b"ignore",
+            b"temporary",
+            b"only",
+            b"t1",
+            b"`db`.`t1`",
+            b"db.",
+            b".t",
+            b"a$b",
+            b"x-y",
+            b"``",
+            b"db.t.u",
+            b"",
+        ];
+        let seps: &[&[u8]] = &[
+            b" ", b"\t", b"\n", b"\x0b", b"\x0c", b"\r", b"(", b",", b";", b" ,\x0b",
+        ];
+        // Every sequence of three words with every pair of separators.
+        let mut n = 0;
+        for a in words {
+            for b in words {
+                for c in words {
+                    for (i, s1) in seps.iter().enumerate() {
+                        let s2 = seps[(i * 7 + a.len()) % seps.len()];
+                        let q = [*a, *s1, *b, s2, *c].concat();
+                        assert_eq!(
+                            sql_table_ascii(&q),
+                            sql_table_text(&q),
+                            "{:?}",
+                            String::from_utf8_lossy(&q)
+                        );
+                        assert_eq!(sql_table(&q), sql_table_text(&q));
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(n > 100_000);
+        // Non-ASCII statements take the text path.
+        assert_eq!(
+            sql_table("select * from café".as_bytes()),
+            Some((None, "café".into()))
+        );
+        assert_eq!(sql_table(b"select * from t\xff"), None);
     }
 }

@@ -29,7 +29,7 @@ use super::MysqlConfig;
 use crate::aggregate::Code;
 use crate::event::{JsonWriter, Status, Transaction, TxDetail};
 use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
-use crate::proto::common::{parse_in_place, Overflow, Pushed, Resync, Scan, TxQueue};
+use crate::proto::common::{self, parse_in_place, Overflow, Pushed, Resync, Scan, TxQueue};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
 use std::collections::HashMap;
@@ -193,6 +193,18 @@ pub struct MysqlSession {
     /// Bytes of the connection seen (a compressed header is looked for in
     /// the first ones when the handshake was not seen).
     seen: [bool; 2],
+    /// The connection's fields as every event writes them, rendered when
+    /// they change ([`Self::render_conn`]): `user` and the end of `mysql`.
+    conn_json: ConnJson,
+}
+
+/// Pre-rendered JSON of what a connection's events repeat: each piece is
+/// whole fields (`"user":{"name":"..."}`; `"server_version":"...",
+/// "schema":"..."`), empty when it has none.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct ConnJson {
+    user: Vec<u8>,
+    tail: Vec<u8>,
 }
 
 impl MysqlSession {
@@ -216,7 +228,27 @@ impl MysqlSession {
             compressed: None,
             zlost: [false; 2],
             seen: [false; 2],
+            conn_json: ConnJson::default(),
         }
+    }
+
+    /// Renders [`ConnJson`] from the connection's fields (after any of
+    /// them changes), with the field-by-field writer.
+    fn render_conn(&mut self) {
+        self.conn_json = self.conn_fields();
+    }
+
+    fn conn_fields(&self) -> ConnJson {
+        let mut j = ConnJson::default();
+        let mut w = JsonWriter::new(&mut j.user);
+        if let Some(u) = &self.user {
+            w.begin_obj("user");
+            w.str("name", u);
+            w.end();
+        }
+        let mut w = JsonWriter::new(&mut j.tail);
+        write_conn_tail(&mut w, self);
+        j
     }
 
     fn feed(&mut self, dir: Dir, data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
@@ -441,6 +473,7 @@ impl MysqlSession {
                     if let Some(g) = parser::parse_greeting(p) {
                         self.server_version =
                             Some(String::from_utf8_lossy(g.server_version).into());
+                        self.render_conn();
                         self.server_caps = g.capabilities;
                         self.phase = Phase::Greeting;
                         return;
@@ -523,6 +556,7 @@ impl MysqlSession {
                 if let Some(db) = database {
                     self.database = Some(String::from_utf8_lossy(db).into());
                 }
+                self.render_conn();
                 let negotiated = if self.server_caps != 0 {
                     capabilities & self.server_caps
                 } else {
@@ -896,6 +930,7 @@ impl MysqlSession {
         if tx.error_code.is_none() {
             if let Some(db) = &tx.use_db {
                 self.database = Some(db.clone());
+                self.render_conn();
             }
         }
         self.emit(tx, true, out);
@@ -940,39 +975,8 @@ impl MysqlSession {
             },
             ..Transaction::default()
         };
-        let cfg = &self.cfg;
-        let path = path_of(&tx, self.database.as_deref());
-        out.emit(&t, |w| {
-            w.str("method", &tx.method);
-            if let Some(q) = &tx.query {
-                w.str("query", q);
-                if cfg.send_request {
-                    w.str("request", q);
-                }
-            }
-            if let Some(p) = &path {
-                w.str("path", p);
-            }
-            if !tx.params.is_empty() {
-                w.begin_arr("params");
-                for p in &tx.params {
-                    w.elem_str(p);
-                }
-                w.end_arr();
-            }
-            if cfg.send_response && (tx.num_fields.is_some() || tx.ok.is_some()) {
-                w.str(
-                    "response",
-                    &crate::proto::common::csv(&tx.columns, &tx.rows),
-                );
-            }
-            if let Some(u) = &self.user {
-                w.begin_obj("user");
-                w.str("name", u);
-                w.end();
-            }
-            write_mysql(w, &tx, self);
-        });
+        debug_assert_eq!(self.conn_json, self.conn_fields(), "render_conn not called");
+        out.emit(&t, |w| write_body(w, &tx, self));
     }
 
     /// Reports every transaction still waiting (at close or on timeout).
@@ -1105,24 +1109,29 @@ fn note_column(tx: &mut MysqlTx, c: &parser::ColumnDef<'_>, cfg: &MysqlConfig) {
     if tx.column_types.len() < MAX_COLUMNS {
         tx.column_types.push((c.column_type, c.flags & 0x20 != 0));
         if cfg.send_response {
-            tx.columns
-                .push(String::from_utf8_lossy(c.name).into_owned());
+            tx.columns.push(common::lossy(c.name).into_owned());
         }
     }
     if !c.schema.is_empty() && !c.table.is_empty() && tx.tables.len() < MAX_TABLES {
-        let t = format!(
-            "{}.{}",
-            String::from_utf8_lossy(c.schema),
-            String::from_utf8_lossy(c.table)
-        );
-        if !tx.tables.contains(&t) {
-            tx.tables.push(t);
+        // `schema.table`, built only when it is not in the list yet (every
+        // column of a result names the same one or two).
+        let (schema, table) = (common::lossy(c.schema), common::lossy(c.table));
+        let seen = tx.tables.iter().any(|t| {
+            t.len() == schema.len() + 1 + table.len()
+                && t.starts_with(&*schema)
+                && t.as_bytes()[schema.len()] == b'.'
+                && t.ends_with(&*table)
+        });
+        if !seen {
+            tx.tables.push(format!("{schema}.{table}"));
         }
     }
 }
 
 /// `path`: the tables of the result columns (Packetbeat), else the table
-/// the statement names, qualified with the current database.
+/// the statement names, qualified with the current database (the reference
+/// for [`write_path`]).
+#[cfg(test)]
 fn path_of(tx: &MysqlTx, database: Option<&str>) -> Option<String> {
     if !tx.tables.is_empty() {
         return Some(tx.tables.join(", "));
@@ -1136,8 +1145,76 @@ fn path_of(tx: &MysqlTx, database: Option<&str>) -> Option<String> {
     }
 }
 
-fn write_mysql(w: &mut JsonWriter<'_>, tx: &MysqlTx, s: &MysqlSession) {
-    w.begin_obj("mysql");
+/// `,"path":"..."` (what the test-only `path_of` builds), written in pieces: the text of
+/// valid UTF-8 pieces side by side is the text of the joined string.
+fn write_path(w: &mut JsonWriter<'_>, tx: &MysqlTx, database: Option<&str>) {
+    if let Some((first, rest)) = tx.tables.split_first() {
+        w.lit(br#","path":""#);
+        w.text(first.as_bytes());
+        for t in rest {
+            w.lit(b", ");
+            w.text(t.as_bytes());
+        }
+        w.lit(b"\"");
+        return;
+    }
+    let Some((db, table)) = tx
+        .query
+        .as_deref()
+        .and_then(|q| parser::sql_table(q.as_bytes()))
+    else {
+        return;
+    };
+    w.lit(br#","path":""#);
+    if let Some(db) = db.as_deref().or(database) {
+        w.text(db.as_bytes());
+        w.lit(b".");
+    }
+    w.text(table.as_bytes());
+    w.lit(b"\"");
+}
+
+/// The `mysql` part of a transaction's event, as a template: constant
+/// runs of keys and punctuation copied whole, the values written between
+/// them, and the connection's fields copied from [`ConnJson`] (byte for
+/// byte what `tests::write_body_fields`, the field-by-field writer,
+/// gives; tested).
+fn write_body(w: &mut JsonWriter<'_>, tx: &MysqlTx, s: &MysqlSession) {
+    w.field(br#""method":""#);
+    w.text(tx.method.as_bytes());
+    if let Some(q) = &tx.query {
+        w.lit(br#"","query":""#);
+        w.text(q.as_bytes());
+        if s.cfg.send_request {
+            w.lit(br#"","request":""#);
+            w.text(q.as_bytes());
+        }
+    }
+    w.lit(b"\"");
+    write_path(w, tx, s.database.as_deref());
+    if !tx.params.is_empty() {
+        w.begin_arr("params");
+        for p in &tx.params {
+            w.elem_str(p);
+        }
+        w.end_arr();
+    }
+    if s.cfg.send_response && (tx.num_fields.is_some() || tx.ok.is_some()) {
+        w.str("response", &common::csv(&tx.columns, &tx.rows));
+    }
+    if !s.conn_json.user.is_empty() {
+        w.interleave(&[&s.conn_json.user], &[]);
+    }
+    w.lit(br#","mysql":{"#);
+    write_tx_fields(w, tx);
+    if !s.conn_json.tail.is_empty() {
+        w.interleave(&[&s.conn_json.tail], &[]);
+    }
+    w.end();
+}
+
+/// The fields of `mysql` that belong to the transaction.
+fn write_tx_fields(w: &mut JsonWriter<'_>, tx: &MysqlTx) {
     if let Some(ok) = &tx.ok {
         w.u64("affected_rows", ok.affected_rows);
         w.u64("insert_id", ok.insert_id);
@@ -1177,18 +1254,21 @@ fn write_mysql(w: &mut JsonWriter<'_>, tx: &MysqlTx, s: &MysqlSession) {
     if tx.method == "SSL_REQUEST" {
         w.bool("tls", true);
     }
+}
+
+/// The fields that end `mysql`: the connection's.
+fn write_conn_tail(w: &mut JsonWriter<'_>, s: &MysqlSession) {
     if let Some(v) = &s.server_version {
         w.str("server_version", v);
     }
     if let Some(db) = &s.database {
         w.str("schema", db);
     }
-    w.end();
 }
 
 /// `b` as text, at most `max` bytes.
 fn bounded(b: &[u8], max: usize) -> String {
-    parser::truncate_string(String::from_utf8_lossy(b).into_owned(), max)
+    parser::truncate_string(common::lossy(b).into_owned(), max)
 }
 
 /// A client command packet starts at `off` and either ends exactly at the
@@ -1323,5 +1403,156 @@ impl Session for MysqlSession {
 
     fn close(&mut self, _now: Timestamp, out: &mut TxSink<'_>) {
         self.flush_pending(None, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field-by-field writer [`write_body`] replaced (the reference).
+    fn write_body_fields(w: &mut JsonWriter<'_>, tx: &MysqlTx, s: &MysqlSession) {
+        let cfg = &s.cfg;
+        w.str("method", &tx.method);
+        if let Some(q) = &tx.query {
+            w.str("query", q);
+            if cfg.send_request {
+                w.str("request", q);
+            }
+        }
+        if let Some(p) = &path_of(tx, s.database.as_deref()) {
+            w.str("path", p);
+        }
+        if !tx.params.is_empty() {
+            w.begin_arr("params");
+            for p in &tx.params {
+                w.elem_str(p);
+            }
+            w.end_arr();
+        }
+        if cfg.send_response && (tx.num_fields.is_some() || tx.ok.is_some()) {
+            w.str("response", &common::csv(&tx.columns, &tx.rows));
+        }
+        if let Some(u) = &s.user {
+            w.begin_obj("user");
+            w.str("name", u);
+            w.end();
+        }
+        w.begin_obj("mysql");
+        write_tx_fields(w, tx);
+        write_conn_tail(w, s);
+        w.end();
+    }
+
+    fn encode(
+        f: fn(&mut JsonWriter<'_>, &MysqlTx, &MysqlSession),
+        tx: &MysqlTx,
+        s: &MysqlSession,
+    ) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut w = JsonWriter::new(&mut buf);
+        w.begin();
+        w.u64("before", 1);
+        f(&mut w, tx, s);
+        w.end();
+        buf
+    }
+
+    #[test]
+    fn template_body_equals_the_field_by_field_writer() {
+        let huge = "x\"\\\u{1}é".repeat(10_000);
+        let lossy = String::from_utf8_lossy(b"select \xff\xfe from t\r\n\x7f").into_owned();
+        let texts = ["", "SELECT a FROM db.t1", "a\"b\\c\n\t\u{0}", &lossy, &huge];
+        let mut n = 0;
+        for (i, text) in texts.iter().enumerate() {
+            let other = texts[(i + 2) % texts.len()];
+            for conn in 0..4 {
+                for send in [false, true] {
+                    let cfg = MysqlConfig {
+                        send_request: send,
+                        send_response: send,
+                        ..MysqlConfig::default()
+                    };
+                    let mut s = MysqlSession::new(Arc::new(cfg));
+                    if conn & 1 == 1 {
+                        s.user = Some(other.into());
+                        s.server_version = Some(text.to_string());
+                    }
+                    if conn & 2 == 2 {
+                        s.database = Some(other.into());
+                    }
+                    s.render_conn();
+                    let txs = [
+                        MysqlTx::default(),
+                        MysqlTx {
+                            method: text.to_string(),
+                            query: Some(text.to_string()),
+                            ok: Some(parser::OkPacket::default()),
+                            tables: vec![other.into(), text.to_string()],
+                            ..MysqlTx::default()
+                        },
+                        MysqlTx {
+                            method: "SSL_REQUEST".into(),
+                            query: Some("insert into `x`.`y` values (1)".into()),
+                            params: vec![text.to_string(), String::new()],
+                            error_code: Some(1064),
+                            error_message: Some(other.into()),
+                            num_fields: Some(2),
+                            columns: vec![text.to_string()],
+                            rows: vec![vec![other.into()]],
+                            infile: Some(String::new()),
+                            query_attributes: Some(parser::QueryAttributes {
+                                attrs: vec![(text.to_string(), other.into())],
+                                count: 1,
+                            }),
+                            ..MysqlTx::default()
+                        },
+                        MysqlTx {
+                            method: "UPDATE".into(),
+                            query: Some(format!("update t{i} set a = 1")),
+                            statement_id: Some(7),
+                            num_rows: 3,
+                            results: 2,
+                            ..MysqlTx::default()
+                        },
+                    ];
+                    for tx in &txs {
+                        let fast = encode(write_body, tx, &s);
+                        let slow = encode(write_body_fields, tx, &s);
+                        assert_eq!(
+                            String::from_utf8_lossy(&fast),
+                            String::from_utf8_lossy(&slow)
+                        );
+                        serde_json::from_slice::<serde_json::Value>(&fast).unwrap();
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 5 * 4 * 2 * 4);
+    }
+
+    #[test]
+    fn tables_are_listed_once_each() {
+        let mut tx = MysqlTx::default();
+        let cfg = MysqlConfig::default();
+        let col = |schema: &'static [u8], table: &'static [u8]| parser::ColumnDef {
+            schema,
+            table,
+            name: b"c",
+            column_type: 3,
+            flags: 0,
+        };
+        for (schema, table) in [
+            (&b"db"[..], &b"t1"[..]),
+            (b"db", b"t1"),
+            (b"db.t", b"1"),
+            (b"d\xff", b"t"),
+            (b"d\xff", b"t"),
+            (b"db", b"t2"),
+        ] {
+            note_column(&mut tx, &col(schema, table), &cfg);
+        }
+        assert_eq!(tx.tables, ["db.t1", "db.t.1", "d\u{fffd}.t", "db.t2"]);
     }
 }

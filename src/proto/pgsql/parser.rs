@@ -527,13 +527,21 @@ impl CommandTag<'_> {
 
 /// Parses a CommandComplete body (`tag NUL`).
 pub fn parse_command_tag(body: &[u8]) -> CommandTag<'_> {
-    let tag = cstr_or_all(body);
-    let (head, last) = match memchr::memrchr(b' ', tag) {
+    // Tags are a few bytes (`SELECT 1`): plain loops, not the vector
+    // searches' set-up per call.
+    let tag = match body.iter().position(|&b| b == 0) {
+        Some(end) => body.get(..end).unwrap_or(body),
+        None => body,
+    };
+    let (head, last) = match tag.iter().rposition(|&b| b == b' ') {
         Some(i) => (tag.get(..i).unwrap_or(&[]), tag.get(i + 1..).unwrap_or(&[])),
         None => (tag, &[][..]),
     };
     let rows = if !last.is_empty() && last.len() <= 20 && last.iter().all(u8::is_ascii_digit) {
-        std::str::from_utf8(last).ok().and_then(|s| s.parse().ok())
+        // What `str::parse::<u64>` gives: None past u64::MAX.
+        last.iter().try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
     } else {
         None
     };
@@ -541,7 +549,7 @@ pub fn parse_command_tag(body: &[u8]) -> CommandTag<'_> {
         return CommandTag { command: tag, rows };
     }
     // "INSERT oid rows": the command is the first word.
-    let command = match memchr::memchr(b' ', head) {
+    let command = match head.iter().position(|&b| b == b' ') {
         Some(i) if head.starts_with(b"INSERT") => head.get(..i).unwrap_or(head),
         _ => head,
     };

@@ -38,7 +38,7 @@ use super::PgsqlConfig;
 use crate::event::{Code, JsonWriter, Status, Transaction, TxDetail};
 use crate::proto::common::errors::{LOSS_REQUEST, LOSS_RESPONSE, UNMATCHED_REQUEST};
 use crate::proto::common::{self, parse_in_place, Leg, Overflow, Resync, Scan, TxQueue};
-use crate::proto::mysql::parser::{sql_method, trim_sql, truncate_string};
+use crate::proto::mysql::parser::{sql_method, sql_method_word, trim_sql, truncate_string};
 use crate::proto::{Dir, Session, TxSink};
 use crate::time::Timestamp;
 use std::collections::{HashMap, VecDeque};
@@ -302,6 +302,18 @@ pub struct PgsqlSession {
     /// `method` texts seen on this connection (a handful of keywords),
     /// shared by its transactions instead of one allocation each.
     methods: Vec<Arc<str>>,
+    /// The connection's fields as every event writes them, rendered when
+    /// they change ([`Self::render_conn`]): `user` and the end of `pgsql`.
+    conn_json: ConnJson,
+}
+
+/// Pre-rendered JSON of what a connection's events repeat: each piece is
+/// whole fields (`"user":{"name":"..."}`; `"backend_pid":..,"database":..,
+/// "application_name":..,"server_version":..`), empty when it has none.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct ConnJson {
+    user: Vec<u8>,
+    tail: Vec<u8>,
 }
 
 impl PgsqlSession {
@@ -332,7 +344,27 @@ impl PgsqlSession {
             portals: HashMap::new(),
             last_parse: None,
             methods: Vec::new(),
+            conn_json: ConnJson::default(),
         }
+    }
+
+    /// Renders [`ConnJson`] from the connection's fields (after any of
+    /// them changes), with the field-by-field writer.
+    fn render_conn(&mut self) {
+        self.conn_json = self.conn_fields();
+    }
+
+    fn conn_fields(&self) -> ConnJson {
+        let mut j = ConnJson::default();
+        let mut w = JsonWriter::new(&mut j.user);
+        if let Some(u) = &self.user {
+            w.begin_obj("user");
+            w.str("name", u);
+            w.end();
+        }
+        let mut w = JsonWriter::new(&mut j.tail);
+        write_conn_tail(&mut w, self.backend_pid, self);
+        j
     }
 
     fn feed(&mut self, dir: Dir, mut data: &[u8], ts: Timestamp, out: &mut TxSink<'_>) {
@@ -361,6 +393,19 @@ impl PgsqlSession {
 
     /// The `method` of a statement, from the connection's cache.
     fn method(&mut self, q: &[u8]) -> Arc<str> {
+        let word = sql_method_word(q);
+        // `sql_method` upper-cases the text of the word: for an ASCII word
+        // a cached method matches when the two are equal but for case
+        // (cached methods are upper case), with no allocation.
+        if word.is_ascii() {
+            if let Some(a) = self
+                .methods
+                .iter()
+                .find(|a| a.as_bytes().eq_ignore_ascii_case(word))
+            {
+                return Arc::clone(a);
+            }
+        }
         let m = sql_method(q);
         if let Some(a) = self.methods.iter().find(|a| ***a == *m) {
             return Arc::clone(a);
@@ -570,6 +615,7 @@ impl PgsqlSession {
                     // The server's default: the database named like the user.
                     self.database = self.user.clone();
                 }
+                self.render_conn();
                 self.phase = Phase::Auth;
             }
             Some(parser::Startup::Cancel { process_id, .. }) => {
@@ -623,6 +669,7 @@ impl PgsqlSession {
             be::PARAMETER_STATUS => self.on_parameter_status(body),
             be::BACKEND_KEY_DATA => {
                 self.backend_pid = parser::parse_backend_key(body).map(|(pid, _)| pid);
+                self.render_conn();
             }
             be::READY_FOR_QUERY => {
                 self.startup = Side::default();
@@ -656,6 +703,7 @@ impl PgsqlSession {
     fn on_parameter_status(&mut self, body: &[u8]) {
         if let Some((b"server_version", v)) = parser::parse_parameter_status(body) {
             self.server_version = Some(bounded(v, 64));
+            self.render_conn();
         }
     }
 
@@ -1258,28 +1306,8 @@ impl PgsqlSession {
             },
             ..common::transaction("pgsql", request.as_ref(), response.as_ref())
         };
-        let cfg = &self.cfg;
-        out.emit(&t, |w| {
-            w.str("method", tx.method.as_deref().unwrap_or("EXECUTE"));
-            if let Some(q) = &tx.query {
-                w.str("query", q);
-                if cfg.send_request {
-                    w.str("request", q);
-                }
-            }
-            if cfg.send_response && (tx.num_fields.is_some() || tx.statements > 0) {
-                w.str(
-                    "response",
-                    &crate::proto::common::csv(&tx.columns, &tx.rows),
-                );
-            }
-            if let Some(u) = &self.user {
-                w.begin_obj("user");
-                w.str("name", u);
-                w.end();
-            }
-            write_pgsql(w, &tx, self);
-        });
+        debug_assert_eq!(self.conn_json, self.conn_fields(), "render_conn not called");
+        out.emit(&t, |w| write_body(w, &tx, self));
     }
 
     /// Reports every transaction still waiting (at close, or those older
@@ -1345,8 +1373,43 @@ fn shared(b: &[u8], max: usize) -> Arc<str> {
     }
 }
 
-fn write_pgsql(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
-    w.begin_obj("pgsql");
+/// The `pgsql` part of a transaction's event, as a template: constant runs
+/// of keys and punctuation copied whole, the values written between them,
+/// and the connection's fields copied from [`ConnJson`] (byte for byte
+/// what `tests::write_body_fields`, the field-by-field writer, gives;
+/// tested).
+fn write_body(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
+    w.field(br#""method":""#);
+    w.text(tx.method.as_deref().unwrap_or("EXECUTE").as_bytes());
+    if let Some(q) = &tx.query {
+        w.lit(br#"","query":""#);
+        w.text(q.as_bytes());
+        if s.cfg.send_request {
+            w.lit(br#"","request":""#);
+            w.text(q.as_bytes());
+        }
+    }
+    w.lit(b"\"");
+    if s.cfg.send_response && (tx.num_fields.is_some() || tx.statements > 0) {
+        w.lit(br#","response":""#);
+        w.text(crate::proto::common::csv(&tx.columns, &tx.rows).as_bytes());
+        w.lit(b"\"");
+    }
+    if !s.conn_json.user.is_empty() {
+        w.interleave(&[&s.conn_json.user], &[]);
+    }
+    w.lit(br#","pgsql":{"#);
+    write_tx_fields(w, tx);
+    if tx.cancel_pid.is_some() {
+        write_conn_tail(w, tx.cancel_pid, s);
+    } else if !s.conn_json.tail.is_empty() {
+        w.interleave(&[&s.conn_json.tail], &[]);
+    }
+    w.end();
+}
+
+/// The fields of `pgsql` that belong to the transaction.
+fn write_tx_fields(w: &mut JsonWriter<'_>, tx: &PgTx) {
     if let Some(e) = &tx.error {
         w.str("error_code", &e.code);
         w.str("error_message", &e.message);
@@ -1389,7 +1452,12 @@ fn write_pgsql(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
     if tx.encrypted {
         w.bool("encrypted", true);
     }
-    if let Some(pid) = tx.cancel_pid.or(s.backend_pid) {
+}
+
+/// The fields that end `pgsql`: the connection's (`pid`: the backend's,
+/// or the one a CancelRequest names).
+fn write_conn_tail(w: &mut JsonWriter<'_>, pid: Option<u32>, s: &PgsqlSession) {
+    if let Some(pid) = pid {
         w.u64("backend_pid", pid.into());
     }
     if let Some(db) = &s.database {
@@ -1401,7 +1469,6 @@ fn write_pgsql(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
     if let Some(v) = &s.server_version {
         w.str("server_version", v);
     }
-    w.end();
 }
 
 /// The `query` text: trimmed, without the trailing `;` (Packetbeat's
@@ -1463,5 +1530,147 @@ impl Session for PgsqlSession {
 
     fn close(&mut self, _now: Timestamp, out: &mut TxSink<'_>) {
         self.flush_pending(None, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field-by-field writer [`write_body`] replaced (the reference).
+    fn write_body_fields(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
+        let cfg = &s.cfg;
+        w.str("method", tx.method.as_deref().unwrap_or("EXECUTE"));
+        if let Some(q) = &tx.query {
+            w.str("query", q);
+            if cfg.send_request {
+                w.str("request", q);
+            }
+        }
+        if cfg.send_response && (tx.num_fields.is_some() || tx.statements > 0) {
+            w.str(
+                "response",
+                &crate::proto::common::csv(&tx.columns, &tx.rows),
+            );
+        }
+        if let Some(u) = &s.user {
+            w.begin_obj("user");
+            w.str("name", u);
+            w.end();
+        }
+        w.begin_obj("pgsql");
+        write_tx_fields(w, tx);
+        write_conn_tail(w, tx.cancel_pid.or(s.backend_pid), s);
+        w.end();
+    }
+
+    fn encode(
+        f: fn(&mut JsonWriter<'_>, &PgTx, &PgsqlSession),
+        tx: &PgTx,
+        s: &PgsqlSession,
+    ) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut w = JsonWriter::new(&mut buf);
+        w.begin();
+        w.u64("before", 1);
+        f(&mut w, tx, s);
+        w.end();
+        buf
+    }
+
+    #[test]
+    fn template_body_equals_the_field_by_field_writer() {
+        let huge = "x\"\\\u{1}é".repeat(10_000);
+        let lossy = String::from_utf8_lossy(b"select \xff\xfe from t\r\n\x7f").into_owned();
+        let texts = ["", "SELECT 1", "a\"b\\c\n\t\u{0}", &lossy, &huge];
+        let notice = |t: &str| Notice {
+            severity: t.into(),
+            code: "42P01".into(),
+            message: t.into(),
+        };
+        let mut n = 0;
+        for (i, text) in texts.iter().enumerate() {
+            let other = texts[(i + 2) % texts.len()];
+            for conn in 0..4 {
+                for send in [false, true] {
+                    let cfg = PgsqlConfig {
+                        send_request: send,
+                        send_response: send,
+                        ..PgsqlConfig::default()
+                    };
+                    let mut s = PgsqlSession::new(Arc::new(cfg));
+                    if conn & 1 == 1 {
+                        s.user = Some(other.into());
+                        s.server_version = Some(text.to_string());
+                        s.backend_pid = Some(7782);
+                    }
+                    if conn & 2 == 2 {
+                        s.database = Some(other.into());
+                        s.application_name = Some(String::new());
+                    }
+                    s.render_conn();
+                    let txs = [
+                        PgTx::default(),
+                        PgTx {
+                            method: Some(Arc::from(*text)),
+                            query: Some(Arc::from(*text)),
+                            num_fields: Some(1),
+                            num_rows: 1,
+                            columns: vec![text.to_string()],
+                            rows: vec![vec![other.into()]],
+                            ..PgTx::default()
+                        },
+                        PgTx {
+                            method: Some(Arc::from("CANCEL")),
+                            cancel_pid: Some(42),
+                            error: Some(notice(text)),
+                            notice: Some(notice(other)),
+                            notices: 3,
+                            statement: Some(Arc::from(other)),
+                            copy: Some(Copy {
+                                direction: "in",
+                                bytes: 10,
+                                messages: 2,
+                                rows: 1,
+                            }),
+                            suspended: true,
+                            encrypted: true,
+                            affected_rows: Some(0),
+                            statements: 2,
+                            ..PgTx::default()
+                        },
+                        PgTx {
+                            query: Some(Arc::from(other)),
+                            num_rows: 5,
+                            ..PgTx::default()
+                        },
+                    ];
+                    for tx in &txs {
+                        let fast = encode(write_body, tx, &s);
+                        let slow = encode(write_body_fields, tx, &s);
+                        assert_eq!(
+                            String::from_utf8_lossy(&fast),
+                            String::from_utf8_lossy(&slow)
+                        );
+                        serde_json::from_slice::<serde_json::Value>(&fast).unwrap();
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 5 * 4 * 2 * 4);
+    }
+
+    #[test]
+    fn cached_methods_match_case_blind_words_only() {
+        let mut s = PgsqlSession::new(Arc::new(PgsqlConfig::default()));
+        let a = s.method(b"select 1");
+        let b = s.method(b"SeLeCt 2");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a, "SELECT");
+        assert_eq!(&*s.method("sélect 1".as_bytes()), "S");
+        assert_eq!(&*s.method(b"\xffx y"), "\u{fffd}X");
+        assert_eq!(&*s.method(b"\xffX z"), "\u{fffd}X");
+        assert_eq!(s.methods.len(), 3);
     }
 }

@@ -296,6 +296,19 @@ fn command_tags_give_rows_returned_or_affected() {
     );
     let t = parser::parse_command_tag(b"CREATE TABLE\0");
     assert_eq!((t.command, t.rows), (&b"CREATE TABLE"[..], None));
+    let t = parser::parse_command_tag(b"SELECT 18446744073709551615\0");
+    assert_eq!(t.rows, Some(u64::MAX));
+    let t = parser::parse_command_tag(b"SELECT 18446744073709551616\0");
+    assert_eq!(
+        (t.command, t.rows),
+        (&b"SELECT 18446744073709551616"[..], None)
+    );
+    let t = parser::parse_command_tag(b"SELECT 000000000000000000001");
+    assert_eq!(t.rows, None);
+    let t = parser::parse_command_tag(b"MOVE 00000000000000000001");
+    assert_eq!((t.command, t.rows), (&b"MOVE"[..], Some(1)));
+    let t = parser::parse_command_tag(b"INSERT 0 7 \0x");
+    assert_eq!((t.command, t.rows), (&b"INSERT 0 7 "[..], None));
 }
 
 #[test]

@@ -25,7 +25,7 @@
 use super::parser::{self, Kind, RespError, RespParser, Token, Visitor};
 use super::RedisConfig;
 use crate::aggregate::Code;
-use crate::event::{Status, Transaction, TxDetail};
+use crate::event::{JsonWriter, Status, Transaction, TxDetail};
 use crate::proto::common::errors::{
     INVALID_REQUEST, INVALID_RESPONSE, LOSS_REQUEST, LOSS_RESPONSE, REQUEST_TOO_LARGE,
     RESPONSE_TOO_LARGE, UNMATCHED_REQUEST, UNMATCHED_RESPONSE,
@@ -87,6 +87,41 @@ pub struct Collector {
     ts: Timestamp,
     /// Completed messages, oldest first.
     pub done: Vec<Message>,
+    /// Emptied messages handed back ([`Collector::recycle`]), and emptied
+    /// element strings: the next messages reuse their allocations, so a
+    /// warm connection allocates nothing per message.
+    spare: Vec<Message>,
+    spare_strs: Vec<String>,
+}
+
+/// Messages and element strings kept for reuse per direction.
+const SPARE_MESSAGES: usize = 4;
+const SPARE_STRS: usize = 4 * ARGS_KEPT;
+
+/// Appends `s` as text, invalid UTF-8 replaced by U+FFFD (what
+/// `String::from_utf8_lossy` gives; valid text, nearly all of it, is
+/// checked by the faster `from_utf8` and copied as it is).
+fn push_lossy(out: &mut String, s: &[u8]) {
+    match std::str::from_utf8(s) {
+        Ok(t) => out.push_str(t),
+        Err(_) => out.push_str(&String::from_utf8_lossy(s)),
+    }
+}
+
+/// Empties `m` in place, keeping its text's allocation; its element
+/// strings go (emptied) to `strs`.
+fn scrub(m: &mut Message, strs: &mut Vec<String>) {
+    m.kind = None;
+    m.text.clear();
+    m.error = None;
+    for mut e in m.elems.drain(..) {
+        if strs.len() < SPARE_STRS {
+            e.clear();
+            strs.push(e);
+        }
+    }
+    m.count = 0;
+    m.leg = Leg::default();
 }
 
 impl Collector {
@@ -99,9 +134,18 @@ impl Collector {
         }
     }
 
+    /// Takes back a message that has been reported: its allocations serve
+    /// the next messages.
+    pub fn recycle(&mut self, mut m: Message) {
+        if self.spare.len() < SPARE_MESSAGES {
+            scrub(&mut m, &mut self.spare_strs);
+            self.spare.push(m);
+        }
+    }
+
     /// Forgets the partial message.
     pub fn reset(&mut self) {
-        self.cur = Message::default();
+        scrub(&mut self.cur, &mut self.spare_strs);
         self.started = false;
         self.open.clear();
         self.attr_depth = 0;
@@ -109,13 +153,36 @@ impl Collector {
         self.empty_end = None;
     }
 
+    /// Appends `s` to the text, bounded: `s` is cut to the room left,
+    /// made text (invalid UTF-8, a character cut included, becomes
+    /// U+FFFD), and the text cut back to the bound at a character boundary.
     fn push_text(&mut self, s: &[u8]) {
+        match std::str::from_utf8(s) {
+            Ok(t) => self.push_str(t),
+            Err(_) => self.push_text_lossy(s),
+        }
+    }
+
+    /// [`Self::push_text`] for bytes known to be text: what fits is
+    /// copied as it is (the same result without a second look).
+    fn push_str(&mut self, t: &str) {
+        let room = self.max_text.saturating_sub(self.cur.text.len());
+        if t.len() <= room {
+            self.cur.text.push_str(t);
+        } else if t.is_char_boundary(room) {
+            self.cur.text.push_str(&t[..room]);
+        } else {
+            self.push_text_lossy(t.as_bytes());
+        }
+    }
+
+    fn push_text_lossy(&mut self, s: &[u8]) {
         let room = self.max_text.saturating_sub(self.cur.text.len());
         if room == 0 {
             return;
         }
         let s = s.get(..s.len().min(room)).unwrap_or(s);
-        self.cur.text.push_str(&String::from_utf8_lossy(s));
+        push_lossy(&mut self.cur.text, s);
         if self.cur.text.len() > self.max_text {
             let mut cut = self.max_text;
             while cut > 0 && !self.cur.text.is_char_boundary(cut) {
@@ -131,17 +198,17 @@ impl Collector {
             return;
         }
         if let Some((kind, n)) = self.open.last_mut() {
-            let sep: &[u8] = if self.request {
-                b" "
+            let sep = if self.request {
+                " "
             } else if *kind == Kind::Map && *n % 2 == 1 {
-                b": "
+                ": "
             } else {
-                b", "
+                ", "
             };
             let first = *n == 0;
             *n += 1;
             if !first {
-                self.push_text(sep);
+                self.push_str(sep);
             }
         }
     }
@@ -155,19 +222,24 @@ impl Collector {
                 .map_or(0, |o| o.1 as usize)
                 .saturating_sub(1);
             if idx < ARGS_KEPT && self.cur.elems.len() == idx {
-                self.cur.elems.push(String::new());
+                let e = self.spare_strs.pop().unwrap_or_default();
+                self.cur.elems.push(e);
                 return Some(idx);
             }
         }
         None
     }
 
-    fn keep_elem(&mut self, slot: Option<usize>, s: &[u8]) {
+    /// Appends `s` (`t` when it is known to be text) to a kept element:
+    /// cut to the room left, then made text.
+    fn keep_elem(&mut self, slot: Option<usize>, s: &[u8], t: Option<&str>) {
         if let Some(e) = slot.and_then(|i| self.cur.elems.get_mut(i)) {
             let room = ELEM_MAX.saturating_sub(e.len());
-            e.push_str(&String::from_utf8_lossy(
-                s.get(..s.len().min(room)).unwrap_or(s),
-            ));
+            match t {
+                Some(t) if t.len() <= room => e.push_str(t),
+                Some(t) if t.is_char_boundary(room) => e.push_str(&t[..room]),
+                _ => push_lossy(e, s.get(..s.len().min(room)).unwrap_or(s)),
+            }
         }
     }
 }
@@ -190,38 +262,32 @@ impl Visitor for Collector {
                     let _ = self.top_elem_slot();
                 }
                 let render = !is_attr && self.attr_depth == 0 && !self.request;
-                let open: &[u8] = if kind == Kind::Map { b"{" } else { b"[" };
+                let open = if kind == Kind::Map { "{" } else { "[" };
                 if len > 0 {
                     if is_attr {
                         self.attr_depth += 1;
                     } else if render {
-                        self.push_text(open);
+                        self.push_str(open);
                     }
                     self.open.push((kind, 0));
                 } else {
                     self.empty_end = Some((render && len == 0).then_some(kind));
                     if render {
-                        self.push_text(if len < 0 { b"nil" } else { open });
+                        self.push_str(if len < 0 { "nil" } else { open });
                     }
                 }
             }
             Token::AggregateEnd => {
-                let close = |k: Kind| -> &'static [u8] {
-                    if k == Kind::Map {
-                        b"}"
-                    } else {
-                        b"]"
-                    }
-                };
+                let close = |k: Kind| if k == Kind::Map { "}" } else { "]" };
                 if let Some(e) = self.empty_end.take() {
                     if let Some(kind) = e {
-                        self.push_text(close(kind));
+                        self.push_str(close(kind));
                     }
                 } else if let Some((kind, _)) = self.open.pop() {
                     if kind == Kind::Attribute {
                         self.attr_depth = self.attr_depth.saturating_sub(1);
                     } else if self.attr_depth == 0 && !self.request {
-                        self.push_text(close(kind));
+                        self.push_str(close(kind));
                     }
                 }
             }
@@ -231,7 +297,9 @@ impl Visitor for Collector {
                 }
                 self.begin_elem();
                 let slot = self.top_elem_slot();
-                self.keep_elem(slot, text);
+                // Checked once, for the element and the text.
+                let valid = std::str::from_utf8(text).ok();
+                self.keep_elem(slot, text, valid);
                 if self.attr_depth == 0 {
                     match kind {
                         Kind::Error => {
@@ -244,11 +312,12 @@ impl Visitor for Collector {
                             }
                             self.push_text(text);
                         }
-                        Kind::Null => self.push_text(b"nil"),
-                        Kind::Boolean => {
-                            self.push_text(if text == b"t" { b"true" } else { b"false" })
-                        }
-                        _ => self.push_text(text),
+                        Kind::Null => self.push_str("nil"),
+                        Kind::Boolean => self.push_str(if text == b"t" { "true" } else { "false" }),
+                        _ => match valid {
+                            Some(t) => self.push_str(t),
+                            None => self.push_text_lossy(text),
+                        },
                     }
                 }
             }
@@ -261,7 +330,7 @@ impl Visitor for Collector {
                 self.bulk_is_error = kind == Kind::BulkError && self.open.is_empty();
                 self.bulk_verbatim_skip = if kind == Kind::Verbatim { 4 } else { 0 };
                 if len < 0 && self.attr_depth == 0 {
-                    self.push_text(b"nil");
+                    self.push_str("nil");
                 }
                 if self.bulk_is_error {
                     self.cur.error = Some(String::new());
@@ -273,9 +342,14 @@ impl Visitor for Collector {
                     self.bulk_verbatim_skip -= n;
                     c = c.get(n..).unwrap_or(&[]);
                 }
-                self.keep_elem(self.bulk_top_index, c);
+                // Checked once, for the element and the text.
+                let valid = std::str::from_utf8(c).ok();
+                self.keep_elem(self.bulk_top_index, c, valid);
                 if self.attr_depth == 0 {
-                    self.push_text(c);
+                    match valid {
+                        Some(t) => self.push_str(t),
+                        None => self.push_text_lossy(c),
+                    }
                     if self.bulk_is_error {
                         if let Some(e) = self.cur.error.as_mut() {
                             let room = self.max_text.saturating_sub(e.len());
@@ -296,7 +370,9 @@ impl Visitor for Collector {
                 {
                     if i < ARGS_KEPT {
                         let w = w.get(..w.len().min(ELEM_MAX)).unwrap_or(w);
-                        self.cur.elems.push(String::from_utf8_lossy(w).into_owned());
+                        let mut e = self.spare_strs.pop().unwrap_or_default();
+                        push_lossy(&mut e, w);
+                        self.cur.elems.push(e);
                     }
                     self.cur.count += 1;
                 }
@@ -307,7 +383,8 @@ impl Visitor for Collector {
                 self.push_text(trimmed);
             }
             Token::End { bytes } => {
-                let mut m = std::mem::take(&mut self.cur);
+                let next = self.spare.pop().unwrap_or_default();
+                let mut m = std::mem::replace(&mut self.cur, next);
                 m.leg.bytes = bytes;
                 m.leg.end = self.ts;
                 self.done.push(m);
@@ -350,6 +427,10 @@ pub struct RedisSession {
     replies_judged: bool,
     /// The first reply was not RESP (see [`Session::rejected`]).
     not_redis: bool,
+    /// Reported requests kept for reuse (box and method string): the
+    /// boxes are what the queue holds, so reusing them saves an allocation.
+    #[allow(clippy::vec_box)]
+    free: Vec<Box<Request>>,
 }
 
 impl RedisSession {
@@ -368,6 +449,7 @@ impl RedisSession {
             subscribed: false,
             replies_judged: false,
             not_redis: false,
+            free: Vec::new(),
         }
     }
 
@@ -392,12 +474,16 @@ impl RedisSession {
             }
             let res = self.parsers[d].feed(rest, &mut self.collectors[d]);
             // Messages completed before an error come first.
-            let done = std::mem::take(&mut self.collectors[d].done);
-            for m in done {
+            let mut done = std::mem::take(&mut self.collectors[d].done);
+            for m in done.drain(..) {
                 match dir {
                     Dir::ToServer => self.on_request(m, out),
                     Dir::ToClient => self.on_reply(m, out),
                 }
+            }
+            // The list's allocation serves the next call.
+            if self.collectors[d].done.is_empty() {
+                self.collectors[d].done = done;
             }
             match res {
                 Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
@@ -479,7 +565,7 @@ impl RedisSession {
                     reply.leg.bytes += partial.leg.bytes;
                     reply.leg.end = partial.leg.end;
                 }
-                self.emit(*r, out);
+                self.finish(r, out);
             }
             Some(Head::Untracked(_)) => out.count("redis.unreported_transactions", 1),
             None => self.emit_unmatched(partial, Some(reason), out),
@@ -489,12 +575,22 @@ impl RedisSession {
 
     fn on_request(&mut self, m: Message, out: &mut TxSink<'_>) {
         self.await_request = false;
-        let method = m
-            .elems
-            .first()
-            .map(|s| s.to_ascii_uppercase())
-            .unwrap_or_default();
-        let replies_left = match method.as_str() {
+        // A reported request's box and method string, reused.
+        let mut r = self.free.pop().unwrap_or_else(|| {
+            Box::new(Request {
+                msg: Message::default(),
+                method: String::new(),
+                replies_left: 1,
+                reply: None,
+                lost: None,
+            })
+        });
+        r.method.clear();
+        if let Some(first) = m.elems.first() {
+            r.method.push_str(first);
+            r.method.make_ascii_uppercase();
+        }
+        let replies_left = match r.method.as_str() {
             "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" => {
                 self.subscribed = true;
                 (m.count.saturating_sub(1)).clamp(1, u64::from(u32::MAX)) as u32
@@ -504,13 +600,8 @@ impl RedisSession {
             }
             _ => 1,
         };
-        let r = Box::new(Request {
-            msg: m,
-            method,
-            replies_left,
-            reply: None,
-            lost: None,
-        });
+        r.msg = m;
+        r.replies_left = replies_left;
         if let Pushed::Untracked(_) = self.pending.push(r) {
             out.count("redis.in_flight_dropped", 1);
         }
@@ -519,20 +610,19 @@ impl RedisSession {
     fn on_reply(&mut self, m: Message, out: &mut TxSink<'_>) {
         self.replies_judged = true;
         self.not_redis = false;
-        let first = m.elems.first().map(|s| s.to_ascii_lowercase());
-        let first = first.as_deref().unwrap_or("");
+        let first = m.elems.first().map_or("", String::as_str);
+        let first_is = |names: &[&str]| names.iter().any(|n| first.eq_ignore_ascii_case(n));
         let aggregate = matches!(m.kind, Some(Kind::Array) | Some(Kind::Push));
-        let is_delivery = aggregate && matches!(first, "message" | "pmessage" | "smessage");
+        let is_delivery = aggregate && first_is(&["message", "pmessage", "smessage"]);
         let is_sub_reply = aggregate
-            && matches!(
-                first,
-                "subscribe"
-                    | "psubscribe"
-                    | "ssubscribe"
-                    | "unsubscribe"
-                    | "punsubscribe"
-                    | "sunsubscribe"
-            );
+            && first_is(&[
+                "subscribe",
+                "psubscribe",
+                "ssubscribe",
+                "unsubscribe",
+                "punsubscribe",
+                "sunsubscribe",
+            ]);
         if (m.kind == Some(Kind::Push) || (self.subscribed && is_delivery)) && !is_sub_reply {
             self.emit_push(m, out);
             return;
@@ -571,7 +661,7 @@ impl RedisSession {
                                 .and_then(|m| m.elems.get(2))
                                 .is_some_and(|n| n != "0");
                         }
-                        self.emit(*r, out);
+                        self.finish(r, out);
                     }
                 }
             }
@@ -585,7 +675,7 @@ impl RedisSession {
         while let Some(s) = self.pending.pop_front() {
             if let Head::Tx(mut r) = s {
                 r.lost = Some(reason);
-                self.emit(*r, out);
+                self.finish(r, out);
             }
         }
         self.await_request = true;
@@ -594,7 +684,20 @@ impl RedisSession {
         self.collectors[1].reset();
     }
 
-    fn emit(&self, r: Request, out: &mut TxSink<'_>) {
+    /// Reports a request, then keeps its allocations for the next ones.
+    fn finish(&mut self, mut r: Box<Request>, out: &mut TxSink<'_>) {
+        self.emit(&r, out);
+        self.collectors[0].recycle(std::mem::take(&mut r.msg));
+        if let Some(reply) = r.reply.take() {
+            self.collectors[1].recycle(reply);
+        }
+        r.lost = None;
+        if self.free.len() < SPARE_MESSAGES {
+            self.free.push(r);
+        }
+    }
+
+    fn emit(&self, r: &Request, out: &mut TxSink<'_>) {
         let reply = r.reply.as_ref();
         let unmatched = reply.is_none() && r.lost.is_none();
         let error = if r.lost.is_some() {
@@ -620,6 +723,7 @@ impl RedisSession {
         } else {
             Status::Ok
         };
+        let key = resource(&r.method, &r.msg.elems);
         let t = Transaction {
             status: Some(status),
             error,
@@ -628,33 +732,12 @@ impl RedisSession {
                     .and_then(|m| m.error.as_deref())
                     .map_or(Code::None, Code::redis_error),
                 method: Some(r.method.as_bytes()),
-                resource: resource(&r.method, &r.msg.elems).map(str::as_bytes),
+                resource: key.map(str::as_bytes),
                 ..TxDetail::default()
             },
             ..common::transaction("redis", Some(&r.msg.leg), reply.map(|m| &m.leg))
         };
-        let cfg = &self.cfg;
-        out.emit(&t, |w| {
-            w.str("method", &r.method);
-            if let Some(key) = resource(&r.method, &r.msg.elems) {
-                w.str("resource", key);
-            }
-            w.str("query", &r.msg.text);
-            if cfg.send_request {
-                w.str("request", &r.msg.text);
-            }
-            if let Some(m) = reply {
-                if cfg.send_response {
-                    w.str("response", &m.text);
-                }
-                w.begin_obj("redis");
-                match &m.error {
-                    Some(e) => w.str("error", e),
-                    None => w.str("return_value", &m.text),
-                }
-                w.end();
-            }
-        });
+        out.emit(&t, |w| write_body(w, &self.cfg, r, key));
     }
 
     /// A reply no request explains, as an event (as HTTP reports them).
@@ -729,12 +812,51 @@ impl RedisSession {
                 }
             }
             match self.pending.pop_front() {
-                Some(Head::Tx(r)) => self.emit(*r, out),
+                Some(Head::Tx(r)) => self.finish(r, out),
                 Some(Head::Untracked(n)) => out.count("redis.unreported_transactions", n),
                 None => break,
             }
         }
     }
+}
+
+/// The `redis` part of a request's event, as a template: constant runs
+/// of keys and punctuation copied whole, the values written between them
+/// (byte for byte what `tests::write_body_fields`, the field-by-field
+/// writer, gives; tested).
+fn write_body(w: &mut JsonWriter<'_>, cfg: &RedisConfig, r: &Request, key: Option<&str>) {
+    w.field(br#""method":""#);
+    w.text(r.method.as_bytes());
+    if let Some(key) = key {
+        w.lit(br#"","resource":""#);
+        w.text(key.as_bytes());
+    }
+    w.lit(br#"","query":""#);
+    w.text(r.msg.text.as_bytes());
+    if cfg.send_request {
+        w.lit(br#"","request":""#);
+        w.text(r.msg.text.as_bytes());
+    }
+    w.lit(b"\"");
+    let Some(m) = &r.reply else {
+        return;
+    };
+    if cfg.send_response {
+        w.lit(br#","response":""#);
+        w.text(m.text.as_bytes());
+        w.lit(b"\"");
+    }
+    match &m.error {
+        Some(e) => {
+            w.lit(br#","redis":{"error":""#);
+            w.text(e.as_bytes());
+        }
+        None => {
+            w.lit(br#","redis":{"return_value":""#);
+            w.text(m.text.as_bytes());
+        }
+    }
+    w.lit(br#""}"#);
 }
 
 /// The key a command works on, when it has one.
@@ -797,5 +919,123 @@ impl Session for RedisSession {
 
     fn close(&mut self, _now: Timestamp, out: &mut TxSink<'_>) {
         self.flush(None, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The field-by-field writer [`write_body`] replaced (the reference).
+    fn write_body_fields(
+        w: &mut JsonWriter<'_>,
+        cfg: &RedisConfig,
+        r: &Request,
+        key: Option<&str>,
+    ) {
+        w.str("method", &r.method);
+        if let Some(key) = key {
+            w.str("resource", key);
+        }
+        w.str("query", &r.msg.text);
+        if cfg.send_request {
+            w.str("request", &r.msg.text);
+        }
+        if let Some(m) = &r.reply {
+            if cfg.send_response {
+                w.str("response", &m.text);
+            }
+            w.begin_obj("redis");
+            match &m.error {
+                Some(e) => w.str("error", e),
+                None => w.str("return_value", &m.text),
+            }
+            w.end();
+        }
+    }
+
+    fn msg(text: &str, error: Option<&str>) -> Message {
+        Message {
+            text: text.into(),
+            error: error.map(str::to_owned),
+            ..Message::default()
+        }
+    }
+
+    #[test]
+    fn template_body_equals_the_field_by_field_writer() {
+        let huge = "x\"\\\u{1}é".repeat(10_000);
+        let lossy = String::from_utf8_lossy(b"GET k\xff\xfe\r\n\x7f").into_owned();
+        let texts = ["", "SET k v", "a\"b\\c\n\t\u{0}", &lossy, &huge];
+        let mut n = 0;
+        for (i, text) in texts.iter().enumerate() {
+            let reply_text = texts[(i + 1) % texts.len()];
+            for reply in [
+                None,
+                Some(msg(reply_text, None)),
+                Some(msg(reply_text, Some(""))),
+                Some(msg(reply_text, Some("ERR wrong \"type\"\u{fffd}"))),
+            ] {
+                for key in [None, Some(""), Some(*text)] {
+                    for (send_request, send_response) in
+                        [(false, false), (true, false), (false, true), (true, true)]
+                    {
+                        let cfg = RedisConfig {
+                            send_request,
+                            send_response,
+                            ..RedisConfig::default()
+                        };
+                        let r = Request {
+                            msg: msg(text, None),
+                            method: text.to_ascii_uppercase(),
+                            replies_left: 0,
+                            reply: reply.clone(),
+                            lost: None,
+                        };
+                        let encode =
+                            |f: fn(&mut JsonWriter<'_>, &RedisConfig, &Request, Option<&str>)| {
+                                let mut buf = Vec::new();
+                                let mut w = JsonWriter::new(&mut buf);
+                                w.begin();
+                                w.u64("before", 1);
+                                f(&mut w, &cfg, &r, key);
+                                w.end();
+                                buf
+                            };
+                        let fast = encode(write_body);
+                        let slow = encode(write_body_fields);
+                        assert_eq!(
+                            String::from_utf8_lossy(&fast),
+                            String::from_utf8_lossy(&slow)
+                        );
+                        serde_json::from_slice::<serde_json::Value>(&fast).unwrap();
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 5 * 4 * 3 * 4);
+    }
+
+    #[test]
+    fn recycled_messages_start_empty() {
+        let mut c = Collector::new(false, 1024);
+        let mut p = RespParser::new(false);
+        p.feed(b"*2\r\n$5\r\nhello\r\n-ERR x\r\n", &mut c).unwrap();
+        let m = c.done.pop().unwrap();
+        assert_eq!(m.elems, vec!["hello", "ERR x"]);
+        c.recycle(m);
+        p.feed(b":7\r\n", &mut c).unwrap();
+        let m = c.done.pop().unwrap();
+        assert_eq!(
+            m,
+            Message {
+                kind: Some(Kind::Integer),
+                text: "7".into(),
+                leg: m.leg,
+                ..Message::default()
+            }
+        );
+        assert_eq!(m.leg.bytes, 4);
     }
 }
