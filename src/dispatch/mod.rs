@@ -37,6 +37,19 @@ pub const TICK: Timestamp = SECOND;
 /// Payload bytes per batch before it is sent even if not full of packets.
 const BATCH_BYTES: usize = 1 << 20;
 
+/// `capture.packets_worker<N>`: packets handed to worker N (how evenly
+/// the flows are split, target 2); written when there are several workers.
+pub const PACKETS_WORKER: [&str; 8] = [
+    "capture.packets_worker0",
+    "capture.packets_worker1",
+    "capture.packets_worker2",
+    "capture.packets_worker3",
+    "capture.packets_worker4",
+    "capture.packets_worker5",
+    "capture.packets_worker6",
+    "capture.packets_worker7",
+];
+
 /// One packet in a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct PacketRec {
@@ -172,6 +185,8 @@ pub struct Dispatcher {
     /// integers and folded into `counters` when they are published.
     packets: u64,
     bytes: u64,
+    /// Packets handed to each worker ([`PACKETS_WORKER`]).
+    packets_worker: Vec<u64>,
     published: Published,
     live: bool,
     /// Recent frames, when duplicates are dropped.
@@ -222,6 +237,7 @@ impl Dispatcher {
             counters: Counters::new(),
             packets: 0,
             bytes: 0,
+            packets_worker: vec![0; n],
             published,
             live,
             next_tick: None,
@@ -250,9 +266,10 @@ impl Dispatcher {
         }
         let fresh = self.fresh_batch();
         let batch = std::mem::replace(&mut self.batches[shard], fresh);
+        let n = batch.pkts.len() as u64;
         if self.live {
             match self.shards[shard].try_send(ShardMsg::Packets(batch)) {
-                Ok(()) => {}
+                Ok(()) => self.packets_worker[shard] += n,
                 Err(TrySendError::Full(ShardMsg::Packets(mut b))) => {
                     self.counters
                         .add("capture.queue_dropped_packets", b.pkts.len() as u64);
@@ -265,6 +282,7 @@ impl Dispatcher {
             self.shards[shard]
                 .send(ShardMsg::Packets(batch))
                 .map_err(|_| WorkerGone(shard))?;
+            self.packets_worker[shard] += n;
         }
         self.counters.add("capture.batches", 1);
         Ok(())
@@ -586,6 +604,11 @@ impl Dispatcher {
         if self.packets > 0 {
             self.counters.set("capture.packets", self.packets);
             self.counters.set("capture.bytes", self.bytes);
+            if self.packets_worker.len() > 1 {
+                for (name, &n) in PACKETS_WORKER.iter().zip(&self.packets_worker) {
+                    self.counters.set(name, n);
+                }
+            }
         }
     }
 
