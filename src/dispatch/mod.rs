@@ -5,7 +5,9 @@
 //! plain frames through [`decode`]), drops what the CIDR [`filter`] and
 //! `--tunnel-id` exclude, computes the
 //! symmetric flow hash and appends the packet's payload and a
-//! [`PacketRec`] to the batch of the shard `hash % workers`. Batches travel
+//! [`PacketRec`] to the batch of the shard that owns the flow's hash
+//! ([`shard::Owners`]: buckets of hashes given out evenly as flows appear,
+//! not `hash % workers`). Batches travel
 //! over bounded channels and come back empty through a recycle channel, so
 //! nothing is allocated per packet.
 //!
@@ -19,6 +21,7 @@ pub mod decap;
 pub mod decode;
 pub mod dedup;
 pub mod filter;
+pub mod shard;
 
 use crate::capture::{CaptureError, Next, Source};
 use crate::dispatch::decap::{Decoder, Fast, Tunnel};
@@ -174,6 +177,8 @@ pub struct Dispatcher {
     shards: Vec<Sender<ShardMsg>>,
     recycle: Receiver<PacketBatch>,
     batches: Vec<PacketBatch>,
+    /// The worker of each flow hash.
+    owners: shard::Owners,
     filter: Filter,
     decoder: Decoder,
     /// `--tunnel-id`: only packets from these tunnels (empty: all).
@@ -229,6 +234,7 @@ impl Dispatcher {
             shards,
             recycle,
             batches: (0..n).map(|_| PacketBatch::default()).collect(),
+            owners: shard::Owners::new(n),
             filter,
             decoder: Decoder::with_defaults(),
             tunnel_ids: Vec::new(),
@@ -395,7 +401,7 @@ impl Dispatcher {
             }
         }
         let hash = key.shard_hash(&self.hasher);
-        let shard = (hash % self.shards.len() as u64) as usize;
+        let shard = self.owners.of(hash);
         let payload = self.decoder.payload(frame, &dec);
         let b = &mut self.batches[shard];
         let data_off = b.data.len() as u32;
@@ -456,7 +462,7 @@ impl Dispatcher {
             outer.vlan,
         );
         let hash = key.shard_hash(&self.hasher);
-        let oshard = (hash % self.shards.len() as u64) as usize;
+        let oshard = self.owners.of(hash);
         let ob = &mut self.batches[oshard];
         ob.pkts.push(PacketRec {
             ts,
