@@ -180,6 +180,8 @@ pub struct Dispatcher {
     /// The worker of each flow hash.
     owners: shard::Owners,
     filter: Filter,
+    /// The filter keeps every packet (no `include`, no `exclude`).
+    keep_all: bool,
     decoder: Decoder,
     /// `--tunnel-id`: only packets from these tunnels (empty: all).
     tunnel_ids: Vec<u32>,
@@ -196,7 +198,9 @@ pub struct Dispatcher {
     live: bool,
     /// Recent frames, when duplicates are dropped.
     dedup: Option<dedup::Dedup>,
-    next_tick: Option<Timestamp>,
+    /// Packet time of the next tick; `ticking` false: no packet yet.
+    next_tick: Timestamp,
+    ticking: bool,
     watermark: Timestamp,
     last_flush: Instant,
 }
@@ -235,6 +239,7 @@ impl Dispatcher {
             recycle,
             batches: (0..n).map(|_| PacketBatch::default()).collect(),
             owners: shard::Owners::new(n),
+            keep_all: filter.is_pass_all(),
             filter,
             decoder: Decoder::with_defaults(),
             tunnel_ids: Vec::new(),
@@ -246,7 +251,8 @@ impl Dispatcher {
             packets_worker: vec![0; n],
             published,
             live,
-            next_tick: None,
+            next_tick: 0,
+            ticking: false,
             watermark: 0,
             last_flush: Instant::now(),
         }
@@ -310,24 +316,35 @@ impl Dispatcher {
     }
 
     /// Advances packet time to `ts`, sending a tick when it crosses a boundary.
+    #[inline(always)]
     fn advance(&mut self, ts: Timestamp) -> Result<(), WorkerGone> {
         self.watermark = self.watermark.max(ts);
-        match self.next_tick {
-            None => self.next_tick = Some(ts - ts % TICK + TICK),
-            Some(next) if ts >= next => {
-                let now = ts - ts % TICK;
-                self.flush_all()?;
-                self.broadcast(|| ShardMsg::Tick(now))?;
-                self.next_tick = Some(now + TICK);
-                self.counters.add("capture.ticks", 1);
-                self.decoder.expire(now);
-                self.publish();
-            }
-            Some(_) => {}
+        if ts >= self.next_tick {
+            self.tick(ts)?;
         }
         Ok(())
     }
 
+    /// The first packet's time, or a tick boundary crossed.
+    #[cold]
+    #[inline(never)]
+    fn tick(&mut self, ts: Timestamp) -> Result<(), WorkerGone> {
+        if !self.ticking {
+            self.ticking = true;
+            self.next_tick = ts - ts % TICK + TICK;
+            return Ok(());
+        }
+        let now = ts - ts % TICK;
+        self.flush_all()?;
+        self.broadcast(|| ShardMsg::Tick(now))?;
+        self.next_tick = now + TICK;
+        self.counters.add("capture.ticks", 1);
+        self.decoder.expire(now);
+        self.publish();
+        Ok(())
+    }
+
+    #[inline(always)]
     fn on_packet(
         &mut self,
         lt: i32,
@@ -357,22 +374,12 @@ impl Dispatcher {
                 return Ok(());
             }
         }
-        let slow = match fast {
-            Fast::Slow => self.decoder.decode_slow(lt, ts, wire_len, frame),
-            _ => Ok(dec),
-        };
-        match slow {
-            Ok(d) => dec = d,
-            Err(Undecodable::FragmentHeld) => return Ok(()),
-            Err(why) => {
-                self.counters.add(why.counter(), 1);
-                // The tunnel's own packet is still a packet of the outer flow.
-                if self.decoder.outer().is_some() {
-                    return self.push_outer(ts, wire_len, None);
-                }
-                return Ok(());
+        if let Fast::Slow = fast {
+            match self.decoder.decode_slow(lt, ts, wire_len, frame) {
+                Ok(d) => dec = d,
+                Err(why) => return self.undecodable(why, ts, wire_len),
             }
-        };
+        }
         let tunnel = self.decoder.tunnel();
         if !self.tunnel_ids.is_empty()
             && !tunnel.is_some_and(|t| t.id.is_some_and(|id| self.tunnel_ids.contains(&id)))
@@ -380,7 +387,7 @@ impl Dispatcher {
             self.counters.add("capture.filtered_out", 1);
             return Ok(());
         }
-        if !self.filter.keep(dec.src, dec.dst) {
+        if !self.keep_all && !self.filter.keep(dec.src, dec.dst) {
             self.counters.add("capture.filtered_out", 1);
             return Ok(());
         }
@@ -435,6 +442,26 @@ impl Dispatcher {
         let b = &self.batches[shard];
         if b.pkts.len() >= self.opts.batch_packets || b.data.len() >= BATCH_BYTES {
             self.send_batch(shard)?;
+        }
+        Ok(())
+    }
+
+    /// A packet [`Decoder::decode_slow`] could not key.
+    #[cold]
+    #[inline(never)]
+    fn undecodable(
+        &mut self,
+        why: Undecodable,
+        ts: Timestamp,
+        wire_len: u32,
+    ) -> Result<(), WorkerGone> {
+        if why == Undecodable::FragmentHeld {
+            return Ok(());
+        }
+        self.counters.add(why.counter(), 1);
+        // The tunnel's own packet is still a packet of the outer flow.
+        if self.decoder.outer().is_some() {
+            return self.push_outer(ts, wire_len, None);
         }
         Ok(())
     }
@@ -509,9 +536,35 @@ impl Dispatcher {
         let mut last_packet_ts: Option<Timestamp> = None;
         let mut last_stats = Instant::now();
         let mut truncated_files = 0u64;
+        // Capture files, not paced: the records already read, in one loop.
+        let drain = !self.live && self.opts.realtime.is_none();
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
+            }
+            if drain {
+                let mut err = None;
+                let n = source.drain(|p| {
+                    read_bytes += p.data.len() as u64 + 16;
+                    if err.is_none() {
+                        if let Err(e) = self.on_packet(p.linktype, p.ts, p.wire_len, p.data) {
+                            err = Some(e);
+                        }
+                    }
+                });
+                if let Some(e) = err {
+                    return Err(e.into());
+                }
+                if n > 0 {
+                    since_check += n as u32;
+                    if since_check >= 4096 {
+                        since_check = 0;
+                        if let Some(pb) = &progress {
+                            pb.set_position(read_bytes.min(source.total_bytes));
+                        }
+                    }
+                    continue;
+                }
             }
             let mut pkt: Option<(Timestamp, u32, usize)> = None;
             let mut err = None;
