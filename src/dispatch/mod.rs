@@ -121,6 +121,20 @@ pub struct PacketBatch {
 }
 
 impl PacketBatch {
+    /// An empty batch with room for `n` packets (one more for a tunnel's
+    /// outer packet) and their payloads at 256 bytes each, so that filling
+    /// it does not grow its vectors step by step: while no batch has come
+    /// back from a worker yet (the whole of a short capture), growing them
+    /// cost 260 reallocations for 4,272 packets, 285 instructions a packet
+    /// of the capture thread on the MySQL lab capture (callgrind).
+    pub fn for_packets(n: usize) -> Self {
+        PacketBatch {
+            data: Vec::with_capacity(n.saturating_mul(256)),
+            pkts: Vec::with_capacity(n.saturating_add(1)),
+            tunnels: Vec::new(),
+        }
+    }
+
     /// Empties the batch, keeping its allocations.
     pub fn clear(&mut self) {
         self.data.clear();
@@ -237,7 +251,9 @@ impl Dispatcher {
             dedup,
             shards,
             recycle,
-            batches: (0..n).map(|_| PacketBatch::default()).collect(),
+            batches: (0..n)
+                .map(|_| PacketBatch::for_packets(opts.batch_packets))
+                .collect(),
             owners: shard::Owners::new(n),
             keep_all: filter.is_pass_all(),
             filter,
@@ -267,9 +283,13 @@ impl Dispatcher {
     }
 
     fn fresh_batch(&self) -> PacketBatch {
-        let mut b = self.recycle.try_recv().unwrap_or_default();
-        b.clear();
-        b
+        match self.recycle.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(_) => PacketBatch::for_packets(self.opts.batch_packets),
+        }
     }
 
     fn send_batch(&mut self, shard: usize) -> Result<(), WorkerGone> {
