@@ -21,8 +21,10 @@
 //! appear, so a replay is still deterministic, and the NDJSON never
 //! depended on which worker owns a flow.
 
-/// Bits of the flow hash that pick a bucket (16,384 buckets, 32 KiB).
-pub const OWNER_BITS: u32 = 14;
+/// Bits of the flow hash that pick a bucket (65,536 buckets, 128 KiB:
+/// the 65 flows of the wrk capture then all have buckets of their own,
+/// where 16,384 buckets put two of them in one and split them 48/52).
+pub const OWNER_BITS: u32 = 16;
 
 /// The worker of each bucket of flow hashes.
 #[derive(Debug)]
