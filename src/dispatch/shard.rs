@@ -2,7 +2,7 @@
 //!
 //! `hash % workers` spreads flows at random, and a random split of a few
 //! dozen long connections is rarely even: the 64 keep-alive connections of
-//! the wrk lab capture went 39/61 to two workers, the six of the pgbench
+//! the wrk lab capture went 58/42 to two workers, the six of the pgbench
 //! capture 18/82 (binomial luck: with 64 equal flows the busier of two
 //! workers carries 53% in the median run and 59% one run in ten), and the
 //! run takes as long as its busiest worker.
