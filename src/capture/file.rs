@@ -92,10 +92,20 @@ impl<R: Read> Read for FirstFill<R> {
     }
 }
 
+/// A classic pcap file's record format (not the "modified" one), once its
+/// header is read: records are then parsed here, straight from the
+/// reader's buffer ([`FileReader::drain`]).
+#[derive(Debug, Clone, Copy)]
+struct Classic {
+    big_endian: bool,
+    iface: Iface,
+}
+
 /// A capture file being read.
 pub(super) struct FileReader {
     name: String,
     reader: Box<dyn PcapReaderIterator + Send>,
+    classic: Option<Classic>,
     ifaces: Vec<Iface>,
     /// Records longer than their interface's declared snaplen.
     over_snaplen: u64,
@@ -131,6 +141,7 @@ impl FileReader {
         Ok(FileReader {
             name,
             reader,
+            classic: None,
             ifaces: Vec::new(),
             over_snaplen: 0,
             over_snaplen_max: (0, 0),
@@ -159,7 +170,7 @@ impl FileReader {
                         PcapBlockOwned::LegacyHeader(h) => {
                             let lt = h.network.0;
                             check_linktype(&self.name, lt, None)?;
-                            self.ifaces = vec![Iface {
+                            let iface = Iface {
                                 linktype: lt,
                                 snaplen: h.snaplen,
                                 units: if h.is_nanosecond_precision() {
@@ -168,8 +179,13 @@ impl FileReader {
                                     1_000_000
                                 },
                                 offset_s: 0,
-                            }];
+                            };
+                            self.ifaces = vec![iface];
                             self.interfaces_seen = 1;
+                            self.classic = (!h.is_modified_format()).then_some(Classic {
+                                big_endian: h.is_bigendian(),
+                                iface,
+                            });
                             None
                         }
                         PcapBlockOwned::Legacy(b) => {
@@ -300,6 +316,64 @@ impl FileReader {
         }
     }
 
+    /// Hands every whole record already in the buffer to `on_packet`, in
+    /// order, and returns how many: the classic pcap records parsed here
+    /// in one loop, as [`FileReader::next`] parses them one call at a
+    /// time (callgrind: about 150 instructions a packet fewer on the wrk
+    /// lab cut). 0 when the buffer holds no whole record or the file is
+    /// not a classic pcap: [`FileReader::next`] reads on (refills, ends,
+    /// truncations and pcapng are its business).
+    pub fn drain(&mut self, mut on_packet: impl FnMut(FilePacket<'_>)) -> usize {
+        let Some(c) = self.classic else {
+            return 0;
+        };
+        if self.reader.consumed() == 0 {
+            // The file header is still to be returned by `next`.
+            return 0;
+        }
+        let ifc = c.iface;
+        let frac_mul = 1_000_000_000 / ifc.units.max(1);
+        let data = self.reader.data();
+        let mut off = 0;
+        let mut n = 0;
+        while let Some(h) = data.get(off..off + 16) {
+            let word = |i: usize| {
+                let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+                if c.big_endian {
+                    u32::from_be_bytes(b)
+                } else {
+                    u32::from_le_bytes(b)
+                }
+            };
+            let caplen = word(8);
+            let start = off + 16;
+            let Some(frame) = data.get(start..start + caplen as usize) else {
+                break;
+            };
+            if ifc.snaplen > 0 && caplen > ifc.snaplen {
+                self.over_snaplen += 1;
+                if caplen > self.over_snaplen_max.1 {
+                    self.over_snaplen_max = (ifc.snaplen, caplen);
+                }
+            }
+            let ts = u64::from(word(0))
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(word(4)) * frac_mul);
+            on_packet(FilePacket {
+                linktype: ifc.linktype,
+                ts,
+                wire_len: word(12).max(caplen),
+                data: frame,
+            });
+            off = start + caplen as usize;
+            n += 1;
+        }
+        if off > 0 {
+            self.reader.consume_noshift(off);
+        }
+        n
+    }
+
     fn refill(&mut self) -> Result<(), CaptureError> {
         self.reader.refill().map_err(|_| CaptureError::Unreadable {
             path: PathBuf::from(&self.name),
@@ -407,6 +481,86 @@ mod tests {
                 Read1::End => return Ok((got, r.snaplen_warning())),
                 Read1::Truncated(m) => return Ok((got, Some(m))),
             }
+        }
+    }
+
+    /// Every packet and warning, reading with `drain` wherever it has
+    /// records and `next` otherwise.
+    fn read_all_draining(bytes: Vec<u8>) -> Result<Got, CaptureError> {
+        let mut r = FileReader::new(
+            &PathBuf::from("t.pcapng"),
+            Box::new(std::io::Cursor::new(bytes)),
+        )?;
+        let mut got = Vec::new();
+        loop {
+            r.drain(|p| got.push((p.linktype, p.ts, p.data.len())));
+            let mut one = None;
+            match r.next(|p| one = Some((p.linktype, p.ts, p.data.len())))? {
+                Read1::Packet => got.extend(one),
+                Read1::End => return Ok((got, r.snaplen_warning())),
+                Read1::Truncated(m) => return Ok((got, Some(m))),
+            }
+        }
+    }
+
+    /// A classic pcap: header, then (ts_sec, ts_frac, caplen, origlen, data).
+    fn classic(big_endian: bool, nanos: bool, snaplen: u32, recs: &[(u32, u32, usize)]) -> Vec<u8> {
+        let w = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let magic = if nanos { 0xA1B2_3C4Du32 } else { 0xA1B2_C3D4 };
+        let mut p = w(magic).to_vec();
+        let h16 = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        p.extend_from_slice(&h16(2));
+        p.extend_from_slice(&h16(4));
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&w(snaplen));
+        p.extend_from_slice(&w(1));
+        for &(sec, frac, len) in recs {
+            for v in [sec, frac, len as u32, len as u32 + 4] {
+                p.extend_from_slice(&w(v));
+            }
+            p.extend((0..len).map(|i| i as u8));
+        }
+        p
+    }
+
+    #[test]
+    fn draining_classic_records_reads_what_next_reads() {
+        let recs: Vec<(u32, u32, usize)> = (0..300u32)
+            .map(|i| (1_700_000_000 + i, i * 1000 + 7, (i as usize * 13) % 200))
+            .collect();
+        for (be, ns) in [(false, false), (true, true), (false, true), (true, false)] {
+            let f = classic(be, ns, 150, &recs);
+            let plain = read_all(f.clone()).unwrap();
+            let drained = read_all_draining(f.clone()).unwrap();
+            assert_eq!(plain, drained, "big endian {be}, ns {ns}");
+            assert_eq!(plain.0.len(), 300);
+            let frac = if ns { 1 } else { 1000 };
+            assert_eq!(plain.0[5], (1, 1_700_000_005_000_000_000 + 5007 * frac, 65));
+            assert!(plain
+                .1
+                .unwrap()
+                .contains("records are longer than the snaplen"));
+            // Cut inside the last record: the same packets, then the same truncation.
+            let cut = f[..f.len() - 3].to_vec();
+            let (a, b) = (
+                read_all(cut.clone()).unwrap(),
+                read_all_draining(cut).unwrap(),
+            );
+            assert_eq!(a, b);
+            assert_eq!(a.0.len(), 299);
+            assert!(a.1.unwrap().contains("is truncated"));
         }
     }
 

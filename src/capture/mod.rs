@@ -451,6 +451,30 @@ impl Source {
         }
     }
 
+    /// Hands every packet already read from a capture file (the records
+    /// whole in its buffer) to `on_packet` in one loop and returns how
+    /// many: 0 when there are none, for a live capture, with a BPF filter
+    /// or for a pcapng; [`Source::next`] reads on then.
+    #[inline]
+    pub fn drain(&mut self, mut on_packet: impl FnMut(RawPacket<'_>)) -> usize {
+        if self.bpf.is_some() {
+            return 0;
+        }
+        let Some(Handle::File(f)) = &mut self.handle else {
+            return 0;
+        };
+        let linktype = &mut self.linktype;
+        f.drain(|p| {
+            *linktype = p.linktype;
+            on_packet(RawPacket {
+                linktype: p.linktype,
+                ts: p.ts,
+                wire_len: p.wire_len,
+                data: p.data,
+            })
+        })
+    }
+
     /// Reads the next packet and hands it to `on_packet`.
     pub fn next(&mut self, on_packet: impl FnOnce(RawPacket<'_>)) -> Result<Next, CaptureError> {
         let res = match &mut self.handle {
