@@ -888,12 +888,12 @@ impl Aggregator {
         if let Some(h) = hint.as_deref() {
             // The flow's server and group never change: its generation,
             // interval and protocol name say the slot is still its own.
-            // (`ts` in the slot's interval: `interval_of(ts) == h.start`
-            // without dividing.)
-            let len = self.config.interval_secs.max(1).saturating_mul(NANOS);
+            // (`ts` in the slot's interval: `interval_of(ts) == start`
+            // without dividing or multiplying: the memo holds the interval
+            // in nanoseconds.)
             if h.epoch == self.epoch
                 && self.epoch != 0
-                && ts.wrapping_sub(h.start.saturating_mul(NANOS)) < len
+                && ts.wrapping_sub(h.start_ns) < h.len_ns
                 && h.proto == name
             {
                 return h.slot as usize;
@@ -928,7 +928,8 @@ impl Aggregator {
             *h = AggHint {
                 epoch: self.epoch,
                 slot: i as u32,
-                start,
+                start_ns: start.saturating_mul(NANOS),
+                len_ns: self.config.interval_secs.max(1).saturating_mul(NANOS),
                 proto: name,
                 client: h.client,
             };

@@ -239,8 +239,21 @@ impl<'a> Record<'a> for Emitted<'a> {
         self.end - self.start
     }
     #[inline(always)]
+    /// `Transaction::split_us` with the start and end computed once.
     fn split_us(&self) -> (Option<u64>, Option<u64>) {
-        self.tx.split_us(self.flow)
+        let us = |a: u64, b: u64| b.saturating_sub(a) / crate::time::MICROSECOND;
+        match (
+            self.flow.handshake_rtt_us,
+            self.tx.request_end,
+            self.tx.response_start,
+        ) {
+            (Some(rtt), Some(a), Some(b)) => {
+                let server = us(a, b).saturating_sub(rtt);
+                let total = us(self.start, self.end);
+                (Some(server), Some(total.saturating_sub(server)))
+            }
+            _ => (None, None),
+        }
     }
     #[inline(always)]
     fn bytes(&self) -> (u64, u64) {
@@ -991,6 +1004,40 @@ pub use crate::geoip::place_label;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Emitted::split_us` (start and end computed once) gives what
+    /// `Transaction::split_us` gives, whichever timestamps are known.
+    #[test]
+    fn emitted_split_matches_transaction() {
+        let mut flow = crate::event::FlowContext::new(
+            1,
+            ("10.0.0.1".parse().unwrap(), 40000),
+            ("10.0.0.2".parse().unwrap(), 80),
+            crate::flow::Transport::Tcp,
+            String::new(),
+        );
+        let times = [None, Some(0), Some(1_000), Some(5_500), Some(9_999_999)];
+        for rtt in [None, Some(0), Some(3), Some(50_000)] {
+            flow.handshake_rtt_us = rtt;
+            for &a in &times {
+                for &b in &times {
+                    for &c in &times {
+                        for &d in &times {
+                            let tx = crate::event::Transaction {
+                                request_start: a,
+                                request_end: b,
+                                response_start: c,
+                                response_end: d,
+                                ..Default::default()
+                            };
+                            let e = Emitted::new(&tx, &flow);
+                            assert_eq!(e.split_us(), tx.split_us(&flow), "{a:?} {b:?} {c:?} {d:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn parses_what_spanlens_writes() {

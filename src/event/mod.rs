@@ -700,8 +700,10 @@ pub struct AggHint {
     pub epoch: u32,
     /// The stats slot.
     pub slot: u32,
-    /// The interval start of that slot.
-    pub start: u64,
+    /// The interval start of that slot, nanoseconds.
+    pub start_ns: u64,
+    /// The interval length, nanoseconds.
+    pub len_ns: u64,
     /// Address and length of the protocol name it was found for.
     pub proto: (usize, usize),
     /// Where this flow's client was in that slot's clients (checked).
