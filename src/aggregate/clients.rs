@@ -87,6 +87,15 @@ impl Clients {
         Some(i)
     }
 
+    /// The client at `hint` when it is `ip` (one comparison).
+    #[inline(always)]
+    pub(super) fn hit(&mut self, ip: IpAddr, hint: u32) -> Option<&mut Client> {
+        match self.entries.get_mut(hint as usize) {
+            Some(e) if e.0 == ip => Some(&mut e.1),
+            _ => None,
+        }
+    }
+
     /// The client at a position [`Self::position`] gave.
     #[inline(always)]
     pub(super) fn at(&mut self, i: u32) -> Option<&mut Client> {

@@ -393,24 +393,6 @@ impl Labels {
         self.0.iter().find(|e| e.0 == label).map(|e| &e.1)
     }
 
-    /// The position of `label` (`hint`: where to look first, updated on an
-    /// exact hit), else of the entry it was counted under (`other` past
-    /// `cap`); `None` for a label that is not UTF-8 (not counted).
-    #[inline(always)]
-    fn entry(
-        &mut self,
-        label: &[u8],
-        hint: &mut u32,
-        cap: usize,
-        bounds: &mut Bounds,
-    ) -> Option<usize> {
-        let h = *hint as usize;
-        if self.0.get(h).is_some_and(|e| same(e.0.as_bytes(), label)) {
-            return Some(h);
-        }
-        self.find(label, hint, cap, bounds)
-    }
-
     #[inline(never)]
     fn find(
         &mut self,
@@ -454,8 +436,11 @@ impl Labels {
         Some(i)
     }
 
-    /// Counts one transaction; the latency's [`SmallHist`] bucket is
-    /// recorded when given (methods). Returns where it was counted.
+    /// Counts one transaction under `label` (`hint`: where to look first,
+    /// updated on an exact hit), else under the entry it is counted under
+    /// (`other` past `cap`); the latency's [`SmallHist`] bucket is recorded
+    /// when given (methods). Returns where it was counted; `None` for a
+    /// label that is not UTF-8 (not counted).
     #[inline(always)]
     fn count(
         &mut self,
@@ -466,13 +451,24 @@ impl Labels {
         cap: usize,
         bounds: &mut Bounds,
     ) -> Option<usize> {
-        let i = self.entry(label, hint, cap, bounds)?;
-        let t = &mut self.0[i].1;
-        t.n += 1;
-        t.errors += u64::from(error);
-        if let Some(b) = bucket {
-            t.lat.record_bucket(b);
+        let bump = |t: &mut Tally| {
+            t.n += 1;
+            t.errors += u64::from(error);
+            if let Some(b) = bucket {
+                t.lat.record_bucket(b);
+            }
+        };
+        // The hint's entry counted through the reference its check took
+        // (not looked up a second time by position).
+        let h = *hint as usize;
+        if let Some(e) = self.0.get_mut(h) {
+            if same(e.0.as_bytes(), label) {
+                bump(&mut e.1);
+                return Some(h);
+            }
         }
+        let i = self.find(label, hint, cap, bounds)?;
+        bump(&mut self.0.get_mut(i)?.1);
         Some(i)
     }
 
@@ -1101,6 +1097,49 @@ impl Aggregator {
             None => hints.client,
         };
         let client = tx.client();
+        // The memo's client counted through the reference its check took.
+        if let Some(c) = s.clients.hit(client, memo) {
+            c.n += 1;
+            c.errors += u64::from(err);
+            hints.client = memo;
+            if let Some(h) = hint {
+                h.client = memo;
+            }
+        } else {
+            Self::count_client(s, tx, client, memo, hint, err, cfg, bounds);
+        }
+        let resource = tx.resource();
+        if let Some(r) = resource {
+            s.top.count(r, err, bucket, cfg.top_entries, bounds);
+        }
+        let slow_enough =
+            s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us >= l.us);
+        if slow_enough && cfg.slowest > 0 {
+            Self::keep_slow(
+                s,
+                (tx.method(), resource, tx.proto()),
+                us,
+                cfg.slowest,
+                event,
+            );
+        }
+    }
+
+    /// Counts the client of a transaction whose memo did not hold it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn count_client<'a>(
+        s: &mut Stats,
+        tx: &impl Record<'a>,
+        client: std::net::IpAddr,
+        memo: u32,
+        hint: Option<&mut AggHint>,
+        err: bool,
+        cfg: &AggConfig,
+        bounds: &mut Bounds,
+    ) {
+        let cap = cfg.max_labels;
+        let hints = &mut s.hints;
         let at = s.clients.position(client, memo, cfg.max_clients, || {
             let (country, place) = tx.geo();
             Client {
@@ -1125,21 +1164,6 @@ impl Aggregator {
                 let (country, place) = tx.geo();
                 Self::count_untracked(s, client, country, place, err, cap, bounds);
             }
-        }
-        let resource = tx.resource();
-        if let Some(r) = resource {
-            s.top.count(r, err, bucket, cfg.top_entries, bounds);
-        }
-        let slow_enough =
-            s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us >= l.us);
-        if slow_enough && cfg.slowest > 0 {
-            Self::keep_slow(
-                s,
-                (tx.method(), resource, tx.proto()),
-                us,
-                cfg.slowest,
-                event,
-            );
         }
     }
 
