@@ -339,27 +339,35 @@ pub fn scan_lean_fields(
                 if first_ctl(b, colon + 1)? != end {
                     return None;
                 }
-                let mut vs = colon + 1;
-                while vs < end && b[vs] == b' ' {
-                    vs += 1;
-                }
-                let mut ve = end;
-                while ve > vs && b[ve - 1] == b' ' {
-                    ve -= 1;
-                }
-                let name = Span {
-                    start: at as u32,
-                    len: n as u32,
-                };
-                let value = Span {
-                    start: vs as u32,
-                    len: (ve - vs) as u32,
-                };
+                let (name, value) = name_value(b, at, colon, end);
                 each(field, name, value);
             }
         }
         at = end + 2;
     }
+}
+
+/// The name (`at` to the colon) and the value (after the colon to `end`,
+/// the spaces around it left out, as httparse gives it) of a header line.
+#[inline(always)]
+fn name_value(b: &[u8], at: usize, colon: usize, end: usize) -> (Span, Span) {
+    let mut vs = colon + 1;
+    while vs < end && b[vs] == b' ' {
+        vs += 1;
+    }
+    let mut ve = end;
+    while ve > vs && b[ve - 1] == b' ' {
+        ve -= 1;
+    }
+    let name = Span {
+        start: at as u32,
+        len: (colon - at) as u32,
+    };
+    let value = Span {
+        start: vs as u32,
+        len: (ve - vs) as u32,
+    };
+    (name, value)
 }
 
 /// Token bytes (RFC 9110 section 5.6.2), as httparse accepts them.
@@ -543,22 +551,7 @@ pub fn scan_fields(
         if b[end] != b'\r' || b.get(end + 1) != Some(&b'\n') {
             return None;
         }
-        let mut vs = c + 1;
-        while vs < end && b[vs] == b' ' {
-            vs += 1;
-        }
-        let mut ve = end;
-        while ve > vs && b[ve - 1] == b' ' {
-            ve -= 1;
-        }
-        let name = Span {
-            start: at as u32,
-            len: (c - at) as u32,
-        };
-        let value = Span {
-            start: vs as u32,
-            len: (ve - vs) as u32,
-        };
+        let (name, value) = name_value(b, at, c, end);
         if !each(name, value) {
             return None;
         }
