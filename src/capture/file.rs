@@ -469,31 +469,25 @@ mod tests {
     type Got = (Vec<(i32, Timestamp, usize)>, Option<String>);
 
     fn read_all(bytes: Vec<u8>) -> Result<Got, CaptureError> {
-        let mut r = FileReader::new(
-            &PathBuf::from("t.pcapng"),
-            Box::new(std::io::Cursor::new(bytes)),
-        )?;
-        let mut got = Vec::new();
-        loop {
-            let mut one = None;
-            match r.next(|p| one = Some((p.linktype, p.ts, p.data.len())))? {
-                Read1::Packet => got.extend(one),
-                Read1::End => return Ok((got, r.snaplen_warning())),
-                Read1::Truncated(m) => return Ok((got, Some(m))),
-            }
-        }
+        read_with(bytes, false)
     }
 
     /// Every packet and warning, reading with `drain` wherever it has
     /// records and `next` otherwise.
     fn read_all_draining(bytes: Vec<u8>) -> Result<Got, CaptureError> {
+        read_with(bytes, true)
+    }
+
+    fn read_with(bytes: Vec<u8>, drain: bool) -> Result<Got, CaptureError> {
         let mut r = FileReader::new(
             &PathBuf::from("t.pcapng"),
             Box::new(std::io::Cursor::new(bytes)),
         )?;
         let mut got = Vec::new();
         loop {
-            r.drain(|p| got.push((p.linktype, p.ts, p.data.len())));
+            if drain {
+                r.drain(|p| got.push((p.linktype, p.ts, p.data.len())));
+            }
             let mut one = None;
             match r.next(|p| one = Some((p.linktype, p.ts, p.data.len())))? {
                 Read1::Packet => got.extend(one),
