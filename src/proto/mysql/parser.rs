@@ -929,6 +929,19 @@ const TABLE_NOISE: [&[u8]; 8] = [
     b"ONLY",
 ];
 
+/// Whether `w` is one of the keywords of `set`, in any case.
+fn is_one_of(w: &[u8], set: &[&[u8]]) -> bool {
+    set.iter().any(|k| w.eq_ignore_ascii_case(k))
+}
+
+/// `db.table` as `(Some(db), table)`; any other name as the table alone.
+fn qualified(name: String) -> (Option<String>, String) {
+    match name.split_once('.') {
+        Some((db, t)) if !db.is_empty() && !t.is_empty() => (Some(db.to_string()), t.to_string()),
+        _ => (None, name),
+    }
+}
+
 /// [`sql_table`] of ASCII text, on the bytes: no copy of the statement, no
 /// upper-cased copy of each word (the same answer as [`sql_table_text`]:
 /// for ASCII, `char::is_whitespace` is space, `\t`, `\n`, `\x0b`, `\x0c`
@@ -940,14 +953,13 @@ fn sql_table_ascii(text: &[u8]) -> Option<(Option<String>, String)> {
             b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b'(' | b',' | b';'
         )
     };
-    let is = |w: &[u8], set: &[&[u8]]| set.iter().any(|k| w.eq_ignore_ascii_case(k));
     let mut words = text.split(sep).filter(|w| !w.is_empty());
     while let Some(w) = words.next() {
-        if !is(w, &TABLE_KEYWORDS) {
+        if !is_one_of(w, &TABLE_KEYWORDS) {
             continue;
         }
         let mut name = words.next()?;
-        while is(name, &TABLE_NOISE) {
+        while is_one_of(name, &TABLE_NOISE) {
             name = words.next()?;
         }
         let name: String = name
@@ -962,12 +974,7 @@ fn sql_table_ascii(text: &[u8]) -> Option<(Option<String>, String)> {
         {
             return None;
         }
-        return Some(match name.split_once('.') {
-            Some((db, t)) if !db.is_empty() && !t.is_empty() => {
-                (Some(db.to_string()), t.to_string())
-            }
-            _ => (None, name),
-        });
+        return Some(qualified(name));
     }
     None
 }
@@ -980,15 +987,11 @@ fn sql_table_text(query: &[u8]) -> Option<(Option<String>, String)> {
         .split(|c: char| c.is_whitespace() || c == '(' || c == ',' || c == ';')
         .filter(|w| !w.is_empty());
     while let Some(w) = words.next() {
-        let key = w.to_ascii_uppercase();
-        if !matches!(key.as_str(), "FROM" | "INTO" | "UPDATE" | "TABLE" | "JOIN") {
+        if !is_one_of(w.as_bytes(), &TABLE_KEYWORDS) {
             continue;
         }
         let mut name = words.next()?;
-        while matches!(
-            name.to_ascii_uppercase().as_str(),
-            "IF" | "NOT" | "EXISTS" | "LOW_PRIORITY" | "IGNORE" | "TEMPORARY" | "TABLE" | "ONLY"
-        ) {
+        while is_one_of(name.as_bytes(), &TABLE_NOISE) {
             name = words.next()?;
         }
         let name = name.replace('`', "");
@@ -999,12 +1002,7 @@ fn sql_table_text(query: &[u8]) -> Option<(Option<String>, String)> {
         {
             return None;
         }
-        return Some(match name.split_once('.') {
-            Some((db, t)) if !db.is_empty() && !t.is_empty() => {
-                (Some(db.to_string()), t.to_string())
-            }
-            _ => (None, name),
-        });
+        return Some(qualified(name));
     }
     None
 }
