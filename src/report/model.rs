@@ -216,6 +216,14 @@ fn view(
             }
         }
     }
+    // A latency percentile of an interval; null when it has none.
+    let pct = |s: &Stats, q: f64| {
+        if s.latency.is_empty() {
+            Value::Null
+        } else {
+            json!(s.latency.q(q))
+        }
+    };
     let col = |f: &dyn Fn(&Stats) -> Value| -> Value {
         starts
             .iter()
@@ -229,36 +237,9 @@ fn view(
             ("errors", col(&|s| json!(s.errors))),
             ("bytes_in", col(&|s| json!(s.bytes_in + s.tcp.bytes_in))),
             ("bytes_out", col(&|s| json!(s.bytes_out + s.tcp.bytes_out))),
-            (
-                "p50",
-                col(&|s| {
-                    if s.latency.is_empty() {
-                        Value::Null
-                    } else {
-                        json!(s.latency.q(0.5))
-                    }
-                }),
-            ),
-            (
-                "p95",
-                col(&|s| {
-                    if s.latency.is_empty() {
-                        Value::Null
-                    } else {
-                        json!(s.latency.q(0.95))
-                    }
-                }),
-            ),
-            (
-                "p99",
-                col(&|s| {
-                    if s.latency.is_empty() {
-                        Value::Null
-                    } else {
-                        json!(s.latency.q(0.99))
-                    }
-                }),
-            ),
+            ("p50", col(&|s| pct(s, 0.5))),
+            ("p95", col(&|s| pct(s, 0.95))),
+            ("p99", col(&|s| pct(s, 0.99))),
         ],
     );
     let mut heat = Vec::new();
