@@ -492,6 +492,23 @@ pub fn session_for(p: ProtocolId) -> (AnySession, Driver) {
     fresh(p, &ProtocolsConfig::default())
 }
 
+/// One event body written by `f` into an object after a first field, as
+/// a decoder's body sits in its event: the template tests compare two
+/// writers' bytes this way.
+pub fn encode_body<T, S>(
+    f: fn(&mut crate::event::json::JsonWriter<'_>, &T, &S),
+    tx: &T,
+    session: &S,
+) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut w = crate::event::json::JsonWriter::new(&mut buf);
+    w.begin();
+    w.u64("before", 1);
+    f(&mut w, tx, session);
+    w.end();
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1409,6 +1409,7 @@ impl Session for MysqlSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::testkit::encode_body;
 
     /// The field-by-field writer [`write_body`] replaced (the reference).
     fn write_body_fields(w: &mut JsonWriter<'_>, tx: &MysqlTx, s: &MysqlSession) {
@@ -1442,20 +1443,6 @@ mod tests {
         write_tx_fields(w, tx);
         write_conn_tail(w, s);
         w.end();
-    }
-
-    fn encode(
-        f: fn(&mut JsonWriter<'_>, &MysqlTx, &MysqlSession),
-        tx: &MysqlTx,
-        s: &MysqlSession,
-    ) -> Vec<u8> {
-        let mut buf = Vec::new();
-        let mut w = JsonWriter::new(&mut buf);
-        w.begin();
-        w.u64("before", 1);
-        f(&mut w, tx, s);
-        w.end();
-        buf
     }
 
     #[test]
@@ -1517,8 +1504,8 @@ mod tests {
                         },
                     ];
                     for tx in &txs {
-                        let fast = encode(write_body, tx, &s);
-                        let slow = encode(write_body_fields, tx, &s);
+                        let fast = encode_body(write_body, tx, &s);
+                        let slow = encode_body(write_body_fields, tx, &s);
                         assert_eq!(
                             String::from_utf8_lossy(&fast),
                             String::from_utf8_lossy(&slow)

@@ -1536,6 +1536,7 @@ impl Session for PgsqlSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::testkit::encode_body;
 
     /// The field-by-field writer [`write_body`] replaced (the reference).
     fn write_body_fields(w: &mut JsonWriter<'_>, tx: &PgTx, s: &PgsqlSession) {
@@ -1562,20 +1563,6 @@ mod tests {
         write_tx_fields(w, tx);
         write_conn_tail(w, tx.cancel_pid.or(s.backend_pid), s);
         w.end();
-    }
-
-    fn encode(
-        f: fn(&mut JsonWriter<'_>, &PgTx, &PgsqlSession),
-        tx: &PgTx,
-        s: &PgsqlSession,
-    ) -> Vec<u8> {
-        let mut buf = Vec::new();
-        let mut w = JsonWriter::new(&mut buf);
-        w.begin();
-        w.u64("before", 1);
-        f(&mut w, tx, s);
-        w.end();
-        buf
     }
 
     #[test]
@@ -1646,8 +1633,8 @@ mod tests {
                         },
                     ];
                     for tx in &txs {
-                        let fast = encode(write_body, tx, &s);
-                        let slow = encode(write_body_fields, tx, &s);
+                        let fast = encode_body(write_body, tx, &s);
+                        let slow = encode_body(write_body_fields, tx, &s);
                         assert_eq!(
                             String::from_utf8_lossy(&fast),
                             String::from_utf8_lossy(&slow)
