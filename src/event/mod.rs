@@ -462,17 +462,24 @@ impl FlowContext {
         !matches!(self.transport, Transport::Other(1 | 58))
     }
 
-    /// The aggregator's memo for this flow (empty before its first
-    /// transaction).
-    pub fn agg_hint(&self) -> AggHint {
-        self.json.as_ref().map(|j| j.agg_hint).unwrap_or_default()
-    }
-
-    /// Stores the aggregator's memo (kept with the transaction fields).
-    pub fn set_agg_hint(&mut self, hint: AggHint) {
-        if let Some(j) = self.json.as_mut() {
-            j.agg_hint = hint;
-        }
+    /// Runs `f` with the flow and, when `use_hint`, the aggregator's memo
+    /// in place: the transaction fields holding it are set aside for the
+    /// call (a pointer moved out and back) rather than the memo copied out
+    /// and stored again on every transaction. `f` sees no memo when the
+    /// flow has no transaction fields yet.
+    pub fn with_agg_hint<R>(
+        &mut self,
+        use_hint: bool,
+        f: impl FnOnce(&FlowContext, Option<&mut AggHint>) -> R,
+    ) -> R {
+        let mut json = self.json.take();
+        let hint = json
+            .as_deref_mut()
+            .filter(|_| use_hint)
+            .map(|j| &mut j.agg_hint);
+        let r = f(self, hint);
+        self.json = json;
+        r
     }
 
     /// Writes `client`, `server` and `tunnel`; `num(w, i)` writes

@@ -66,15 +66,13 @@ impl TxSink<'_> {
             let (buf, lines) = (&self.events.buf, &self.events.events);
             // A request from the flow's server (SIP) is keyed by that
             // server: not the flow's slot, so it neither uses nor sets the memo.
-            let mut hint = (!tx.reversed).then(|| flow.agg_hint());
-            let emitted = crate::aggregate::Emitted::new(tx, flow);
-            agg.add_emitted(emitted, hint.as_mut(), kept, || {
-                let m = lines.last()?;
-                buf.get(m.start as usize..(m.start + m.len) as usize)
+            self.flow.with_agg_hint(!tx.reversed, |flow, hint| {
+                let emitted = crate::aggregate::Emitted::new(tx, flow);
+                agg.add_emitted(emitted, hint, kept, || {
+                    let m = lines.last()?;
+                    buf.get(m.start as usize..(m.start + m.len) as usize)
+                });
             });
-            if let Some(hint) = hint {
-                self.flow.set_agg_hint(hint);
-            }
         }
         if !kept {
             // Left out of the output; the aggregate above still counts it.
