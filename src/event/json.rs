@@ -150,6 +150,25 @@ impl<'a> JsonWriter<'a> {
         self.need_comma = true;
     }
 
+    /// Starts a run of fields to be copied again later with [`Self::run`]:
+    /// writes the comma due and returns where the run starts (it ends
+    /// where the caller stops; the fields it holds follow one another
+    /// without a leading comma).
+    #[inline]
+    pub fn begin_run(&mut self) -> usize {
+        self.sep();
+        self.need_comma = false;
+        self.buf.len()
+    }
+
+    /// Fields written earlier after [`Self::begin_run`], copied as they are.
+    #[inline]
+    pub fn run(&mut self, fields: &[u8]) {
+        self.sep();
+        self.buf.extend_from_slice(fields);
+        self.need_comma = true;
+    }
+
     #[inline(always)]
     fn sep(&mut self) {
         if self.need_comma {

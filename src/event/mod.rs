@@ -827,6 +827,35 @@ impl Transaction<'_> {
     /// `transaction.*`: where the time went (microseconds).
     fn write_split(&self, flow: &FlowContext, w: &mut JsonWriter<'_>) {
         let us = |a: Timestamp, b: Timestamp| b.saturating_sub(a) / MICROSECOND;
+        if let (Some(rs), Some(re), Some(ss), Some(se), Some(rtt)) = (
+            self.request_start,
+            self.request_end,
+            self.response_start,
+            self.response_end,
+            flow.handshake_rtt_us,
+        ) {
+            // Both sides and the handshake known (nearly every
+            // transaction): every field, as one template. The total runs
+            // from the request's first byte to the response's last
+            // (`start()` and `end()` here; a response ending before its
+            // request starts counts as zero either way).
+            let wait = us(re, ss);
+            let server = wait.saturating_sub(rtt);
+            w.lit(br#","transaction":{"request_us":"#);
+            w.num(us(rs, re));
+            w.lit(br#","wait_us":"#);
+            w.num(wait);
+            w.lit(br#","transfer_us":"#);
+            w.num(us(ss, se));
+            w.lit(br#","rtt_us":"#);
+            w.num(rtt);
+            w.lit(br#","server_us":"#);
+            w.num(server);
+            w.lit(br#","network_us":"#);
+            w.num(us(rs, se).saturating_sub(server));
+            w.end();
+            return;
+        }
         w.lit(br#","transaction":{"#);
         if let (Some(a), Some(b)) = (self.request_start, self.request_end) {
             w.field(br#""request_us":"#);

@@ -52,6 +52,88 @@ pub struct Scratch {
     full: Vec<u8>,
     host: Vec<u8>,
     tmp: Vec<u8>,
+    /// The previous event's HTTP fields, for the next transaction that
+    /// repeats its request and the same kind of answer (a keep-alive
+    /// client asking for the same thing again).
+    memo: Memo,
+}
+
+/// The HTTP fields of the last event (`"http":{...}` to `"path":"..."`)
+/// and what they were written from ([`memo_key`]): an event whose key is
+/// the same copies the fields as one run instead of writing them again.
+#[derive(Debug, Default)]
+struct Memo {
+    /// The key of `fields`; empty when there is none.
+    key: Vec<u8>,
+    fields: Vec<u8>,
+    /// The key of the event being written.
+    next: Vec<u8>,
+}
+
+/// Appends a length-prefixed slice to a memo key (`None` and empty differ).
+fn key_part(key: &mut Vec<u8>, v: Option<&[u8]>) {
+    match v {
+        Some(v) => {
+            key.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            key.extend_from_slice(v);
+        }
+        None => key.extend_from_slice(&u32::MAX.to_le_bytes()),
+    }
+}
+
+/// Everything the HTTP fields of a request/response pair are written
+/// from, into `key`; false (and nothing to key on) when the fields also
+/// depend on what is not in it: kept bodies (`body.content`, a form's
+/// parameters in `url.query`) and the `headers` settings.
+fn memo_key(
+    key: &mut Vec<u8>,
+    cfg: &HttpConfig,
+    server: (IpAddr, u16),
+    req: &Message,
+    resp: &Message,
+) -> bool {
+    key.clear();
+    if req.form
+        || req.show_body
+        || resp.show_body
+        || cfg.send_all_headers
+        || !cfg.send_headers.is_empty()
+    {
+        return false;
+    }
+    // The server names the domain when the request has no host.
+    match server.0 {
+        IpAddr::V4(a) => key.extend_from_slice(&a.octets()),
+        IpAddr::V6(a) => key.extend_from_slice(&a.octets()),
+    }
+    key.extend_from_slice(&server.1.to_le_bytes());
+    let (q, s) = (&req.head, &resp.head);
+    for n in [
+        req.leg.bytes,
+        req.body_bytes,
+        resp.leg.bytes,
+        resp.body_bytes,
+    ] {
+        key.extend_from_slice(&n.to_le_bytes());
+    }
+    key.extend_from_slice(&s.status.to_le_bytes());
+    key.push(q.minor);
+    for v in [
+        Some(q.method()),
+        Some(q.target()),
+        q.value(q.host),
+        q.value(q.user_agent),
+        q.value(q.referer),
+        q.value(q.content_type),
+        q.value(q.content_encoding),
+        q.value(q.authorization),
+        Some(s.reason.get(&s.raw)),
+        s.value(s.content_type),
+        s.value(s.content_encoding),
+    ] {
+        key_part(key, v);
+    }
+    true
 }
 
 /// The parts of the request target and `Host` that make `url.*`.
@@ -501,9 +583,19 @@ pub(crate) fn emit(
     let server = out.flow.server;
     let code = resp.map_or(0, |r| r.head.status);
     let failed = unmatched || resp.is_none() || code >= 400 || error.is_some_and(error_fails);
+    // The same fields as the previous event's: copied (see [`Memo`]).
+    let mut memo = std::mem::take(&mut sc.memo);
+    let keyed = match (req, resp) {
+        (Some(q), Some(s)) => memo_key(&mut memo.next, cfg, server, q, s),
+        _ => false,
+    };
+    let repeat = keyed && memo.next == memo.key;
     let mut host_buf = std::mem::take(&mut sc.host);
-    let parts = req.map(|r| url_parts(&r.head, server, &mut host_buf));
-    if let (Some(r), Some(p)) = (req, &parts) {
+    // The URL pieces: for the fields (unless copied) and the report.
+    let parts = req
+        .filter(|_| !repeat || out.aggregating())
+        .map(|r| url_parts(&r.head, server, &mut host_buf));
+    if let (false, Some(r), Some(p)) = (repeat, req, &parts) {
         let form_body =
             (r.form && !r.over_max && r.body.len() as u64 == r.body_bytes && r.body_bytes > 0)
                 .then_some(&r.body[..]);
@@ -532,102 +624,131 @@ pub(crate) fn emit(
         }
     }
     out.emit(&tx, |w| {
-        // A template: constant runs of keys and punctuation copied whole,
-        // the values written between them (byte for byte what the
-        // field-by-field writer gave).
-        let version = req.or(resp).map_or(1, |m| m.head.minor);
-        w.field(if version == 0 {
-            br#""http":{"version":"1.0""#
-        } else {
-            br#""http":{"version":"1.1""#
-        });
-        // The method and the URL pieces are written more than once: the
-        // copies after the first skip the escape check when it found them
-        // plain.
-        let mut method_plain = false;
-        if let Some(r) = req {
-            w.lit(br#","request":{"method":""#);
-            method_plain = w.text_checked(r.head.method());
-            let masked = (r.form && cfg.masks_any()).then_some(&sc.query[..]);
-            let mime = r.head.value(r.head.content_type).map(mime_type);
-            write_message_common(w, cfg, r, mime, masked, &mut sc.tmp);
-            if let Some(referer) = r.head.value(r.head.referer) {
-                w.lit(br#","referrer":""#);
-                w.text(referer);
-                w.lit(b"\"");
-            }
-            w.lit(b"}");
+        if repeat {
+            w.run(&memo.fields);
+            return;
         }
-        if let Some(r) = resp {
-            w.lit(br#","response":{"status_code":"#);
-            w.num(r.head.status.into());
-            w.lit(br#","status_phrase":""#);
-            w.text(r.head.reason.get(&r.head.raw));
-            write_message_common(w, cfg, r, resp_mime, None, &mut sc.tmp);
-            w.lit(b"}");
+        let start = w.begin_run();
+        write_fields(w, cfg, sc, req, resp, resp_mime, parts.as_ref());
+        if keyed {
+            memo.fields.clear();
+            memo.fields.extend_from_slice(&w.buf()[start..]);
+        }
+    });
+    if keyed && !repeat {
+        std::mem::swap(&mut memo.key, &mut memo.next);
+    } else if !keyed {
+        memo.key.clear();
+    }
+    sc.memo = memo;
+    sc.host = host_buf;
+}
+
+/// The HTTP fields of an event: `http`, `url`, `user_agent`, `user`,
+/// `method`, `query` and `path`.
+fn write_fields(
+    w: &mut JsonWriter<'_>,
+    cfg: &HttpConfig,
+    sc: &mut Scratch,
+    req: Option<&Message>,
+    resp: Option<&Message>,
+    resp_mime: Option<&[u8]>,
+    parts: Option<&UrlParts>,
+) {
+    // A template: constant runs of keys and punctuation copied whole,
+    // the values written between them (byte for byte what the
+    // field-by-field writer gave).
+    let version = req.or(resp).map_or(1, |m| m.head.minor);
+    w.field(if version == 0 {
+        br#""http":{"version":"1.0""#
+    } else {
+        br#""http":{"version":"1.1""#
+    });
+    // The method and the URL pieces are written more than once: the
+    // copies after the first skip the escape check when it found them
+    // plain.
+    let mut method_plain = false;
+    if let Some(r) = req {
+        w.lit(br#","request":{"method":""#);
+        method_plain = w.text_checked(r.head.method());
+        let masked = (r.form && cfg.masks_any()).then_some(&sc.query[..]);
+        let mime = r.head.value(r.head.content_type).map(mime_type);
+        write_message_common(w, cfg, r, mime, masked, &mut sc.tmp);
+        if let Some(referer) = r.head.value(r.head.referer) {
+            w.lit(br#","referrer":""#);
+            w.text(referer);
+            w.lit(b"\"");
         }
         w.lit(b"}");
-        let (Some(r), Some(p)) = (req, &parts) else {
-            return;
-        };
-        w.lit(br#","url":{"scheme":""#);
-        let scheme_plain = w.text_checked(p.scheme);
-        w.lit(br#"","domain":""#);
-        let domain_plain = w.text_checked(p.domain);
+    }
+    if let Some(r) = resp {
+        w.lit(br#","response":{"status_code":"#);
+        w.num(r.head.status.into());
+        w.lit(br#","status_phrase":""#);
+        w.text(r.head.reason.get(&r.head.raw));
+        write_message_common(w, cfg, r, resp_mime, None, &mut sc.tmp);
+        w.lit(b"}");
+    }
+    w.lit(b"}");
+    let (Some(r), Some(p)) = (req, parts) else {
+        return;
+    };
+    w.lit(br#","url":{"scheme":""#);
+    let scheme_plain = w.text_checked(p.scheme);
+    w.lit(br#"","domain":""#);
+    let domain_plain = w.text_checked(p.domain);
+    w.lit(b"\"");
+    if p.port != 80 {
+        w.lit(br#","port":"#);
+        w.num(p.port.into());
+    }
+    // An empty path is plain.
+    let mut path_plain = true;
+    if !p.path.is_empty() {
+        w.lit(br#","path":""#);
+        path_plain = w.text_checked(p.path);
         w.lit(b"\"");
-        if p.port != 80 {
-            w.lit(br#","port":"#);
-            w.num(p.port.into());
-        }
-        // An empty path is plain.
-        let mut path_plain = true;
-        if !p.path.is_empty() {
-            w.lit(br#","path":""#);
-            path_plain = w.text_checked(p.path);
-            w.lit(b"\"");
-            if let Some(ext) = url_extension(p.path) {
-                w.lit(br#","extension":""#);
-                w.text(ext);
-                w.lit(b"\"");
-            }
-        }
-        if sc.has_query && !sc.query.is_empty() {
-            w.lit(br#","query":""#);
-            w.text(&sc.query);
+        if let Some(ext) = url_extension(p.path) {
+            w.lit(br#","extension":""#);
+            w.text(ext);
             w.lit(b"\"");
         }
-        w.lit(br#","full":""#);
-        let plain = scheme_plain && domain_plain && path_plain;
-        write_full(w, p, &sc.query, &mut sc.full, plain);
+    }
+    if sc.has_query && !sc.query.is_empty() {
+        w.lit(br#","query":""#);
+        w.text(&sc.query);
+        w.lit(b"\"");
+    }
+    w.lit(br#","full":""#);
+    let plain = scheme_plain && domain_plain && path_plain;
+    write_full(w, p, &sc.query, &mut sc.full, plain);
+    w.lit(br#""}"#);
+    if let Some(ua) = r.head.value(r.head.user_agent) {
+        w.lit(br#","user_agent":{"original":""#);
+        w.text(ua);
         w.lit(br#""}"#);
-        if let Some(ua) = r.head.value(r.head.user_agent) {
-            w.lit(br#","user_agent":{"original":""#);
-            w.text(ua);
-            w.lit(br#""}"#);
-        }
-        if let Some(user) = r
-            .head
-            .value(r.head.authorization)
-            .and_then(|a| basic_user(a, &mut sc.tmp))
-        {
-            w.lit(br#","user":{"name":""#);
-            w.text(user);
-            w.lit(br#""}"#);
-        }
-        // `query` is `method path`: the two texts side by side are the
-        // text of the two joined by a space (an invalid UTF-8 sequence
-        // cannot run across the ASCII space, and escaping is per byte).
-        w.lit(br#","method":""#);
-        w.text_again(r.head.method(), method_plain);
-        w.lit(br#"","query":""#);
-        w.text_again(r.head.method(), method_plain);
-        w.lit(b" ");
-        w.text_again(p.path, path_plain);
-        w.lit(br#"","path":""#);
-        w.text_again(p.path, path_plain);
-        w.lit(b"\"");
-    });
-    sc.host = host_buf;
+    }
+    if let Some(user) = r
+        .head
+        .value(r.head.authorization)
+        .and_then(|a| basic_user(a, &mut sc.tmp))
+    {
+        w.lit(br#","user":{"name":""#);
+        w.text(user);
+        w.lit(br#""}"#);
+    }
+    // `query` is `method path`: the two texts side by side are the
+    // text of the two joined by a space (an invalid UTF-8 sequence
+    // cannot run across the ASCII space, and escaping is per byte).
+    w.lit(br#","method":""#);
+    w.text_again(r.head.method(), method_plain);
+    w.lit(br#"","query":""#);
+    w.text_again(r.head.method(), method_plain);
+    w.lit(b" ");
+    w.text_again(p.path, path_plain);
+    w.lit(br#"","path":""#);
+    w.text_again(p.path, path_plain);
+    w.lit(b"\"");
 }
 
 /// ECS `url.extension`: what follows the last `.` of the path's last

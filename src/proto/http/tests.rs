@@ -963,3 +963,75 @@ fn bytes_that_are_not_http_from_the_start_reject_the_flow() {
     h.resp(b"\x00\x01binary\n", T0);
     assert!(!h.session.rejected());
 }
+
+#[test]
+fn repeated_exchanges_copy_their_fields_only_when_nothing_they_show_differs() {
+    // Each exchange changes one thing the HTTP fields are written from
+    // (or nothing: then the previous event's fields are copied); on one
+    // keep-alive connection every event's fields must be those of the
+    // same exchange alone on a fresh connection.
+    let ok = |status: &str, ct: &str, body: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let get = |target: &str, extra: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: www.example.com\r\n{extra}\r\n")
+    };
+    let base = (get("/a.txt?q=1", ""), ok("200 OK", "text/plain", "hello"));
+    let exchanges = [
+        base.clone(),
+        base.clone(),
+        (get("/a.txt?q=1", "User-Agent: x/1\r\n"), base.1.clone()),
+        (get("/a.txt?q=1", "User-Agent: x/2\r\n"), base.1.clone()),
+        (get("/a.txt?q=2", "User-Agent: x/2\r\n"), base.1.clone()),
+        (get("/a.txt?q=2", "User-Agent: x/2\r\n"), base.1.clone()),
+        (get("/b.txt?q=2", "User-Agent: x/2\r\n"), base.1.clone()),
+        (get("/a.txt?q=1", "Referer: http://r/\r\n"), base.1.clone()),
+        (
+            get("/a.txt?q=1", "Authorization: Basic dTpw\r\n"),
+            base.1.clone(),
+        ),
+        (base.0.clone(), ok("200 Fine", "text/plain", "hello")),
+        (base.0.clone(), ok("404 OK", "text/plain", "hello")),
+        (base.0.clone(), ok("200 OK", "text/html", "hello")),
+        (base.0.clone(), ok("200 OK", "text/plain", "hello!")),
+        (
+            base.0.clone(),
+            ok("200 OK", "text/plain\r\nContent-Encoding: gzip", "hello"),
+        ),
+        (
+            "GET /a.txt?q=1 HTTP/1.0\r\nHost: www.example.com\r\n\r\n".into(),
+            base.1.clone(),
+        ),
+        ("GET /a.txt?q=1 HTTP/1.1\r\n\r\n".into(), base.1.clone()),
+        ("GET /a.txt?q=1 HTTP/1.1\r\n\r\n".into(), base.1.clone()),
+        base.clone(),
+    ];
+    let fields = |e: &Value| {
+        let keys = [
+            "http",
+            "url",
+            "user_agent",
+            "user",
+            "method",
+            "query",
+            "path",
+        ];
+        keys.map(|k| e.get(k).cloned())
+    };
+    let mut h = Harness::new(HttpConfig::default());
+    for (i, (q, s)) in exchanges.iter().enumerate() {
+        let ts = T0 + i as u64 * SECOND;
+        h.req(q.as_bytes(), ts);
+        h.resp(s.as_bytes(), ts + 1000);
+        let mut alone = Harness::new(HttpConfig::default());
+        alone.req(q.as_bytes(), ts);
+        alone.resp(s.as_bytes(), ts + 1000);
+        let (all, one) = (h.events(), alone.events());
+        assert_eq!(all.len(), i + 1);
+        assert_eq!(fields(&all[i]), fields(&one[0]), "exchange {i}");
+        assert_eq!(h.batch.json(i), alone.batch.json(0), "exchange {i}");
+    }
+}
