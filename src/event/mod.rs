@@ -235,10 +235,6 @@ pub struct FlowContext {
     pub tunnel: Option<Box<crate::flow::tunnel::Tunnel>>,
     /// Index of the next event of this flow.
     pub next_index: u32,
-    /// The counter each of the flow's events adds to: its protocol's
-    /// `events.<name>`, set by the worker, which knows the protocol (the
-    /// decoders and their sink never ask the registry).
-    pub events_counter: &'static str,
     /// Where the client is (`[geoip]`), looked up once per flow.
     pub client_geo: Option<Arc<crate::geoip::Geo>>,
     /// Ethernet addresses (client, server) of the outermost Ethernet
@@ -426,10 +422,6 @@ fn mac_text(m: &[u8; 6]) -> String {
 }
 
 impl FlowContext {
-    /// The events counter of a flow no protocol was set on: the worker
-    /// gives every flow with a session its protocol's, so this stays zero.
-    pub const UNREGISTERED: &'static str = "events.unregistered";
-
     /// A flow with no VLAN tag, no server group, no handshake RTT yet and
     /// no event written.
     pub fn new(
@@ -450,7 +442,6 @@ impl FlowContext {
             handshake_rtt_us: None,
             tunnel: None,
             next_index: 0,
-            events_counter: FlowContext::UNREGISTERED,
             client_geo: None,
             macs: [None; 2],
             json: None,

@@ -12,21 +12,8 @@
 //! counts it under its own prefix.
 
 use crate::event::Transaction;
-use crate::flow::Transport;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
-
-/// The distinct ports of a `DEFAULT_PORTS` table, in order: what a config
-/// section's `ports` defaults to.
-pub fn default_ports(table: &[(Transport, u16)]) -> Vec<u16> {
-    let mut v: Vec<u16> = Vec::with_capacity(table.len());
-    for &(_, p) in table {
-        if !v.contains(&p) {
-            v.push(p);
-        }
-    }
-    v
-}
 
 /// The `error.message` texts every protocol uses (Packetbeat's wording).
 pub mod errors {

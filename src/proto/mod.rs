@@ -42,5 +42,5 @@ pub mod testkit;
 pub mod thrift;
 pub mod tls;
 
-pub use registry::{PortConflict, ProtocolId, ProtocolsConfig, Registry};
+pub use registry::{event_counter, PortConflict, ProtocolId, ProtocolsConfig, Registry};
 pub use session::{DatagramSession, Dir, Protocol, ProtocolConfig, Session, TxSink};

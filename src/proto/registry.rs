@@ -8,8 +8,7 @@
 //! - [`ProtocolsConfig`], the typed `[protocols.*]` sections (one `Arc` per
 //!   section, serde `deny_unknown_fields`, derived `PartialEq`);
 //! - the counter names `events.<name>` and `sessions.<name>`
-//!   ([`ProtocolId::events_counter`], handed to each flow's [`TxSink`]
-//!   by the worker, so the decoders never name the registry);
+//!   ([`ProtocolId::events_counter`], [`event_counter`]);
 //! - validation with keys `protocols.<name>.<key>` ([`validate`]);
 //! - static dispatch to each protocol's constructors
 //!   ([`ProtocolId::stream`], [`ProtocolId::datagram`]).
@@ -46,6 +45,18 @@ pub const fn same_str(a: &str, b: &str) -> bool {
         i += 1;
     }
     true
+}
+
+/// The distinct ports of a `DEFAULT_PORTS` table, in order: what a config
+/// section's `ports` defaults to.
+pub fn default_ports(table: &[(Transport, u16)]) -> Vec<u16> {
+    let mut v: Vec<u16> = Vec::with_capacity(table.len());
+    for &(_, p) in table {
+        if !v.contains(&p) {
+            v.push(p);
+        }
+    }
+    v
 }
 
 /// Whether a `DEFAULT_PORTS` table names transport `t`.
@@ -153,6 +164,17 @@ macro_rules! protocols {
             }
         }
 
+        /// The counter name for events of one `type` (`events.flow`,
+        /// `events.<name>` for each registered protocol).
+        pub fn event_counter(kind: &str) -> &'static str {
+            match kind {
+                "flow" => "events.flow",
+                $( stringify!($field) => concat!("events.", stringify!($field)), )+
+                // Sessions only exist for registered protocols, and each
+                // emits its own NAME: this arm is never taken (tested).
+                _ => "events.unregistered",
+            }
+        }
     };
 }
 
@@ -314,7 +336,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::common::default_ports;
 
     #[test]
     fn the_report_keys_every_registered_protocol_by_its_name() {
@@ -388,8 +409,10 @@ mod tests {
             );
             assert_eq!(p.events_counter(), format!("events.{}", p.name()));
             assert_eq!(p.sessions_counter(), format!("sessions.{}", p.name()));
+            assert_eq!(event_counter(p.name()), p.events_counter());
             assert!(cfg.enabled(p));
         }
+        assert_eq!(event_counter("flow"), "events.flow");
         validate(&cfg).unwrap();
     }
 

@@ -37,7 +37,7 @@ pub struct TxSink<'a> {
 
 impl TxSink<'_> {
     /// Encodes one transaction event: the common fields from `tx`, then the
-    /// protocol's own fields written by `body`. Counts the flow's `events_counter`.
+    /// protocol's own fields written by `body`. Counts `events.<kind>`.
     pub fn emit(&mut self, tx: &Transaction<'_>, body: impl FnOnce(&mut JsonWriter<'_>)) {
         let index = self.flow.next_index;
         self.flow.next_index += 1;
@@ -81,7 +81,8 @@ impl TxSink<'_> {
             }
             self.counters.add("sampling.dropped", 1);
         }
-        self.counters.add(self.flow.events_counter, 1);
+        self.counters
+            .add(super::registry::event_counter(tx.kind), 1);
     }
 
     /// Whether an aggregator takes this flow's transactions (a session may

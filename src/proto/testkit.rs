@@ -42,10 +42,6 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// The counter a driver made by [`Driver::new`] counts events in (the
-    /// worker uses the protocol's `events.<name>`; `new` is not told it).
-    pub const EVENTS: &'static str = "events.under_test";
-
     /// A flow on `transport` to server port `port`.
     pub fn new(transport: Transport, port: u16) -> Self {
         let mut flow = FlowContext::new(
@@ -56,7 +52,6 @@ impl Driver {
             "1:test".into(),
         );
         flow.handshake_rtt_us = Some(50);
-        flow.events_counter = Self::EVENTS;
         Driver {
             flow,
             batch: EventBatch::default(),
@@ -156,7 +151,6 @@ pub fn run_sample(p: ProtocolId) -> Driver {
     let mut s = AnySession::new(p, &cfg);
     let port = p.default_ports().first().map_or(0, |x| x.1);
     let mut d = Driver::new(s.transport(), port);
-    d.flow.events_counter = p.events_counter();
     let mut ts = T0;
     for (dir, bytes) in p.sample() {
         s.feed(&mut d, *dir, bytes, ts);

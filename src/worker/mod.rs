@@ -449,7 +449,6 @@ impl Worker {
         let protocol = protocol.filter(|_| session.is_some() || datagrams.is_some());
         if let Some(p) = protocol {
             self.counters.add(p.sessions_counter(), 1);
-            ctx.events_counter = p.events_counter();
         }
         Flow {
             ctx,

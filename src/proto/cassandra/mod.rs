@@ -21,7 +21,7 @@ mod tests;
 pub use session::CassandraSession;
 
 use crate::flow::Transport::Tcp;
-use crate::proto::common::default_ports;
+use crate::proto::registry::default_ports;
 use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
 use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};

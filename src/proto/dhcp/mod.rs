@@ -45,7 +45,7 @@ pub use session::DhcpSession;
 
 use crate::flow::Transport::Udp;
 use crate::flow::{FlowKey, Side};
-use crate::proto::common::default_ports;
+use crate::proto::registry::default_ports;
 use crate::proto::{DatagramSession, Dir, Protocol, ProtocolConfig};
 use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};

@@ -27,7 +27,7 @@ mod tests;
 pub use session::DnsSession;
 
 use crate::flow::Transport::{Tcp, Udp};
-use crate::proto::common::default_ports;
+use crate::proto::registry::default_ports;
 use crate::proto::{DatagramSession, Dir, Protocol, ProtocolConfig, Session};
 use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};

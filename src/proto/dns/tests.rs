@@ -129,7 +129,7 @@ fn udp_query_and_response_make_one_event_with_packetbeat_fields() {
     assert_eq!(d["authorities_count"], 0);
     assert_eq!(d["additionals_count"], 0);
     assert!(d.get("authorities").is_none());
-    assert_eq!(u.d.counters.get(Driver::EVENTS), 1);
+    assert_eq!(u.d.counters.get("events.dns"), 1);
 }
 
 #[test]

@@ -26,7 +26,7 @@ mod tests;
 pub use session::{fuzz_one, HttpSession};
 
 use crate::flow::Transport::Tcp;
-use crate::proto::common::default_ports;
+use crate::proto::registry::default_ports;
 use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
 use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};

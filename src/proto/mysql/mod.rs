@@ -17,7 +17,7 @@ pub mod session;
 pub(crate) mod tests;
 
 use crate::flow::Transport::Tcp;
-use crate::proto::common::default_ports;
+use crate::proto::registry::default_ports;
 use crate::proto::{Dir, Protocol, ProtocolConfig, Session};
 use crate::time::HumanDuration;
 use serde::{Deserialize, Serialize};

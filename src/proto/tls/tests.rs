@@ -5,7 +5,7 @@ use super::fingerprint;
 use super::parser::{self, RecordReader, Step};
 use super::{TlsConfig, TlsSession};
 use crate::event::{EventBatch, FlowContext, Transport};
-use crate::proto::{Dir, ProtocolId, Session, TxSink};
+use crate::proto::{Dir, Session, TxSink};
 use crate::stats::Counters;
 use crate::time::{Timestamp, MILLISECOND, SECOND};
 use serde_json::Value;
@@ -128,16 +128,14 @@ const T0: Timestamp = 1_700_000_000 * SECOND;
 
 impl Harness {
     fn new(cfg: TlsConfig) -> Self {
-        let mut flow = FlowContext::new(
-            9,
-            ("10.0.0.1".parse().unwrap(), 50000),
-            ("10.0.0.2".parse().unwrap(), 443),
-            Transport::Tcp,
-            "1:x".into(),
-        );
-        flow.events_counter = ProtocolId::Tls.events_counter();
         Harness {
-            flow,
+            flow: FlowContext::new(
+                9,
+                ("10.0.0.1".parse().unwrap(), 50000),
+                ("10.0.0.2".parse().unwrap(), 443),
+                Transport::Tcp,
+                "1:x".into(),
+            ),
             batch: EventBatch::default(),
             counters: Counters::new(),
             session: TlsSession::new(Arc::new(cfg)),
