@@ -248,9 +248,12 @@ impl<'a> Record<'a> for Emitted<'a> {
             self.tx.response_start,
         ) {
             (Some(rtt), Some(a), Some(b)) => {
-                let server = us(a, b).saturating_sub(rtt);
-                let total = us(self.start, self.end);
-                (Some(server), Some(total.saturating_sub(server)))
+                let (server, network) = crate::event::Transaction::server_network_us(
+                    us(a, b),
+                    rtt,
+                    us(self.start, self.end),
+                );
+                (Some(server), Some(network))
             }
             _ => (None, None),
         }

@@ -802,14 +802,24 @@ impl Transaction<'_> {
         body(w);
     }
 
+    /// `transaction.server_us` and `transaction.network_us` from the wait
+    /// (request end to response start), the handshake RTT and the total
+    /// (start to end), all in microseconds: the server's time is the wait
+    /// less one round trip, the network's the rest of the total.
+    #[inline(always)]
+    pub fn server_network_us(wait: u64, rtt: u64, total: u64) -> (u64, u64) {
+        let server = wait.saturating_sub(rtt);
+        (server, total.saturating_sub(server))
+    }
+
     /// `transaction.server_us` and `transaction.network_us`, when known.
     pub fn split_us(&self, flow: &FlowContext) -> (Option<u64>, Option<u64>) {
         let us = |a: Timestamp, b: Timestamp| b.saturating_sub(a) / MICROSECOND;
         match (flow.handshake_rtt_us, self.request_end, self.response_start) {
             (Some(rtt), Some(a), Some(b)) => {
-                let server = us(a, b).saturating_sub(rtt);
-                let total = us(self.start(), self.end());
-                (Some(server), Some(total.saturating_sub(server)))
+                let (server, network) =
+                    Self::server_network_us(us(a, b), rtt, us(self.start(), self.end()));
+                (Some(server), Some(network))
             }
             _ => (None, None),
         }
@@ -831,7 +841,7 @@ impl Transaction<'_> {
             // (`start()` and `end()` here; a response ending before its
             // request starts counts as zero either way).
             let wait = us(re, ss);
-            let server = wait.saturating_sub(rtt);
+            let (server, network) = Self::server_network_us(wait, rtt, us(rs, se));
             w.lit(br#","transaction":{"request_us":"#);
             w.num(us(rs, re));
             w.lit(br#","wait_us":"#);
@@ -843,7 +853,7 @@ impl Transaction<'_> {
             w.lit(br#","server_us":"#);
             w.num(server);
             w.lit(br#","network_us":"#);
-            w.num(us(rs, se).saturating_sub(server));
+            w.num(network);
             w.end();
             return;
         }
@@ -868,12 +878,12 @@ impl Transaction<'_> {
             w.field(br#""rtt_us":"#);
             w.num(rtt);
             if let Some(wait) = wait {
-                let server = wait.saturating_sub(rtt);
+                let total = us(self.start(), self.end());
+                let (server, network) = Self::server_network_us(wait, rtt, total);
                 w.lit(br#","server_us":"#);
                 w.num(server);
-                let total = us(self.start(), self.end());
                 w.lit(br#","network_us":"#);
-                w.num(total.saturating_sub(server));
+                w.num(network);
             }
         }
         w.end();
