@@ -68,6 +68,27 @@ struct Memo {
     fields: Vec<u8>,
     /// The key of the event being written.
     next: Vec<u8>,
+    /// Where `fields`' `url.path` sits in the request target (`None`: the
+    /// `/` an empty path with an authority stands for), for the report: a
+    /// repeat's target is the same bytes, so its path is found without
+    /// splitting the URL again.
+    path: Option<(u32, u32)>,
+}
+
+/// `path`'s place in `target` (`None` when it is not a part of it).
+fn path_at(target: &[u8], path: &[u8]) -> Option<(u32, u32)> {
+    let off = (path.as_ptr() as usize).checked_sub(target.as_ptr() as usize)?;
+    (off + path.len() <= target.len()).then_some((off as u32, path.len() as u32))
+}
+
+/// The path [`path_at`] placed in `target`.
+fn path_in(target: &[u8], at: Option<(u32, u32)>) -> &[u8] {
+    match at {
+        Some((off, len)) => target
+            .get(off as usize..(off + len) as usize)
+            .unwrap_or(b"/"),
+        None => b"/",
+    }
 }
 
 /// Appends a length-prefixed slice to a memo key (`None` and empty differ).
@@ -591,9 +612,10 @@ pub(crate) fn emit(
     };
     let repeat = keyed && memo.next == memo.key;
     let mut host_buf = std::mem::take(&mut sc.host);
-    // The URL pieces: for the fields (unless copied) and the report.
+    // The URL pieces, for the fields unless copied (a repeat's path for
+    // the report is found through the memo).
     let parts = req
-        .filter(|_| !repeat || out.aggregating())
+        .filter(|_| !repeat)
         .map(|r| url_parts(&r.head, server, &mut host_buf));
     if let (false, Some(r), Some(p)) = (repeat, req, &parts) {
         let form_body =
@@ -617,9 +639,12 @@ pub(crate) fn emit(
     if out.aggregating() {
         tx.detail.code = resp.map_or(Code::None, |r| Code::Num(r.head.status.into()));
         tx.detail.content_type = resp_mime.filter(|m| !m.is_empty());
-        if let (Some(r), Some(p)) = (req, &parts) {
+        if let Some(r) = req {
             tx.detail.method = Some(r.head.method());
-            tx.detail.resource = Some(p.path);
+            tx.detail.resource = match &parts {
+                Some(p) => Some(p.path),
+                None => Some(path_in(r.head.target(), memo.path)),
+            };
             tx.detail.user_agent = r.head.value(r.head.user_agent);
         }
     }
@@ -633,6 +658,9 @@ pub(crate) fn emit(
         if keyed {
             memo.fields.clear();
             memo.fields.extend_from_slice(&w.buf()[start..]);
+            memo.path = req
+                .zip(parts.as_ref())
+                .and_then(|(r, p)| path_at(r.head.target(), p.path));
         }
     });
     if keyed && !repeat {
