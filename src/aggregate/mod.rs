@@ -27,7 +27,7 @@ pub use hist::{Hist, SmallHist};
 use summary::Record;
 pub use summary::{Code, Emitted, FlowSummary, TcpSummary, TxSummary};
 
-use crate::event::AggHint;
+use crate::event::{AggHint, LabelsAt};
 
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
@@ -173,6 +173,10 @@ pub struct TopK {
     /// The entry hit last: runs of one value skip the hash lookup.
     #[serde(skip)]
     last: usize,
+    /// How many times entries moved (evicted, merged): a position kept
+    /// elsewhere ([`crate::event::LabelsAt`]) is valid while this holds.
+    #[serde(skip)]
+    moves: u32,
 }
 
 impl PartialEq for TopK {
@@ -203,6 +207,7 @@ impl TopK {
             evicted,
             index: HashMap::default(),
             last: 0,
+            moves: 0,
         };
         t.reindex();
         t
@@ -279,6 +284,7 @@ impl TopK {
                     .then_with(|| ka.cmp(kb))
             });
             if let Some(i) = min {
+                self.moves = self.moves.wrapping_add(1);
                 let (old_key, old) = self.entries.swap_remove(i);
                 self.index.remove(old_key.as_bytes());
                 if let Some((moved, _)) = self.entries.get(i) {
@@ -304,18 +310,29 @@ impl TopK {
 
     /// Counts one transaction of `item` (`bucket`: its latency's
     /// [`SmallHist`] bucket). A run of one value takes the inline check of
-    /// the entry hit last.
+    /// the entry hit last. Returns where it was counted (`u32::MAX`: not).
     #[inline(always)]
-    fn count(&mut self, item: &[u8], error: bool, bucket: u16, cap: usize, bounds: &mut Bounds) {
+    fn count(
+        &mut self,
+        item: &[u8],
+        error: bool,
+        bucket: u16,
+        cap: usize,
+        bounds: &mut Bounds,
+    ) -> u32 {
         let last = self.last;
         let t = match self.entries.get_mut(last) {
             Some(e) if same(e.0.as_bytes(), item) => Some(&mut e.1),
             _ => self.slot_slow(item, cap, false, bounds),
         };
-        if let Some(t) = t {
-            t.n += 1;
-            t.errors += u64::from(error);
-            t.lat.record_bucket(bucket);
+        match t {
+            Some(t) => {
+                t.n += 1;
+                t.errors += u64::from(error);
+                t.lat.record_bucket(bucket);
+                self.last as u32
+            }
+            None => u32::MAX,
         }
     }
 
@@ -348,6 +365,7 @@ impl TopK {
             }
         }
         self.entries = v;
+        self.moves = self.moves.wrapping_add(1);
         self.reindex();
     }
 }
@@ -928,6 +946,8 @@ impl Aggregator {
                 len_ns: self.config.interval_secs.max(1).saturating_mul(NANOS),
                 proto: name,
                 client: h.client,
+                // Checked against the slot it names.
+                labels: h.labels,
             };
         }
         i
@@ -1026,6 +1046,8 @@ impl Aggregator {
             || (tx.server(), tx.group()),
             hint.as_deref_mut(),
         );
+        // Never 0 past `slot_for` (0: no slots handed out yet).
+        let epoch = self.epoch;
         let cfg = &self.config;
         let bounds = &mut self.bounds;
         let s = &mut self.slots[i].1;
@@ -1047,51 +1069,55 @@ impl Aggregator {
         }
         // The small histograms' bucket, once for the method and the top entry.
         let bucket = SmallHist::bucket(us);
-        let cap = cfg.max_labels;
-        let hints = &mut s.hints;
-        let code = tx.code();
-        match code {
-            Code::None if err => {
-                s.codes
-                    .count(b"error", &mut hints.codes, err, None, cap, bounds);
+        // A transaction repeating the flow's previous one's labels counts
+        // them where that one did, when those places still hold them.
+        let at = match hint.as_deref() {
+            Some(h) if tx.repeat() => {
+                let l = &h.labels;
+                (l.epoch == epoch
+                    && l.slot == i as u32
+                    && l.top_moves == s.top.moves
+                    && l.err == err)
+                    .then_some(*l)
             }
-            Code::None => {}
-            Code::Num(n) => match hints.code {
-                Some((c, at)) if c == n => {
-                    let t = &mut s.codes.0[at as usize].1;
-                    t.n += 1;
-                    t.errors += u64::from(err);
+            _ => None,
+        };
+        if let Some(l) = at {
+            let bump = |t: &mut Tally, b: Option<u16>| {
+                t.n += 1;
+                t.errors += u64::from(err);
+                if let Some(b) = b {
+                    t.lat.record_bucket(b);
                 }
-                _ => {
-                    let mut digits = [0u8; 20];
-                    if let Some(c) = code.as_str(&mut digits) {
-                        let at =
-                            s.codes
-                                .count(c.as_bytes(), &mut hints.codes, err, None, cap, bounds);
-                        hints.code = at
-                            .filter(|&at| s.codes.0[at].0 == c)
-                            .map(|at| (n, at as u32));
-                    }
-                }
-            },
-            Code::Text(c) => {
-                s.codes
-                    .count(c.as_bytes(), &mut hints.codes, err, None, cap, bounds);
+            };
+            if let Some(e) = s.codes.0.get_mut(l.code as usize) {
+                bump(&mut e.1, None);
             }
-        }
-        if let Some(c) = tx.content_type() {
-            s.content_types
-                .count(c, &mut hints.content_type, err, None, cap, bounds);
-        }
-        if let Some(m) = tx.method() {
-            s.methods
-                .count(m, &mut hints.method, err, Some(bucket), cap, bounds);
-        }
-        if let Some(a) = tx.user_agent() {
-            s.agents.count(a, &mut hints.agent, err, None, cap, bounds);
+            if let Some(e) = s.content_types.0.get_mut(l.content_type as usize) {
+                bump(&mut e.1, None);
+            }
+            if let Some(e) = s.methods.0.get_mut(l.method as usize) {
+                bump(&mut e.1, Some(bucket));
+            }
+            if let Some(e) = s.agents.0.get_mut(l.agent as usize) {
+                bump(&mut e.1, None);
+            }
+            if let Some(e) = s.top.entries.get_mut(l.top as usize) {
+                bump(&mut e.1, Some(bucket));
+            }
+        } else {
+            let l = Self::count_labels(s, tx, err, bucket, cfg, bounds);
+            if let Some(h) = hint.as_deref_mut() {
+                h.labels = LabelsAt {
+                    epoch,
+                    slot: i as u32,
+                    ..l
+                };
+            }
         }
         // A client's country and place are its own: counted per client,
         // summed by country when the page is built.
+        let hints = &mut s.hints;
         let memo = match hint.as_deref() {
             Some(h) => h.client,
             None => hints.client,
@@ -1109,9 +1135,6 @@ impl Aggregator {
             Self::count_client(s, tx, client, memo, hint, err, cfg, bounds);
         }
         let resource = tx.resource();
-        if let Some(r) = resource {
-            s.top.count(r, err, bucket, cfg.top_entries, bounds);
-        }
         let slow_enough =
             s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us >= l.us);
         if slow_enough && cfg.slowest > 0 {
@@ -1122,6 +1145,85 @@ impl Aggregator {
                 cfg.slowest,
                 event,
             );
+        }
+    }
+
+    /// Counts a transaction's code, content type, method, user agent and
+    /// top entry, found by value; returns where each was counted.
+    #[inline(always)]
+    fn count_labels<'a>(
+        s: &mut Stats,
+        tx: &impl Record<'a>,
+        err: bool,
+        bucket: u16,
+        cfg: &AggConfig,
+        bounds: &mut Bounds,
+    ) -> LabelsAt {
+        let cap = cfg.max_labels;
+        let hints = &mut s.hints;
+        let pos = |at: Option<usize>| at.map_or(u32::MAX, |at| at as u32);
+        let code = tx.code();
+        let code_at = match code {
+            Code::None if err => s
+                .codes
+                .count(b"error", &mut hints.codes, err, None, cap, bounds),
+            Code::None => None,
+            Code::Num(n) => match hints.code {
+                Some((c, at)) if c == n => {
+                    let t = &mut s.codes.0[at as usize].1;
+                    t.n += 1;
+                    t.errors += u64::from(err);
+                    Some(at as usize)
+                }
+                _ => {
+                    let mut digits = [0u8; 20];
+                    match code.as_str(&mut digits) {
+                        Some(c) => {
+                            let at = s.codes.count(
+                                c.as_bytes(),
+                                &mut hints.codes,
+                                err,
+                                None,
+                                cap,
+                                bounds,
+                            );
+                            hints.code = at
+                                .filter(|&at| s.codes.0[at].0 == c)
+                                .map(|at| (n, at as u32));
+                            at
+                        }
+                        None => None,
+                    }
+                }
+            },
+            Code::Text(c) => s
+                .codes
+                .count(c.as_bytes(), &mut hints.codes, err, None, cap, bounds),
+        };
+        let content_type = tx.content_type().and_then(|c| {
+            s.content_types
+                .count(c, &mut hints.content_type, err, None, cap, bounds)
+        });
+        let method = tx.method().and_then(|m| {
+            s.methods
+                .count(m, &mut hints.method, err, Some(bucket), cap, bounds)
+        });
+        let agent = tx
+            .user_agent()
+            .and_then(|a| s.agents.count(a, &mut hints.agent, err, None, cap, bounds));
+        let top = match tx.resource() {
+            Some(r) => s.top.count(r, err, bucket, cfg.top_entries, bounds),
+            None => u32::MAX,
+        };
+        LabelsAt {
+            top_moves: s.top.moves,
+            code: pos(code_at),
+            content_type: pos(content_type),
+            method: pos(method),
+            agent: pos(agent),
+            top,
+            err,
+            ..LabelsAt::default()
         }
     }
 

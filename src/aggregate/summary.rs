@@ -121,6 +121,11 @@ pub(super) trait Record<'a> {
     fn method(&self) -> Option<&'a [u8]>;
     fn resource(&self) -> Option<&'a [u8]>;
     fn user_agent(&self) -> Option<&'a [u8]>;
+    /// The labels above repeat the flow's previous transaction's
+    /// ([`crate::event::TxDetail::repeat`]).
+    fn repeat(&self) -> bool {
+        false
+    }
 }
 
 impl<'a> Record<'a> for TxSummary<'a> {
@@ -318,6 +323,10 @@ impl<'a> Record<'a> for Emitted<'a> {
     #[inline(always)]
     fn user_agent(&self) -> Option<&'a [u8]> {
         self.tx.detail.user_agent
+    }
+    #[inline(always)]
+    fn repeat(&self) -> bool {
+        self.tx.detail.repeat
     }
 }
 

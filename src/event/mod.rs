@@ -696,6 +696,10 @@ pub struct TxDetail<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `user_agent.original`.
     pub user_agent: Option<&'a [u8]>,
+    /// The fields above are the same as the flow's previous transaction's
+    /// (HTTP's memo says so): the aggregator may count them where it
+    /// counted that one's ([`AggHint::labels`]).
+    pub repeat: bool,
 }
 
 /// The aggregator's per-flow memo (opaque here: `aggregate` fills and
@@ -715,6 +719,52 @@ pub struct AggHint {
     pub proto: (usize, usize),
     /// Where this flow's client was in that slot's clients (checked).
     pub client: u32,
+    /// Where this flow's last transaction's labels were counted, for a
+    /// transaction that repeats them ([`TxDetail::repeat`]).
+    pub labels: LabelsAt,
+}
+
+/// Positions in one stats slot's label lists and top list (`u32::MAX`:
+/// not counted), valid while `epoch`, `slot` and the top list's `moves`
+/// are still those of the slot (label lists only grow; a top list counts
+/// the times its entries moved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelsAt {
+    /// The aggregator generation of `slot`.
+    pub epoch: u32,
+    /// The stats slot the positions are in.
+    pub slot: u32,
+    /// The slot's top list's move count when `top` was taken.
+    pub top_moves: u32,
+    /// Position in the slot's codes.
+    pub code: u32,
+    /// Position in its content types.
+    pub content_type: u32,
+    /// Position in its methods.
+    pub method: u32,
+    /// Position in its user agents.
+    pub agent: u32,
+    /// Position in its top list.
+    pub top: u32,
+    /// The error flag they were counted with (an HTTP code label is the
+    /// same either way; a code-less error is counted as `error`).
+    pub err: bool,
+}
+
+impl Default for LabelsAt {
+    fn default() -> Self {
+        LabelsAt {
+            epoch: 0,
+            slot: u32::MAX,
+            top_moves: 0,
+            code: u32::MAX,
+            content_type: u32::MAX,
+            method: u32::MAX,
+            agent: u32::MAX,
+            top: u32::MAX,
+            err: false,
+        }
+    }
 }
 
 impl Transaction<'_> {

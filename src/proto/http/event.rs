@@ -647,6 +647,8 @@ pub(crate) fn emit(
             };
             tx.detail.user_agent = r.head.value(r.head.user_agent);
         }
+        // The memo key holds every input of the fields above.
+        tx.detail.repeat = repeat;
     }
     out.emit(&tx, |w| {
         if repeat {

@@ -1035,3 +1035,80 @@ fn repeated_exchanges_copy_their_fields_only_when_nothing_they_show_differs() {
         assert_eq!(h.batch.json(i), alone.batch.json(0), "exchange {i}");
     }
 }
+
+#[test]
+fn repeated_exchanges_count_in_the_report_as_their_events_read_back_do() {
+    // Runs of repeated exchanges (the aggregator counts their labels where
+    // the previous one's were) broken by changes of path, agent, status,
+    // type and outcome, across intervals, with caps small enough that
+    // labels go to `other` and top entries are evicted: the report built
+    // at emission equals the one built from the events read back.
+    use crate::aggregate::summary::{Event, Parsed};
+    use crate::aggregate::{AggConfig, Aggregator};
+    let cfg = AggConfig {
+        top_entries: 2,
+        max_labels: 2,
+        slowest: 3,
+        ..AggConfig::default()
+    };
+    let mut h = Harness::new(HttpConfig::default());
+    h.batch.aggregate = Some(Box::new(Aggregator::new(cfg)));
+    let mut ts = T0;
+    for i in 0..240u64 {
+        // Runs of 1 to 6 equal exchanges.
+        let v = (i / (1 + i % 6)) % 7;
+        let path = ["/a", "/b", "/c", "/a", "/d", "/a", "/e"][v as usize];
+        let agent = ["x/1", "x/2", "x/1", "x/3", "x/1", "x/1", "x/2"][(v * 3 % 7) as usize];
+        let (status, ct) = [
+            ("200 OK", "text/plain"),
+            ("200 OK", "text/plain"),
+            ("404 Not Found", "text/html"),
+            ("200 OK", "application/json"),
+            ("500 Oops", "text/plain"),
+            ("200 OK", "text/plain"),
+            ("301 Moved", "image/png"),
+        ][(v * 5 % 7) as usize];
+        let req = format!("GET {path} HTTP/1.1\r\nHost: h\r\nUser-Agent: {agent}\r\n\r\n");
+        let resp =
+            format!("HTTP/1.1 {status}\r\nContent-Type: {ct}\r\nContent-Length: 2\r\n\r\nok");
+        h.req(req.as_bytes(), ts);
+        // Latencies vary within a run (the slowest list takes some).
+        h.resp(resp.as_bytes(), ts + (1 + (i * 37) % 500) * 1000);
+        ts += (1 + i % 4) * SECOND;
+    }
+    let direct = h
+        .batch
+        .aggregate
+        .take()
+        .unwrap()
+        .downcast::<Aggregator>()
+        .unwrap();
+    let mut back = Aggregator::new(cfg);
+    for i in 0..h.batch.len() {
+        let line = h.batch.json(i);
+        match Event::parse(line).unwrap().summary() {
+            Parsed::Tx(tx) => back.add_tx(&tx, || String::from_utf8(line.to_vec()).ok()),
+            _ => panic!("event {i} is not a transaction"),
+        }
+    }
+    assert_eq!(direct.requests(), 240);
+    assert!(direct.len() > 10, "the run spans many intervals");
+    assert_eq!(direct.len(), back.len());
+    let mut evicted = 0;
+    for (k, s) in back.stats() {
+        let d = direct.get(k).expect("the same keys");
+        evicted += s.top.evicted;
+        assert_eq!(
+            serde_json::to_value(d).unwrap(),
+            serde_json::to_value(s).unwrap(),
+            "interval {}",
+            k.start
+        );
+    }
+    assert!(evicted > 0, "top entries were evicted");
+    assert!(
+        back.stats()
+            .any(|(_, s)| s.methods.get("other").is_none() && s.agents.get("other").is_some()),
+        "agents went to `other`"
+    );
+}
