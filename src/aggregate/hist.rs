@@ -60,13 +60,15 @@ impl Hist {
     /// Records one value (clamped into range).
     #[inline(always)]
     pub fn record(&mut self, us: u64) {
-        let i = hdr_index(us.clamp(1, HIST_MAX_US));
+        // Past HIST_MAX_US the index is that of HIST_MAX_US (its bucket)
+        // or past the counts (then `record_n` clamps): no upper clamp here.
+        let i = hdr_index(us.max(1));
         match self.counts.get_mut(i) {
             Some(c) => {
                 *c = c.saturating_add(1);
                 self.total += 1;
             }
-            // Only before the first value (every index is below HIST_LEN).
+            // Before the first value, or past HIST_MAX_US.
             None => self.record_n(us, 1),
         }
     }

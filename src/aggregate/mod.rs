@@ -27,7 +27,7 @@ pub use hist::{Hist, SmallHist};
 use summary::Record;
 pub use summary::{Code, Emitted, FlowSummary, TcpSummary, TxSummary};
 
-use crate::event::{AggHint, LabelsAt};
+use crate::event::{AggHint, LabelsAt, TxFold};
 
 use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
@@ -617,6 +617,10 @@ pub struct Stats {
     pub top: TopK,
     /// Slowest transactions, slowest first.
     pub slowest: Vec<Slow>,
+    /// The shortest duration that may still enter `slowest` (0 while it
+    /// has room, or when not known, as after reading back).
+    #[serde(skip)]
+    pub(crate) slow_floor: u64,
     /// TCP health from final flow reports.
     pub tcp: TcpHealth,
     /// Top talkers (client address by bytes) from final flow reports.
@@ -695,6 +699,7 @@ impl Stats {
         self.slowest.extend(o.slowest.iter().cloned());
         self.slowest.sort_by(Slow::order);
         self.slowest.truncate(cfg.slowest);
+        self.slow_floor = 0;
         self.tcp.merge(&o.tcp);
         self.talkers
             .merge(&o.talkers, cfg.top_entries, true, bounds);
@@ -834,6 +839,30 @@ pub const PROTOCOLS: &[&str] = &[
     "sip",
     "dhcpv4",
 ];
+
+impl TxFold for Aggregator {
+    #[inline(never)]
+    fn fold_tx<'e>(
+        &mut self,
+        tx: &crate::event::Transaction<'_>,
+        flow: &crate::event::FlowContext,
+        hint: Option<&mut AggHint>,
+        kept: bool,
+        times: (u64, u64),
+        event: &dyn Fn() -> Option<&'e [u8]>,
+    ) {
+        self.add_emitted(Emitted::with_times(tx, flow, times), hint, kept, event);
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
 
 impl Aggregator {
     /// An empty aggregate with these bounds.
@@ -1017,12 +1046,13 @@ impl Aggregator {
     /// `kept`: false when sampling left its event out (counted as
     /// [`Self::add_sampled_out`] does). `event` gives the whole event JSON
     /// as encoded (borrowed: copied only when the transaction is kept among
-    /// the slowest). Out of line: inlined, the fold's registers and stack
-    /// made every `TxSink::emit` dearer, with or without an aggregator.
-    #[inline(never)]
+    /// the slowest). Inlined into the [`TxFold`] call, which is out of
+    /// line: inlined into `TxSink::emit`, the fold's registers and stack
+    /// made every emit dearer, with or without an aggregator.
+    #[inline(always)]
     pub fn add_emitted<'e>(
         &mut self,
-        tx: Emitted<'_>,
+        tx: Emitted<'_, '_>,
         hint: Option<&mut AggHint>,
         kept: bool,
         event: impl FnOnce() -> Option<&'e [u8]>,
@@ -1060,7 +1090,7 @@ impl Aggregator {
         s.bytes_out += response_bytes;
         s.sampled_out += u64::from(!kept);
         s.latency.record(us);
-        let (server_us, network_us) = tx.split_us();
+        let (server_us, network_us) = tx.split_us(us);
         if let Some(v) = server_us {
             s.server_time.record(v);
         }
@@ -1127,20 +1157,18 @@ impl Aggregator {
         if let Some(c) = s.clients.hit(client, memo) {
             c.n += 1;
             c.errors += u64::from(err);
-            hints.client = memo;
-            if let Some(h) = hint {
-                h.client = memo;
+            // (A memo from the flow's hint is already there.)
+            if hint.is_none() {
+                hints.client = memo;
             }
         } else {
             Self::count_client(s, tx, client, memo, hint, err, cfg, bounds);
         }
-        let resource = tx.resource();
-        let slow_enough =
-            s.slowest.len() < cfg.slowest || s.slowest.last().is_some_and(|l| us >= l.us);
-        if slow_enough && cfg.slowest > 0 {
+        if us >= s.slow_floor && cfg.slowest > 0 {
+            let d = tx.detail();
             Self::keep_slow(
                 s,
-                (tx.method(), resource, tx.proto()),
+                (d.method, d.resource, tx.proto()),
                 us,
                 cfg.slowest,
                 event,
@@ -1162,7 +1190,8 @@ impl Aggregator {
         let cap = cfg.max_labels;
         let hints = &mut s.hints;
         let pos = |at: Option<usize>| at.map_or(u32::MAX, |at| at as u32);
-        let code = tx.code();
+        let d = tx.detail();
+        let code = d.code;
         let code_at = match code {
             Code::None if err => s
                 .codes
@@ -1200,18 +1229,18 @@ impl Aggregator {
                 .codes
                 .count(c.as_bytes(), &mut hints.codes, err, None, cap, bounds),
         };
-        let content_type = tx.content_type().and_then(|c| {
+        let content_type = d.content_type.and_then(|c| {
             s.content_types
                 .count(c, &mut hints.content_type, err, None, cap, bounds)
         });
-        let method = tx.method().and_then(|m| {
+        let method = d.method.and_then(|m| {
             s.methods
                 .count(m, &mut hints.method, err, Some(bucket), cap, bounds)
         });
-        let agent = tx
-            .user_agent()
+        let agent = d
+            .user_agent
             .and_then(|a| s.agents.count(a, &mut hints.agent, err, None, cap, bounds));
-        let top = match tx.resource() {
+        let top = match d.resource {
             Some(r) => s.top.count(r, err, bucket, cfg.top_entries, bounds),
             None => u32::MAX,
         };
@@ -1348,6 +1377,10 @@ impl Aggregator {
         let at = s.slowest.partition_point(|x| Slow::order(x, &new).is_le());
         s.slowest.insert(at, new);
         s.slowest.truncate(slowest);
+        s.slow_floor = match s.slowest.last() {
+            Some(l) if s.slowest.len() >= slowest => l.us,
+            _ => 0,
+        };
     }
 
     /// Counts a transaction already folded in with [`Self::add_tx`] whose

@@ -107,8 +107,9 @@ pub(super) trait Record<'a> {
     fn proto(&self) -> &'a str;
     fn error(&self) -> bool;
     fn duration_ns(&self) -> u64;
-    /// `transaction.server_us`, `transaction.network_us`.
-    fn split_us(&self) -> (Option<u64>, Option<u64>);
+    /// `transaction.server_us`, `transaction.network_us`; `us`:
+    /// [`Self::duration_ns`] in microseconds (computed once by the fold).
+    fn split_us(&self, us: u64) -> (Option<u64>, Option<u64>);
     /// `source.bytes`, `destination.bytes`.
     fn bytes(&self) -> (u64, u64);
     fn server(&self) -> SocketAddr;
@@ -116,12 +117,11 @@ pub(super) trait Record<'a> {
     fn client(&self) -> IpAddr;
     /// Country and place of the client.
     fn geo(&self) -> (Option<&'a str>, Option<&'a str>);
-    fn code(&self) -> Code<'a>;
-    fn content_type(&self) -> Option<&'a [u8]>;
-    fn method(&self) -> Option<&'a [u8]>;
-    fn resource(&self) -> Option<&'a [u8]>;
-    fn user_agent(&self) -> Option<&'a [u8]>;
-    /// The labels above repeat the flow's previous transaction's
+    /// Code, content type, method, resource and user agent (asked for
+    /// only where the fold reads them: a repeat's labels may be counted by
+    /// position, [`crate::event::TxDetail::filled`]).
+    fn detail(&self) -> crate::event::TxDetail<'a>;
+    /// The labels repeat the flow's previous transaction's
     /// ([`crate::event::TxDetail::repeat`]).
     fn repeat(&self) -> bool {
         false
@@ -146,7 +146,7 @@ impl<'a> Record<'a> for TxSummary<'a> {
         self.duration_ns
     }
     #[inline(always)]
-    fn split_us(&self) -> (Option<u64>, Option<u64>) {
+    fn split_us(&self, _us: u64) -> (Option<u64>, Option<u64>) {
         (self.server_us, self.network_us)
     }
     #[inline(always)]
@@ -170,24 +170,15 @@ impl<'a> Record<'a> for TxSummary<'a> {
         (self.country, self.place)
     }
     #[inline(always)]
-    fn code(&self) -> Code<'a> {
-        self.code
-    }
-    #[inline(always)]
-    fn content_type(&self) -> Option<&'a [u8]> {
-        self.content_type
-    }
-    #[inline(always)]
-    fn method(&self) -> Option<&'a [u8]> {
-        self.method
-    }
-    #[inline(always)]
-    fn resource(&self) -> Option<&'a [u8]> {
-        self.resource
-    }
-    #[inline(always)]
-    fn user_agent(&self) -> Option<&'a [u8]> {
-        self.user_agent
+    fn detail(&self) -> crate::event::TxDetail<'a> {
+        crate::event::TxDetail {
+            code: self.code,
+            content_type: self.content_type,
+            method: self.method,
+            resource: self.resource,
+            user_agent: self.user_agent,
+            ..Default::default()
+        }
     }
 }
 
@@ -195,23 +186,33 @@ impl<'a> Record<'a> for TxSummary<'a> {
 /// the same figures the NDJSON path reads back from the event this
 /// transaction encodes to ([`TxSummary::from_tx`] is built from it).
 #[derive(Clone, Copy)]
-pub struct Emitted<'a> {
-    tx: &'a crate::event::Transaction<'a>,
+pub struct Emitted<'a, 't> {
+    tx: &'a crate::event::Transaction<'t>,
     flow: &'a crate::event::FlowContext,
     /// `tx.start()` and `tx.end()`, computed once.
     start: u64,
     end: u64,
 }
 
-impl<'a> Emitted<'a> {
+impl<'a, 't: 'a> Emitted<'a, 't> {
     /// Transaction `tx` of `flow`.
     #[inline(always)]
-    pub fn new(tx: &'a crate::event::Transaction<'a>, flow: &'a crate::event::FlowContext) -> Self {
+    pub fn new(tx: &'a crate::event::Transaction<'t>, flow: &'a crate::event::FlowContext) -> Self {
+        Self::with_times(tx, flow, (tx.start(), tx.end()))
+    }
+
+    /// [`Self::new`] with `tx.start()` and `tx.end()` already computed.
+    #[inline(always)]
+    pub fn with_times(
+        tx: &'a crate::event::Transaction<'t>,
+        flow: &'a crate::event::FlowContext,
+        (start, end): (u64, u64),
+    ) -> Self {
         Emitted {
             tx,
             flow,
-            start: tx.start(),
-            end: tx.end(),
+            start,
+            end,
         }
     }
 
@@ -226,7 +227,7 @@ impl<'a> Emitted<'a> {
     }
 }
 
-impl<'a> Record<'a> for Emitted<'a> {
+impl<'a, 't: 'a> Record<'a> for Emitted<'a, 't> {
     #[inline(always)]
     fn ts(&self) -> u64 {
         self.start
@@ -244,8 +245,10 @@ impl<'a> Record<'a> for Emitted<'a> {
         self.end - self.start
     }
     #[inline(always)]
-    /// `Transaction::split_us` with the start and end computed once.
-    fn split_us(&self) -> (Option<u64>, Option<u64>) {
+    /// `Transaction::split_us` with the start, end and duration computed
+    /// once (the total is the duration, or 0 when the end is before the
+    /// start).
+    fn split_us(&self, total: u64) -> (Option<u64>, Option<u64>) {
         let us = |a: u64, b: u64| b.saturating_sub(a) / crate::time::MICROSECOND;
         match (
             self.flow.handshake_rtt_us,
@@ -253,6 +256,7 @@ impl<'a> Record<'a> for Emitted<'a> {
             self.tx.response_start,
         ) {
             (Some(rtt), Some(a), Some(b)) => {
+                let _ = total;
                 let (server, network) = crate::event::Transaction::server_network_us(
                     us(a, b),
                     rtt,
@@ -305,24 +309,18 @@ impl<'a> Record<'a> for Emitted<'a> {
         )
     }
     #[inline(always)]
-    fn code(&self) -> Code<'a> {
-        self.tx.detail.code
-    }
-    #[inline(always)]
-    fn content_type(&self) -> Option<&'a [u8]> {
-        self.tx.detail.content_type
-    }
-    #[inline(always)]
-    fn method(&self) -> Option<&'a [u8]> {
-        self.tx.detail.method
-    }
-    #[inline(always)]
-    fn resource(&self) -> Option<&'a [u8]> {
-        self.tx.detail.resource
-    }
-    #[inline(always)]
-    fn user_agent(&self) -> Option<&'a [u8]> {
-        self.tx.detail.user_agent
+    fn detail(&self) -> crate::event::TxDetail<'a> {
+        // Field by field: a detail with a fill is invariant in its lifetime.
+        let d = self.tx.detail.filled();
+        crate::event::TxDetail {
+            code: d.code,
+            content_type: d.content_type,
+            method: d.method,
+            resource: d.resource,
+            user_agent: d.user_agent,
+            repeat: d.repeat,
+            fill: None,
+        }
     }
     #[inline(always)]
     fn repeat(&self) -> bool {
@@ -334,13 +332,15 @@ impl<'a> TxSummary<'a> {
     /// The summary of a transaction at emission: the same figures the
     /// NDJSON path reads back from the event this transaction encodes to.
     pub fn from_tx(
-        tx: &'a crate::event::Transaction<'a>,
+        tx: &'a crate::event::Transaction<'_>,
         flow: &'a crate::event::FlowContext,
     ) -> Self {
         let e = Emitted::new(tx, flow);
-        let (server_us, network_us) = e.split_us();
+        let us = e.end.wrapping_sub(e.start) / crate::time::MICROSECOND;
+        let (server_us, network_us) = e.split_us(us);
         let (request_bytes, response_bytes) = e.bytes();
         let (country, place) = e.geo();
+        let d = e.detail();
         TxSummary {
             ts: e.ts(),
             proto: e.proto(),
@@ -353,11 +353,11 @@ impl<'a> TxSummary<'a> {
             server: e.server(),
             group: e.group(),
             client: e.client(),
-            code: e.code(),
-            content_type: e.content_type(),
-            method: e.method(),
-            resource: e.resource(),
-            user_agent: e.user_agent(),
+            code: d.code,
+            content_type: d.content_type,
+            method: d.method,
+            resource: d.resource,
+            user_agent: d.user_agent,
             country,
             place,
         }
@@ -1043,7 +1043,14 @@ mod tests {
                                 ..Default::default()
                             };
                             let e = Emitted::new(&tx, &flow);
-                            assert_eq!(e.split_us(), tx.split_us(&flow), "{a:?} {b:?} {c:?} {d:?}");
+                            // As the fold computes it (used only when the
+                            // end is not before the start).
+                            let us = tx.end().wrapping_sub(tx.start()) / crate::time::MICROSECOND;
+                            assert_eq!(
+                                e.split_us(us),
+                                tx.split_us(&flow),
+                                "{a:?} {b:?} {c:?} {d:?}"
+                            );
                         }
                     }
                 }

@@ -51,9 +51,9 @@ pub struct EventBatch {
     /// with the batch being filled, so every place that emits an event
     /// feeds it without a lock, and the worker moves it to the next batch
     /// before shipping this one (it never reaches the exporter).
-    /// (A `crate::aggregate::Aggregator`; typed as `Any` so that `event`
+    /// (A `crate::aggregate::Aggregator`, as a [`TxFold`] so that `event`
     /// does not depend on `aggregate`, which depends on it.)
-    pub aggregate: Option<Box<dyn std::any::Any + Send>>,
+    pub aggregate: Option<Box<dyn TxFold>>,
     /// The sensor's `observer` object, rendered once ([`Observer::json`]):
     /// written first into every event of the batch.
     pub observer: Option<Arc<[u8]>>,
@@ -681,6 +681,37 @@ pub struct Transaction<'a> {
     pub reversed: bool,
 }
 
+/// What the worker's aggregator does with each transaction the sessions
+/// emit: a trait object, so that this module does not depend on
+/// `aggregate` (which depends on it) and a call needs no type check.
+pub trait TxFold: std::any::Any + Send {
+    /// Folds in transaction `tx` of `flow`; `times`: `tx.start()` and
+    /// `tx.end()`; `hint`: the flow's memo (`None`: not keyed by the flow's
+    /// server); `kept`: false when sampling left its event out; `event`:
+    /// its JSON, asked for only when it is kept among the slowest.
+    fn fold_tx<'e>(
+        &mut self,
+        tx: &Transaction<'_>,
+        flow: &FlowContext,
+        hint: Option<&mut AggHint>,
+        kept: bool,
+        times: (Timestamp, Timestamp),
+        event: &dyn Fn() -> Option<&'e [u8]>,
+    );
+    /// The aggregator itself.
+    fn as_any(&self) -> &dyn std::any::Any;
+    /// The aggregator itself.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+    /// The aggregator itself.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+
+impl std::fmt::Debug for dyn TxFold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TxFold")
+    }
+}
+
 /// A transaction's protocol fields the aggregator needs, set by the
 /// session next to what its `body` writes (so a report built at emission
 /// and one built from the NDJSON agree).
@@ -700,6 +731,34 @@ pub struct TxDetail<'a> {
     /// (HTTP's memo says so): the aggregator may count them where it
     /// counted that one's ([`AggHint::labels`]).
     pub repeat: bool,
+    /// Gives the fields above when they were left empty (a repeat's are
+    /// read only when the aggregator cannot count them by position, or
+    /// keeps the transaction among the slowest): see [`Self::filled`].
+    pub fill: Option<DetailFill<'a>>,
+}
+
+/// What fills a [`TxDetail`] left empty.
+#[derive(Clone, Copy)]
+pub struct DetailFill<'a>(pub &'a dyn Fn() -> TxDetail<'a>);
+
+impl std::fmt::Debug for DetailFill<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DetailFill")
+    }
+}
+
+impl<'a> TxDetail<'a> {
+    /// The fields, from [`Self::fill`] when it is set.
+    #[inline]
+    pub fn filled(&self) -> TxDetail<'a> {
+        match self.fill {
+            Some(f) => TxDetail {
+                repeat: self.repeat,
+                ..(f.0)()
+            },
+            None => *self,
+        }
+    }
 }
 
 /// The aggregator's per-flow memo (opaque here: `aggregate` fills and

@@ -39,6 +39,7 @@ impl TxSink<'_> {
     /// Encodes one transaction event: the common fields from `tx`, then the
     /// protocol's own fields written by `body`. Counts `events.<kind>`.
     pub fn emit(&mut self, tx: &Transaction<'_>, body: impl FnOnce(&mut JsonWriter<'_>)) {
+        let (start, end) = (tx.start(), tx.end());
         let index = self.flow.next_index;
         self.flow.next_index += 1;
         crate::event::FlowJson::prepare(self.flow, tx.kind);
@@ -46,29 +47,22 @@ impl TxSink<'_> {
             crate::event::FlowJson::note_bytes(self.flow, tx.request_bytes, tx.response_bytes);
         }
         let flow = &*self.flow;
-        self.events.push(tx.start(), flow.flow_id, index, |w| {
-            tx.encode(flow, w, body)
-        });
+        self.events
+            .push(start, flow.flow_id, index, |w| tx.encode(flow, w, body));
         let kept = self.events.sampling.is_none_or(|s| {
             s.keeps(
                 flow.flow_id,
                 index,
                 tx.status == Some(crate::event::Status::Error),
-                tx.end() - tx.start(),
+                end - start,
             )
         });
-        if let Some(agg) = self
-            .events
-            .aggregate
-            .as_deref_mut()
-            .and_then(|a| a.downcast_mut::<crate::aggregate::Aggregator>())
-        {
+        if let Some(agg) = self.events.aggregate.as_deref_mut() {
             let (buf, lines) = (&self.events.buf, &self.events.events);
             // A request from the flow's server (SIP) is keyed by that
             // server: not the flow's slot, so it neither uses nor sets the memo.
             self.flow.with_agg_hint(!tx.reversed, |flow, hint| {
-                let emitted = crate::aggregate::Emitted::new(tx, flow);
-                agg.add_emitted(emitted, hint, kept, || {
+                agg.fold_tx(tx, flow, hint, kept, (start, end), &|| {
                     let m = lines.last()?;
                     buf.get(m.start as usize..(m.start + m.len) as usize)
                 });

@@ -212,10 +212,10 @@ impl Worker {
 
     fn send_sealed(&mut self, before: u64) {
         let (Some(agg), Some(tx)) = (
-            self.events
-                .aggregate
-                .as_deref_mut()
-                .and_then(|a| a.downcast_mut::<crate::aggregate::Aggregator>()),
+            self.events.aggregate.as_deref_mut().and_then(|a| {
+                a.as_any_mut()
+                    .downcast_mut::<crate::aggregate::Aggregator>()
+            }),
             &self.sealed,
         ) else {
             return;
@@ -248,7 +248,7 @@ impl Worker {
                         .events
                         .aggregate
                         .as_deref()
-                        .and_then(|a| a.downcast_ref::<crate::aggregate::Aggregator>())
+                        .and_then(|a| a.as_any().downcast_ref::<crate::aggregate::Aggregator>())
                     {
                         let i = agg.config.interval_secs.max(1);
                         let before = if self.seal_all {
@@ -1027,10 +1027,10 @@ fn write_flow_event(f: &mut Flow, events: &mut EventBatch, counters: &mut Counte
     });
     counters.add("events.flow", 1);
     if let (Some(agg), true) = (
-        events
-            .aggregate
-            .as_deref_mut()
-            .and_then(|a| a.downcast_mut::<crate::aggregate::Aggregator>()),
+        events.aggregate.as_deref_mut().and_then(|a| {
+            a.as_any_mut()
+                .downcast_mut::<crate::aggregate::Aggregator>()
+        }),
         why != Report::Interim,
     ) {
         agg.add_flow(&flow_summary(f));

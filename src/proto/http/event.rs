@@ -16,7 +16,7 @@ use super::message::{errors, Message};
 use super::parser::{trim, Head};
 use super::HttpConfig;
 use crate::aggregate::Code;
-use crate::event::{JsonWriter, Status, Transaction};
+use crate::event::{DetailFill, JsonWriter, Status, Transaction, TxDetail};
 use crate::proto::{common, TxSink};
 use base64::Engine;
 use std::io::Write;
@@ -636,19 +636,29 @@ pub(crate) fn emit(
         .map(mime_type);
     // What the report counts: the same values the body writes below.
     // Bytes: the aggregator checks UTF-8 only for values it has not seen.
-    if out.aggregating() {
-        tx.detail.code = resp.map_or(Code::None, |r| Code::Num(r.head.status.into()));
-        tx.detail.content_type = resp_mime.filter(|m| !m.is_empty());
+    let (memo_path, path) = (memo.path, parts.as_ref().map(|p| p.path));
+    let detail = out.aggregating().then_some(move || {
+        let mut d = TxDetail {
+            code: resp.map_or(Code::None, |r| Code::Num(r.head.status.into())),
+            content_type: resp_mime.filter(|m| !m.is_empty()),
+            ..TxDetail::default()
+        };
         if let Some(r) = req {
-            tx.detail.method = Some(r.head.method());
-            tx.detail.resource = match &parts {
-                Some(p) => Some(p.path),
-                None => Some(path_in(r.head.target(), memo.path)),
-            };
-            tx.detail.user_agent = r.head.value(r.head.user_agent);
+            d.method = Some(r.head.method());
+            d.resource = Some(path.unwrap_or_else(|| path_in(r.head.target(), memo_path)));
+            d.user_agent = r.head.value(r.head.user_agent);
         }
-        // The memo key holds every input of the fields above.
-        tx.detail.repeat = repeat;
+        d
+    });
+    match &detail {
+        // The memo key holds every input of the fields: the aggregator
+        // asks for them only when it cannot count them by position.
+        Some(f) if repeat => {
+            tx.detail.repeat = true;
+            tx.detail.fill = Some(DetailFill(f));
+        }
+        Some(f) => tx.detail = f(),
+        None => {}
     }
     out.emit(&tx, |w| {
         if repeat {

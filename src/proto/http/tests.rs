@@ -1081,6 +1081,7 @@ fn repeated_exchanges_count_in_the_report_as_their_events_read_back_do() {
         .aggregate
         .take()
         .unwrap()
+        .into_any()
         .downcast::<Aggregator>()
         .unwrap();
     let mut back = Aggregator::new(cfg);
