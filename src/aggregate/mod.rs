@@ -1090,7 +1090,7 @@ impl Aggregator {
         s.bytes_out += response_bytes;
         s.sampled_out += u64::from(!kept);
         s.latency.record(us);
-        let (server_us, network_us) = tx.split_us(us);
+        let (server_us, network_us) = tx.split_us();
         if let Some(v) = server_us {
             s.server_time.record(v);
         }

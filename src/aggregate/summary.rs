@@ -107,9 +107,8 @@ pub(super) trait Record<'a> {
     fn proto(&self) -> &'a str;
     fn error(&self) -> bool;
     fn duration_ns(&self) -> u64;
-    /// `transaction.server_us`, `transaction.network_us`; `us`:
-    /// [`Self::duration_ns`] in microseconds (computed once by the fold).
-    fn split_us(&self, us: u64) -> (Option<u64>, Option<u64>);
+    /// `transaction.server_us`, `transaction.network_us`.
+    fn split_us(&self) -> (Option<u64>, Option<u64>);
     /// `source.bytes`, `destination.bytes`.
     fn bytes(&self) -> (u64, u64);
     fn server(&self) -> SocketAddr;
@@ -146,7 +145,7 @@ impl<'a> Record<'a> for TxSummary<'a> {
         self.duration_ns
     }
     #[inline(always)]
-    fn split_us(&self, _us: u64) -> (Option<u64>, Option<u64>) {
+    fn split_us(&self) -> (Option<u64>, Option<u64>) {
         (self.server_us, self.network_us)
     }
     #[inline(always)]
@@ -245,10 +244,8 @@ impl<'a, 't: 'a> Record<'a> for Emitted<'a, 't> {
         self.end - self.start
     }
     #[inline(always)]
-    /// `Transaction::split_us` with the start, end and duration computed
-    /// once (the total is the duration, or 0 when the end is before the
-    /// start).
-    fn split_us(&self, total: u64) -> (Option<u64>, Option<u64>) {
+    /// `Transaction::split_us` with the start and end computed once.
+    fn split_us(&self) -> (Option<u64>, Option<u64>) {
         let us = |a: u64, b: u64| b.saturating_sub(a) / crate::time::MICROSECOND;
         match (
             self.flow.handshake_rtt_us,
@@ -256,7 +253,6 @@ impl<'a, 't: 'a> Record<'a> for Emitted<'a, 't> {
             self.tx.response_start,
         ) {
             (Some(rtt), Some(a), Some(b)) => {
-                let _ = total;
                 let (server, network) = crate::event::Transaction::server_network_us(
                     us(a, b),
                     rtt,
@@ -336,8 +332,7 @@ impl<'a> TxSummary<'a> {
         flow: &'a crate::event::FlowContext,
     ) -> Self {
         let e = Emitted::new(tx, flow);
-        let us = e.end.wrapping_sub(e.start) / crate::time::MICROSECOND;
-        let (server_us, network_us) = e.split_us(us);
+        let (server_us, network_us) = e.split_us();
         let (request_bytes, response_bytes) = e.bytes();
         let (country, place) = e.geo();
         let d = e.detail();
@@ -1043,14 +1038,7 @@ mod tests {
                                 ..Default::default()
                             };
                             let e = Emitted::new(&tx, &flow);
-                            // As the fold computes it (used only when the
-                            // end is not before the start).
-                            let us = tx.end().wrapping_sub(tx.start()) / crate::time::MICROSECOND;
-                            assert_eq!(
-                                e.split_us(us),
-                                tx.split_us(&flow),
-                                "{a:?} {b:?} {c:?} {d:?}"
-                            );
+                            assert_eq!(e.split_us(), tx.split_us(&flow), "{a:?} {b:?} {c:?} {d:?}");
                         }
                     }
                 }
